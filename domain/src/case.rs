@@ -1,0 +1,746 @@
+//! 工单 — the `Case` aggregate: its state and how events change it (`evolve`).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Deadline;
+use crate::event::{Event, EventBody};
+use crate::kinds::{Category, Channel, Kind, Urgency};
+use crate::org::UnitId;
+
+/// 工单编号 — the case number; the event stream is `case-{number}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CaseId(String);
+
+/// A case number is 1 to 32 ASCII letters, digits or dashes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a case number (1 to 32 ASCII letters, digits or dashes)")]
+pub struct InvalidCaseId(pub String);
+
+impl CaseId {
+    /// Validates a case number.
+    ///
+    /// # Errors
+    /// [`InvalidCaseId`] when it is empty, too long or has other characters.
+    pub fn parse(s: &str) -> Result<Self, InvalidCaseId> {
+        let ok = !s.is_empty()
+            && s.len() <= 32
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidCaseId(s.to_owned()))
+        }
+    }
+
+    /// The number as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The event stream of this case.
+    pub fn stream(&self) -> String {
+        format!("case-{}", self.0)
+    }
+}
+
+impl fmt::Display for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// 受理信息 — what the operator records about the request. Drafts may be incomplete; submit
+/// checks completeness.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Intake {
+    /// 来电人姓名 (may be empty: anonymous).
+    pub caller_name: String,
+    /// 来电号码.
+    pub caller_phone: String,
+    /// 来源渠道.
+    pub channel: Option<Channel>,
+    /// 诉求类别.
+    pub category: Option<Category>,
+    /// 件别.
+    pub kind: Option<Kind>,
+    /// 紧急程度.
+    pub urgency: Option<Urgency>,
+    /// 标题.
+    pub title: String,
+    /// 诉求内容.
+    pub content: String,
+    /// 地址 as the citizen said it.
+    pub address: String,
+    /// The citizen's place in the six-level tree.
+    pub location_unit_id: Option<UnitId>,
+    /// 保密 — the caller asked that their name and number stay hidden from handling units.
+    #[serde(default)]
+    pub confidential: bool,
+}
+
+/// 回访满意度.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Satisfaction {
+    /// 满意
+    Satisfied,
+    /// 基本满意
+    BasicallySatisfied,
+    /// 不满意
+    Unsatisfied,
+}
+
+/// 主办 or 协办 in a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlingRole {
+    /// 主办 — answers for the case.
+    Lead,
+    /// 协办 — helps, replies to the lead.
+    Co,
+}
+
+/// Where one assignment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentState {
+    /// 已转办, 未接收.
+    Pending,
+    /// 已接收, 正在办理.
+    Received,
+    /// 已办结.
+    Completed,
+    /// 已追回 — taken back by the transferrer.
+    Recalled,
+    /// Cancelled by a merge.
+    Cancelled,
+}
+
+/// A pending return request (退回申请).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnRequest {
+    /// Why.
+    pub reason: String,
+    /// When it was filed.
+    pub at: DateTime<Utc>,
+}
+
+/// A pending extension request (延期申请).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionRequest {
+    /// Working days asked for.
+    pub working_days: u32,
+    /// Why.
+    pub reason: String,
+}
+
+/// One unit's share of the case, created by a transfer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Number within the case.
+    pub id: u32,
+    /// The transfer that created it.
+    pub transfer_id: u32,
+    /// The unit that holds it.
+    pub unit_id: UnitId,
+    /// The unit that transferred it.
+    pub from_unit_id: UnitId,
+    /// The assignment the transferrer held, if the transferrer was not the accepting centre.
+    pub parent_id: Option<u32>,
+    /// 主办 or 协办.
+    pub role: HandlingRole,
+    /// Where it stands.
+    pub state: AssignmentState,
+    /// When the transfer happened.
+    pub transferred_at: DateTime<Utc>,
+    /// 签收时限.
+    pub receive_by: Deadline,
+    /// 办理时限 (moved by extensions and reopens).
+    pub complete_by: Deadline,
+    /// When it was received.
+    pub received_at: Option<DateTime<Utc>>,
+    /// When it was completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Whether handling was recorded (progress notes or a reply).
+    pub handled: bool,
+    /// The unit's reply.
+    pub reply: Option<String>,
+    /// A pending return request.
+    pub return_request: Option<ReturnRequest>,
+    /// A pending extension request.
+    pub extension_request: Option<ExtensionRequest>,
+    /// Working days granted so far.
+    pub extended_days: u32,
+}
+
+impl Assignment {
+    /// Pending, received or completed: not taken back nor cancelled.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self.state,
+            AssignmentState::Pending | AssignmentState::Received | AssignmentState::Completed
+        )
+    }
+
+    /// Pending or received: someone still owes work on it.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.state,
+            AssignmentState::Pending | AssignmentState::Received
+        )
+    }
+}
+
+/// One transfer (转办), possibly to several units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// Number within the case.
+    pub id: u32,
+    /// The transferring unit.
+    pub from_unit_id: UnitId,
+    /// The assignment it held, if any.
+    pub parent_assignment_id: Option<u32>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A call-back (回访) record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallBack {
+    /// How satisfied.
+    pub satisfaction: Satisfaction,
+    /// Whether resolved.
+    pub resolved: bool,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An appeal (申诉) against a rating.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Appeal {
+    /// The appealing unit.
+    pub unit_id: UnitId,
+    /// Why.
+    pub reason: String,
+    /// `None` while pending; `Some(upheld)` once decided.
+    pub upheld: Option<bool>,
+}
+
+/// The coarse stage of a case; finer states are derived from its assignments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// No event yet.
+    New,
+    /// 草稿.
+    Draft,
+    /// Submitted and open: accepted, transferred or in handling.
+    Open,
+    /// 办结 (or answered on the call).
+    Completed,
+    /// 已回访.
+    CalledBack,
+    /// 已归档.
+    Archived,
+}
+
+/// The state a user sees (DESIGN.md rule 8), without the overdue variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// 草稿
+    Draft,
+    /// 已受理
+    Accepted,
+    /// 已转办 (未接收)
+    Transferred,
+    /// 正在办理 (已接收)
+    InProgress,
+    /// 办结
+    Completed,
+    /// 已回访
+    CalledBack,
+    /// 已归档
+    Archived,
+}
+
+/// 工单 — a citizen's request, tracked from intake to closure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub(crate) id: Option<CaseId>,
+    pub(crate) version: u64,
+    pub(crate) stage: Stage,
+    pub(crate) intake: Intake,
+    pub(crate) created_by: String,
+    pub(crate) created_at: Option<DateTime<Utc>>,
+    pub(crate) accepting_unit_id: Option<UnitId>,
+    pub(crate) accepted_at: Option<DateTime<Utc>>,
+    pub(crate) answered_on_call: bool,
+    pub(crate) kb_article_ids: Vec<String>,
+    pub(crate) transfers: Vec<Transfer>,
+    pub(crate) assignments: Vec<Assignment>,
+    pub(crate) completed_at: Option<DateTime<Utc>>,
+    pub(crate) callbacks: Vec<CallBack>,
+    pub(crate) n_reopened: u32,
+    pub(crate) appeal: Option<Appeal>,
+    pub(crate) merged_into: Option<CaseId>,
+    pub(crate) archived_at: Option<DateTime<Utc>>,
+    pub(crate) n_supervised: u32,
+    pub(crate) n_annotated: u32,
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        Self {
+            id: None,
+            version: 0,
+            stage: Stage::New,
+            intake: Intake::default(),
+            created_by: String::new(),
+            created_at: None,
+            accepting_unit_id: None,
+            accepted_at: None,
+            answered_on_call: false,
+            kb_article_ids: Vec::new(),
+            transfers: Vec::new(),
+            assignments: Vec::new(),
+            completed_at: None,
+            callbacks: Vec::new(),
+            n_reopened: 0,
+            appeal: None,
+            merged_into: None,
+            archived_at: None,
+            n_supervised: 0,
+            n_annotated: 0,
+        }
+    }
+}
+
+impl Case {
+    /// The case number, once created.
+    pub fn id(&self) -> Option<&CaseId> {
+        self.id.as_ref()
+    }
+    /// Number of events applied (the stream version).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    /// The coarse stage.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+    /// The intake.
+    pub fn intake(&self) -> &Intake {
+        &self.intake
+    }
+    /// Who created it.
+    pub fn created_by(&self) -> &str {
+        &self.created_by
+    }
+    /// When it was created.
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.created_at
+    }
+    /// The centre that accepted it (受理单位).
+    pub fn accepting_unit_id(&self) -> Option<&UnitId> {
+        self.accepting_unit_id.as_ref()
+    }
+    /// When it was accepted.
+    pub fn accepted_at(&self) -> Option<DateTime<Utc>> {
+        self.accepted_at
+    }
+    /// Whether it was answered on the call (即办).
+    pub fn answered_on_call(&self) -> bool {
+        self.answered_on_call
+    }
+    /// Knowledge-base articles cited by the on-call answer.
+    pub fn kb_article_ids(&self) -> &[String] {
+        &self.kb_article_ids
+    }
+    /// All transfers, in order.
+    pub fn transfers(&self) -> &[Transfer] {
+        &self.transfers
+    }
+    /// All assignments, in order.
+    pub fn assignments(&self) -> &[Assignment] {
+        &self.assignments
+    }
+    /// When the case was completed.
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.completed_at
+    }
+    /// Call-backs, in order.
+    pub fn callbacks(&self) -> &[CallBack] {
+        &self.callbacks
+    }
+    /// How often it was reopened.
+    pub fn n_reopened(&self) -> u32 {
+        self.n_reopened
+    }
+    /// The appeal, if any.
+    pub fn appeal(&self) -> Option<&Appeal> {
+        self.appeal.as_ref()
+    }
+    /// The master case, if this one was merged into it.
+    pub fn merged_into(&self) -> Option<&CaseId> {
+        self.merged_into.as_ref()
+    }
+    /// When it was archived.
+    pub fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.archived_at
+    }
+
+    /// The assignment with this number.
+    pub fn assignment(&self, id: u32) -> Option<&Assignment> {
+        self.assignments.iter().find(|a| a.id == id)
+    }
+
+    fn assignment_mut(&mut self, id: u32) -> Option<&mut Assignment> {
+        self.assignments.iter_mut().find(|a| a.id == id)
+    }
+
+    /// Whether a live assignment was transferred on from assignment `id`.
+    pub fn transferred_on(&self, id: u32) -> bool {
+        self.assignments
+            .iter()
+            .any(|a| a.parent_id == Some(id) && a.is_live())
+    }
+
+    /// Live assignments at the root level (transferred by the accepting centre).
+    pub fn has_live_root_transfer(&self) -> bool {
+        self.assignments
+            .iter()
+            .any(|a| a.parent_id.is_none() && a.is_live())
+    }
+
+    /// 当前办理单位 — open assignments not transferred on: who holds the case now.
+    pub fn holders(&self) -> impl Iterator<Item = &Assignment> {
+        self.assignments
+            .iter()
+            .filter(|a| a.is_open() && !self.transferred_on(a.id))
+    }
+
+    /// The lead assignment at the end of the lead chain, if the case is out with units.
+    pub fn lead_holder(&self) -> Option<&Assignment> {
+        self.holders().find(|a| a.role == HandlingRole::Lead)
+    }
+
+    /// The open assignment of `unit` not transferred on, if any.
+    pub fn holding_assignment_of(&self, unit: &UnitId) -> Option<&Assignment> {
+        self.holders().find(|a| &a.unit_id == unit)
+    }
+
+    /// The lead assignment that completed the case (the one a reopen returns to).
+    pub fn completing_lead(&self) -> Option<&Assignment> {
+        self.assignments
+            .iter()
+            .rev()
+            .find(|a| a.role == HandlingRole::Lead && a.state == AssignmentState::Completed)
+    }
+
+    /// The latest call-back.
+    pub fn last_callback(&self) -> Option<&CallBack> {
+        self.callbacks.last()
+    }
+
+    /// The state a user sees, without overdue.
+    pub fn status(&self) -> Status {
+        match self.stage {
+            Stage::New | Stage::Draft => Status::Draft,
+            Stage::Completed => Status::Completed,
+            Stage::CalledBack => Status::CalledBack,
+            Stage::Archived => Status::Archived,
+            Stage::Open => match self.lead_holder().map(|a| a.state) {
+                Some(AssignmentState::Pending) => Status::Transferred,
+                Some(AssignmentState::Received) => Status::InProgress,
+                _ => Status::Accepted,
+            },
+        }
+    }
+
+    /// Whether any deadline the case now runs on has passed at `now`: a holder not received by
+    /// its receive-by, not completed by its complete-by, or the case completed late.
+    pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        self.overdue_kind(now).is_some()
+    }
+
+    /// Which overdue variant applies at `now`, if any.
+    pub fn overdue_kind(&self, now: DateTime<Utc>) -> Option<Overdue> {
+        match self.stage {
+            Stage::Open => {
+                let mut worst = None;
+                for a in self.holders() {
+                    match a.state {
+                        AssignmentState::Pending if now > a.receive_by.at => {
+                            return Some(Overdue::NotReceived);
+                        }
+                        AssignmentState::Pending | AssignmentState::Received
+                            if now > a.complete_by.at =>
+                        {
+                            worst = Some(Overdue::InProgress);
+                        }
+                        _ => {}
+                    }
+                }
+                worst
+            }
+            Stage::Completed | Stage::CalledBack | Stage::Archived => {
+                let late = self.assignments.iter().any(|a| {
+                    a.state == AssignmentState::Completed
+                        && a.completed_at.is_some_and(|t| t > a.complete_by.at)
+                });
+                late.then_some(Overdue::Completed)
+            }
+            Stage::New | Stage::Draft => None,
+        }
+    }
+
+    /// The Chinese label of the state a user sees, with the overdue variants.
+    pub fn status_label(&self, now: DateTime<Utc>) -> &'static str {
+        if self.merged_into.is_some() && self.stage != Stage::Archived {
+            return "已并单";
+        }
+        if self.answered_on_call && self.stage == Stage::Completed {
+            return "即办办结";
+        }
+        match (self.status(), self.overdue_kind(now)) {
+            (Status::Draft, _) => "草稿",
+            (Status::Accepted, _) => "已受理",
+            (Status::Transferred, Some(Overdue::NotReceived)) => "逾期未接收",
+            (Status::Transferred, Some(_)) => "逾期未接收",
+            (Status::Transferred, None) => "已转办（未接收）",
+            (Status::InProgress, Some(Overdue::NotReceived)) => "逾期未接收",
+            (Status::InProgress, Some(_)) => "逾期正在办理",
+            (Status::InProgress, None) => "正在办理（已接收）",
+            (Status::Completed, Some(_)) => "逾期办结",
+            (Status::Completed, None) => "办结",
+            (Status::CalledBack, _) => "已回访",
+            (Status::Archived, _) => "已归档",
+        }
+    }
+}
+
+/// The overdue variants of DESIGN.md rule 8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overdue {
+    /// 逾期未接收
+    NotReceived,
+    /// 逾期正在办理
+    InProgress,
+    /// 逾期办结
+    Completed,
+}
+
+/// Applies one event. Never fails and checks no rule: events are facts.
+pub fn evolve(mut case: Case, event: &Event) -> Case {
+    case.version += 1;
+    let at = event.at;
+    match &event.body {
+        EventBody::DraftSaved { case_id, intake } => {
+            if case.stage == Stage::New {
+                case.id = Some(case_id.clone());
+                case.created_by = event.actor.clone();
+                case.created_at = Some(at);
+            }
+            case.stage = Stage::Draft;
+            case.intake = intake.clone();
+        }
+        EventBody::Accepted { case_id, intake } => {
+            if case.stage == Stage::New {
+                case.id = Some(case_id.clone());
+                case.created_by = event.actor.clone();
+                case.created_at = Some(at);
+            }
+            case.stage = Stage::Open;
+            case.intake = intake.clone();
+            case.accepting_unit_id = Some(event.unit_id.clone());
+            case.accepted_at = Some(at);
+        }
+        EventBody::AnsweredOnCall { kb_article_ids, .. } => {
+            case.answered_on_call = true;
+            case.kb_article_ids = kb_article_ids.clone();
+            case.stage = Stage::Completed;
+            case.completed_at = Some(at);
+        }
+        EventBody::Transferred {
+            transfer_id,
+            parent_assignment_id,
+            assignments,
+            ..
+        } => {
+            case.transfers.push(Transfer {
+                id: *transfer_id,
+                from_unit_id: event.unit_id.clone(),
+                parent_assignment_id: *parent_assignment_id,
+                at,
+            });
+            for new in assignments {
+                case.assignments.push(Assignment {
+                    id: new.assignment_id,
+                    transfer_id: *transfer_id,
+                    unit_id: new.unit_id.clone(),
+                    from_unit_id: event.unit_id.clone(),
+                    parent_id: *parent_assignment_id,
+                    role: new.role,
+                    state: AssignmentState::Pending,
+                    transferred_at: at,
+                    receive_by: new.receive_by,
+                    complete_by: new.complete_by,
+                    received_at: None,
+                    completed_at: None,
+                    handled: false,
+                    reply: None,
+                    return_request: None,
+                    extension_request: None,
+                    extended_days: 0,
+                });
+            }
+        }
+        EventBody::Recalled { assignment_ids, .. } => {
+            for id in assignment_ids {
+                if let Some(a) = case.assignment_mut(*id) {
+                    a.state = AssignmentState::Recalled;
+                    a.return_request = None;
+                    a.extension_request = None;
+                }
+            }
+        }
+        EventBody::ReturnRequested {
+            assignment_id,
+            reason,
+        } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.return_request = Some(ReturnRequest {
+                    reason: reason.clone(),
+                    at,
+                });
+            }
+        }
+        EventBody::ReturnDecided { assignment_id, .. } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.return_request = None;
+            }
+        }
+        EventBody::Received { assignment_id } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.state = AssignmentState::Received;
+                a.received_at = Some(at);
+            }
+        }
+        EventBody::ProgressRecorded { assignment_id, .. } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.handled = true;
+            }
+        }
+        EventBody::Completed {
+            assignment_id,
+            reply,
+        } => {
+            let mut lead = false;
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.state = AssignmentState::Completed;
+                a.completed_at = Some(at);
+                a.handled = true;
+                a.reply = Some(reply.clone());
+                a.extension_request = None;
+                lead = a.role == HandlingRole::Lead;
+            }
+            if lead {
+                case.stage = Stage::Completed;
+                case.completed_at = Some(at);
+            }
+        }
+        EventBody::ExtensionRequested {
+            assignment_id,
+            working_days,
+            reason,
+        } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.extension_request = Some(ExtensionRequest {
+                    working_days: *working_days,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        EventBody::ExtensionDecided {
+            assignment_id,
+            complete_by,
+            ..
+        } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                if let (Some(deadline), Some(req)) = (complete_by, a.extension_request.take()) {
+                    a.extended_days += req.working_days;
+                    a.complete_by = *deadline;
+                }
+                a.extension_request = None;
+            }
+        }
+        EventBody::CalledBack {
+            satisfaction,
+            resolved,
+            ..
+        } => {
+            case.callbacks.push(CallBack {
+                satisfaction: *satisfaction,
+                resolved: *resolved,
+                at,
+            });
+            case.appeal = None;
+            case.stage = Stage::CalledBack;
+        }
+        EventBody::Reopened {
+            assignment_id,
+            complete_by,
+            ..
+        } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.state = AssignmentState::Received;
+                a.completed_at = None;
+                a.complete_by = *complete_by;
+            }
+            case.n_reopened += 1;
+            case.completed_at = None;
+            case.stage = Stage::Open;
+        }
+        EventBody::Supervised { .. } => case.n_supervised += 1,
+        EventBody::Annotated { .. } => case.n_annotated += 1,
+        EventBody::Archived { .. } => {
+            case.stage = Stage::Archived;
+            case.archived_at = Some(at);
+        }
+        EventBody::Merged {
+            master_id,
+            cancelled_assignment_ids,
+        } => {
+            case.merged_into = Some(master_id.clone());
+            for id in cancelled_assignment_ids {
+                if let Some(a) = case.assignment_mut(*id) {
+                    a.state = AssignmentState::Cancelled;
+                }
+            }
+        }
+        EventBody::Appealed { reason } => {
+            case.appeal = Some(Appeal {
+                unit_id: event.unit_id.clone(),
+                reason: reason.clone(),
+                upheld: None,
+            });
+        }
+        EventBody::AppealDecided { upheld, .. } => {
+            if let Some(appeal) = case.appeal.as_mut() {
+                appeal.upheld = Some(*upheld);
+            }
+        }
+    }
+    case
+}
+
+/// Folds a history into a case.
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> Case {
+    events.into_iter().fold(Case::default(), evolve)
+}

@@ -1,0 +1,194 @@
+//! Commands: what users ask the case to do. Imperative names; `decide` checks the rules.
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{CaseId, Intake, Satisfaction, Stage};
+use crate::org::UnitId;
+
+/// What the command handler knows of the master case when merging (并单): `decide` stays pure,
+/// so the caller loads the master and passes this in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterInfo {
+    /// The master case.
+    pub id: CaseId,
+    /// Its stage.
+    pub stage: Stage,
+    /// Whether the master is itself merged into another case.
+    pub merged: bool,
+}
+
+/// A request to change a case.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// 受理: save a draft (`submit = false`) or register the request at once.
+    Create {
+        /// The number given to the new case.
+        case_id: CaseId,
+        /// What the operator recorded.
+        intake: Intake,
+        /// Submit now (受理) instead of saving a draft.
+        submit: bool,
+    },
+    /// Replace a draft's intake.
+    UpdateDraft {
+        /// The new intake.
+        intake: Intake,
+    },
+    /// Submit a draft (受理).
+    Submit,
+    /// 即办: answer on the call from the knowledge base and close.
+    Answer {
+        /// The answer.
+        reply: String,
+        /// Articles cited.
+        kb_article_ids: Vec<String>,
+    },
+    /// 转办 to one unit, or to several (联办件: one lead, co-handlers).
+    Transfer {
+        /// 主办单位.
+        lead_unit_id: UnitId,
+        /// 协办单位.
+        co_unit_ids: Vec<UnitId>,
+        /// 转办意见.
+        note: String,
+    },
+    /// 追回 this unit's transfer.
+    Recall {
+        /// Why.
+        reason: String,
+    },
+    /// 退回申请: ask the transferrer to take the case back.
+    RequestReturn {
+        /// Why.
+        reason: String,
+    },
+    /// Review a return request: accept (recall) or overrule.
+    DecideReturn {
+        /// Accept the return.
+        accept: bool,
+        /// Opinion.
+        note: String,
+    },
+    /// 接收/签收.
+    Receive,
+    /// 办理: record a handling note.
+    RecordProgress {
+        /// The note.
+        note: String,
+    },
+    /// 办结: reply with the result.
+    Complete {
+        /// The reply.
+        reply: String,
+    },
+    /// 延期申请.
+    RequestExtension {
+        /// Working days asked for.
+        working_days: u32,
+        /// Why.
+        reason: String,
+    },
+    /// 延期审批.
+    DecideExtension {
+        /// Approve it.
+        approve: bool,
+        /// Opinion.
+        note: String,
+    },
+    /// 回访.
+    CallBack {
+        /// How satisfied the citizen is.
+        satisfaction: Satisfaction,
+        /// Whether it was solved.
+        resolved: bool,
+        /// Notes.
+        note: String,
+    },
+    /// 重办 after an unsatisfied call-back.
+    Reopen {
+        /// Why.
+        reason: String,
+    },
+    /// 督办.
+    Supervise {
+        /// Opinion.
+        opinion: String,
+    },
+    /// 批示.
+    Annotate {
+        /// The instruction.
+        text: String,
+    },
+    /// 归档.
+    Archive,
+    /// Close a merged duplicate because its master was archived (a follow-up, not a user verb).
+    ArchiveWithMaster {
+        /// The master that was archived.
+        master_id: CaseId,
+    },
+    /// 并单: fold this duplicate into a master case.
+    Merge {
+        /// The master case as loaded by the caller.
+        master: MasterInfo,
+    },
+    /// 申诉 an unsatisfied rating.
+    Appeal {
+        /// Why the rating is unreasonable.
+        reason: String,
+    },
+    /// Decide an appeal.
+    DecideAppeal {
+        /// Uphold it (exclude the rating from KPIs).
+        upheld: bool,
+        /// Opinion.
+        note: String,
+    },
+}
+
+/// Limits on free text, in characters.
+pub mod limits {
+    /// 标题.
+    pub const TITLE: usize = 200;
+    /// 诉求内容.
+    pub const CONTENT: usize = 5000;
+    /// 地址.
+    pub const ADDRESS: usize = 500;
+    /// 来电人姓名.
+    pub const NAME: usize = 50;
+    /// Notes, reasons, replies, opinions.
+    pub const NOTE: usize = 5000;
+    /// Articles cited by one answer.
+    pub const ARTICLES: usize = 20;
+    /// Co-handling units in one transfer.
+    pub const CO_UNITS: usize = 20;
+}
+
+impl Command {
+    /// The verb, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Create { .. } => "create",
+            Command::UpdateDraft { .. } => "update_draft",
+            Command::Submit => "submit",
+            Command::Answer { .. } => "answer",
+            Command::Transfer { .. } => "transfer",
+            Command::Recall { .. } => "recall",
+            Command::RequestReturn { .. } => "return_request",
+            Command::DecideReturn { .. } => "return_decision",
+            Command::Receive => "receive",
+            Command::RecordProgress { .. } => "progress",
+            Command::Complete { .. } => "complete",
+            Command::RequestExtension { .. } => "extension",
+            Command::DecideExtension { .. } => "extension_decide",
+            Command::CallBack { .. } => "callback",
+            Command::Reopen { .. } => "reopen",
+            Command::Supervise { .. } => "supervise",
+            Command::Annotate { .. } => "annotate",
+            Command::Archive => "archive",
+            Command::ArchiveWithMaster { .. } => "archive_with_master",
+            Command::Merge { .. } => "merge",
+            Command::Appeal { .. } => "appeal",
+            Command::DecideAppeal { .. } => "appeal_decision",
+        }
+    }
+}

@@ -1,0 +1,1359 @@
+//! One test per rule and per refusal, then property tests over random command sequences.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::calendar::WorkingTime;
+use crate::case::{AssignmentState, Intake, Overdue, Status};
+use crate::case::{CaseId, evolve};
+use crate::kinds::{Category, Channel, Kind, Urgency};
+use crate::testing::{Scenario, actor, leader, local, world};
+
+fn op() -> Actor {
+    actor("operator", "city", Role::Operator)
+}
+fn op2() -> Actor {
+    actor("operator2", "city", Role::Operator)
+}
+fn shift_leader() -> Actor {
+    actor("shift_leader", "city", Role::ShiftLeader)
+}
+fn disp() -> Actor {
+    actor("dispatcher", "city", Role::Dispatcher)
+}
+fn housing() -> Actor {
+    actor("housing_handler", "city.bureau.housing", Role::Handler)
+}
+fn urban() -> Actor {
+    actor("urban_handler", "city.bureau.urban", Role::Handler)
+}
+fn da() -> Actor {
+    actor("a_dispatcher", "d.a", Role::Dispatcher)
+}
+fn db() -> Actor {
+    actor("b_dispatcher", "d.b", Role::Dispatcher)
+}
+fn s01() -> Actor {
+    actor("a_s01_handler", "d.a.s01", Role::Handler)
+}
+fn c01() -> Actor {
+    actor("a_s01_c01_handler", "d.a.s01.c01", Role::Handler)
+}
+fn sup() -> Actor {
+    actor("supervisor", "city.efficiency", Role::Supervisor)
+}
+
+fn u(id: &str) -> UnitId {
+    UnitId::new(id)
+}
+
+fn intake(kind: Kind) -> Intake {
+    Intake {
+        caller_name: "张三".into(),
+        caller_phone: "13812345678".into(),
+        channel: Some(Channel::Phone),
+        category: Some(Category::Complaint),
+        kind: Some(kind),
+        urgency: Some(Urgency::Normal),
+        title: "楼上装修噪音扰民".into(),
+        content: "晚上十点后仍在装修，影响休息。".into(),
+        address: "城关区某小区3号楼".into(),
+        location_unit_id: Some(u("d.a.s01.c01")),
+        confidential: false,
+    }
+}
+
+fn case_id() -> CaseId {
+    CaseId::parse("2025030300001").expect("valid id")
+}
+
+/// Monday 3 March 2025, 10:00 in Shanghai: an ordinary working morning.
+fn monday() -> chrono::DateTime<chrono::Utc> {
+    local(2025, 3, 3, 10, 0)
+}
+
+fn accepted(kind: Kind) -> Scenario {
+    let mut s = Scenario::new(monday());
+    s.ok(
+        &op(),
+        Command::Create {
+            case_id: case_id(),
+            intake: intake(kind),
+            submit: true,
+        },
+    );
+    s
+}
+
+fn transfer(lead: &str, co: &[&str]) -> Command {
+    Command::Transfer {
+        lead_unit_id: u(lead),
+        co_unit_ids: co.iter().map(|c| u(c)).collect(),
+        note: "请依职责办理".into(),
+    }
+}
+
+fn complete() -> Command {
+    Command::Complete {
+        reply: "已协调物业处理，施工时间已调整。".into(),
+    }
+}
+
+fn callback(satisfaction: Satisfaction) -> Command {
+    Command::CallBack {
+        satisfaction,
+        resolved: satisfaction != Satisfaction::Unsatisfied,
+        note: String::new(),
+    }
+}
+
+/// Accepted, transferred to the housing bureau and received.
+fn at_housing() -> Scenario {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("city.bureau.housing", &[]));
+    s.ok(&housing(), Command::Receive);
+    s
+}
+
+fn completed_at_housing() -> Scenario {
+    let mut s = at_housing();
+    s.ok(&housing(), complete());
+    s
+}
+
+// ---- 受理: drafts and submission (rule 1) ----
+
+#[test]
+fn a_draft_may_be_incomplete_and_is_submitted_later() {
+    let mut s = Scenario::new(monday());
+    let draft = Intake {
+        caller_phone: "13812345678".into(),
+        title: "噪音".into(),
+        ..Intake::default()
+    };
+    s.ok(
+        &op(),
+        Command::Create {
+            case_id: case_id(),
+            intake: draft,
+            submit: false,
+        },
+    );
+    assert_eq!(s.case.status(), Status::Draft);
+    s.refused(&op(), Command::Submit, CaseError::Missing("category"));
+    s.ok(
+        &op(),
+        Command::UpdateDraft {
+            intake: intake(Kind::Escalated),
+        },
+    );
+    let events = s.ok(&op(), Command::Submit);
+    assert!(matches!(events[0], EventBody::Accepted { .. }));
+    assert_eq!(s.case.status(), Status::Accepted);
+    assert_eq!(s.case.accepting_unit_id(), Some(&u("city")));
+}
+
+#[test]
+fn a_submitted_case_is_read_only_to_the_post_that_submitted_it() {
+    let mut s = accepted(Kind::Escalated);
+    s.refused(
+        &op(),
+        Command::UpdateDraft {
+            intake: intake(Kind::Promised),
+        },
+        CaseError::NotADraft,
+    );
+    s.refused(&op(), Command::Submit, CaseError::NotADraft);
+}
+
+#[test]
+fn only_the_drafting_operator_or_a_shift_leader_edits_a_draft() {
+    let mut s = Scenario::new(monday());
+    s.ok(
+        &op(),
+        Command::Create {
+            case_id: case_id(),
+            intake: intake(Kind::Escalated),
+            submit: false,
+        },
+    );
+    s.refused(
+        &op2(),
+        Command::UpdateDraft {
+            intake: intake(Kind::Promised),
+        },
+        CaseError::NotDraftOwner,
+    );
+    s.ok(
+        &shift_leader(),
+        Command::UpdateDraft {
+            intake: intake(Kind::Promised),
+        },
+    );
+}
+
+#[test]
+fn an_invalid_phone_number_is_refused() {
+    let s = Scenario::new(monday());
+    let mut bad = intake(Kind::Escalated);
+    bad.caller_phone = "12345".into();
+    let err = s
+        .try_cmd(
+            &op(),
+            &Command::Create {
+                case_id: case_id(),
+                intake: bad,
+                submit: true,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err, CaseError::InvalidPhone("12345".into()));
+}
+
+#[test]
+fn a_missing_phone_title_or_content_blocks_submission() {
+    for (field, change) in [
+        (
+            "caller_phone",
+            (|i: &mut Intake| i.caller_phone.clear()) as fn(&mut Intake),
+        ),
+        ("title", |i: &mut Intake| i.title = "  ".into()),
+        ("content", |i: &mut Intake| i.content.clear()),
+        ("kind", |i: &mut Intake| i.kind = None),
+    ] {
+        let s = Scenario::new(monday());
+        let mut bad = intake(Kind::Escalated);
+        change(&mut bad);
+        let err = s
+            .try_cmd(
+                &op(),
+                &Command::Create {
+                    case_id: case_id(),
+                    intake: bad,
+                    submit: true,
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err, CaseError::Missing(field));
+    }
+}
+
+#[test]
+fn an_overlong_title_and_an_unknown_location_are_refused() {
+    let s = Scenario::new(monday());
+    let mut bad = intake(Kind::Escalated);
+    bad.title = "长".repeat(201);
+    let create = |i: Intake| Command::Create {
+        case_id: case_id(),
+        intake: i,
+        submit: true,
+    };
+    assert_eq!(
+        s.try_cmd(&op(), &create(bad)).unwrap_err(),
+        CaseError::TooLong {
+            field: "title",
+            max: 200
+        }
+    );
+    let mut nowhere = intake(Kind::Escalated);
+    nowhere.location_unit_id = Some(u("d.z"));
+    assert_eq!(
+        s.try_cmd(&op(), &create(nowhere)).unwrap_err(),
+        CaseError::UnknownUnit(u("d.z"))
+    );
+}
+
+#[test]
+fn only_centre_operators_accept_cases() {
+    let s = Scenario::new(monday());
+    let create = Command::Create {
+        case_id: case_id(),
+        intake: intake(Kind::Escalated),
+        submit: true,
+    };
+    assert!(matches!(
+        s.try_cmd(&housing(), &create).unwrap_err(),
+        CaseError::RoleNotAllowed(_)
+    ));
+    let street_operator = actor("x", "d.a.s01", Role::Operator);
+    assert_eq!(
+        s.try_cmd(&street_operator, &create).unwrap_err(),
+        CaseError::NotACentre
+    );
+}
+
+#[test]
+fn a_case_cannot_be_created_twice() {
+    let mut s = accepted(Kind::Escalated);
+    s.refused(
+        &op(),
+        Command::Create {
+            case_id: case_id(),
+            intake: intake(Kind::Escalated),
+            submit: true,
+        },
+        CaseError::AlreadyExists,
+    );
+}
+
+#[test]
+fn commands_on_a_case_that_does_not_exist_are_refused() {
+    let mut s = Scenario::new(monday());
+    s.refused(&housing(), Command::Receive, CaseError::NotCreated);
+    s.refused(&op(), Command::Submit, CaseError::NotCreated);
+}
+
+// ---- 即办 (rule 2) ----
+
+#[test]
+fn an_immediate_case_is_answered_on_the_call_citing_articles() {
+    let mut s = accepted(Kind::Immediate);
+    s.refused(
+        &op(),
+        Command::Answer {
+            reply: "可到社保大厅补办。".into(),
+            kb_article_ids: vec![],
+        },
+        CaseError::NoArticleCited,
+    );
+    s.ok(
+        &op(),
+        Command::Answer {
+            reply: "可到社保大厅补办。".into(),
+            kb_article_ids: vec!["kb-001".into(), "kb-001".into()],
+        },
+    );
+    assert_eq!(s.case.status(), Status::Completed);
+    assert_eq!(s.case.kb_article_ids(), ["kb-001".to_owned()]);
+    assert_eq!(s.case.status_label(monday()), "即办办结");
+}
+
+#[test]
+fn an_immediate_case_is_never_transferred() {
+    let mut s = accepted(Kind::Immediate);
+    s.refused(
+        &disp(),
+        transfer("city.bureau.housing", &[]),
+        CaseError::ImmediateNotTransferable,
+    );
+}
+
+#[test]
+fn only_an_immediate_case_is_answered_on_the_call() {
+    let mut s = accepted(Kind::Escalated);
+    s.refused(
+        &op(),
+        Command::Answer {
+            reply: "答复".into(),
+            kb_article_ids: vec!["kb-1".into()],
+        },
+        CaseError::NotImmediate,
+    );
+}
+
+// ---- 转办 (rules 3 and 4) ----
+
+#[test]
+fn a_transfer_records_receive_and_handling_deadlines_from_the_policy() {
+    let mut s = accepted(Kind::Escalated);
+    let events = s.ok(&disp(), transfer("city.bureau.housing", &[]));
+    let EventBody::Transferred { assignments, .. } = &events[0] else {
+        panic!("expected a transfer: {events:?}");
+    };
+    let w = world();
+    let limits = w
+        .policy
+        .limits(Category::Complaint, Kind::Escalated, Urgency::Normal);
+    assert_eq!(assignments.len(), 1);
+    assert_eq!(assignments[0].role, HandlingRole::Lead);
+    assert_eq!(
+        assignments[0].receive_by,
+        w.calendar.add(monday(), limits.receive)
+    );
+    assert_eq!(
+        assignments[0].complete_by,
+        w.calendar.add(monday(), limits.handle)
+    );
+    assert_eq!(limits.handle, WorkingTime::Days(5));
+    // Monday 10:00 + 5 working days is the next Monday 10:00.
+    assert_eq!(assignments[0].complete_by.at, local(2025, 3, 10, 10, 0));
+    assert_eq!(s.case.status(), Status::Transferred);
+}
+
+#[test]
+fn the_city_centre_transfers_to_bureaus_and_district_centres_only() {
+    let mut s = accepted(Kind::Escalated);
+    s.refused(
+        &disp(),
+        transfer("d.a.s01", &[]),
+        CaseError::TargetNotAllowed(u("d.a.s01")),
+    );
+    s.refused(
+        &disp(),
+        transfer("city.efficiency", &[]),
+        CaseError::TargetNotAllowed(u("city.efficiency")),
+    );
+    s.refused(
+        &disp(),
+        transfer("d.zz", &[]),
+        CaseError::UnknownUnit(u("d.zz")),
+    );
+    s.refused(
+        &disp(),
+        transfer("d.a", &["d.a"]),
+        CaseError::DuplicateTarget(u("d.a")),
+    );
+    s.ok(&disp(), transfer("d.a", &[]));
+}
+
+#[test]
+fn a_transfer_needs_the_citizens_location() {
+    let mut s = Scenario::new(monday());
+    let mut no_place = intake(Kind::Escalated);
+    no_place.location_unit_id = None;
+    s.ok(
+        &op(),
+        Command::Create {
+            case_id: case_id(),
+            intake: no_place,
+            submit: true,
+        },
+    );
+    s.refused(
+        &disp(),
+        transfer("d.a", &[]),
+        CaseError::Missing("location_unit_id"),
+    );
+}
+
+#[test]
+fn operators_do_not_transfer() {
+    let mut s = accepted(Kind::Escalated);
+    assert!(matches!(
+        s.try_cmd(&op(), &transfer("d.a", &[])).unwrap_err(),
+        CaseError::RoleNotAllowed(_)
+    ));
+    s.refused(
+        &housing(),
+        transfer("d.a", &[]),
+        CaseError::UnitNotAllowed(u("city.bureau.housing")),
+    );
+}
+
+#[test]
+fn a_district_centre_transfers_down_its_own_subtree_only_after_receiving() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.refused(&da(), transfer("d.a.s01", &[]), CaseError::NotReceived);
+    s.ok(&da(), Command::Receive);
+    s.refused(
+        &da(),
+        transfer("d.b.s01", &[]),
+        CaseError::TargetNotAllowed(u("d.b.s01")),
+    );
+    s.refused(
+        &da(),
+        transfer("city.bureau.housing", &[]),
+        CaseError::TargetNotAllowed(u("city.bureau.housing")),
+    );
+    s.refused(
+        &db(),
+        transfer("d.b.s01", &[]),
+        CaseError::UnitNotAllowed(u("d.b")),
+    );
+    s.ok(&da(), transfer("d.a.s01", &["d.a.dept.urban"]));
+    assert_eq!(s.case.status(), Status::Transferred);
+    let holders: Vec<_> = s
+        .case
+        .holders()
+        .map(|a| a.unit_id.as_str().to_owned())
+        .collect();
+    assert_eq!(holders, ["d.a.s01", "d.a.dept.urban"]);
+    // The onward transfer keeps the time the case already runs on.
+    assert_eq!(
+        s.case.assignments()[1].complete_by,
+        s.case.assignments()[0].complete_by
+    );
+    // A street may pass it on to a community below it.
+    s.ok(&s01(), Command::Receive);
+    s.ok(&s01(), transfer("d.a.s01.c01", &[]));
+    s.ok(&c01(), Command::Receive);
+    assert_eq!(
+        s.case.lead_holder().map(|a| a.unit_id.as_str()),
+        Some("d.a.s01.c01")
+    );
+}
+
+#[test]
+fn a_unit_that_transferred_on_cannot_transfer_again_until_it_recalls() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.refused(
+        &disp(),
+        transfer("city.bureau.housing", &[]),
+        CaseError::AlreadyTransferred,
+    );
+}
+
+#[test]
+fn a_bureau_has_no_subtree_to_transfer_to() {
+    let mut s = at_housing();
+    s.refused(
+        &housing(),
+        transfer("city.bureau.urban", &[]),
+        CaseError::TargetNotAllowed(u("city.bureau.urban")),
+    );
+}
+
+// ---- 联办件 ----
+
+#[test]
+fn a_joint_case_has_one_lead_that_completes_only_after_the_co_handlers_reply() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(
+        &disp(),
+        transfer("city.bureau.housing", &["city.bureau.urban", "d.a"]),
+    );
+    let roles: Vec<_> = s.case.assignments().iter().map(|a| a.role).collect();
+    assert_eq!(
+        roles,
+        [HandlingRole::Lead, HandlingRole::Co, HandlingRole::Co]
+    );
+    s.ok(&housing(), Command::Receive);
+    s.ok(&urban(), Command::Receive);
+    s.refused(&housing(), complete(), CaseError::CoHandlersPending);
+    s.ok(&urban(), complete());
+    assert_eq!(s.case.status(), Status::InProgress);
+    s.refused(&housing(), complete(), CaseError::CoHandlersPending);
+    s.ok(&da(), Command::Receive);
+    // A co-handling district passes its part down; its street's units are co-handlers too.
+    s.ok(&da(), transfer("d.a.s01", &[]));
+    assert_eq!(s.case.assignments()[3].role, HandlingRole::Co);
+    s.ok(&s01(), Command::Receive);
+    s.ok(&s01(), complete());
+    s.ok(&housing(), complete());
+    assert_eq!(s.case.status(), Status::Completed);
+    assert_eq!(s.case.holders().count(), 0);
+}
+
+// ---- 追回 (rule 5) ----
+
+#[test]
+fn only_the_transferring_unit_recalls() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.refused(
+        &da(),
+        Command::Recall { reason: "x".into() },
+        CaseError::NothingToRecall,
+    );
+    s.ok(
+        &disp(),
+        Command::Recall {
+            reason: "派错单位".into(),
+        },
+    );
+    assert_eq!(s.case.status(), Status::Accepted);
+    assert_eq!(s.case.assignments()[0].state, AssignmentState::Recalled);
+    // The centre holds it again and may transfer anew.
+    s.ok(&disp(), transfer("city.bureau.housing", &[]));
+}
+
+#[test]
+fn a_received_case_may_still_be_recalled_before_handling() {
+    let mut s = at_housing();
+    s.ok(
+        &disp(),
+        Command::Recall {
+            reason: "改派".into(),
+        },
+    );
+    s.refused(
+        &housing(),
+        Command::RecordProgress { note: "x".into() },
+        CaseError::UnitNotAllowed(u("city.bureau.housing")),
+    );
+}
+
+#[test]
+fn recall_is_refused_once_the_next_node_handled_or_transferred_on() {
+    let mut s = at_housing();
+    s.ok(
+        &housing(),
+        Command::RecordProgress {
+            note: "已联系物业".into(),
+        },
+    );
+    s.refused(
+        &disp(),
+        Command::Recall {
+            reason: "改派".into(),
+        },
+        CaseError::TooLateToRecall,
+    );
+
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.ok(&da(), Command::Receive);
+    s.ok(&da(), transfer("d.a.s01", &[]));
+    s.refused(
+        &disp(),
+        Command::Recall {
+            reason: "改派".into(),
+        },
+        CaseError::TooLateToRecall,
+    );
+    // The district may still recall its own transfer to the street.
+    s.ok(
+        &da(),
+        Command::Recall {
+            reason: "改派".into(),
+        },
+    );
+    s.ok(
+        &disp(),
+        Command::Recall {
+            reason: "改派".into(),
+        },
+    );
+}
+
+#[test]
+fn a_recall_needs_a_reason() {
+    let mut s = at_housing();
+    s.refused(
+        &disp(),
+        Command::Recall { reason: " ".into() },
+        CaseError::Missing("reason"),
+    );
+}
+
+// ---- 退回申请 (rules 5 and 10) ----
+
+#[test]
+fn a_receiver_asks_for_a_return_and_the_transferrer_recalls() {
+    let mut s = at_housing();
+    s.refused(
+        &housing(),
+        Command::RequestReturn {
+            reason: String::new(),
+        },
+        CaseError::Missing("reason"),
+    );
+    s.ok(
+        &housing(),
+        Command::RequestReturn {
+            reason: "不属于本单位职责".into(),
+        },
+    );
+    s.refused(
+        &housing(),
+        Command::RequestReturn {
+            reason: "again".into(),
+        },
+        CaseError::ReturnPending,
+    );
+    // The receiver still holds it: a return request returns nothing by itself.
+    assert_eq!(
+        s.case.lead_holder().map(|a| a.unit_id.as_str()),
+        Some("city.bureau.housing")
+    );
+    s.refused(
+        &da(),
+        Command::DecideReturn {
+            accept: true,
+            note: String::new(),
+        },
+        CaseError::NoReturnRequest,
+    );
+    let events = s.ok(
+        &disp(),
+        Command::DecideReturn {
+            accept: true,
+            note: "同意".into(),
+        },
+    );
+    assert!(matches!(events[1], EventBody::Recalled { .. }));
+    assert_eq!(s.case.status(), Status::Accepted);
+}
+
+#[test]
+fn the_transferrer_may_overrule_a_return_request_with_reasons() {
+    let mut s = at_housing();
+    s.ok(
+        &housing(),
+        Command::RequestReturn {
+            reason: "不属于本单位职责".into(),
+        },
+    );
+    s.refused(
+        &disp(),
+        Command::DecideReturn {
+            accept: false,
+            note: String::new(),
+        },
+        CaseError::Missing("note"),
+    );
+    s.ok(
+        &disp(),
+        Command::DecideReturn {
+            accept: false,
+            note: "依据职责清单属住建部门".into(),
+        },
+    );
+    assert_eq!(s.case.status(), Status::InProgress);
+    assert!(s.case.assignments()[0].return_request.is_none());
+}
+
+#[test]
+fn a_return_request_after_two_working_days_from_receipt_is_refused() {
+    let mut s = at_housing();
+    // Received Monday 10:00; the window closes Wednesday 10:00.
+    s.advance_to(local(2025, 3, 5, 10, 0));
+    assert!(
+        s.try_cmd(&housing(), &Command::RequestReturn { reason: "x".into() })
+            .is_ok()
+    );
+    s.advance_to(local(2025, 3, 5, 10, 1));
+    s.refused(
+        &housing(),
+        Command::RequestReturn { reason: "x".into() },
+        CaseError::ReturnWindowClosed,
+    );
+}
+
+#[test]
+fn a_unit_with_a_pending_return_request_cannot_transfer_on() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.ok(&da(), Command::Receive);
+    s.ok(
+        &da(),
+        Command::RequestReturn {
+            reason: "应由市级部门办理".into(),
+        },
+    );
+    s.refused(&da(), transfer("d.a.s01", &[]), CaseError::ReturnPending);
+}
+
+// ---- 接收, 办理, 办结 ----
+
+#[test]
+fn receiving_twice_or_by_another_unit_is_refused() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("city.bureau.housing", &[]));
+    s.refused(
+        &urban(),
+        Command::Receive,
+        CaseError::UnitNotAllowed(u("city.bureau.urban")),
+    );
+    s.refused(
+        &housing(),
+        Command::RecordProgress { note: "x".into() },
+        CaseError::NotReceived,
+    );
+    s.refused(&housing(), complete(), CaseError::NotReceived);
+    s.ok(&housing(), Command::Receive);
+    s.refused(&housing(), Command::Receive, CaseError::AlreadyReceived);
+    assert_eq!(s.case.status(), Status::InProgress);
+}
+
+#[test]
+fn a_completion_needs_a_reply_and_closes_handling() {
+    let mut s = at_housing();
+    s.refused(
+        &housing(),
+        Command::Complete { reply: "".into() },
+        CaseError::Missing("reply"),
+    );
+    s.ok(&housing(), complete());
+    assert_eq!(s.case.status(), Status::Completed);
+    s.refused(
+        &housing(),
+        Command::RecordProgress { note: "x".into() },
+        CaseError::NotOpen,
+    );
+}
+
+// ---- 延期 ----
+
+#[test]
+fn an_approved_extension_moves_the_handling_deadline_by_working_days() {
+    let mut s = at_housing();
+    let before = s.case.assignments()[0].complete_by;
+    s.refused(
+        &housing(),
+        Command::RequestExtension {
+            working_days: 11,
+            reason: "需现场勘查".into(),
+        },
+        CaseError::ExtensionTooLong(10),
+    );
+    s.refused(
+        &housing(),
+        Command::RequestExtension {
+            working_days: 0,
+            reason: "需现场勘查".into(),
+        },
+        CaseError::Missing("working_days"),
+    );
+    s.ok(
+        &housing(),
+        Command::RequestExtension {
+            working_days: 3,
+            reason: "需现场勘查".into(),
+        },
+    );
+    s.refused(
+        &housing(),
+        Command::RequestExtension {
+            working_days: 1,
+            reason: "x".into(),
+        },
+        CaseError::ExtensionPending,
+    );
+    s.refused(
+        &urban(),
+        Command::DecideExtension {
+            approve: true,
+            note: String::new(),
+        },
+        CaseError::NoExtensionRequest,
+    );
+    s.ok(
+        &disp(),
+        Command::DecideExtension {
+            approve: true,
+            note: "同意".into(),
+        },
+    );
+    let after = s.case.assignments()[0].complete_by;
+    assert_eq!(after, world().calendar.add_working_days(before.at, 3));
+    assert_eq!(s.case.assignments()[0].extended_days, 3);
+    // Extensions add up to the policy's limit at most.
+    s.refused(
+        &housing(),
+        Command::RequestExtension {
+            working_days: 8,
+            reason: "x".into(),
+        },
+        CaseError::ExtensionTooLong(10),
+    );
+}
+
+#[test]
+fn a_refused_extension_keeps_the_deadline() {
+    let mut s = at_housing();
+    let before = s.case.assignments()[0].complete_by;
+    s.ok(
+        &housing(),
+        Command::RequestExtension {
+            working_days: 3,
+            reason: "需现场勘查".into(),
+        },
+    );
+    s.ok(
+        &disp(),
+        Command::DecideExtension {
+            approve: false,
+            note: "时限内可办结".into(),
+        },
+    );
+    assert_eq!(s.case.assignments()[0].complete_by, before);
+    assert!(s.case.assignments()[0].extension_request.is_none());
+}
+
+// ---- 回访, 重办, 申诉 (rule 13) ----
+
+#[test]
+fn a_call_back_needs_a_completed_case_and_centre_staff() {
+    let mut s = at_housing();
+    s.refused(
+        &op(),
+        callback(Satisfaction::Satisfied),
+        CaseError::NotCompleted,
+    );
+    s.ok(&housing(), complete());
+    assert!(matches!(
+        s.try_cmd(&housing(), &callback(Satisfaction::Satisfied))
+            .unwrap_err(),
+        CaseError::RoleNotAllowed(_)
+    ));
+    s.refused(
+        &actor("d", "d.a", Role::Dispatcher),
+        callback(Satisfaction::Satisfied),
+        CaseError::UnitNotAllowed(u("d.a")),
+    );
+    s.ok(&op(), callback(Satisfaction::Satisfied));
+    assert_eq!(s.case.status(), Status::CalledBack);
+}
+
+#[test]
+fn an_unsatisfied_call_back_reopens_the_case_to_the_lead_with_the_redo_limit() {
+    let mut s = completed_at_housing();
+    s.ok(&op(), callback(Satisfaction::Unsatisfied));
+    let events = s.ok(
+        &shift_leader(),
+        Command::Reopen {
+            reason: "群众反映问题未解决".into(),
+        },
+    );
+    let EventBody::Reopened { complete_by, .. } = &events[0] else {
+        panic!("expected a reopen");
+    };
+    assert_eq!(
+        *complete_by,
+        world().calendar.add(monday(), world().policy.redo())
+    );
+    assert_eq!(s.case.status(), Status::InProgress);
+    assert_eq!(s.case.n_reopened(), 1);
+    s.ok(&housing(), complete());
+    s.ok(&op(), callback(Satisfaction::Satisfied));
+    s.refused(
+        &op(),
+        Command::Reopen { reason: "x".into() },
+        CaseError::NotUnsatisfied,
+    );
+}
+
+#[test]
+fn a_satisfied_case_is_not_reopened() {
+    let mut s = completed_at_housing();
+    s.ok(&op(), callback(Satisfaction::BasicallySatisfied));
+    s.refused(
+        &op(),
+        Command::Reopen { reason: "x".into() },
+        CaseError::NotUnsatisfied,
+    );
+}
+
+#[test]
+fn the_handling_unit_appeals_an_unsatisfied_rating_and_the_centre_decides() {
+    let mut s = completed_at_housing();
+    s.refused(
+        &housing(),
+        Command::Appeal { reason: "x".into() },
+        CaseError::NotUnsatisfied,
+    );
+    s.ok(&op(), callback(Satisfaction::Unsatisfied));
+    s.refused(
+        &urban(),
+        Command::Appeal { reason: "x".into() },
+        CaseError::UnitNotAllowed(u("city.bureau.urban")),
+    );
+    s.ok(
+        &housing(),
+        Command::Appeal {
+            reason: "诉求超出政策范围，已充分解释".into(),
+        },
+    );
+    s.refused(
+        &housing(),
+        Command::Appeal { reason: "x".into() },
+        CaseError::AlreadyAppealed,
+    );
+    s.refused(&op(), Command::Archive, CaseError::NotArchivable);
+    assert!(matches!(
+        s.try_cmd(
+            &op(),
+            &Command::DecideAppeal {
+                upheld: true,
+                note: "x".into()
+            }
+        )
+        .unwrap_err(),
+        CaseError::RoleNotAllowed(_)
+    ));
+    s.ok(
+        &shift_leader(),
+        Command::DecideAppeal {
+            upheld: true,
+            note: "申诉成立".into(),
+        },
+    );
+    assert_eq!(s.case.appeal().and_then(|a| a.upheld), Some(true));
+    s.refused(
+        &shift_leader(),
+        Command::DecideAppeal {
+            upheld: false,
+            note: "x".into(),
+        },
+        CaseError::NoAppeal,
+    );
+    s.ok(&op(), Command::Archive);
+}
+
+// ---- 督办, 批示 (rules 6 and 7) ----
+
+#[test]
+fn supervision_and_annotation_never_change_the_flow() {
+    let mut s = at_housing();
+    let status = s.case.status();
+    let holders: Vec<_> = s.case.holders().cloned().collect();
+    let events = s.ok(
+        &sup(),
+        Command::Supervise {
+            opinion: "请加快办理".into(),
+        },
+    );
+    assert_eq!(
+        events[0],
+        EventBody::Supervised {
+            opinion: "请加快办理".into(),
+            unit_ids: vec![u("city.bureau.housing")],
+        }
+    );
+    s.ok(
+        &leader("city_leader", "city", &["city"]),
+        Command::Annotate {
+            text: "请尽快解决".into(),
+        },
+    );
+    assert_eq!(s.case.status(), status);
+    assert_eq!(s.case.holders().cloned().collect::<Vec<_>>(), holders);
+}
+
+#[test]
+fn only_the_efficiency_office_supervises_and_not_drafts() {
+    let s = at_housing();
+    assert!(matches!(
+        s.try_cmd(
+            &op(),
+            &Command::Supervise {
+                opinion: "x".into()
+            }
+        )
+        .unwrap_err(),
+        CaseError::RoleNotAllowed(_)
+    ));
+    let mut draft = Scenario::new(monday());
+    draft.ok(
+        &op(),
+        Command::Create {
+            case_id: case_id(),
+            intake: intake(Kind::Escalated),
+            submit: false,
+        },
+    );
+    draft.refused(
+        &sup(),
+        Command::Supervise {
+            opinion: "x".into(),
+        },
+        CaseError::NotCreated,
+    );
+}
+
+#[test]
+fn a_leader_annotates_only_cases_transferred_to_units_they_oversee() {
+    let mut s = accepted(Kind::Escalated);
+    let city_leader = leader("city_leader", "city", &["city"]);
+    // Not yet transferred to anyone.
+    s.refused(
+        &city_leader,
+        Command::Annotate { text: "x".into() },
+        CaseError::NotOverseen,
+    );
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.refused(
+        &leader("b_leader", "d.b", &["d.b"]),
+        Command::Annotate { text: "x".into() },
+        CaseError::NotOverseen,
+    );
+    s.ok(
+        &leader("a_leader", "d.a", &["d.a"]),
+        Command::Annotate {
+            text: "请街道配合".into(),
+        },
+    );
+    s.ok(
+        &city_leader,
+        Command::Annotate {
+            text: "关注".into(),
+        },
+    );
+    // Street leaders do not annotate (rule 6: city and district leaders only).
+    s.refused(
+        &leader("s_leader", "d.a.s01", &["d.a.s01"]),
+        Command::Annotate { text: "x".into() },
+        CaseError::UnitNotAllowed(u("d.a.s01")),
+    );
+    s.refused(
+        &leader("a_leader", "d.a", &["d.a"]),
+        Command::Annotate { text: " ".into() },
+        CaseError::Missing("text"),
+    );
+}
+
+// ---- 归档 ----
+
+#[test]
+fn an_archived_case_accepts_only_annotations_and_supervision() {
+    let mut s = completed_at_housing();
+    s.refused(&op(), Command::Archive, CaseError::NotArchivable);
+    s.ok(&op(), callback(Satisfaction::Satisfied));
+    s.ok(&op(), Command::Archive);
+    assert_eq!(s.case.status(), Status::Archived);
+    s.refused(&op(), Command::Archive, CaseError::Archived);
+    s.refused(
+        &op(),
+        callback(Satisfaction::Satisfied),
+        CaseError::Archived,
+    );
+    s.refused(
+        &housing(),
+        Command::RecordProgress { note: "x".into() },
+        CaseError::Archived,
+    );
+    s.refused(
+        &disp(),
+        Command::Recall { reason: "x".into() },
+        CaseError::Archived,
+    );
+    s.ok(
+        &sup(),
+        Command::Supervise {
+            opinion: "复核".into(),
+        },
+    );
+    s.ok(
+        &leader("l", "city", &["city"]),
+        Command::Annotate { text: "好".into() },
+    );
+}
+
+#[test]
+fn an_immediate_case_is_archived_without_a_call_back() {
+    let mut s = accepted(Kind::Immediate);
+    s.ok(
+        &op(),
+        Command::Answer {
+            reply: "答复".into(),
+            kb_article_ids: vec!["kb-1".into()],
+        },
+    );
+    s.ok(&op(), Command::Archive);
+}
+
+// ---- 并单 (rule 11) ----
+
+#[test]
+fn a_duplicate_is_merged_into_its_master_and_closes_with_it() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    let master = CaseId::parse("2025030300002").expect("valid");
+    let open_master = MasterInfo {
+        id: master.clone(),
+        stage: Stage::Open,
+        merged: false,
+    };
+    s.refused(
+        &op(),
+        Command::Merge {
+            master: MasterInfo {
+                id: case_id(),
+                ..open_master.clone()
+            },
+        },
+        CaseError::MergeIntoSelf,
+    );
+    s.refused(
+        &op(),
+        Command::Merge {
+            master: MasterInfo {
+                stage: Stage::Archived,
+                ..open_master.clone()
+            },
+        },
+        CaseError::InvalidMaster(master.to_string()),
+    );
+    s.refused(
+        &op(),
+        Command::Merge {
+            master: MasterInfo {
+                merged: true,
+                ..open_master.clone()
+            },
+        },
+        CaseError::InvalidMaster(master.to_string()),
+    );
+    s.ok(
+        &op(),
+        Command::Merge {
+            master: open_master,
+        },
+    );
+    assert_eq!(s.case.merged_into(), Some(&master));
+    assert_eq!(s.case.holders().count(), 0);
+    assert_eq!(s.case.status_label(monday()), "已并单");
+    s.refused(&da(), Command::Receive, CaseError::Merged);
+    s.refused(
+        &op(),
+        Command::ArchiveWithMaster {
+            master_id: case_id(),
+        },
+        CaseError::InvalidMaster(case_id().to_string()),
+    );
+    s.ok(&op(), Command::ArchiveWithMaster { master_id: master });
+    assert_eq!(s.case.status(), Status::Archived);
+}
+
+// ---- status and overdue (rule 8) ----
+
+#[test]
+fn overdue_states_follow_the_recorded_deadlines() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("city.bureau.housing", &[]));
+    let a = s.case.assignments()[0].clone();
+    assert_eq!(s.case.status_label(monday()), "已转办（未接收）");
+    let late = a.receive_by.at + chrono::Duration::minutes(1);
+    assert_eq!(s.case.overdue_kind(late), Some(Overdue::NotReceived));
+    assert_eq!(s.case.status_label(late), "逾期未接收");
+    s.ok(&housing(), Command::Receive);
+    assert_eq!(s.case.status_label(late), "正在办理（已接收）");
+    let very_late = a.complete_by.at + chrono::Duration::minutes(1);
+    assert_eq!(s.case.status_label(very_late), "逾期正在办理");
+    s.advance_to(very_late);
+    s.ok(&housing(), complete());
+    assert_eq!(s.case.status_label(very_late), "逾期办结");
+    assert!(s.case.overdue(very_late));
+}
+
+// ---- properties ----
+
+fn actors() -> Vec<Actor> {
+    vec![
+        op(),
+        shift_leader(),
+        disp(),
+        housing(),
+        urban(),
+        da(),
+        s01(),
+        c01(),
+        sup(),
+        leader("city_leader", "city", &["city"]),
+    ]
+}
+
+fn commands() -> Vec<Command> {
+    let master = MasterInfo {
+        id: CaseId::parse("M1").expect("valid"),
+        stage: Stage::Open,
+        merged: false,
+    };
+    vec![
+        transfer("city.bureau.housing", &[]),
+        transfer("d.a", &["city.bureau.urban"]),
+        transfer("city.bureau.urban", &["city.bureau.housing"]),
+        transfer("d.a.s01", &[]),
+        transfer("d.a.s01.c01", &[]),
+        transfer("d.a.s01", &["d.a.dept.urban"]),
+        Command::Recall {
+            reason: "改派".into(),
+        },
+        Command::RequestReturn {
+            reason: "非本单位职责".into(),
+        },
+        Command::DecideReturn {
+            accept: true,
+            note: "同意".into(),
+        },
+        Command::DecideReturn {
+            accept: false,
+            note: "驳回".into(),
+        },
+        Command::Receive,
+        Command::Receive,
+        Command::RecordProgress {
+            note: "办理中".into(),
+        },
+        complete(),
+        complete(),
+        Command::RequestExtension {
+            working_days: 2,
+            reason: "需勘查".into(),
+        },
+        Command::DecideExtension {
+            approve: true,
+            note: "同意".into(),
+        },
+        callback(Satisfaction::Unsatisfied),
+        callback(Satisfaction::Satisfied),
+        Command::Reopen {
+            reason: "未解决".into(),
+        },
+        Command::Supervise {
+            opinion: "加快".into(),
+        },
+        Command::Annotate {
+            text: "关注".into(),
+        },
+        Command::Archive,
+        Command::Appeal {
+            reason: "不合理".into(),
+        },
+        Command::DecideAppeal {
+            upheld: true,
+            note: "成立".into(),
+        },
+        Command::Merge { master },
+        Command::Answer {
+            reply: "答复".into(),
+            kb_article_ids: vec!["kb-1".into()],
+        },
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn no_sequence_of_commands_breaks_the_invariants(
+        kind in prop_oneof![Just(Kind::Escalated), Just(Kind::Immediate), Just(Kind::Promised)],
+        steps in proptest::collection::vec((0usize..10, 0usize..27, 0i64..3000), 1..60),
+    ) {
+        let actors = actors();
+        let commands = commands();
+        let mut s = accepted(kind);
+        for (a, c, minutes) in steps {
+            s.now += chrono::Duration::minutes(minutes);
+            let archived = s.case.stage() == Stage::Archived;
+            let before = s.case.clone();
+            match s.try_cmd(&actors[a], &commands[c]) {
+                Ok(events) => {
+                    if archived {
+                        prop_assert!(matches!(commands[c], Command::Annotate { .. } | Command::Supervise { .. }),
+                            "archived case accepted {}", commands[c].name());
+                    }
+                    for e in &events {
+                        s.case = evolve(std::mem::take(&mut s.case), e);
+                    }
+                    s.history.extend(events);
+                    if matches!(commands[c], Command::Annotate { .. } | Command::Supervise { .. }) {
+                        prop_assert_eq!(s.case.status(), before.status());
+                        prop_assert_eq!(s.case.assignments(), before.assignments());
+                    }
+                }
+                Err(_) => prop_assert_eq!(&s.case, &before),
+            }
+            // A case never has two lead holders.
+            prop_assert!(s.case.holders().filter(|a| a.role == HandlingRole::Lead).count() <= 1);
+            // Nobody holds a case that is closed for handling.
+            if matches!(s.case.stage(), Stage::Completed | Stage::CalledBack | Stage::Archived) {
+                prop_assert_eq!(s.case.holders().count(), 0);
+            }
+            // An immediate case is never transferred.
+            if kind == Kind::Immediate {
+                prop_assert!(s.case.assignments().is_empty());
+            }
+            // Co-handlers exist only beside a live lead (or after the lead completed).
+            if s.case.stage() == Stage::Open && s.case.merged_into().is_none() && s.case.holders().count() > 0 {
+                prop_assert!(s.case.assignments().iter().any(|a| a.role == HandlingRole::Lead && a.is_live()));
+            }
+            // The state is a pure fold of the history.
+            prop_assert_eq!(crate::case::replay(&s.history), s.case.clone());
+            prop_assert_eq!(s.case.version() as usize, s.history.len());
+        }
+    }
+}

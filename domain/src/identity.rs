@@ -1,0 +1,151 @@
+//! The caller's identity: phone number validation, masking, and who may see it in full
+//! (DESIGN.md rule 12).
+
+use crate::case::Case;
+use crate::org::OrgTree;
+use crate::roles::{Actor, Role};
+
+/// A phone number the centre can call back: a mainland mobile (11 digits starting 13–19) or a
+/// landline with area code (0 + 2–3 digits, optional dash, 7–8 digits).
+pub fn is_valid_phone(phone: &str) -> bool {
+    let b = phone.as_bytes();
+    let all_digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && all_digits(b) {
+        return true;
+    }
+    if b.first() != Some(&b'0') {
+        return false;
+    }
+    let (area, local) = match phone.split_once('-') {
+        Some((area, local)) => (area.as_bytes(), local.as_bytes()),
+        None => {
+            // Without a dash, 3-digit area codes (010, 021…) and 4-digit ones (0931…) are
+            // told apart by the total length only loosely; accept 10 to 12 digits.
+            return (10..=12).contains(&b.len()) && all_digits(b);
+        }
+    };
+    (3..=4).contains(&area.len())
+        && all_digits(area)
+        && (7..=8).contains(&local.len())
+        && all_digits(local)
+}
+
+/// 张三 → 张*, 欧阳娜娜 → 欧***; an empty name stays empty.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => {
+            let rest = chars.count().max(1);
+            let mut out = String::with_capacity(name.len());
+            out.push(first);
+            out.extend(std::iter::repeat_n('*', rest));
+            out
+        }
+    }
+}
+
+/// 13812345678 → 138****5678; short numbers keep only their last two digits.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() >= 7 {
+        let head: String = chars[..3].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{head}****{tail}")
+    } else {
+        let keep = chars.len().min(2);
+        let masked = "*".repeat(chars.len() - keep);
+        let tail: String = chars[chars.len() - keep..].iter().collect();
+        format!("{masked}{tail}")
+    }
+}
+
+/// Whether `actor` may see who called, in full.
+///
+/// The accepting centre's operators, shift leaders and dispatchers always may (they call back);
+/// admins may. For a confidential case no one else may. Otherwise handling staff may, because
+/// they need to reach the citizen; leaders and supervisors see it masked.
+pub fn may_see_identity(actor: &Actor, case: &Case, org: &OrgTree) -> bool {
+    if actor.has(Role::Admin) {
+        return true;
+    }
+    let centre_staff = actor.has_any(&[Role::Operator, Role::ShiftLeader, Role::Dispatcher]);
+    let at_accepting_centre = match case.accepting_unit_id() {
+        Some(unit) => unit == &actor.unit_id,
+        // A draft: only the centre that keeps it sees it.
+        None => org.get(&actor.unit_id).is_some_and(|u| u.kind.is_centre()),
+    };
+    if centre_staff && at_accepting_centre {
+        return true;
+    }
+    if case.intake().confidential {
+        return false;
+    }
+    actor.has_any(&[Role::Handler, Role::Dispatcher, Role::ShiftLeader])
+}
+
+/// Whether `actor` may see the case at all: the city centre, admins and the efficiency office
+/// see every case; a leader sees the cases transferred to units they oversee; everyone else sees
+/// the cases their unit (or a unit below it) was given, transferred, or accepted.
+pub fn may_view_case(actor: &Actor, case: &Case, org: &OrgTree) -> bool {
+    if actor.has(Role::Admin) || actor.has(Role::Supervisor) || actor.at_city_centre(org) {
+        return true;
+    }
+    if case.created_by() == actor.username {
+        return true;
+    }
+    if case.accepting_unit_id() == Some(&actor.unit_id) {
+        return true;
+    }
+    let touches = |unit: &crate::org::UnitId| {
+        org.is_within(unit, &actor.unit_id)
+            || (actor.has(Role::Leader) && actor.oversees_unit(org, unit))
+    };
+    case.assignments().iter().any(|a| touches(&a.unit_id))
+        || case.transfers().iter().any(|t| touches(&t.from_unit_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mobile_and_landline_numbers_are_accepted() {
+        for ok in [
+            "13812345678",
+            "19900000000",
+            "0931-8123456",
+            "010-12345678",
+            "09318123456",
+        ] {
+            assert!(is_valid_phone(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn malformed_phone_numbers_are_refused() {
+        for bad in [
+            "",
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "abc",
+            "931-8123456",
+            "0931-81234",
+            "0931-8123456x",
+        ] {
+            assert!(!is_valid_phone(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_numbers_are_masked() {
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("欧阳娜娜"), "欧***");
+        assert_eq!(mask_name("李"), "李*");
+        assert_eq!(mask_name(""), "");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("0931-8123456"), "093****3456");
+        assert_eq!(mask_phone("12345"), "***45");
+    }
+}

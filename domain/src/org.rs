@@ -1,0 +1,323 @@
+//! 六级联动 — the six-level tree of places and units: 市 → 区/县 → 街道/乡镇 → 社区/村 → 网格 → 楼院.
+//!
+//! Every unit hangs in one tree whose root is the city hotline centre. A district centre stands for
+//! its district: the district's departments and streets hang below it, and so on down to buildings.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Identifier of a unit (and of the place it stands for), e.g. `d.chengguan.s01`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnitId(pub String);
+
+impl UnitId {
+    /// Wraps a unit id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UnitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// 层级 — the six levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// 市
+    City,
+    /// 区/县
+    District,
+    /// 街道/乡镇
+    Street,
+    /// 社区/村
+    Community,
+    /// 网格
+    Grid,
+    /// 楼院
+    Building,
+}
+
+/// What kind of body a unit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// 市热线中心 — the city hotline centre, root of the tree.
+    HotlineCentre,
+    /// 效能办 — the efficiency office.
+    EfficiencyOffice,
+    /// 局委办 — a city bureau.
+    Bureau,
+    /// 区中心 — a district (or county) hotline centre; stands for the district.
+    DistrictCentre,
+    /// 区属部门 — a district department.
+    DistrictDepartment,
+    /// 街道办/乡镇 — a street office or town.
+    StreetOffice,
+    /// 社区/村委会 — a community or village committee.
+    CommunityCommittee,
+    /// 网格站 — a grid station.
+    GridStation,
+    /// 楼院 — a building or courtyard.
+    Building,
+}
+
+impl UnitKind {
+    /// Whether the unit is a hotline centre (city or district) that accepts, transfers and calls back.
+    pub fn is_centre(self) -> bool {
+        matches!(self, UnitKind::HotlineCentre | UnitKind::DistrictCentre)
+    }
+}
+
+/// One unit of the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// Stable id.
+    pub id: UnitId,
+    /// Chinese name shown on screen.
+    pub name: String,
+    /// Its level in the six-level tree.
+    pub level: Level,
+    /// What kind of body it is.
+    pub kind: UnitKind,
+    /// The unit above it; `None` only for the root.
+    pub parent_id: Option<UnitId>,
+}
+
+/// The tree is not well formed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgError {
+    /// Two units share an id.
+    #[error("unit id `{0}` appears twice")]
+    DuplicateId(UnitId),
+    /// A unit names a parent that does not come before it.
+    #[error("unit `{0}` names parent `{1}`, which is not defined before it")]
+    UnknownParent(UnitId, UnitId),
+    /// There is not exactly one root.
+    #[error("the tree must have exactly one root, found {0}")]
+    RootCount(usize),
+    /// A unit sits at a higher level than its parent.
+    #[error("unit `{0}` is at a higher level than its parent")]
+    LevelAboveParent(UnitId),
+}
+
+/// The whole tree, indexed for lookups.
+#[derive(Debug, Clone)]
+pub struct OrgTree {
+    units: Vec<Unit>,
+    index: HashMap<UnitId, usize>,
+    parents: Vec<Option<usize>>,
+}
+
+impl OrgTree {
+    /// Builds the tree from units listed parents first.
+    ///
+    /// # Errors
+    /// [`OrgError::DuplicateId`], [`OrgError::UnknownParent`], [`OrgError::RootCount`],
+    /// [`OrgError::LevelAboveParent`].
+    pub fn new(units: Vec<Unit>) -> Result<Self, OrgError> {
+        let mut index = HashMap::with_capacity(units.len());
+        let mut parents = Vec::with_capacity(units.len());
+        let mut n_roots = 0;
+        for (i, unit) in units.iter().enumerate() {
+            let parent = match &unit.parent_id {
+                None => {
+                    n_roots += 1;
+                    None
+                }
+                Some(parent_id) => {
+                    let p = *index.get(parent_id).ok_or_else(|| {
+                        OrgError::UnknownParent(unit.id.clone(), parent_id.clone())
+                    })?;
+                    let parent_unit: &Unit = &units[p];
+                    if unit.level < parent_unit.level {
+                        return Err(OrgError::LevelAboveParent(unit.id.clone()));
+                    }
+                    Some(p)
+                }
+            };
+            if index.insert(unit.id.clone(), i).is_some() {
+                return Err(OrgError::DuplicateId(unit.id.clone()));
+            }
+            parents.push(parent);
+        }
+        if n_roots != 1 {
+            return Err(OrgError::RootCount(n_roots));
+        }
+        Ok(Self {
+            units,
+            index,
+            parents,
+        })
+    }
+
+    /// All units, parents first.
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    /// The unit with this id.
+    pub fn get(&self, id: &UnitId) -> Option<&Unit> {
+        self.index.get(id).map(|&i| &self.units[i])
+    }
+
+    /// The root unit (the city hotline centre).
+    pub fn root(&self) -> &Unit {
+        // `new` guarantees exactly one root, and parents come first, so it is the first unit.
+        &self.units[0]
+    }
+
+    /// The units above `id`, nearest first (not including `id`).
+    pub fn ancestors(&self, id: &UnitId) -> Vec<&Unit> {
+        let mut out = Vec::new();
+        let mut cur = self.index.get(id).and_then(|&i| self.parents[i]);
+        while let Some(i) = cur {
+            out.push(&self.units[i]);
+            cur = self.parents[i];
+        }
+        out
+    }
+
+    /// Whether `id` lies strictly below `ancestor`.
+    pub fn is_below(&self, id: &UnitId, ancestor: &UnitId) -> bool {
+        let Some(&target) = self.index.get(ancestor) else {
+            return false;
+        };
+        let mut cur = self.index.get(id).and_then(|&i| self.parents[i]);
+        while let Some(i) = cur {
+            if i == target {
+                return true;
+            }
+            cur = self.parents[i];
+        }
+        false
+    }
+
+    /// Whether `id` is `ancestor` itself or lies below it.
+    pub fn is_within(&self, id: &UnitId, ancestor: &UnitId) -> bool {
+        id == ancestor || self.is_below(id, ancestor)
+    }
+
+    /// The district-level unit `id` belongs to (itself if it is one), if any.
+    pub fn district_of(&self, id: &UnitId) -> Option<&Unit> {
+        let unit = self.get(id)?;
+        if unit.kind == UnitKind::DistrictCentre {
+            return Some(unit);
+        }
+        self.ancestors(id)
+            .into_iter()
+            .find(|u| u.kind == UnitKind::DistrictCentre)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn unit(id: &str, level: Level, kind: UnitKind, parent: Option<&str>) -> Unit {
+        Unit {
+            id: UnitId::new(id),
+            name: id.to_owned(),
+            level,
+            kind,
+            parent_id: parent.map(UnitId::new),
+        }
+    }
+
+    /// A small city: the centre, a bureau, the efficiency office, two districts with a
+    /// department, a street, a community, a grid and a building.
+    pub(crate) fn small_city() -> OrgTree {
+        use Level::*;
+        use UnitKind::*;
+        OrgTree::new(vec![
+            unit("city", City, HotlineCentre, None),
+            unit("city.efficiency", City, EfficiencyOffice, Some("city")),
+            unit("city.bureau.housing", City, Bureau, Some("city")),
+            unit("city.bureau.urban", City, Bureau, Some("city")),
+            unit("d.a", District, DistrictCentre, Some("city")),
+            unit("d.a.dept.urban", District, DistrictDepartment, Some("d.a")),
+            unit("d.a.s01", Street, StreetOffice, Some("d.a")),
+            unit("d.a.s02", Street, StreetOffice, Some("d.a")),
+            unit(
+                "d.a.s01.c01",
+                Community,
+                CommunityCommittee,
+                Some("d.a.s01"),
+            ),
+            unit("d.a.s01.c01.g01", Grid, GridStation, Some("d.a.s01.c01")),
+            unit(
+                "d.a.s01.c01.g01.b01",
+                Level::Building,
+                UnitKind::Building,
+                Some("d.a.s01.c01.g01"),
+            ),
+            unit("d.b", District, DistrictCentre, Some("city")),
+            unit("d.b.s01", Street, StreetOffice, Some("d.b")),
+        ])
+        .expect("the test city is well formed")
+    }
+
+    #[test]
+    fn a_unit_is_below_its_ancestors_only() {
+        let org = small_city();
+        let grid = UnitId::new("d.a.s01.c01.g01");
+        assert!(org.is_below(&grid, &UnitId::new("d.a.s01")));
+        assert!(org.is_below(&grid, &UnitId::new("city")));
+        assert!(!org.is_below(&grid, &UnitId::new("d.b")));
+        assert!(!org.is_below(&grid, &grid));
+        assert!(org.is_within(&grid, &grid));
+        assert_eq!(org.district_of(&grid).map(|u| u.id.as_str()), Some("d.a"));
+        assert_eq!(org.root().id.as_str(), "city");
+    }
+
+    #[test]
+    fn a_tree_with_an_unknown_parent_is_refused() {
+        let err = OrgTree::new(vec![
+            unit("city", Level::City, UnitKind::HotlineCentre, None),
+            unit(
+                "x",
+                Level::District,
+                UnitKind::DistrictCentre,
+                Some("nowhere"),
+            ),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, OrgError::UnknownParent(..)));
+    }
+
+    #[test]
+    fn a_tree_with_two_roots_or_duplicate_ids_is_refused() {
+        let two_roots = OrgTree::new(vec![
+            unit("a", Level::City, UnitKind::HotlineCentre, None),
+            unit("b", Level::City, UnitKind::HotlineCentre, None),
+        ]);
+        assert_eq!(two_roots.unwrap_err(), OrgError::RootCount(2));
+        let dup = OrgTree::new(vec![
+            unit("a", Level::City, UnitKind::HotlineCentre, None),
+            unit("a", Level::City, UnitKind::Bureau, Some("a")),
+        ]);
+        assert!(matches!(dup.unwrap_err(), OrgError::DuplicateId(_)));
+    }
+
+    #[test]
+    fn a_unit_above_its_parent_level_is_refused() {
+        let err = OrgTree::new(vec![
+            unit("city", Level::City, UnitKind::HotlineCentre, None),
+            unit("s", Level::Street, UnitKind::StreetOffice, Some("city")),
+            unit("d", Level::District, UnitKind::DistrictCentre, Some("s")),
+        ])
+        .unwrap_err();
+        assert_eq!(err, OrgError::LevelAboveParent(UnitId::new("d")));
+    }
+}

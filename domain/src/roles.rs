@@ -1,0 +1,61 @@
+//! Roles (used-by) and the acting user.
+
+use serde::{Deserialize, Serialize};
+
+use crate::org::{OrgTree, UnitId, UnitKind};
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 座席接线员
+    Operator,
+    /// 值班长
+    ShiftLeader,
+    /// 转办人员 (city or district centre)
+    Dispatcher,
+    /// 办理人员 (bureau, department, street…)
+    Handler,
+    /// 领导 — oversees a set of units.
+    Leader,
+    /// 效能办 — the efficiency office, or a unit it authorises.
+    Supervisor,
+    /// 系统管理员
+    Admin,
+}
+
+/// The user a command acts for, as far as the rules need to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Login name.
+    pub username: String,
+    /// The unit the user works in.
+    pub unit_id: UnitId,
+    /// The user's roles.
+    pub roles: Vec<Role>,
+    /// For leaders: the units (with their subtrees) they oversee.
+    pub oversees: Vec<UnitId>,
+}
+
+impl Actor {
+    /// Whether the actor has `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether the actor has any of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.has(*r))
+    }
+
+    /// Whether the actor works at the city hotline centre (the root of the tree).
+    pub fn at_city_centre(&self, org: &OrgTree) -> bool {
+        org.get(&self.unit_id)
+            .is_some_and(|u| u.kind == UnitKind::HotlineCentre)
+    }
+
+    /// Whether `unit` lies within a unit this actor oversees.
+    pub fn oversees_unit(&self, org: &OrgTree, unit: &UnitId) -> bool {
+        self.oversees.iter().any(|o| org.is_within(unit, o))
+    }
+}
