@@ -1,0 +1,615 @@
+//! The command service: load a case, `decide`, append, and the follow-ups a decision implies.
+//! Shared by the HTTP API, the CLI and (later) the scheduler.
+
+pub mod codec;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use domain::calendar::{DeadlinePolicy, WorkingCalendar};
+use domain::org::OrgTree;
+use domain::roles::{Actor, Role};
+use domain::{
+    Case, CaseError, CaseId, Command, Context, Event, Intake, MasterInfo, decide, evolve,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::directory::Directory;
+use crate::store::{EventStore, ExpectedVersion, Position, RecordedEvent, StoreError};
+use codec::{DecodeError, decode, encode};
+
+/// Where time comes from; tests inject a fixed clock.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What a successful command returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// The case.
+    pub id: CaseId,
+    /// The stream version after the command.
+    pub version: u64,
+    /// The global position of its last event (for `min_position`).
+    pub position: Position,
+}
+
+/// Why a command or query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A rule of the flow refused it.
+    #[error(transparent)]
+    Domain(#[from] CaseError),
+    /// No such case.
+    #[error("no case `{0}`")]
+    NotFound(String),
+    /// `If-Match` or a concurrent writer: the case moved on.
+    #[error("case is at version {actual}, expected {expected}")]
+    Conflict {
+        /// The version the client expected.
+        expected: u64,
+        /// The version it is at.
+        actual: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// A recorded view of a caller's full identity (DESIGN.md rule 12).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdentityView {
+    /// The case.
+    pub case_id: CaseId,
+    /// Who looked.
+    pub username: String,
+    /// From which unit.
+    pub unit_id: domain::org::UnitId,
+    /// When (filled from the store on read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The application: reference data, the store, and a cache of case states.
+pub struct App {
+    /// The event store.
+    pub store: Arc<dyn EventStore>,
+    /// The six-level tree.
+    pub org: OrgTree,
+    /// The working calendar.
+    pub calendar: WorkingCalendar,
+    /// The deadline policy.
+    pub policy: DeadlinePolicy,
+    /// Users and sessions.
+    pub directory: Directory,
+    clock: Arc<dyn Clock>,
+    /// Case states by id. Every append goes through this process, so after a successful append
+    /// the cache holds the newest state; a racing writer loses on the store's version check.
+    cache: Mutex<HashMap<CaseId, Arc<Case>>>,
+    /// Master case → its merged duplicates (并单), for closing them with the master.
+    duplicates: Mutex<HashMap<CaseId, Vec<CaseId>>>,
+    /// (day, next sequence number) for case numbers.
+    next_number: tokio::sync::Mutex<Option<(String, u32)>>,
+}
+
+/// Cases held in the cache before it is emptied (a crude bound on memory).
+const CACHE_LIMIT: usize = 200_000;
+
+/// China Standard Time; no daylight saving since 1991.
+pub fn shanghai() -> FixedOffset {
+    // 8 hours is within the valid range of a fixed offset.
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
+}
+
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d69_6e71_696e_6731_3233_3435_0000_0001);
+
+impl App {
+    /// Wires the application.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        org: OrgTree,
+        calendar: WorkingCalendar,
+        policy: DeadlinePolicy,
+        directory: Directory,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            org,
+            calendar,
+            policy,
+            directory,
+            clock,
+            cache: Mutex::new(HashMap::new()),
+            duplicates: Mutex::new(HashMap::new()),
+            next_number: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The actor follow-ups run as.
+    pub fn system_actor(&self) -> Actor {
+        Actor {
+            username: "system".into(),
+            unit_id: self.org.root().id.clone(),
+            roles: vec![Role::Admin],
+            oversees: Vec::new(),
+        }
+    }
+
+    /// Start-up work: index merged duplicates and close those whose master was archived while
+    /// the process was down (or crashed between the two appends).
+    ///
+    /// # Errors
+    /// Store and decode failures.
+    pub async fn start(&self) -> Result<(), AppError> {
+        let merged = self.store.events_of_type("merged").await?;
+        for rec in &merged {
+            let Some(dup) = rec
+                .stream
+                .strip_prefix("case-")
+                .and_then(|s| CaseId::parse(s).ok())
+            else {
+                continue;
+            };
+            if let domain::EventBody::Merged { master_id, .. } = decode(rec)?.body {
+                self.index_duplicate(master_id, dup);
+            }
+        }
+        let masters: Vec<CaseId> = self.lock_duplicates().keys().cloned().collect();
+        for master in masters {
+            let case = self.case(&master).await?;
+            if case.stage() == domain::Stage::Archived {
+                self.close_duplicates(&master).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn lock_duplicates(&self) -> std::sync::MutexGuard<'_, HashMap<CaseId, Vec<CaseId>>> {
+        self.duplicates.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn index_duplicate(&self, master: CaseId, dup: CaseId) {
+        let mut map = self.lock_duplicates();
+        let list = map.entry(master).or_default();
+        if !list.contains(&dup) {
+            list.push(dup);
+        }
+    }
+
+    /// The merged duplicates of a master case.
+    pub fn duplicates_of(&self, master: &CaseId) -> Vec<CaseId> {
+        self.lock_duplicates()
+            .get(master)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn cached(&self, id: &CaseId) -> Option<Arc<Case>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn remember(&self, id: &CaseId, case: Case) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        match cache.get(id) {
+            Some(old) if old.version() >= case.version() => {}
+            _ => {
+                cache.insert(id.clone(), Arc::new(case));
+            }
+        }
+    }
+
+    /// The current state of a case (from the cache, else replayed from its stream).
+    ///
+    /// # Errors
+    /// Store and decode failures; a missing case is `Case::default()` (stage `New`).
+    pub async fn case(&self, id: &CaseId) -> Result<Arc<Case>, AppError> {
+        if let Some(case) = self.cached(id) {
+            return Ok(case);
+        }
+        let records = self.store.read_stream(&id.stream(), 1).await?;
+        let mut case = Case::default();
+        for rec in &records {
+            case = evolve(case, &decode(rec)?);
+        }
+        if case.version() > 0 {
+            self.remember(id, case.clone());
+        }
+        Ok(Arc::new(case))
+    }
+
+    /// A case with its full history, for display.
+    ///
+    /// # Errors
+    /// [`AppError::NotFound`] when there is no such case.
+    pub async fn history(
+        &self,
+        id: &CaseId,
+    ) -> Result<(Case, Vec<(RecordedEvent, Event)>), AppError> {
+        let records = self.store.read_stream(&id.stream(), 1).await?;
+        if records.is_empty() {
+            return Err(AppError::NotFound(id.to_string()));
+        }
+        let mut case = Case::default();
+        let mut out = Vec::with_capacity(records.len());
+        for rec in records {
+            let event = decode(&rec)?;
+            case = evolve(case, &event);
+            out.push((rec, event));
+        }
+        Ok((case, out))
+    }
+
+    fn context<'a>(&'a self, actor: &'a Actor, now: DateTime<Utc>) -> Context<'a> {
+        Context {
+            now,
+            actor,
+            org: &self.org,
+            calendar: &self.calendar,
+            policy: &self.policy,
+        }
+    }
+
+    /// Event ids: random, or derived from the client's `Idempotency-Key` so that a retried
+    /// command maps onto the events the first attempt stored.
+    fn event_id(key: Option<&str>, scope: &str, username: &str, i: usize) -> Uuid {
+        match key {
+            Some(key) => Uuid::new_v5(
+                &ID_NAMESPACE,
+                format!("{username}\n{key}\n{scope}\n{i}").as_bytes(),
+            ),
+            None => Uuid::new_v4(),
+        }
+    }
+
+    /// If a command with this idempotency key already ran, what it returned.
+    async fn replayed(
+        &self,
+        key: Option<&str>,
+        scope: &str,
+        username: &str,
+    ) -> Result<Option<Outcome>, AppError> {
+        let Some(key) = key else { return Ok(None) };
+        let mut last: Option<RecordedEvent> = None;
+        for i in 0..16 {
+            match self
+                .store
+                .find_event(Self::event_id(Some(key), scope, username, i))
+                .await?
+            {
+                Some(rec) => last = Some(rec),
+                None => break,
+            }
+        }
+        Ok(last.and_then(|rec| {
+            let id = CaseId::parse(rec.stream.strip_prefix("case-")?).ok()?;
+            Some(Outcome {
+                id,
+                version: rec.version,
+                position: rec.position,
+            })
+        }))
+    }
+
+    /// 受理: creates a case (draft or submitted) under a new case number.
+    ///
+    /// # Errors
+    /// Domain refusals, store failures.
+    #[tracing::instrument(skip_all, fields(actor = %actor.username))]
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        intake: Intake,
+        submit: bool,
+        idempotency_key: Option<&str>,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self
+            .replayed(idempotency_key, "create", &actor.username)
+            .await?
+        {
+            return Ok(done);
+        }
+        let now = self.now();
+        for _attempt in 0..5 {
+            let case_id = self.next_case_id(now).await?;
+            let cmd = Command::Create {
+                case_id: case_id.clone(),
+                intake: intake.clone(),
+                submit,
+            };
+            let events = decide(&Case::default(), &cmd, &self.context(actor, now))?;
+            match self
+                .append(
+                    &case_id,
+                    &Case::default(),
+                    ExpectedVersion::NoStream,
+                    &events,
+                    idempotency_key,
+                    "create",
+                    &actor.username,
+                )
+                .await
+            {
+                Err(AppError::Conflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(AppError::Store(StoreError::Backend(
+            "could not allocate a case number".into(),
+        )))
+    }
+
+    async fn next_case_id(&self, now: DateTime<Utc>) -> Result<CaseId, AppError> {
+        let day = now.with_timezone(&shanghai()).format("%Y%m%d").to_string();
+        let mut next = self.next_number.lock().await;
+        let n = match next.as_ref() {
+            Some((d, n)) if *d == day => *n,
+            _ => {
+                let existing = self
+                    .store
+                    .streams_with_prefix(&format!("case-{day}"))
+                    .await?;
+                existing
+                    .iter()
+                    .filter_map(|(s, _)| {
+                        s.strip_prefix(&format!("case-{day}"))?.parse::<u32>().ok()
+                    })
+                    .max()
+                    .map_or(1, |m| m + 1)
+            }
+        };
+        *next = Some((day.clone(), n + 1));
+        CaseId::parse(&format!("{day}{n:05}"))
+            .map_err(|e| AppError::Store(StoreError::Backend(e.to_string())))
+    }
+
+    /// Runs a command on an existing case.
+    ///
+    /// # Errors
+    /// [`AppError::NotFound`], [`AppError::Conflict`] (stale `If-Match` or a concurrent writer),
+    /// domain refusals, store failures.
+    #[tracing::instrument(skip_all, fields(case_id = %case_id, verb = cmd.name(), actor = %actor.username))]
+    pub async fn execute(
+        &self,
+        actor: &Actor,
+        case_id: &CaseId,
+        cmd: Command,
+        if_match: Option<u64>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Outcome, AppError> {
+        let scope = format!("{}\n{}", case_id, cmd.name());
+        if let Some(done) = self
+            .replayed(idempotency_key, &scope, &actor.username)
+            .await?
+        {
+            return Ok(done);
+        }
+        let case = self.case(case_id).await?;
+        if case.version() == 0 {
+            return Err(AppError::NotFound(case_id.to_string()));
+        }
+        if let Some(expected) = if_match
+            && expected != case.version()
+        {
+            return Err(AppError::Conflict {
+                expected,
+                actual: case.version(),
+            });
+        }
+        let events = decide(&case, &cmd, &self.context(actor, self.now()))?;
+        let outcome = self
+            .append(
+                case_id,
+                &case,
+                ExpectedVersion::Exact(case.version()),
+                &events,
+                idempotency_key,
+                &scope,
+                &actor.username,
+            )
+            .await?;
+        self.after(case_id, &events).await;
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn append(
+        &self,
+        case_id: &CaseId,
+        case: &Case,
+        expected: ExpectedVersion,
+        events: &[Event],
+        idempotency_key: Option<&str>,
+        scope: &str,
+        username: &str,
+    ) -> Result<Outcome, AppError> {
+        let new = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| encode(e, Self::event_id(idempotency_key, scope, username, i)))
+            .collect();
+        let res = self.store.append(&case_id.stream(), expected, new).await;
+        let res = match res {
+            Ok(res) => res,
+            Err(StoreError::Conflict { actual, .. }) => {
+                return Err(AppError::Conflict {
+                    expected: case.version(),
+                    actual,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut next = case.clone();
+        for e in events {
+            next = evolve(next, e);
+        }
+        // An idempotent replay returns the original result; the state then is what the store has.
+        if next.version() == res.version {
+            self.remember(case_id, next);
+        } else {
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(case_id);
+        }
+        Ok(Outcome {
+            id: case_id.clone(),
+            version: res.version,
+            position: res.position,
+        })
+    }
+
+    /// Follow-ups: index a merge; close a master's duplicates when it is archived.
+    async fn after(&self, case_id: &CaseId, events: &[Event]) {
+        for e in events {
+            match &e.body {
+                domain::EventBody::Merged { master_id, .. } => {
+                    self.index_duplicate(master_id.clone(), case_id.clone());
+                }
+                domain::EventBody::Archived { master_id: None } => {
+                    self.close_duplicates(case_id).await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn close_duplicates(&self, master: &CaseId) {
+        let system = self.system_actor();
+        for dup in self.duplicates_of(master) {
+            let Ok(case) = self.case(&dup).await else {
+                continue;
+            };
+            if case.stage() == domain::Stage::Archived {
+                continue;
+            }
+            let cmd = Command::ArchiveWithMaster {
+                master_id: master.clone(),
+            };
+            // Boxed: `execute` calls back into this function through `after`.
+            if let Err(err) = Box::pin(self.execute(&system, &dup, cmd, None, None)).await {
+                // Start-up reconciliation retries it.
+                tracing::warn!(duplicate = %dup, error = %err, "failed to close a merged duplicate");
+            }
+        }
+    }
+
+    /// 并单: loads the master so the rule can check it, then merges.
+    ///
+    /// # Errors
+    /// As [`App::execute`]; an unknown master is [`CaseError::InvalidMaster`].
+    pub async fn merge(
+        &self,
+        actor: &Actor,
+        case_id: &CaseId,
+        master_id: &CaseId,
+        if_match: Option<u64>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Outcome, AppError> {
+        let master = self.case(master_id).await?;
+        if master.version() == 0 {
+            return Err(CaseError::InvalidMaster(master_id.to_string()).into());
+        }
+        let info = MasterInfo {
+            id: master_id.clone(),
+            stage: master.stage(),
+            merged: master.merged_into().is_some(),
+        };
+        self.execute(
+            actor,
+            case_id,
+            Command::Merge { master: info },
+            if_match,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Records that `actor` saw the caller's full identity on `case_id`.
+    ///
+    /// # Errors
+    /// Store failures: the view is then not shown.
+    pub async fn record_identity_view(
+        &self,
+        actor: &Actor,
+        case_id: &CaseId,
+    ) -> Result<(), AppError> {
+        let view = IdentityView {
+            case_id: case_id.clone(),
+            username: actor.username.clone(),
+            unit_id: actor.unit_id.clone(),
+            at: None,
+        };
+        let event = crate::store::NewEvent {
+            event_id: Uuid::new_v4(),
+            event_type: "identity_viewed".into(),
+            schema_version: 1,
+            data: serde_json::to_string(&view).unwrap_or_default(),
+            metadata: serde_json::json!({ "at": self.now() }).to_string(),
+        };
+        self.store
+            .append(
+                &format!("identity-views-{case_id}"),
+                ExpectedVersion::Any,
+                vec![event],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every recorded view of a case's caller identity, oldest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn identity_views(&self, case_id: &CaseId) -> Result<Vec<IdentityView>, AppError> {
+        let records = self
+            .store
+            .read_stream(&format!("identity-views-{case_id}"), 1)
+            .await?;
+        let mut out = Vec::with_capacity(records.len());
+        for rec in records {
+            let mut view: IdentityView = serde_json::from_str(&rec.data).map_err(|e| {
+                AppError::Store(StoreError::Backend(format!(
+                    "identity view {} does not decode: {e}",
+                    rec.position.0
+                )))
+            })?;
+            let meta: serde_json::Value = serde_json::from_str(&rec.metadata).unwrap_or_default();
+            view.at = meta
+                .get("at")
+                .and_then(|v| v.as_str())
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .or(Some(rec.recorded_at));
+            out.push(view);
+        }
+        Ok(out)
+    }
+}

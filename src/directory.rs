@@ -1,0 +1,268 @@
+//! Units and users: the org tree and the accounts, seeded from the fixtures into the data
+//! directory on first start, and bearer-token sessions.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use domain::org::{OrgTree, Unit, UnitId};
+use domain::roles::{Actor, Role};
+use serde::{Deserialize, Serialize};
+
+/// The demo city's units, compiled in so the binary runs from any directory.
+const ORG_JSON: &str = include_str!("../fixtures/org.json");
+/// The demo users, compiled in likewise.
+const USERS_JSON: &str = include_str!("../fixtures/users.json");
+
+/// How long a bearer token stays valid.
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Deserialize)]
+struct OrgFile {
+    units: Vec<Unit>,
+}
+
+#[derive(Deserialize)]
+struct UsersFile {
+    users: Vec<SeedUser>,
+}
+
+#[derive(Deserialize)]
+struct SeedUser {
+    username: String,
+    display_name: String,
+    roles: Vec<Role>,
+    unit_id: UnitId,
+    #[serde(default)]
+    oversees: Vec<UnitId>,
+}
+
+/// A user account as stored in `users.json` of the data directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    /// Login name.
+    pub username: String,
+    /// Chinese name shown on screen.
+    pub display_name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// The unit the user works in.
+    pub unit_id: UnitId,
+    /// For leaders: the units they oversee.
+    pub oversees: Vec<UnitId>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+}
+
+impl User {
+    /// The user as the domain sees an actor.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            username: self.username.clone(),
+            unit_id: self.unit_id.clone(),
+            roles: self.roles.clone(),
+            oversees: self.oversees.clone(),
+        }
+    }
+}
+
+/// Parses the compiled-in org tree.
+///
+/// # Errors
+/// When the fixture does not parse or is not a well-formed tree.
+pub fn load_org() -> anyhow::Result<OrgTree> {
+    let file: OrgFile =
+        serde_json::from_str(ORG_JSON).context("failed to parse `fixtures/org.json`")?;
+    OrgTree::new(file.units).context("`fixtures/org.json` is not a well-formed tree")
+}
+
+/// The users and live sessions.
+pub struct Directory {
+    users: HashMap<String, User>,
+    sessions: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user or wrong password (deliberately not told apart).
+    #[error("unknown user or wrong password")]
+    BadCredentials,
+    /// Hashing failed.
+    #[error("password check failed")]
+    Internal,
+}
+
+impl Directory {
+    /// Opens `users.json` in `data_dir`, seeding it from the fixtures (every demo user with
+    /// `demo_password`) when it does not exist yet.
+    ///
+    /// # Errors
+    /// IO failures, a corrupt users file, a user whose unit is not in the tree.
+    pub fn open(data_dir: &Path, org: &OrgTree, demo_password: &str) -> anyhow::Result<Self> {
+        let path = data_dir.join("users.json");
+        if !path.exists() {
+            seed(&path, demo_password)?;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let list: Vec<User> = serde_json::from_str(&text)
+            .with_context(|| format!("failed to parse `{}`", path.display()))?;
+        let mut users = HashMap::with_capacity(list.len());
+        for user in list {
+            anyhow::ensure!(
+                org.get(&user.unit_id).is_some(),
+                "user `{}` belongs to unknown unit `{}`",
+                user.username,
+                user.unit_id
+            );
+            users.insert(user.username.clone(), user);
+        }
+        Ok(Self {
+            users,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// All users, sorted by username.
+    pub fn users(&self) -> Vec<&User> {
+        let mut v: Vec<&User> = self.users.values().collect();
+        v.sort_by(|a, b| a.username.cmp(&b.username));
+        v
+    }
+
+    /// The user with this name.
+    pub fn user(&self, username: &str) -> Option<&User> {
+        self.users.get(username)
+    }
+
+    /// Checks a password (argon2, run off the async threads by the caller) and opens a session.
+    ///
+    /// # Errors
+    /// [`LoginError::BadCredentials`] for an unknown user or a wrong password.
+    pub fn login(&self, username: &str, password: &str) -> Result<(String, &User), LoginError> {
+        let Some(user) = self.users.get(username) else {
+            return Err(LoginError::BadCredentials);
+        };
+        let hash = PasswordHash::new(&user.password_hash).map_err(|_| LoginError::Internal)?;
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .map_err(|_| LoginError::BadCredentials)?;
+        let token = random_token().map_err(|_| LoginError::Internal)?;
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        sessions.retain(|_, (_, expires)| *expires > now);
+        sessions.insert(token.clone(), (user.username.clone(), now + SESSION_TTL));
+        Ok((token, user))
+    }
+
+    /// The user a bearer token belongs to, if the session is live.
+    pub fn authenticate(&self, token: &str) -> Option<&User> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let (username, expires) = sessions.get(token)?;
+        if *expires <= Instant::now() {
+            return None;
+        }
+        self.users.get(username)
+    }
+
+    /// Seconds a new session lasts.
+    pub fn session_ttl() -> Duration {
+        SESSION_TTL
+    }
+}
+
+/// 32 random bytes from the OS, hex-encoded.
+fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt_bytes = [0u8; 16];
+    getrandom::fill(&mut salt_bytes)
+        .map_err(|e| anyhow::anyhow!("failed to get random salt: {e}"))?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("bad salt: {e}"))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("failed to hash password: {e}"))?
+        .to_string())
+}
+
+/// Writes the demo users with `demo_password`. The demo accounts share one password by design,
+/// so they share one argon2 hash (and salt): hashing 300 accounts one by one would cost seconds
+/// at every first start.
+fn seed(path: &PathBuf, demo_password: &str) -> anyhow::Result<()> {
+    let file: UsersFile =
+        serde_json::from_str(USERS_JSON).context("failed to parse `fixtures/users.json`")?;
+    let hash = hash_password(demo_password)?;
+    let users: Vec<User> = file
+        .users
+        .into_iter()
+        .map(|u| User {
+            username: u.username,
+            display_name: u.display_name,
+            roles: u.roles,
+            unit_id: u.unit_id,
+            oversees: u.oversees,
+            password_hash: hash.clone(),
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&users).context("failed to encode users")?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("failed to write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("failed to move `{}` into place", tmp.display()))?;
+    tracing::info!(path = %path.display(), n_users = users.len(), "seeded demo users");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixture_tree_and_users_load_and_a_demo_user_logs_in() {
+        let org = load_org().expect("org loads");
+        assert!(org.units().len() > 1000);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        for role in [
+            Role::Operator,
+            Role::ShiftLeader,
+            Role::Dispatcher,
+            Role::Handler,
+            Role::Leader,
+            Role::Supervisor,
+            Role::Admin,
+        ] {
+            assert!(
+                directory.users().iter().any(|u| u.roles.contains(&role)),
+                "{role:?}"
+            );
+        }
+        let (token, user) = directory.login("operator", "pw-1").expect("login");
+        assert_eq!(user.username, "operator");
+        assert_eq!(
+            directory.authenticate(&token).map(|u| u.username.as_str()),
+            Some("operator")
+        );
+        assert!(matches!(
+            directory.login("operator", "wrong"),
+            Err(LoginError::BadCredentials)
+        ));
+        assert!(matches!(
+            directory.login("nobody", "pw-1"),
+            Err(LoginError::BadCredentials)
+        ));
+        assert!(directory.authenticate("forged").is_none());
+        // A second open reads the seeded file rather than re-seeding.
+        let again = Directory::open(dir.path(), &org, "other").expect("reopens");
+        assert!(again.login("operator", "pw-1").is_ok());
+    }
+}

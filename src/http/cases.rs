@@ -1,0 +1,886 @@
+//! `/api/v1/cases`: create, drafts, the command verbs, and the case view.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use domain::case::{Assignment, AssignmentState, HandlingRole};
+use domain::identity::{mask_name, mask_phone, may_see_identity, may_view_case};
+use domain::kinds::{Category, Channel, Kind, Urgency};
+use domain::org::UnitId;
+use domain::roles::Role;
+use domain::{Case, CaseId, Command, Intake, Satisfaction};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, Problem};
+use super::extract::{ApiJson, Caller, CommandHeaders};
+use super::{AppState, ts};
+use crate::app::Outcome;
+use crate::store::Position;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_case))
+        .routes(routes!(get_case))
+        .routes(routes!(update_draft))
+        .routes(routes!(submit))
+        .routes(routes!(answer))
+        .routes(routes!(transfer))
+        .routes(routes!(recall))
+        .routes(routes!(return_request))
+        .routes(routes!(return_decision))
+        .routes(routes!(receive))
+        .routes(routes!(progress))
+        .routes(routes!(complete))
+        .routes(routes!(extension))
+        .routes(routes!(extension_decide))
+        .routes(routes!(callback))
+        .routes(routes!(reopen))
+        .routes(routes!(supervise))
+        .routes(routes!(annotate))
+        .routes(routes!(archive))
+        .routes(routes!(merge))
+        .routes(routes!(appeal))
+        .routes(routes!(appeal_decision))
+        .routes(routes!(identity_views))
+}
+
+/// The intake fields of a new case or a draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCase {
+    /// 来电人姓名 (empty for anonymous).
+    #[serde(default)]
+    pub caller_name: String,
+    /// 来电号码: mobile or landline with area code.
+    #[serde(default)]
+    pub caller_phone: String,
+    /// phone, web, wechat, sms, email, letter (default phone).
+    #[schema(value_type = Option<String>, example = "phone")]
+    pub channel: Option<Channel>,
+    /// inquiry, help_request, complaint, report, proposal, praise.
+    #[schema(value_type = Option<String>, example = "complaint")]
+    pub category: Option<Category>,
+    /// immediate, escalated, promised, suggestion, supplementary.
+    #[schema(value_type = Option<String>, example = "escalated")]
+    pub kind: Option<Kind>,
+    /// normal, urgent, critical (default normal).
+    #[schema(value_type = Option<String>, example = "normal")]
+    pub urgency: Option<Urgency>,
+    /// 标题.
+    #[serde(default)]
+    pub title: String,
+    /// 诉求内容.
+    #[serde(default)]
+    pub content: String,
+    /// 地址.
+    #[serde(default)]
+    pub address: String,
+    /// The citizen's place in the six-level tree (a unit id).
+    pub location_unit_id: Option<String>,
+    /// false saves a draft; true (the default) submits (受理).
+    #[serde(default = "yes")]
+    pub submit: bool,
+    /// The caller asked that their identity stay hidden from handling units.
+    #[serde(default)]
+    pub confidential: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A draft's intake (same fields, without `submit`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftBody {
+    #[serde(default)]
+    caller_name: String,
+    #[serde(default)]
+    caller_phone: String,
+    #[schema(value_type = Option<String>)]
+    channel: Option<Channel>,
+    #[schema(value_type = Option<String>)]
+    category: Option<Category>,
+    #[schema(value_type = Option<String>)]
+    kind: Option<Kind>,
+    #[schema(value_type = Option<String>)]
+    urgency: Option<Urgency>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    address: String,
+    location_unit_id: Option<String>,
+    #[serde(default)]
+    confidential: bool,
+}
+
+impl From<DraftBody> for Intake {
+    fn from(b: DraftBody) -> Self {
+        Intake {
+            caller_name: b.caller_name,
+            caller_phone: b.caller_phone,
+            channel: b.channel,
+            category: b.category,
+            kind: b.kind,
+            urgency: b.urgency,
+            title: b.title,
+            content: b.content,
+            address: b.address,
+            location_unit_id: b.location_unit_id.map(UnitId::new),
+            confidential: b.confidential,
+        }
+    }
+}
+
+/// What a command returns.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandResponse {
+    /// The case number.
+    #[schema(value_type = String)]
+    pub id: CaseId,
+    /// The stream version after the command (send it as `If-Match` next time).
+    pub version: u64,
+    /// The global position of the last event (pass as `min_position` to read your writes).
+    pub position: u64,
+}
+
+impl From<Outcome> for CommandResponse {
+    fn from(o: Outcome) -> Self {
+        Self {
+            id: o.id,
+            version: o.version,
+            position: o.position.0,
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<CaseId, ApiError> {
+    CaseId::parse(id).map_err(|_| ApiError::NotFound(format!("no case `{id}`")))
+}
+
+/// 受理: create a case (or save a draft with `submit: false`).
+#[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = CreateCase,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create safe")),
+    responses((status = 201, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_case(
+    State(app): State<AppState>,
+    Caller(user): Caller,
+    headers: CommandHeaders,
+    ApiJson(body): ApiJson<CreateCase>,
+) -> Result<(StatusCode, Json<CommandResponse>), ApiError> {
+    let submit = body.submit;
+    let intake = Intake {
+        caller_name: body.caller_name,
+        caller_phone: body.caller_phone,
+        channel: body.channel,
+        category: body.category,
+        kind: body.kind,
+        urgency: body.urgency,
+        title: body.title,
+        content: body.content,
+        address: body.address,
+        location_unit_id: body.location_unit_id.map(UnitId::new),
+        confidential: body.confidential,
+    };
+    let outcome = app
+        .create(
+            &user.actor(),
+            intake,
+            submit,
+            headers.idempotency_key.as_deref(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(outcome.into())))
+}
+
+async fn run(
+    app: &AppState,
+    user: &crate::directory::User,
+    id: &str,
+    headers: CommandHeaders,
+    cmd: Command,
+) -> Result<Json<CommandResponse>, ApiError> {
+    let case_id = parse_id(id)?;
+    let outcome = app
+        .execute(
+            &user.actor(),
+            &case_id,
+            cmd,
+            headers.if_match,
+            headers.idempotency_key.as_deref(),
+        )
+        .await?;
+    Ok(Json(outcome.into()))
+}
+
+/// Bodies of the command verbs.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    /// The answer given on the call.
+    reply: String,
+    /// Knowledge-base articles cited (at least one).
+    #[serde(default)]
+    kb_article_ids: Vec<String>,
+}
+
+/// 转办.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// 主办单位.
+    lead_unit_id: String,
+    /// 协办单位 (a joint case when not empty).
+    #[serde(default)]
+    co_unit_ids: Vec<String>,
+    /// 转办意见.
+    #[serde(default)]
+    note: String,
+}
+
+/// A reason (recall, return request, reopen, appeal).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why.
+    reason: String,
+}
+
+/// A note (progress).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// The note.
+    note: String,
+}
+
+/// A reply (complete).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    /// The reply.
+    reply: String,
+}
+
+/// 延期申请.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionBody {
+    /// Working days asked for.
+    working_days: u32,
+    /// Why.
+    reason: String,
+}
+
+/// 延期审批.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionDecideBody {
+    /// Approve.
+    approve: bool,
+    /// Opinion.
+    #[serde(default)]
+    note: String,
+}
+
+/// 回访.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackBody {
+    /// satisfied, basically_satisfied, unsatisfied.
+    #[schema(value_type = String, example = "satisfied")]
+    satisfaction: Satisfaction,
+    /// Whether the problem was solved.
+    resolved: bool,
+    /// Notes.
+    #[serde(default)]
+    note: String,
+}
+
+/// 督办.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuperviseBody {
+    /// Opinion.
+    opinion: String,
+}
+
+/// 批示.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnnotateBody {
+    /// The instruction.
+    text: String,
+}
+
+/// 并单.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The master case.
+    master_id: String,
+}
+
+/// Review of a return request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnDecisionBody {
+    /// Accept (recall) or overrule.
+    accept: bool,
+    /// Opinion (required when overruling).
+    #[serde(default)]
+    note: String,
+}
+
+/// Decision on an appeal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppealDecisionBody {
+    /// Uphold the appeal (exclude the rating from KPIs).
+    upheld: bool,
+    /// Opinion.
+    #[serde(default)]
+    note: String,
+}
+
+/// An empty body (`{}`) for verbs without fields.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}
+
+/// Declares a command verb: a handler with its OpenAPI description, mapping its body to a
+/// domain command.
+macro_rules! verb {
+    ($name:ident, $path:literal, $summary:literal, $body:ty, |$app:ident, $user:ident, $b:ident| $cmd:expr) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "cases", request_body = $body,
+            params(
+                ("id" = String, Path, description = "工单编号"),
+                ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"),
+                ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe"),
+            ),
+            responses((status = 200, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem),
+                (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+        async fn $name(
+            State($app): State<AppState>,
+            Caller($user): Caller,
+            Path(id): Path<String>,
+            headers: CommandHeaders,
+            ApiJson($b): ApiJson<$body>,
+        ) -> Result<Json<CommandResponse>, ApiError> {
+            let cmd: Command = $cmd;
+            run(&$app, &$user, &id, headers, cmd).await
+        }
+    };
+}
+
+verb!(
+    update_draft,
+    "/api/v1/cases/{id}/draft",
+    "Replace a draft's intake.",
+    DraftBody,
+    |_app, _user, b| Command::UpdateDraft { intake: b.into() }
+);
+verb!(
+    submit,
+    "/api/v1/cases/{id}/submit",
+    "受理: submit a draft.",
+    EmptyBody,
+    |_app, _user, _b| Command::Submit
+);
+verb!(
+    answer,
+    "/api/v1/cases/{id}/answer",
+    "即办: answer an immediate case on the call, citing articles.",
+    AnswerBody,
+    |_app, _user, b| Command::Answer {
+        reply: b.reply,
+        kb_article_ids: b.kb_article_ids
+    }
+);
+verb!(
+    transfer,
+    "/api/v1/cases/{id}/transfer",
+    "转办 to a lead unit and optional co-handlers.",
+    TransferBody,
+    |_app, _user, b| Command::Transfer {
+        lead_unit_id: UnitId::new(b.lead_unit_id),
+        co_unit_ids: b.co_unit_ids.into_iter().map(UnitId::new).collect(),
+        note: b.note,
+    }
+);
+verb!(
+    recall,
+    "/api/v1/cases/{id}/recall",
+    "追回 this unit's transfer.",
+    ReasonBody,
+    |_app, _user, b| Command::Recall { reason: b.reason }
+);
+verb!(
+    return_request,
+    "/api/v1/cases/{id}/return-request",
+    "退回申请: ask the transferrer to recall.",
+    ReasonBody,
+    |_app, _user, b| Command::RequestReturn { reason: b.reason }
+);
+verb!(
+    return_decision,
+    "/api/v1/cases/{id}/return-decision",
+    "Review a return request: accept (recall) or overrule.",
+    ReturnDecisionBody,
+    |_app, _user, b| Command::DecideReturn {
+        accept: b.accept,
+        note: b.note
+    }
+);
+verb!(
+    receive,
+    "/api/v1/cases/{id}/receive",
+    "接收/签收.",
+    EmptyBody,
+    |_app, _user, _b| Command::Receive
+);
+verb!(
+    progress,
+    "/api/v1/cases/{id}/progress",
+    "办理: record a handling note.",
+    NoteBody,
+    |_app, _user, b| Command::RecordProgress { note: b.note }
+);
+verb!(
+    complete,
+    "/api/v1/cases/{id}/complete",
+    "办结: reply with the result.",
+    ReplyBody,
+    |_app, _user, b| Command::Complete { reply: b.reply }
+);
+verb!(
+    extension,
+    "/api/v1/cases/{id}/extension",
+    "延期申请.",
+    ExtensionBody,
+    |_app, _user, b| Command::RequestExtension {
+        working_days: b.working_days,
+        reason: b.reason
+    }
+);
+verb!(
+    extension_decide,
+    "/api/v1/cases/{id}/extension/decide",
+    "延期审批.",
+    ExtensionDecideBody,
+    |_app, _user, b| Command::DecideExtension {
+        approve: b.approve,
+        note: b.note
+    }
+);
+verb!(
+    callback,
+    "/api/v1/cases/{id}/callback",
+    "回访.",
+    CallbackBody,
+    |_app, _user, b| Command::CallBack {
+        satisfaction: b.satisfaction,
+        resolved: b.resolved,
+        note: b.note
+    }
+);
+verb!(
+    reopen,
+    "/api/v1/cases/{id}/reopen",
+    "重办 after an unsatisfied call-back.",
+    ReasonBody,
+    |_app, _user, b| Command::Reopen { reason: b.reason }
+);
+verb!(
+    supervise,
+    "/api/v1/cases/{id}/supervise",
+    "督办.",
+    SuperviseBody,
+    |_app, _user, b| Command::Supervise { opinion: b.opinion }
+);
+verb!(
+    annotate,
+    "/api/v1/cases/{id}/annotate",
+    "批示.",
+    AnnotateBody,
+    |_app, _user, b| Command::Annotate { text: b.text }
+);
+verb!(
+    archive,
+    "/api/v1/cases/{id}/archive",
+    "归档.",
+    EmptyBody,
+    |_app, _user, _b| Command::Archive
+);
+verb!(
+    appeal,
+    "/api/v1/cases/{id}/appeal",
+    "申诉 an unsatisfied rating.",
+    ReasonBody,
+    |_app, _user, b| Command::Appeal { reason: b.reason }
+);
+verb!(
+    appeal_decision,
+    "/api/v1/cases/{id}/appeal-decision",
+    "Decide an appeal.",
+    AppealDecisionBody,
+    |_app, _user, b| Command::DecideAppeal {
+        upheld: b.upheld,
+        note: b.note
+    }
+);
+
+/// 并单: merge this duplicate into a master case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/merge", tag = "cases", request_body = MergeBody,
+    params(("id" = String, Path, description = "工单编号"), ("If-Match" = Option<u64>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResponse), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn merge(
+    State(app): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> Result<Json<CommandResponse>, ApiError> {
+    let case_id = parse_id(&id)?;
+    let master_id = CaseId::parse(&body.master_id)
+        .map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
+    let outcome = app
+        .merge(
+            &user.actor(),
+            &case_id,
+            &master_id,
+            headers.if_match,
+            headers.idempotency_key.as_deref(),
+        )
+        .await?;
+    Ok(Json(outcome.into()))
+}
+
+/// Read-your-writes: wait until the store has reached this position.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReadQuery {
+    /// Wait (up to 5 s) until this global position is visible.
+    min_position: Option<u64>,
+}
+
+/// One holder or past assignment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentView {
+    id: u32,
+    unit_id: String,
+    unit_name: String,
+    /// lead or co.
+    role: String,
+    /// pending, received, completed, recalled, cancelled.
+    state: String,
+    from_unit_id: String,
+    transferred_at: String,
+    receive_by: String,
+    complete_by: String,
+    /// Whether a deadline falls in a year whose holiday notice is not in the calendar yet.
+    deadline_provisional: bool,
+    received_at: Option<String>,
+    completed_at: Option<String>,
+    overdue: bool,
+    reply: Option<String>,
+    return_request: Option<String>,
+    extension_request_days: Option<u32>,
+}
+
+/// One event of the timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    /// Global position.
+    position: u64,
+    /// Stream version.
+    version: u64,
+    /// Event type, e.g. `transferred`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// When (RFC 3339, Asia/Shanghai).
+    time: String,
+    /// Username.
+    actor: String,
+    /// The unit acted for.
+    unit_id: String,
+    /// The event's data (caller identity masked where the viewer may not see it).
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
+/// The case now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    id: String,
+    version: u64,
+    /// draft, accepted, transferred, in_progress, completed, called_back, archived.
+    status: String,
+    /// The Chinese label with the overdue variants (逾期未接收, 逾期正在办理, 逾期办结).
+    status_label: String,
+    overdue: bool,
+    caller_name: String,
+    caller_phone: String,
+    /// True when the caller's identity is masked for this viewer.
+    identity_masked: bool,
+    confidential: bool,
+    channel: Option<String>,
+    category: Option<String>,
+    kind: Option<String>,
+    urgency: Option<String>,
+    title: String,
+    content: String,
+    address: String,
+    location_unit_id: Option<String>,
+    accepting_unit_id: Option<String>,
+    created_by: String,
+    created_at: Option<String>,
+    accepted_at: Option<String>,
+    completed_at: Option<String>,
+    archived_at: Option<String>,
+    answered_on_call: bool,
+    kb_article_ids: Vec<String>,
+    merged_into: Option<String>,
+    duplicates: Vec<String>,
+    n_reopened: u32,
+    /// Who holds the case now, with their deadlines.
+    holders: Vec<AssignmentView>,
+    /// Every assignment ever made, recalled ones included (流转轨迹).
+    assignments: Vec<AssignmentView>,
+    timeline: Vec<TimelineEntry>,
+}
+
+fn snake<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn opt_ts(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(ts)
+}
+
+fn assignment_view(app: &AppState, a: &Assignment, now: DateTime<Utc>) -> AssignmentView {
+    let overdue = match a.state {
+        AssignmentState::Pending => now > a.receive_by.at || now > a.complete_by.at,
+        AssignmentState::Received => now > a.complete_by.at,
+        AssignmentState::Completed => a.completed_at.is_some_and(|t| t > a.complete_by.at),
+        _ => false,
+    };
+    AssignmentView {
+        id: a.id,
+        unit_id: a.unit_id.to_string(),
+        unit_name: app
+            .org
+            .get(&a.unit_id)
+            .map(|u| u.name.clone())
+            .unwrap_or_default(),
+        role: match a.role {
+            HandlingRole::Lead => "lead".into(),
+            HandlingRole::Co => "co".into(),
+        },
+        state: snake(&a.state),
+        from_unit_id: a.from_unit_id.to_string(),
+        transferred_at: ts(a.transferred_at),
+        receive_by: ts(a.receive_by.at),
+        complete_by: ts(a.complete_by.at),
+        deadline_provisional: a.receive_by.provisional || a.complete_by.provisional,
+        received_at: opt_ts(a.received_at),
+        completed_at: opt_ts(a.completed_at),
+        overdue,
+        reply: a.reply.clone(),
+        return_request: a.return_request.as_ref().map(|r| r.reason.clone()),
+        extension_request_days: a.extension_request.as_ref().map(|r| r.working_days),
+    }
+}
+
+fn mask_intake(data: &mut serde_json::Value) {
+    if let Some(intake) = data.get_mut("intake").and_then(|v| v.as_object_mut()) {
+        for (field, mask) in [
+            ("caller_name", mask_name as fn(&str) -> String),
+            ("caller_phone", mask_phone),
+        ] {
+            if let Some(v) = intake.get_mut(field)
+                && let Some(s) = v.as_str()
+            {
+                *v = serde_json::Value::String(mask(s));
+            }
+        }
+    }
+}
+
+/// The case now: status, holders with deadlines, and the full timeline.
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases",
+    params(("id" = String, Path, description = "工单编号"), ReadQuery),
+    responses((status = 200, body = CaseView), (status = 404, body = Problem), (status = 503, body = Problem)))]
+async fn get_case(
+    State(app): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> Result<Json<CaseView>, ApiError> {
+    if let Some(pos) = q.min_position
+        && !app
+            .store
+            .wait_for(Position(pos), std::time::Duration::from_secs(5))
+            .await
+    {
+        return Err(ApiError::Unavailable(format!("position {pos} not reached")));
+    }
+    let case_id = parse_id(&id)?;
+    let (case, history) = app.history(&case_id).await?;
+    let actor = user.actor();
+    if !may_view_case(&actor, &case, &app.org) {
+        // Cases outside the caller's scope do not exist for them.
+        return Err(ApiError::NotFound(format!("no case `{case_id}`")));
+    }
+    let full_identity = may_see_identity(&actor, &case, &app.org);
+    let intake = case.intake();
+    if full_identity && !(intake.caller_name.is_empty() && intake.caller_phone.is_empty()) {
+        app.record_identity_view(&actor, &case_id).await?;
+    }
+    let now = app.now();
+    let timeline = history
+        .into_iter()
+        .map(|(rec, event)| {
+            let mut data = serde_json::to_value(&event.body).unwrap_or_default();
+            if let Some(obj) = data.as_object_mut() {
+                obj.remove("type");
+            }
+            if !full_identity {
+                mask_intake(&mut data);
+            }
+            TimelineEntry {
+                position: rec.position.0,
+                version: rec.version,
+                kind: rec.event_type,
+                time: ts(event.at),
+                actor: event.actor,
+                unit_id: event.unit_id.to_string(),
+                data,
+            }
+        })
+        .collect();
+    Ok(Json(case_view(
+        &app,
+        &case_id,
+        &case,
+        full_identity,
+        now,
+        timeline,
+    )))
+}
+
+fn case_view(
+    app: &AppState,
+    case_id: &CaseId,
+    case: &Case,
+    full_identity: bool,
+    now: DateTime<Utc>,
+    timeline: Vec<TimelineEntry>,
+) -> CaseView {
+    let intake = case.intake();
+    let (caller_name, caller_phone) = if full_identity {
+        (intake.caller_name.clone(), intake.caller_phone.clone())
+    } else {
+        (
+            mask_name(&intake.caller_name),
+            mask_phone(&intake.caller_phone),
+        )
+    };
+    CaseView {
+        id: case_id.to_string(),
+        version: case.version(),
+        status: snake(&case.status()),
+        status_label: case.status_label(now).to_owned(),
+        overdue: case.overdue(now),
+        caller_name,
+        caller_phone,
+        identity_masked: !full_identity,
+        confidential: intake.confidential,
+        channel: intake.channel.map(|c| snake(&c)),
+        category: intake.category.map(|c| snake(&c)),
+        kind: intake.kind.map(|c| snake(&c)),
+        urgency: intake.urgency.map(|c| snake(&c)),
+        title: intake.title.clone(),
+        content: intake.content.clone(),
+        address: intake.address.clone(),
+        location_unit_id: intake.location_unit_id.as_ref().map(|u| u.to_string()),
+        accepting_unit_id: case.accepting_unit_id().map(|u| u.to_string()),
+        created_by: case.created_by().to_owned(),
+        created_at: opt_ts(case.created_at()),
+        accepted_at: opt_ts(case.accepted_at()),
+        completed_at: opt_ts(case.completed_at()),
+        archived_at: opt_ts(case.archived_at()),
+        answered_on_call: case.answered_on_call(),
+        kb_article_ids: case.kb_article_ids().to_vec(),
+        merged_into: case.merged_into().map(|m| m.to_string()),
+        duplicates: app
+            .duplicates_of(case_id)
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        n_reopened: case.n_reopened(),
+        holders: case
+            .holders()
+            .map(|a| assignment_view(app, a, now))
+            .collect(),
+        assignments: case
+            .assignments()
+            .iter()
+            .map(|a| assignment_view(app, a, now))
+            .collect(),
+        timeline,
+    }
+}
+
+/// A recorded view of a caller's full identity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityViewEntry {
+    username: String,
+    unit_id: String,
+    time: Option<String>,
+}
+
+/// Who saw the caller's full identity, and when (centre shift leaders, the efficiency office, admins).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/identity-views", tag = "cases",
+    params(("id" = String, Path, description = "工单编号")),
+    responses((status = 200, body = [IdentityViewEntry]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn identity_views(
+    State(app): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<IdentityViewEntry>>, ApiError> {
+    let case_id = parse_id(&id)?;
+    let actor = user.actor();
+    let centre_lead = actor.has(Role::ShiftLeader) && actor.at_city_centre(&app.org);
+    if !(actor.has(Role::Admin) || actor.has(Role::Supervisor) || centre_lead) {
+        return Err(ApiError::Forbidden {
+            code: "role_not_allowed",
+            title: "当前角色无权查看身份查阅记录",
+            detail: "identity views are readable by centre shift leaders, supervisors and admins"
+                .into(),
+        });
+    }
+    if app.case(&case_id).await.map_err(ApiError::from)?.version() == 0 {
+        return Err(ApiError::NotFound(format!("no case `{case_id}`")));
+    }
+    let views = app.identity_views(&case_id).await?;
+    Ok(Json(
+        views
+            .into_iter()
+            .map(|v| IdentityViewEntry {
+                username: v.username,
+                unit_id: v.unit_id.to_string(),
+                time: opt_ts(v.at),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,177 @@
+//! `/api/v1/auth/login`, `/api/v1/me`, `/api/v1/units`, `/api/v1/users`.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use domain::org::{Level, UnitId};
+use domain::roles::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, Problem};
+use super::extract::{ApiJson, Caller};
+use crate::directory::{Directory, LoginError, User};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me))
+        .routes(routes!(units))
+        .routes(routes!(users))
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// A user as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    username: String,
+    display_name: String,
+    /// operator, shift_leader, dispatcher, handler, leader, supervisor, admin.
+    #[schema(value_type = Vec<String>)]
+    roles: Vec<Role>,
+    unit_id: String,
+    /// For leaders: the unit ids they oversee (with their subtrees).
+    oversees: Vec<String>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            roles: u.roles.clone(),
+            unit_id: u.unit_id.to_string(),
+            oversees: u.oversees.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+}
+
+/// A bearer token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds until the token expires.
+    expires_in: u64,
+    user: UserView,
+}
+
+/// Log in with username and password; returns a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, body = LoginResponse), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn login(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let res = tokio::task::spawn_blocking(move || {
+        app.directory
+            .login(&body.username, &body.password)
+            .map(|(token, user)| (token, UserView::from(user)))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    match res {
+        Ok((token, user)) => Ok(Json(LoginResponse {
+            token,
+            token_type: "Bearer",
+            expires_in: Directory::session_ttl().as_secs(),
+            user,
+        })),
+        Err(LoginError::BadCredentials) => Err(ApiError::Unauthorized),
+        Err(LoginError::Internal) => {
+            Err(ApiError::Internal(anyhow::anyhow!("password check failed")))
+        }
+    }
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+async fn me(Caller(user): Caller) -> Json<UserView> {
+    Json(UserView::from(&user))
+}
+
+/// A unit of the six-level tree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitView {
+    id: String,
+    name: String,
+    /// city, district, street, community, grid, building.
+    #[schema(value_type = String)]
+    level: Level,
+    /// hotline_centre, efficiency_office, bureau, district_centre, district_department,
+    /// street_office, community_committee, grid_station, building.
+    #[schema(value_type = String)]
+    kind: domain::org::UnitKind,
+    parent_id: Option<String>,
+}
+
+/// Filters for the unit list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UnitQuery {
+    /// Only the children of this unit.
+    parent_id: Option<String>,
+    /// Only units at this level.
+    #[param(value_type = Option<String>)]
+    level: Option<Level>,
+}
+
+/// The units of the six-level tree, parents first.
+#[utoipa::path(get, path = "/api/v1/units", tag = "directory", params(UnitQuery),
+    responses((status = 200, body = [UnitView]), (status = 401, body = Problem)))]
+async fn units(
+    State(app): State<AppState>,
+    Caller(_user): Caller,
+    Query(q): Query<UnitQuery>,
+) -> Json<Vec<UnitView>> {
+    let parent = q.parent_id.map(UnitId::new);
+    Json(
+        app.org
+            .units()
+            .iter()
+            .filter(|u| parent.is_none() || u.parent_id == parent)
+            .filter(|u| q.level.is_none_or(|l| u.level == l))
+            .map(|u| UnitView {
+                id: u.id.to_string(),
+                name: u.name.clone(),
+                level: u.level,
+                kind: u.kind,
+                parent_id: u.parent_id.as_ref().map(|p| p.to_string()),
+            })
+            .collect(),
+    )
+}
+
+/// All users (admins only).
+#[utoipa::path(get, path = "/api/v1/users", tag = "directory",
+    responses((status = 200, body = [UserView]), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn users(
+    State(app): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    if !user.roles.contains(&Role::Admin) {
+        return Err(ApiError::Forbidden {
+            code: "role_not_allowed",
+            title: "只有系统管理员可以查看用户列表",
+            detail: "the user list is for admins only".into(),
+        });
+    }
+    Ok(Json(
+        app.directory
+            .users()
+            .into_iter()
+            .map(UserView::from)
+            .collect(),
+    ))
+}

@@ -1,0 +1,23 @@
+//! Minqing (民情): the service that wires the domain to an event store, an HTTP API and a CLI.
+//!
+//! # Layout
+//! - [`config`]: typed settings.
+//! - [`store`]: the event store port and its backends (embedded SQLite by default).
+//! - [`app`]: the command service (load, decide, append, follow-ups) and the event codec.
+//! - [`directory`]: units, users, password hashes, bearer sessions.
+//! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
+//! - [`server`]: start-up and graceful shutdown.
+//! - [`bench`]: `minqing bench`.
+//!
+//! # Invariants
+//! - Every change to a case is a `domain::decide` followed by one atomic append with the
+//!   expected version; nothing else writes case streams.
+//! - Only `http` knows JSON wire shapes; only `store` knows SQL.
+
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod directory;
+pub mod http;
+pub mod server;
+pub mod store;

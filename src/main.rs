@@ -1,0 +1,108 @@
+//! `minqing`: the 12345 hotline case-management service.
+//!
+//! `main` only parses the command line, installs logging and hands over to the library's
+//! `server` or `bench`.
+
+use minqing::{bench, config, server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "minqing",
+    version,
+    about = "民情 — case management for a 12345 government service hotline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the service (creates and seeds the data directory on first start).
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, env = "MINQING_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Data directory (event store, users).
+        #[arg(long, env = "MINQING_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Password of the demo accounts, used when the data directory is first seeded.
+        #[arg(
+            long,
+            env = "MINQING_DEMO_PASSWORD",
+            default_value = "demo-12345",
+            hide_default_value = false
+        )]
+        demo_password: String,
+        /// Log as JSON lines.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Measure command throughput over HTTP and replay speed, on a fresh temporary data directory.
+    Bench(bench::BenchArgs),
+    /// Print a deadline: an instant plus working days or hours on the working calendar.
+    Deadline {
+        /// The start, RFC 3339 (e.g. 2026-09-30T16:00:00+08:00).
+        #[arg(long)]
+        from: String,
+        /// Working days to add.
+        #[arg(
+            long,
+            conflicts_with = "working_hours",
+            required_unless_present = "working_hours"
+        )]
+        working_days: Option<u32>,
+        /// Working hours to add.
+        #[arg(long)]
+        working_hours: Option<u32>,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("minqing=info,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Serve {
+            addr,
+            data,
+            demo_password,
+            log_json,
+        } => {
+            init_logging(log_json);
+            let settings = config::Settings {
+                addr,
+                data_dir: data,
+                demo_password,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(server::serve(settings))
+        }
+        Cmd::Bench(args) => {
+            init_logging(false);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(bench::run(args))
+        }
+        Cmd::Deadline {
+            from,
+            working_days,
+            working_hours,
+        } => server::print_deadline(&from, working_days, working_hours),
+    }
+}

@@ -1,0 +1,191 @@
+//! Start-up: open the data directory, wire the application, serve HTTP, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use domain::calendar::{CalendarData, DeadlinePolicy, WorkingCalendar};
+use tokio::net::TcpListener;
+
+use crate::app::{App, SystemClock};
+use crate::config::Settings;
+use crate::directory::{Directory, load_org};
+use crate::store::EventStore;
+use crate::store::sqlite::SqliteStore;
+
+const CALENDAR_JSON: &str = include_str!("../fixtures/calendar.json");
+const POLICY_JSON: &str = include_str!("../fixtures/deadline-policy.json");
+
+/// The compiled-in working calendar.
+///
+/// # Errors
+/// When the fixture does not parse or validate.
+pub fn load_calendar() -> anyhow::Result<WorkingCalendar> {
+    let data: CalendarData =
+        serde_json::from_str(CALENDAR_JSON).context("failed to parse `fixtures/calendar.json`")?;
+    WorkingCalendar::new(data).context("`fixtures/calendar.json` is invalid")
+}
+
+/// The compiled-in deadline policy.
+///
+/// # Errors
+/// When the fixture does not parse or validate.
+pub fn load_policy() -> anyhow::Result<DeadlinePolicy> {
+    let policy: DeadlinePolicy = serde_json::from_str(POLICY_JSON)
+        .context("failed to parse `fixtures/deadline-policy.json`")?;
+    policy
+        .validate()
+        .context("`fixtures/deadline-policy.json` is invalid")?;
+    Ok(policy)
+}
+
+/// A running server.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The application (for the bench's direct store access).
+    pub app: Arc<App>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, waits.
+    ///
+    /// # Errors
+    /// When the server task failed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Opens the data directory and builds the application.
+///
+/// # Errors
+/// IO failures, corrupt data, invalid fixtures.
+pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "failed to create data directory `{}`",
+            settings.data_dir.display()
+        )
+    })?;
+    let store_path = settings.store_path();
+    let store = SqliteStore::open(&store_path)
+        .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let org = load_org()?;
+    let directory = Directory::open(&settings.data_dir, &org, &settings.demo_password)?;
+    let app = Arc::new(App::new(
+        store,
+        org,
+        load_calendar()?,
+        load_policy()?,
+        directory,
+        Arc::new(SystemClock),
+    ));
+    app.start()
+        .await
+        .context("failed to reconcile merged cases at start-up")?;
+    Ok(app)
+}
+
+/// Binds and serves in the background until [`Running::stop`].
+///
+/// # Errors
+/// When the address cannot be bound or the application cannot be built.
+pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
+    let app = build(settings).await?;
+    let listener = TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("failed to listen on `{}`", settings.addr))?;
+    let addr = listener
+        .local_addr()
+        .context("failed to read the bound address")?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = crate::http::router(app.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+            .context("server failed")
+    });
+    Ok(Running {
+        addr,
+        app,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// `minqing serve`: runs until Ctrl-C or SIGTERM, then finishes in-flight requests.
+///
+/// # Errors
+/// Start-up failures.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let running = start(&settings).await?;
+    tracing::info!(addr = %running.addr, data = %settings.data_dir.display(), "minqing is listening");
+    // The URL is the program's output, for people and for scripts that started it on port 0.
+    println!("minqing listening on http://{}", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.stop().await?;
+    // Dropping the last handle on the application stops the store's writer after its last
+    // commit.
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// `minqing deadline`: prints `from` plus working time on the compiled-in calendar.
+///
+/// # Errors
+/// A malformed `--from`.
+pub fn print_deadline(
+    from: &str,
+    working_days: Option<u32>,
+    working_hours: Option<u32>,
+) -> anyhow::Result<()> {
+    let calendar = load_calendar()?;
+    let from = chrono::DateTime::parse_from_rfc3339(from)
+        .with_context(|| {
+            format!("`{from}` is not an RFC 3339 time such as 2026-09-30T16:00:00+08:00")
+        })?
+        .with_timezone(&chrono::Utc);
+    let deadline = match (working_days, working_hours) {
+        (Some(days), _) => calendar.add_working_days(from, days),
+        (None, Some(hours)) => calendar.add_working_minutes(from, hours.saturating_mul(60)),
+        (None, None) => anyhow::bail!("give --working-days or --working-hours"),
+    };
+    let mut line = crate::http::ts(deadline.at);
+    if deadline.provisional {
+        line.push_str(
+            " (provisional: the holiday notice for that year is not in the calendar yet)",
+        );
+    }
+    println!("{line}");
+    Ok(())
+}

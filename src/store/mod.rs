@@ -1,0 +1,335 @@
+//! The event store port and its backends.
+//!
+//! Every case's history is a stream of events; the store appends to streams with optimistic
+//! concurrency and serves them back per stream, in global order, and as a catch-up subscription
+//! that projections follow.
+//!
+//! # Layout
+//!
+//! - this module: the port ([`EventStore`]), its value types and [`Subscription`], which every
+//!   backend reuses
+//! - `sqlite`: the embedded default backend ([`sqlite::SqliteStore`])
+//! - `contract` (tests only): the checks every backend must pass, and `contract_tests!`
+//!
+//! # Invariants
+//!
+//! - An append is all or nothing; a wrong expected version appends nothing.
+//! - Event ids are unique across the store; re-sending an append is idempotent.
+//! - Positions only increase, and an event is never visible (to `read_all`, `head` or a
+//!   subscription) before every event with a lower position is. Positions need not be dense.
+//! - An acknowledged append survives a crash of the process.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+#[cfg(test)]
+pub mod contract;
+pub mod sqlite;
+
+/// Opaque global position; 0 means "before the first event". Only increases; need not be dense.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Position(pub u64);
+
+impl Position {
+    /// Before the first event: reading or subscribing after it yields everything.
+    pub const START: Position = Position(0);
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the writer expects the stream's version (= its number of events) to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the stream's version is.
+    Any,
+    /// The stream must not exist yet (version 0).
+    NoStream,
+    /// The stream must be at exactly this version; `Exact(0)` is the same as `NoStream`.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream at `actual` satisfies this expectation.
+    pub fn accepts(self, actual: u64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual == 0,
+            ExpectedVersion::Exact(version) => actual == version,
+        }
+    }
+}
+
+/// An event to append; the store gives it a position, a version and a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Unique across the store; re-sending the same ids makes an append idempotent.
+    pub event_id: Uuid,
+    /// The event's type tag, e.g. `CaseDispatched`.
+    pub event_type: String,
+    /// Version of the event's payload schema, for upcasting on read.
+    pub schema_version: u32,
+    /// The payload as JSON text; stored as given, not validated.
+    pub data: String,
+    /// Correlation, causation, actor and the like, as JSON text.
+    pub metadata: String,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Global position, the checkpoint of readers of all streams.
+    pub position: Position,
+    /// The stream the event belongs to.
+    pub stream: String,
+    /// Version of the stream after this event: the first event of a stream is 1.
+    pub version: u64,
+    /// The id the writer gave.
+    pub event_id: Uuid,
+    /// The event's type tag.
+    pub event_type: String,
+    /// Version of the payload schema.
+    pub schema_version: u32,
+    /// The payload as JSON text.
+    pub data: String,
+    /// The metadata as JSON text.
+    pub metadata: String,
+    /// When the store committed the event.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The outcome of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The stream's version after the append.
+    pub version: u64,
+    /// The position of the last event appended; pass it as `min_position` to read your writes.
+    pub position: Position,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stream's version is not the expected one; nothing was appended.
+    #[error("stream `{stream}` is at version {actual}, expected {expected:?}")]
+    Conflict {
+        /// The stream appended to.
+        stream: String,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's version when the append was checked.
+        actual: u64,
+    },
+    /// Some of the event ids are already stored (or repeated in the append), but not as this
+    /// exact append (same stream, same ids in order); nothing was appended.
+    #[error("event `{event_id}` is already stored, but not as this append to stream `{stream}`")]
+    IdMismatch {
+        /// The stream appended to.
+        stream: String,
+        /// The first id found to clash.
+        event_id: Uuid,
+    },
+    /// An append with no events.
+    #[error("an append must carry at least one event")]
+    Empty,
+    /// The backend failed (IO, corruption, closed); the append may not have happened, and
+    /// re-sending it with the same ids is safe.
+    #[error("event store backend failed: {0}")]
+    Backend(String),
+}
+
+/// The event store port: streams with optimistic concurrency, plus global order.
+#[async_trait::async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` if its version is the `expected` one, all or nothing.
+    ///
+    /// Re-sending an append whose event ids are all already stored, in order, in that stream
+    /// returns the original [`AppendResult`] (idempotent) whatever `expected` says. If the
+    /// returned future is dropped the append may or may not happen; re-send it to find out.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Empty`] for no events, [`StoreError::Conflict`] for a wrong version,
+    /// [`StoreError::IdMismatch`] for ids stored otherwise, [`StoreError::Backend`].
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// The events of `stream` from version `from_version` (inclusive, 1-based) to its end;
+    /// empty for an absent stream.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// At most `limit` events in global order, strictly after `after`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The event with this id, if stored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    async fn find_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// The stream's version (its number of events), 0 if absent.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError>;
+
+    /// Names and versions of the streams whose name starts with `prefix`, sorted by name
+    /// (byte order).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    async fn streams_with_prefix(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Every event of this type in global order (used to rebuild small indexes at start-up).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    async fn events_of_type(&self, event_type: &str) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The position of the last committed event (`Position(0)` when empty).
+    fn head(&self) -> Position;
+
+    /// Waits until `head() >= position` (read-your-writes `min_position`) or `timeout`
+    /// elapses; returns whether the position was reached.
+    async fn wait_for(&self, position: Position, timeout: Duration) -> bool;
+
+    /// A catch-up subscription: every event after `after`, in global order, each exactly once,
+    /// then live ones as they commit.
+    fn subscribe(&self, after: Position) -> Subscription;
+}
+
+/// What [`ReadAll`] returns.
+pub type ReadAllFuture =
+    Pin<Box<dyn Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send + 'static>>;
+
+/// A backend's `read_all(after, limit)`, owned, so a [`Subscription`] can outlive a borrow of
+/// the store.
+pub type ReadAll = Arc<dyn Fn(Position, usize) -> ReadAllFuture + Send + Sync + 'static>;
+
+/// A catch-up subscription to all streams, built on a backend's `read_all` and a watch of its
+/// head, so every backend shares the same delivery logic.
+///
+/// It delivers events strictly in position order, each once, and never skips one, provided the
+/// backend keeps the port's invariant that an event becomes visible only after every lower
+/// position has (the head watch only wakes it up; `read_all` decides what comes next).
+pub struct Subscription {
+    /// Position of the last event handed out.
+    last: Position,
+    /// Events read but not yet handed out, in order.
+    buffered: VecDeque<RecordedEvent>,
+    /// The backend's committed head; a change means there may be more to read.
+    head: watch::Receiver<Position>,
+    read_all: ReadAll,
+    batch_size: usize,
+}
+
+impl Subscription {
+    /// How many events one read fetches.
+    pub const DEFAULT_BATCH_SIZE: usize = 512;
+
+    /// A subscription delivering events after `after`, reading with `read_all` and waking up on
+    /// changes of `head` (the backend drops the sender when it closes).
+    pub fn new(after: Position, head: watch::Receiver<Position>, read_all: ReadAll) -> Self {
+        Subscription {
+            last: after,
+            buffered: VecDeque::new(),
+            head,
+            read_all,
+            batch_size: Self::DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// The position of the last event delivered (or the starting one): the checkpoint to resume
+    /// from.
+    pub fn position(&self) -> Position {
+        self.last
+    }
+
+    /// The next event, waiting for one to commit if the subscription has caught up.
+    ///
+    /// Cancel safe: if the future is dropped, no event is lost or delivered twice.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when a read fails (the next call retries from the same place)
+    /// or, once everything committed has been delivered, when the store has closed.
+    pub async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                self.last = event.position;
+                return Ok(event);
+            }
+            // Mark the current head as seen before reading, so a commit that lands after the
+            // read still wakes us up below.
+            self.head.borrow_and_update();
+            let events = (self.read_all)(self.last, self.batch_size).await?;
+            if events.is_empty() {
+                if self.head.changed().await.is_err() {
+                    // The sender is gone, but a last commit may have slipped in after the read.
+                    let events = (self.read_all)(self.last, self.batch_size).await?;
+                    if events.is_empty() {
+                        return Err(StoreError::Backend("event store is closed".to_owned()));
+                    }
+                    self.buffer(events);
+                }
+            } else {
+                self.buffer(events);
+            }
+        }
+    }
+
+    fn buffer(&mut self, events: Vec<RecordedEvent>) {
+        // Guard against a backend handing back what was already delivered.
+        let last = self.last;
+        self.buffered
+            .extend(events.into_iter().filter(|event| event.position > last));
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("last", &self.last)
+            .field("buffered", &self.buffered.len())
+            .field("head", &*self.head.borrow())
+            .finish_non_exhaustive()
+    }
+}
