@@ -358,8 +358,11 @@ pub struct EmptyBody {}
 /// domain command.
 macro_rules! verb {
     ($name:ident, $path:literal, $summary:literal, $body:ty, |$app:ident, $user:ident, $b:ident| $cmd:expr) => {
+        verb!(post, $name, $path, $summary, $body, |$app, $user, $b| $cmd);
+    };
+    ($method:ident, $name:ident, $path:literal, $summary:literal, $body:ty, |$app:ident, $user:ident, $b:ident| $cmd:expr) => {
         #[doc = $summary]
-        #[utoipa::path(post, path = $path, tag = "cases", request_body = $body,
+        #[utoipa::path($method, path = $path, tag = "cases", request_body = $body,
             params(
                 ("id" = String, Path, description = "工单编号"),
                 ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"),
@@ -381,6 +384,7 @@ macro_rules! verb {
 }
 
 verb!(
+    put,
     update_draft,
     "/api/v1/cases/{id}/draft",
     "Replace a draft's intake.",

@@ -39,6 +39,8 @@ pub enum ApiError {
     NotFound(String),
     /// 409: the case moved on (`If-Match` or a concurrent command).
     Conflict(String),
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
     /// 413: the body is larger than the limit.
     TooLarge(String),
     /// 415: not JSON.
@@ -121,6 +123,12 @@ impl IntoResponse for ApiError {
                 "version_conflict",
                 "工单已被他人更新，请刷新后重试",
                 detail.clone(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "不支持该请求方法",
+                "this route does not take that method".to_owned(),
             ),
             ApiError::TooLarge(detail) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
