@@ -2,11 +2,16 @@
 //! (1) concurrent accept commands over HTTP, (2) the full workload accept → transfer → receive →
 //! complete → call-back over HTTP, and (3) replay speed of the store into case states.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::app::codec::decode;
@@ -30,43 +35,102 @@ pub struct BenchArgs {
     replay_events: usize,
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
+/// A minimal HTTP/1.1 keep-alive client over one TCP connection: one request in flight, like
+/// a browser tab or wrk's connection. A full client library would spend more CPU than the
+/// server on these 2 cores and measure itself rather than Minqing.
+struct Conn {
+    stream: tokio::io::BufStream<TcpStream>,
+    host: String,
 }
 
-impl Client {
-    async fn login(&self, username: &str) -> anyhow::Result<String> {
-        let res: Value = self
-            .http
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "username": username, "password": "bench-password" }))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        res["token"]
-            .as_str()
-            .map(str::to_owned)
-            .context("login returned no token")
+impl Conn {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: tokio::io::BufStream::new(stream),
+            host: addr.to_string(),
+        })
     }
 
-    async fn post(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?;
-        let status = res.status();
-        let body: Value = res.json().await?;
-        if !status.is_success() {
-            bail!("{path} answered {status}: {body}");
+    /// Sends a request and returns the status and body.
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        if let Some(token) = token {
+            head.push_str("Authorization: Bearer ");
+            head.push_str(token);
+            head.push_str("\r\n");
         }
-        Ok(body)
+        head.push_str("\r\n");
+        self.stream.write_all(head.as_bytes()).await?;
+        self.stream.write_all(body).await?;
+        self.stream.flush().await?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line `{}`", line.trim_end()))?;
+        let mut content_length = 0usize;
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line).await? == 0 {
+                bail!("connection closed mid-response");
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                content_length = value.trim().parse()?;
+            }
+        }
+        let mut body = vec![0; content_length];
+        self.stream.read_exact(&mut body).await?;
+        Ok((status, body))
     }
+
+    async fn post(&mut self, token: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let (status, body) = self
+            .request("POST", path, Some(token), body.to_string().as_bytes())
+            .await?;
+        if !(200..300).contains(&status) {
+            bail!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+async fn login(addr: SocketAddr, username: &str) -> anyhow::Result<Arc<str>> {
+    let mut conn = Conn::open(addr).await?;
+    let body = json!({ "username": username, "password": "bench-password" }).to_string();
+    let (status, body) = conn
+        .request("POST", "/api/v1/auth/login", None, body.as_bytes())
+        .await?;
+    if status != 200 {
+        bail!("login of `{username}` answered {status}");
+    }
+    let res: Value = serde_json::from_slice(&body)?;
+    Ok(res["token"]
+        .as_str()
+        .context("login returned no token")?
+        .into())
 }
 
 fn intake(i: usize) -> Value {
@@ -94,28 +158,40 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
     (at(0.5), at(0.99), at(1.0))
 }
 
-/// Runs `n` jobs with at most `concurrency` in flight; returns each job's latencies and the
-/// wall time.
+/// Runs jobs `0..n` on `concurrency` connections (each a task taking the next job number);
+/// returns every command's latency and the wall time.
 async fn drive<F, Fut>(
+    addr: SocketAddr,
     n: usize,
     concurrency: usize,
     job: F,
 ) -> anyhow::Result<(Vec<Duration>, Duration)>
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<Vec<Duration>>> + Send + 'static,
+    F: Fn(Conn, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<(Conn, Vec<Duration>)>> + Send + 'static,
 {
     let job = Arc::new(job);
-    let gate = Arc::new(Semaphore::new(concurrency));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut conns = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        conns.push(Conn::open(addr).await?);
+    }
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let permit = gate.clone().acquire_owned().await?;
-        let job = job.clone();
+    let mut tasks = Vec::with_capacity(concurrency);
+    for conn in conns {
+        let (job, next) = (job.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            let res = job(i).await;
-            drop(permit);
-            res
+            let mut conn = conn;
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return anyhow::Ok(latencies);
+                }
+                let (back, lat) = job(conn, i).await?;
+                conn = back;
+                latencies.extend(lat);
+            }
         }));
     }
     let mut latencies = Vec::with_capacity(n);
@@ -123,6 +199,16 @@ where
         latencies.extend(t.await??);
     }
     Ok((latencies, started.elapsed()))
+}
+
+fn report(name: &str, latencies: Vec<Duration>, wall: Duration, what: &str) {
+    let n = latencies.len();
+    let (p50, p99, max) = percentiles(latencies);
+    println!(
+        "{name:<9} {n:>8} commands in {:>6.2} s = {:>7.0} commands/s   p50 {p50:>6.2} ms  p99 {p99:>6.2} ms  max {max:>7.2} ms   {what}",
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64(),
+    );
 }
 
 /// Runs the benchmark and prints a report.
@@ -137,100 +223,76 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         demo_password: "bench-password".into(),
     };
     let running = crate::server::start(&settings).await?;
-    let client = Arc::new(Client {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(args.concurrency)
-            .build()?,
-        base: format!("http://{}", running.addr),
-    });
-    let operator = Arc::new(client.login("operator").await?);
-    let dispatcher = Arc::new(client.login("dispatcher").await?);
-    let handler = Arc::new(client.login("housing_handler").await?);
+    let addr = running.addr;
+    let operator = login(addr, "operator").await?;
+    let dispatcher = login(addr, "dispatcher").await?;
+    let handler = login(addr, "housing_handler").await?;
     println!(
-        "minqing bench — {} cores, concurrency {}",
+        "minqing bench — {} cores, {} connections, durable commits (WAL, synchronous=FULL)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.concurrency
     );
 
     // 1. Accept commands.
-    let (c, o) = (client.clone(), operator.clone());
-    let (lat, wall) = drive(args.accepts, args.concurrency, move |i| {
-        let (c, o) = (c.clone(), o.clone());
+    let o = operator.clone();
+    let (lat, wall) = drive(addr, args.accepts, args.concurrency, move |mut conn, i| {
+        let o = o.clone();
         async move {
             let t = Instant::now();
-            c.post(&o, "/api/v1/cases", &intake(i)).await?;
-            Ok(vec![t.elapsed()])
+            conn.post(&o, "/api/v1/cases", &intake(i)).await?;
+            Ok((conn, vec![t.elapsed()]))
         }
     })
     .await?;
-    let (p50, p99, max) = percentiles(lat);
-    println!(
-        "accept:   {:>7} commands in {:>6.2} s = {:>8.0} commands/s   p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
-        args.accepts,
-        wall.as_secs_f64(),
-        args.accepts as f64 / wall.as_secs_f64(),
-        p50,
-        p99,
-        max
-    );
+    report("accept", lat, wall, "(POST /api/v1/cases)");
 
     // 2. The whole workload, one pipeline per case.
-    let (c, o, d, h) = (
-        client.clone(),
-        operator.clone(),
-        dispatcher.clone(),
-        handler.clone(),
-    );
-    let (lat, wall) = drive(args.flows, args.concurrency, move |i| {
-        let (c, o, d, h) = (c.clone(), o.clone(), d.clone(), h.clone());
+    let (o, d, h) = (operator.clone(), dispatcher.clone(), handler.clone());
+    let (lat, wall) = drive(addr, args.flows, args.concurrency, move |mut conn, i| {
+        let (o, d, h) = (o.clone(), d.clone(), h.clone());
         async move {
             let mut lat = Vec::with_capacity(5);
             let t = Instant::now();
-            let created = c.post(&o, "/api/v1/cases", &intake(i)).await?;
+            let created = conn.post(&o, "/api/v1/cases", &intake(i)).await?;
             lat.push(t.elapsed());
             let id = created["id"].as_str().context("no id")?.to_owned();
             let steps: [(&str, &str, Value); 4] = [
                 (
-                    d.as_str(),
+                    &d,
                     "transfer",
                     json!({ "lead_unit_id": "city.bureau.housing", "note": "请办理" }),
                 ),
-                (h.as_str(), "receive", json!({})),
+                (&h, "receive", json!({})),
                 (
-                    h.as_str(),
+                    &h,
                     "complete",
                     json!({ "reply": "已联合城管清理，设置便民疏导点。" }),
                 ),
                 (
-                    o.as_str(),
+                    &o,
                     "callback",
                     json!({ "satisfaction": "satisfied", "resolved": true }),
                 ),
             ];
             for (token, verb, body) in steps {
                 let t = Instant::now();
-                c.post(token, &format!("/api/v1/cases/{id}/{verb}"), &body)
+                conn.post(token, &format!("/api/v1/cases/{id}/{verb}"), &body)
                     .await?;
                 lat.push(t.elapsed());
             }
-            Ok(lat)
+            Ok((conn, lat))
         }
     })
     .await?;
-    let n_commands = lat.len();
-    let (p50, p99, max) = percentiles(lat);
-    println!(
-        "workload: {:>7} commands in {:>6.2} s = {:>8.0} commands/s   p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms   (accept→transfer→receive→complete→call-back)",
-        n_commands,
-        wall.as_secs_f64(),
-        n_commands as f64 / wall.as_secs_f64(),
-        p50,
-        p99,
-        max
+    report(
+        "workload",
+        lat,
+        wall,
+        "(accept → transfer → receive → complete → call-back)",
     );
 
-    // 3. Replay: top the store up with copies of the completed case streams, then fold every
-    // event of the store into case states.
+    // 3. Replay: top the store up with copies of the completed case streams, then read every
+    // event of the store, decode it, and fold it into case states.
     let store = running.app.store.clone();
     let streams = store.streams_with_prefix("case-").await?;
     let longest = streams
@@ -238,14 +300,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .max_by_key(|(_, v)| *v)
         .map(|(s, _)| s.clone())
         .context("no cases")?;
-    let template = store.read_stream(&longest, 1).await?;
+    let template = Arc::new(store.read_stream(&longest, 1).await?);
     let head = store.head().0 as usize;
     if args.replay_events > head {
         let per_stream = template.len().max(1);
         let n_streams = (args.replay_events - head).div_ceil(per_stream);
         let t = Instant::now();
         let gate = Arc::new(Semaphore::new(256));
-        let template = Arc::new(template);
         let mut tasks = Vec::with_capacity(n_streams);
         for i in 0..n_streams {
             let permit = gate.clone().acquire_owned().await?;
@@ -273,50 +334,84 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         let added = n_streams * per_stream;
         println!(
-            "load:     {:>7} events appended in {:>6.2} s = {:>8.0} events/s (direct to the store, {} streams)",
-            added,
+            "load      {added:>8} events appended in {:>6.2} s = {:>7.0} events/s (straight to the store, {n_streams} streams of {per_stream})",
             t.elapsed().as_secs_f64(),
             added as f64 / t.elapsed().as_secs_f64(),
-            n_streams
         );
     }
-    let t = Instant::now();
-    let mut cases: std::collections::HashMap<String, domain::Case> =
-        std::collections::HashMap::new();
+    for phase in [Replay::Read, Replay::Decode, Replay::Evolve] {
+        let t = Instant::now();
+        let (n_events, n_cases) = replay(store.as_ref(), phase).await?;
+        let wall = t.elapsed();
+        println!(
+            "replay    {n_events:>8} events in {:>6.2} s = {:>7.0} events/s   {}{}",
+            wall.as_secs_f64(),
+            n_events as f64 / wall.as_secs_f64(),
+            phase.describe(),
+            if n_cases > 0 {
+                format!(" into {n_cases} case states")
+            } else {
+                String::new()
+            },
+        );
+    }
+    running.stop().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    Read,
+    Decode,
+    Evolve,
+}
+
+impl Replay {
+    fn describe(self) -> &'static str {
+        match self {
+            Replay::Read => "(read_all only)",
+            Replay::Decode => "(read_all + decode)",
+            Replay::Evolve => "(read_all + decode + evolve: a full rebuild of every case)",
+        }
+    }
+}
+
+/// Reads the whole store in batches; returns events read and case states built.
+async fn replay(
+    store: &dyn crate::store::EventStore,
+    phase: Replay,
+) -> anyhow::Result<(usize, usize)> {
+    let mut cases: HashMap<String, domain::Case> = HashMap::new();
     let mut after = Position(0);
     let mut n_events = 0usize;
     loop {
         let batch = store.read_all(after, 10_000).await?;
         let Some(last) = batch.last() else { break };
         after = last.position;
+        n_events += batch.len();
+        if phase == Replay::Read {
+            continue;
+        }
         for rec in &batch {
             if !rec.stream.starts_with("case-") {
                 continue;
             }
             let event = decode(rec)?;
-            match cases.get_mut(&rec.stream) {
-                Some(case) => *case = domain::evolve(std::mem::take(case), &event),
-                None => {
-                    cases.insert(
-                        rec.stream.clone(),
-                        domain::evolve(domain::Case::default(), &event),
-                    );
+            if phase == Replay::Evolve {
+                match cases.get_mut(&rec.stream) {
+                    Some(case) => *case = domain::evolve(std::mem::take(case), &event),
+                    None => {
+                        cases.insert(
+                            rec.stream.clone(),
+                            domain::evolve(domain::Case::default(), &event),
+                        );
+                    }
                 }
             }
         }
-        n_events += batch.len();
     }
-    let wall = t.elapsed();
-    println!(
-        "replay:   {:>7} events in {:>6.2} s = {:>8.0} events/s into {} case states (read, decode, evolve)",
-        n_events,
-        wall.as_secs_f64(),
-        n_events as f64 / wall.as_secs_f64(),
-        cases.len()
-    );
-    running.stop().await?;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    Ok((n_events, cases.len()))
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -63,6 +63,9 @@ pub enum AppError {
         /// The version it is at.
         actual: u64,
     },
+    /// An idempotency key already used for a different request.
+    #[error("the idempotency key was already used for a different request")]
+    KeyReused,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -105,6 +108,9 @@ pub struct App {
     duplicates: Mutex<HashMap<CaseId, Vec<CaseId>>>,
     /// (day, next sequence number) for case numbers.
     next_number: tokio::sync::Mutex<Option<(String, u32)>>,
+    /// One lock per (user, idempotency key) in flight: copies of a retried command run one
+    /// after the other, so the later ones find the first one's events and return its answer.
+    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Cases held in the cache before it is emptied (a crude bound on memory).
@@ -138,6 +144,7 @@ impl App {
             cache: Mutex::new(HashMap::new()),
             duplicates: Mutex::new(HashMap::new()),
             next_number: tokio::sync::Mutex::new(None),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -289,6 +296,26 @@ impl App {
         }
     }
 
+    /// Serialises the copies of a command that carry the same idempotency key.
+    async fn lock_key(
+        &self,
+        key: Option<&str>,
+        username: &str,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let key = key?;
+        let lock = {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            if keys.len() > 10_000 {
+                // Forget the keys nobody holds.
+                keys.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            keys.entry(format!("{username}\n{key}"))
+                .or_default()
+                .clone()
+        };
+        Some(lock.lock_owned().await)
+    }
+
     /// If a command with this idempotency key already ran, what it returned.
     async fn replayed(
         &self,
@@ -330,6 +357,7 @@ impl App {
         submit: bool,
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
+        let _key = self.lock_key(idempotency_key, &actor.username).await;
         if let Some(done) = self
             .replayed(idempotency_key, "create", &actor.username)
             .await?
@@ -405,6 +433,7 @@ impl App {
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
         let scope = format!("{}\n{}", case_id, cmd.name());
+        let _key = self.lock_key(idempotency_key, &actor.username).await;
         if let Some(done) = self
             .replayed(idempotency_key, &scope, &actor.username)
             .await?
@@ -458,6 +487,7 @@ impl App {
         let res = self.store.append(&case_id.stream(), expected, new).await;
         let res = match res {
             Ok(res) => res,
+            Err(StoreError::IdMismatch { .. }) => return Err(AppError::KeyReused),
             Err(StoreError::Conflict { actual, .. }) => {
                 return Err(AppError::Conflict {
                     expected: case.version(),

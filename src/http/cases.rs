@@ -1,7 +1,7 @@
 //! `/api/v1/cases`: create, drafts, the command verbs, and the case view.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::case::{Assignment, AssignmentState, HandlingRole};
@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::extract::{ApiJson, Caller, CommandHeaders};
+use super::extract::{ApiJson, ApiQuery, Caller, CommandHeaders};
 use super::{AppState, ts};
 use crate::app::Outcome;
 use crate::store::Position;
@@ -728,7 +728,7 @@ async fn get_case(
     State(app): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
-    Query(q): Query<ReadQuery>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Json<CaseView>, ApiError> {
     if let Some(pos) = q.min_position
         && !app
@@ -754,10 +754,13 @@ async fn get_case(
     let timeline = history
         .into_iter()
         .map(|(rec, event)| {
-            let mut data = serde_json::to_value(&event.body).unwrap_or_default();
-            if let Some(obj) = data.as_object_mut() {
-                obj.remove("type");
-            }
+            // `{"transferred": {…}}`: the type is already in `type`; show what is inside.
+            let mut data = match serde_json::to_value(&event.body) {
+                Ok(serde_json::Value::Object(map)) => {
+                    map.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+                }
+                _ => serde_json::Value::Null,
+            };
             if !full_identity {
                 mask_intake(&mut data);
             }

@@ -1,7 +1,7 @@
 //! `/api/v1/auth/login`, `/api/v1/me`, `/api/v1/units`, `/api/v1/users`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use domain::org::{Level, UnitId};
 use domain::roles::Role;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, Problem};
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller};
 use crate::directory::{Directory, LoginError, User};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -133,7 +133,7 @@ pub struct UnitQuery {
 async fn units(
     State(app): State<AppState>,
     Caller(_user): Caller,
-    Query(q): Query<UnitQuery>,
+    ApiQuery(q): ApiQuery<UnitQuery>,
 ) -> Json<Vec<UnitView>> {
     let parent = q.parent_id.map(UnitId::new);
     Json(

@@ -82,6 +82,11 @@ impl From<AppError> for ApiError {
             },
             AppError::NotFound(id) => ApiError::NotFound(format!("no case `{id}`")),
             e @ AppError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            e @ AppError::KeyReused => ApiError::Rule {
+                code: "idempotency_key_reused",
+                title: "幂等键已用于其他请求",
+                detail: e.to_string(),
+            },
             AppError::Store(e) => ApiError::Internal(e.into()),
             AppError::Decode(e) => ApiError::Internal(e.into()),
         }

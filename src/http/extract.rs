@@ -37,6 +37,26 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// `Query<T>` whose rejection is a problem+json 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => Err(ApiError::bad_request(
+                "invalid_query",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
 /// The authenticated caller (from `Authorization: Bearer <token>`).
 pub struct Caller(pub User);
 

@@ -53,6 +53,7 @@ pub fn router(app: AppState) -> Router {
     )
     .route("/healthz", get(|| async { "ok" }))
     .fallback(|| async { ApiError::NotFound("no such route".into()) })
+    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(middleware::from_fn(log_internal_errors))
     .layer(TraceLayer::new_for_http())

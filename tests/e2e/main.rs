@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `minqing` binary on `127.0.0.1:0` with a temporary data
+//! directory, driven over HTTP as a client would. One test binary (STYLE.md section 6).
+
+mod helpers;
+
+mod bad_input;
+mod concurrency;
+mod confidentiality;
+mod crash;
+mod drafts;
+mod flows;
+mod oversight;
+mod service;
+mod shutdown;
