@@ -339,9 +339,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             added as f64 / t.elapsed().as_secs_f64(),
         );
     }
-    for phase in [Replay::Read, Replay::Decode, Replay::Evolve] {
+    for phase in [
+        Replay::Read,
+        Replay::Decode,
+        Replay::Evolve,
+        Replay::Parallel,
+    ] {
         let t = Instant::now();
-        let (n_events, n_cases) = replay(store.as_ref(), phase).await?;
+        let (n_events, n_cases) = if phase == Replay::Parallel {
+            replay_parallel(store.clone()).await?
+        } else {
+            replay(store.as_ref(), phase).await?
+        };
         let wall = t.elapsed();
         println!(
             "replay    {n_events:>8} events in {:>6.2} s = {:>7.0} events/s   {}{}",
@@ -365,6 +374,7 @@ enum Replay {
     Read,
     Decode,
     Evolve,
+    Parallel,
 }
 
 impl Replay {
@@ -372,7 +382,12 @@ impl Replay {
         match self {
             Replay::Read => "(read_all only)",
             Replay::Decode => "(read_all + decode)",
-            Replay::Evolve => "(read_all + decode + evolve: a full rebuild of every case)",
+            Replay::Evolve => {
+                "(read_all + decode + evolve: a full rebuild of every case, one thread)"
+            }
+            Replay::Parallel => {
+                "(the same rebuild, reading on one thread while every core decodes and evolves its share of the streams)"
+            }
         }
     }
 }
@@ -412,6 +427,68 @@ async fn replay(
         }
     }
     Ok((n_events, cases.len()))
+}
+
+/// Replays the whole store with the reading pipelined against decoding and evolving, which are
+/// split by stream over one thread per core (a case's events stay in order on one thread).
+async fn replay_parallel(
+    store: Arc<dyn crate::store::EventStore>,
+) -> anyhow::Result<(usize, usize)> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let n_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut senders = Vec::with_capacity(n_workers);
+    let mut workers = Vec::with_capacity(n_workers);
+    for _ in 0..n_workers {
+        // A small bound keeps memory flat while letting the reader run ahead a little.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<crate::store::RecordedEvent>>(4);
+        senders.push(tx);
+        workers.push(std::thread::spawn(move || -> anyhow::Result<usize> {
+            let mut cases: HashMap<String, domain::Case> = HashMap::new();
+            for batch in rx {
+                for rec in batch {
+                    let event = decode(&rec)?;
+                    match cases.get_mut(&rec.stream) {
+                        Some(case) => *case = domain::evolve(std::mem::take(case), &event),
+                        None => {
+                            let case = domain::evolve(domain::Case::default(), &event);
+                            cases.insert(rec.stream, case);
+                        }
+                    }
+                }
+            }
+            Ok(cases.len())
+        }));
+    }
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut after = Position(0);
+    let mut n_events = 0usize;
+    loop {
+        let batch = store.read_all(after, 10_000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        n_events += batch.len();
+        let mut shares: Vec<Vec<crate::store::RecordedEvent>> = (0..n_workers)
+            .map(|_| Vec::with_capacity(batch.len() / n_workers + 1))
+            .collect();
+        for rec in batch {
+            if rec.stream.starts_with("case-") {
+                let k = hasher.hash_one(&rec.stream) as usize % n_workers;
+                shares[k].push(rec);
+            }
+        }
+        for (tx, share) in senders.iter().zip(shares) {
+            tx.send(share)
+                .map_err(|_| anyhow::anyhow!("a replay worker stopped"))?;
+        }
+    }
+    drop(senders);
+    let mut n_cases = 0;
+    for w in workers {
+        n_cases += w
+            .join()
+            .map_err(|_| anyhow::anyhow!("a replay worker panicked"))??;
+    }
+    Ok((n_events, n_cases))
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -14,6 +14,9 @@ struct Meta {
     at: DateTime<Utc>,
     actor: String,
     unit_id: UnitId,
+    /// Fingerprint of the request, for commands sent with an idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request: Option<String>,
 }
 
 /// An event could not be read back.
@@ -44,12 +47,14 @@ pub enum DecodeError {
     },
 }
 
-/// Encodes a domain event for the store.
-pub fn encode(event: &Event, event_id: Uuid) -> NewEvent {
+/// Encodes a domain event for the store; `request` is the fingerprint of an idempotent
+/// request, kept so that a key reused for a different request can be refused.
+pub fn encode(event: &Event, event_id: Uuid, request: Option<&str>) -> NewEvent {
     let meta = Meta {
         at: event.at,
         actor: event.actor.clone(),
         unit_id: event.unit_id.clone(),
+        request: request.map(str::to_owned),
     };
     NewEvent {
         event_id,
@@ -60,6 +65,11 @@ pub fn encode(event: &Event, event_id: Uuid) -> NewEvent {
         data: serde_json::to_string(&event.body).unwrap_or_default(),
         metadata: serde_json::to_string(&meta).unwrap_or_default(),
     }
+}
+
+/// The request fingerprint stored with an event, if it was written by an idempotent request.
+pub fn request_of(rec: &RecordedEvent) -> Option<String> {
+    serde_json::from_str::<Meta>(&rec.metadata).ok()?.request
 }
 
 /// Decodes a stored case event, upcasting older schema versions on read (never rewriting them).

@@ -122,6 +122,25 @@ pub fn shanghai() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
 }
 
+/// What identifies a command sent with an `Idempotency-Key`.
+struct Retry<'a> {
+    /// The client's key.
+    key: &'a str,
+    /// `create`, or the case and the verb.
+    scope: String,
+    /// Who sent it (keys are per user).
+    username: &'a str,
+    /// A fingerprint of the request itself, to refuse a key reused for another request.
+    request: String,
+}
+
+/// A stable fingerprint of a request's content.
+fn fingerprint(text: &str) -> String {
+    Uuid::new_v5(&ID_NAMESPACE, text.as_bytes())
+        .simple()
+        .to_string()
+}
+
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d69_6e71_696e_6731_3233_3435_0000_0001);
 
 impl App {
@@ -286,11 +305,11 @@ impl App {
 
     /// Event ids: random, or derived from the client's `Idempotency-Key` so that a retried
     /// command maps onto the events the first attempt stored.
-    fn event_id(key: Option<&str>, scope: &str, username: &str, i: usize) -> Uuid {
-        match key {
-            Some(key) => Uuid::new_v5(
+    fn event_id(retry: Option<&Retry<'_>>, i: usize) -> Uuid {
+        match retry {
+            Some(r) => Uuid::new_v5(
                 &ID_NAMESPACE,
-                format!("{username}\n{key}\n{scope}\n{i}").as_bytes(),
+                format!("{}\n{}\n{}\n{i}", r.username, r.key, r.scope).as_bytes(),
             ),
             None => Uuid::new_v4(),
         }
@@ -316,22 +335,24 @@ impl App {
         Some(lock.lock_owned().await)
     }
 
-    /// If a command with this idempotency key already ran, what it returned.
-    async fn replayed(
-        &self,
-        key: Option<&str>,
-        scope: &str,
-        username: &str,
-    ) -> Result<Option<Outcome>, AppError> {
-        let Some(key) = key else { return Ok(None) };
+    /// If a command with this idempotency key already ran, what it returned; a key reused for
+    /// a different request is refused.
+    async fn replayed(&self, retry: Option<&Retry<'_>>) -> Result<Option<Outcome>, AppError> {
+        let Some(retry) = retry else { return Ok(None) };
         let mut last: Option<RecordedEvent> = None;
         for i in 0..16 {
             match self
                 .store
-                .find_event(Self::event_id(Some(key), scope, username, i))
+                .find_event(Self::event_id(Some(retry), i))
                 .await?
             {
-                Some(rec) => last = Some(rec),
+                Some(rec) => {
+                    if i == 0 && codec::request_of(&rec).as_deref() != Some(retry.request.as_str())
+                    {
+                        return Err(AppError::KeyReused);
+                    }
+                    last = Some(rec);
+                }
                 None => break,
             }
         }
@@ -358,10 +379,13 @@ impl App {
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
         let _key = self.lock_key(idempotency_key, &actor.username).await;
-        if let Some(done) = self
-            .replayed(idempotency_key, "create", &actor.username)
-            .await?
-        {
+        let retry = idempotency_key.map(|key| Retry {
+            key,
+            scope: "create".into(),
+            username: &actor.username,
+            request: fingerprint(&format!("{intake:?}{submit}")),
+        });
+        if let Some(done) = self.replayed(retry.as_ref()).await? {
             return Ok(done);
         }
         let now = self.now();
@@ -379,9 +403,7 @@ impl App {
                     &Case::default(),
                     ExpectedVersion::NoStream,
                     &events,
-                    idempotency_key,
-                    "create",
-                    &actor.username,
+                    retry.as_ref(),
                 )
                 .await
             {
@@ -432,12 +454,14 @@ impl App {
         if_match: Option<u64>,
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
-        let scope = format!("{}\n{}", case_id, cmd.name());
         let _key = self.lock_key(idempotency_key, &actor.username).await;
-        if let Some(done) = self
-            .replayed(idempotency_key, &scope, &actor.username)
-            .await?
-        {
+        let retry = idempotency_key.map(|key| Retry {
+            key,
+            scope: format!("{}\n{}", case_id, cmd.name()),
+            username: &actor.username,
+            request: fingerprint(&format!("{cmd:?}{if_match:?}")),
+        });
+        if let Some(done) = self.replayed(retry.as_ref()).await? {
             return Ok(done);
         }
         let case = self.case(case_id).await?;
@@ -459,30 +483,31 @@ impl App {
                 &case,
                 ExpectedVersion::Exact(case.version()),
                 &events,
-                idempotency_key,
-                &scope,
-                &actor.username,
+                retry.as_ref(),
             )
             .await?;
         self.after(case_id, &events).await;
         Ok(outcome)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn append(
         &self,
         case_id: &CaseId,
         case: &Case,
         expected: ExpectedVersion,
         events: &[Event],
-        idempotency_key: Option<&str>,
-        scope: &str,
-        username: &str,
+        retry: Option<&Retry<'_>>,
     ) -> Result<Outcome, AppError> {
         let new = events
             .iter()
             .enumerate()
-            .map(|(i, e)| encode(e, Self::event_id(idempotency_key, scope, username, i)))
+            .map(|(i, e)| {
+                encode(
+                    e,
+                    Self::event_id(retry, i),
+                    retry.map(|r| r.request.as_str()),
+                )
+            })
             .collect();
         let res = self.store.append(&case_id.stream(), expected, new).await;
         let res = match res {

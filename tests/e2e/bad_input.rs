@@ -814,3 +814,25 @@ async fn a_read_waiting_for_a_position_never_reached_is_503() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_reused_for_a_different_request_is_refused() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let create = |title: &'static str| {
+        app.http
+            .post(app.url("/api/v1/cases"))
+            .bearer_auth(&op)
+            .header("Idempotency-Key", "reused-key")
+            .json(&intake(title))
+            .send()
+    };
+    let first = create("第一次受理").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let other = create("另一件事").await.unwrap();
+    assert_problem(other, 422, "idempotency_key_reused").await;
+    // The same request with the same key still answers as the first time.
+    let again: serde_json::Value = create("第一次受理").await.unwrap().json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+}
