@@ -160,6 +160,12 @@ impl Directory {
         Ok((token, user))
     }
 
+    /// Ends a session; returns whether it existed.
+    pub fn logout(&self, token: &str) -> bool {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.remove(token).is_some()
+    }
+
     /// The user a bearer token belongs to, if the session is live.
     pub fn authenticate(&self, token: &str) -> Option<&User> {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,6 +17,7 @@ use crate::directory::{Directory, LoginError, User};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
+        .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(units))
         .routes(routes!(users))
@@ -93,6 +94,25 @@ async fn login(
         Err(LoginError::Internal) => {
             Err(ApiError::Internal(anyhow::anyhow!("password check failed")))
         }
+    }
+}
+
+/// Log out: the bearer token stops working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    if app.directory.logout(token.trim()) {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Unauthorized)
     }
 }
 

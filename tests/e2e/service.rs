@@ -242,3 +242,41 @@ async fn logging_in_with_a_wrong_password_or_an_unknown_user_is_401() {
     assert_eq!(me["username"], "housing_handler");
     assert_eq!(me["display_name"], "周立新");
 }
+
+#[tokio::test]
+async fn a_logged_out_token_no_longer_works() {
+    let app = TestApp::spawn().await;
+    let token = app.login("operator").await;
+    let me = app
+        .http
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let out = app
+        .http
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let me = app
+        .http
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(me, 401, "unauthorized").await;
+    let again = app
+        .http
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(again, 401, "unauthorized").await;
+}
