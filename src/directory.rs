@@ -1,10 +1,11 @@
 //! Units and users: the org tree and the accounts, seeded from the fixtures into the data
-//! directory on first start, and bearer-token sessions.
+//! directory on first start, and bearer-token sessions (kept in `sessions.db` so a restart
+//! does not log anyone out; only a digest of each token is stored).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use argon2::Argon2;
@@ -83,7 +84,55 @@ pub fn load_org() -> anyhow::Result<OrgTree> {
 /// The users and live sessions.
 pub struct Directory {
     users: HashMap<String, User>,
-    sessions: Mutex<HashMap<String, (String, Instant)>>,
+    sessions: Mutex<Sessions>,
+    /// Where sessions are kept across restarts.
+    session_db: Mutex<rusqlite::Connection>,
+}
+
+/// Token digest → (username, expiry in Unix seconds).
+type Sessions = HashMap<String, (String, i64)>;
+
+/// What is stored for a token: a digest, never the token itself (it would be a password).
+fn digest(token: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, token.as_bytes())
+        .simple()
+        .to_string()
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn open_session_db(path: &Path) -> anyhow::Result<(rusqlite::Connection, Sessions)> {
+    let conn = rusqlite::Connection::open(path)
+        .with_context(|| format!("failed to open session store `{}`", path.display()))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE IF NOT EXISTS sessions (digest TEXT PRIMARY KEY, username TEXT NOT NULL, expires INTEGER NOT NULL);",
+    )
+    .with_context(|| format!("failed to prepare session store `{}`", path.display()))?;
+    conn.execute("DELETE FROM sessions WHERE expires <= ?1", [unix_now()])
+        .context("failed to drop expired sessions")?;
+    let mut live = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT digest, username, expires FROM sessions")
+            .context("failed to read sessions")?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .context("failed to read sessions")?;
+        for row in rows {
+            let (digest, username, expires) = row.context("failed to read a session")?;
+            live.insert(digest, (username, expires));
+        }
+    }
+    Ok((conn, live))
 }
 
 /// Why a login failed.
@@ -122,9 +171,11 @@ impl Directory {
             );
             users.insert(user.username.clone(), user);
         }
+        let (session_db, live) = open_session_db(&data_dir.join("sessions.db"))?;
         Ok(Self {
             users,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(live),
+            session_db: Mutex::new(session_db),
         })
     }
 
@@ -153,24 +204,42 @@ impl Directory {
             .verify_password(password.as_bytes(), &hash)
             .map_err(|_| LoginError::BadCredentials)?;
         let token = random_token().map_err(|_| LoginError::Internal)?;
+        let key = digest(&token);
+        let now = unix_now();
+        let expires = now + SESSION_TTL.as_secs() as i64;
+        {
+            let db = self.session_db.lock().unwrap_or_else(|e| e.into_inner());
+            db.execute(
+                "INSERT INTO sessions (digest, username, expires) VALUES (?1, ?2, ?3)",
+                rusqlite::params![key, user.username, expires],
+            )
+            .map_err(|err| {
+                tracing::error!(error = %err, "failed to store a session");
+                LoginError::Internal
+            })?;
+        }
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        sessions.retain(|_, (_, expires)| *expires > now);
-        sessions.insert(token.clone(), (user.username.clone(), now + SESSION_TTL));
+        sessions.retain(|_, (_, until)| *until > now);
+        sessions.insert(key, (user.username.clone(), expires));
         Ok((token, user))
     }
 
     /// Ends a session; returns whether it existed.
     pub fn logout(&self, token: &str) -> bool {
+        let key = digest(token);
+        let db = self.session_db.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(err) = db.execute("DELETE FROM sessions WHERE digest = ?1", [&key]) {
+            tracing::error!(error = %err, "failed to delete a session");
+        }
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.remove(token).is_some()
+        sessions.remove(&key).is_some()
     }
 
     /// The user a bearer token belongs to, if the session is live.
     pub fn authenticate(&self, token: &str) -> Option<&User> {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let (username, expires) = sessions.get(token)?;
-        if *expires <= Instant::now() {
+        let (username, expires) = sessions.get(&digest(token))?;
+        if *expires <= unix_now() {
             return None;
         }
         self.users.get(username)
@@ -267,8 +336,21 @@ mod tests {
             Err(LoginError::BadCredentials)
         ));
         assert!(directory.authenticate("forged").is_none());
-        // A second open reads the seeded file rather than re-seeding.
+        // A second open reads the seeded file rather than re-seeding, and keeps the sessions.
+        drop(directory);
         let again = Directory::open(dir.path(), &org, "other").expect("reopens");
         assert!(again.login("operator", "pw-1").is_ok());
+        assert_eq!(
+            again.authenticate(&token).map(|u| u.username.as_str()),
+            Some("operator")
+        );
+        assert!(again.logout(&token));
+        assert!(again.authenticate(&token).is_none());
+        drop(again);
+        let third = Directory::open(dir.path(), &org, "other").expect("reopens");
+        assert!(
+            third.authenticate(&token).is_none(),
+            "a logout survives a restart too"
+        );
     }
 }

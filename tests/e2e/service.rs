@@ -280,3 +280,26 @@ async fn a_logged_out_token_no_longer_works() {
         .unwrap();
     assert_problem(again, 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn a_token_outlives_a_restart_of_the_service() {
+    let mut app = TestApp::spawn().await;
+    let token = app.login("operator").await;
+    app.terminate();
+    assert!(app.wait_exit().success());
+    app.restart().await;
+    let me = app
+        .http
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.status(),
+        200,
+        "an operator mid-shift is not logged out by a restart"
+    );
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["username"], "operator");
+}
