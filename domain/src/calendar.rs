@@ -69,6 +69,7 @@ const FIXED_STATUTORY_DATES: [(u32, u32); 6] = [(1, 1), (5, 1), (5, 2), (10, 1),
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deadline {
     /// When the working time runs out.
+    #[serde(with = "crate::time::utc")]
     pub at: DateTime<Utc>,
     /// The span touches a year without its holiday notice, so `at` may move when the notice
     /// is added.

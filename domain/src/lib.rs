@@ -14,6 +14,7 @@
 //! - [`command`], [`event`], [`error`]: what is asked, what happened, why it was refused.
 //! - [`decide`](mod@decide): the rules.
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
+//! - [`time`]: fast reading of the timestamps the store writes.
 //!
 //! # Invariants
 //! - No IO, no async, no clock reads, no randomness: everything arrives in the command or
@@ -40,6 +41,7 @@ pub mod identity;
 pub mod kinds;
 pub mod org;
 pub mod roles;
+pub mod time;
 
 #[cfg(test)]
 pub(crate) mod testing;

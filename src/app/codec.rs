@@ -11,6 +11,7 @@ use crate::store::{NewEvent, RecordedEvent};
 /// Who and when, stored beside the event body.
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
+    #[serde(with = "domain::time::utc")]
     at: DateTime<Utc>,
     actor: String,
     unit_id: UnitId,
