@@ -6,6 +6,7 @@
 //! - [`app`]: the command service (load, decide, append, follow-ups) and the event codec.
 //! - [`directory`]: units, users, password hashes, bearer sessions.
 //! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
+//! - [`kb`]: the knowledge-base service (article commands, the search index as a projection).
 //! - [`server`]: start-up and graceful shutdown.
 //! - [`bench`]: `minqing bench`.
 //!
@@ -19,5 +20,6 @@ pub mod bench;
 pub mod config;
 pub mod directory;
 pub mod http;
+pub mod kb;
 pub mod server;
 pub mod store;

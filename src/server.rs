@@ -45,6 +45,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The application (for the bench's direct store access).
     pub app: Arc<App>,
+    /// The knowledge base (its index follows the store).
+    pub kb: Arc<crate::kb::Kb>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -56,7 +58,10 @@ impl Running {
     /// When the server task failed.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
-        self.task.await.context("server task panicked")?
+        let res = self.task.await.context("server task panicked")?;
+        // The index follower holds the store; stop it so the store's writer can finish.
+        self.kb.stop().await;
+        res
     }
 }
 
@@ -104,7 +109,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         .local_addr()
         .context("failed to read the bound address")?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = crate::http::router(app.clone());
+    let kb = crate::kb::Kb::start(&settings.data_dir, app.clone()).await?;
+    let router = crate::http::router(app.clone()).layer(axum::Extension(kb.clone()));
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -116,6 +122,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         app,
+        kb,
         shutdown: tx,
         task,
     })

@@ -5,6 +5,7 @@ pub mod cases;
 pub mod directory;
 pub mod error;
 pub mod extract;
+pub mod kb;
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub fn router(app: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(cases::router())
         .merge(directory::router())
+        .merge(kb::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route(

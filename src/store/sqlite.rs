@@ -473,10 +473,10 @@ impl Batcher<'_> {
             }
             Err(err) => {
                 tracing::error!(error = %err, n_requests = batch.len(), "event store batch failed");
-                if !self.conn.is_autocommit() {
-                    if let Err(err) = self.conn.execute_batch("ROLLBACK") {
-                        tracing::error!(error = %err, "event store rollback failed");
-                    }
+                if !self.conn.is_autocommit()
+                    && let Err(err) = self.conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %err, "event store rollback failed");
                 }
                 // Nothing of the batch is durable, whatever each request's own outcome was.
                 self.last_position = committed;

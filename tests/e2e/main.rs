@@ -9,6 +9,7 @@ mod confidentiality;
 mod crash;
 mod drafts;
 mod flows;
+mod kb;
 mod oversight;
 mod service;
 mod shutdown;

@@ -1,0 +1,204 @@
+//! The index as a projection of the event log: article events put articles in or out of the
+//! index, case answers count citations, and the checkpoint (the last global position applied)
+//! and the counts are committed in the index's own commit payload, so after a crash the index
+//! and its checkpoint always agree.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::article::{Article, ArticleEvent};
+use crate::index::{IndexError, KbIndex};
+
+/// The type name of the case event that cites articles.
+pub const ANSWERED_ON_CALL: &str = "answered_on_call";
+
+/// What is committed with the index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Payload {
+    /// The last global position applied.
+    checkpoint: u64,
+    /// Article id → number of calls it answered.
+    answers: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    payload: Payload,
+    /// The checkpoint of the last commit.
+    committed: u64,
+    /// Whether something other than the checkpoint changed since the last commit.
+    dirty: bool,
+}
+
+/// Why the projection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The commit payload is not ours.
+    #[error("search index commit payload does not parse: {0}")]
+    Payload(#[from] serde_json::Error),
+    /// The state lock was poisoned by a panic.
+    #[error("knowledge-base projection is poisoned")]
+    Poisoned,
+}
+
+/// The knowledge-base projection: the index, the answer counts, the checkpoint.
+#[derive(Debug)]
+pub struct Projection {
+    index: KbIndex,
+    state: Mutex<State>,
+}
+
+impl Projection {
+    /// Resumes from the index's last commit.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Index`], or [`ProjectionError::Payload`] for a foreign payload.
+    pub fn open(index: KbIndex) -> Result<Self, ProjectionError> {
+        let payload: Payload = match index.payload()? {
+            Some(text) if !text.is_empty() => serde_json::from_str(&text)?,
+            _ => Payload::default(),
+        };
+        let committed = payload.checkpoint;
+        Ok(Projection {
+            index,
+            state: Mutex::new(State {
+                payload,
+                committed,
+                dirty: false,
+            }),
+        })
+    }
+
+    /// The index, for queries.
+    pub fn index(&self) -> &KbIndex {
+        &self.index
+    }
+
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, ProjectionError> {
+        self.state.lock().map_err(|_| ProjectionError::Poisoned)
+    }
+
+    /// The last position applied (committed or not); resume a subscription after it.
+    pub fn checkpoint(&self) -> u64 {
+        self.state().map_or(0, |s| s.payload.checkpoint)
+    }
+
+    /// The last position committed.
+    pub fn committed(&self) -> u64 {
+        self.state().map_or(0, |s| s.committed)
+    }
+
+    /// How many calls the article answered.
+    pub fn answers(&self, article_id: &str) -> u64 {
+        self.state()
+            .ok()
+            .and_then(|s| s.payload.answers.get(article_id).copied())
+            .unwrap_or(0)
+    }
+
+    /// Applies the article's state after the event at `position`. Positions at or before the
+    /// checkpoint are ignored (already applied).
+    ///
+    /// # Errors
+    /// [`ProjectionError`] when the index fails.
+    pub fn article_changed(&self, position: u64, article: &Article) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        if position <= state.payload.checkpoint {
+            return Ok(());
+        }
+        self.index.upsert(article)?;
+        state.payload.checkpoint = position;
+        state.dirty = true;
+        Ok(())
+    }
+
+    /// Counts a call answered with `article_ids` at `position`.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Poisoned`].
+    pub fn answered(&self, position: u64, article_ids: &[String]) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        if position <= state.payload.checkpoint {
+            return Ok(());
+        }
+        for id in article_ids {
+            *state.payload.answers.entry(id.clone()).or_default() += 1;
+        }
+        state.payload.checkpoint = position;
+        state.dirty = true;
+        Ok(())
+    }
+
+    /// Moves the checkpoint past an event of no interest.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Poisoned`].
+    pub fn passed(&self, position: u64) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        if position > state.payload.checkpoint {
+            state.payload.checkpoint = position;
+        }
+        Ok(())
+    }
+
+    /// Commits what was applied since the last commit, with the checkpoint, if anything was
+    /// applied or the checkpoint moved by at least `min_skip` positions; returns whether it
+    /// committed.
+    ///
+    /// # Errors
+    /// [`ProjectionError`] when the commit fails.
+    pub fn commit(&self, min_skip: u64) -> Result<bool, ProjectionError> {
+        let mut state = self.state()?;
+        let moved = state.payload.checkpoint.saturating_sub(state.committed);
+        if !state.dirty && (moved == 0 || moved < min_skip) {
+            return Ok(false);
+        }
+        let payload = serde_json::to_string(&state.payload)?;
+        self.index.commit(&payload)?;
+        state.committed = state.payload.checkpoint;
+        state.dirty = false;
+        Ok(true)
+    }
+
+    /// Empties the index, the counts and the checkpoint (then replay everything to rebuild).
+    ///
+    /// # Errors
+    /// [`ProjectionError`] when the index fails.
+    pub fn reset(&self) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        self.index.clear()?;
+        state.payload = Payload::default();
+        state.dirty = true;
+        drop(state);
+        self.commit(0)?;
+        Ok(())
+    }
+}
+
+/// Decodes a stored article event.
+///
+/// # Errors
+/// When `data` is not an [`ArticleEvent`].
+pub fn decode_article_event(data: &str) -> Result<ArticleEvent, serde_json::Error> {
+    serde_json::from_str(data)
+}
+
+/// The article ids a case event cites, if it is an answer on the call.
+pub fn cited_articles(event_type: &str, data: &str) -> Option<Vec<String>> {
+    if event_type != ANSWERED_ON_CALL {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(data).ok()?;
+    let body = value.get(ANSWERED_ON_CALL).unwrap_or(&value);
+    let ids = body.get("kb_article_ids")?.as_array()?;
+    Some(
+        ids.iter()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect(),
+    )
+}

@@ -1,0 +1,418 @@
+//! 知识库: search and as-you-type suggestions for operators, article editing for shift
+//! leaders, admins and the handlers of the owning unit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use knowledge_base::article::{ArticleCommand, ArticleContent, ArticleError};
+use knowledge_base::index::{SearchPage, SearchRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, Problem};
+use super::extract::{ApiJson, ApiQuery, Caller, CommandHeaders};
+use super::{AppState, ts};
+use crate::kb::{ArticleView, Kb, KbError, Written};
+
+/// Results per search page unless asked.
+const PER_PAGE: usize = 10;
+/// Most results per search page.
+const MAX_PER_PAGE: usize = 50;
+/// Suggestions unless asked.
+const SUGGESTIONS: usize = 5;
+/// Most suggestions.
+const MAX_SUGGESTIONS: usize = 10;
+/// Longest query text, in characters.
+const MAX_QUERY_CHARS: usize = 500;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(suggest))
+        .routes(routes!(create_article))
+        .routes(routes!(get_article, update_article))
+        .routes(routes!(publish_article))
+        .routes(routes!(retire_article))
+}
+
+fn kb_error(err: KbError) -> ApiError {
+    match err {
+        KbError::Forbidden => ApiError::Forbidden {
+            code: "kb_forbidden",
+            title: "只有值班长、管理员和责任单位的办理人员可以编辑该文章",
+            detail: err.to_string(),
+        },
+        KbError::UnknownUnit(_) => ApiError::Rule {
+            code: "kb_unknown_unit",
+            title: "责任单位不存在",
+            detail: err.to_string(),
+        },
+        KbError::Article(ArticleError::NotFound) => {
+            ApiError::NotFound("no such knowledge-base article".into())
+        }
+        KbError::Article(e) => ApiError::Rule {
+            code: e.code(),
+            title: e.title(),
+            detail: e.to_string(),
+        },
+        e @ KbError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+        e @ (KbError::Store(_)
+        | KbError::Index(_)
+        | KbError::Projection(_)
+        | KbError::Decode(_)
+        | KbError::Fixtures(_)) => ApiError::Internal(e.into()),
+    }
+}
+
+/// Search conditions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// What the citizen asks, as typed or said (e.g. 社保卡丢了怎么办).
+    q: String,
+    /// Only this category (e.g. 社会保障).
+    category: Option<String>,
+    /// Only articles owned by this unit (e.g. `city.bureau.hrss`).
+    unit_id: Option<String>,
+    /// Page number, from 1.
+    page: Option<usize>,
+    /// Results per page (default 10, at most 50).
+    per_page: Option<usize>,
+    /// Wait (up to 5 s) until the index has applied this global position.
+    min_position: Option<u64>,
+}
+
+/// Suggestion conditions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestQuery {
+    /// The text typed so far.
+    q: String,
+    /// How many (default 5, at most 10).
+    limit: Option<usize>,
+}
+
+/// One article found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    id: String,
+    title: String,
+    /// The best matching passage, HTML-escaped, matches in `<em>`.
+    snippet: String,
+    /// Relevance within this query.
+    score: f32,
+    category: String,
+    unit_id: String,
+}
+
+/// A page of results, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// How many articles match in all.
+    total: usize,
+    results: Vec<SearchResult>,
+}
+
+impl From<SearchPage> for SearchResponse {
+    fn from(page: SearchPage) -> Self {
+        SearchResponse {
+            total: page.total,
+            results: page
+                .hits
+                .into_iter()
+                .map(|hit| SearchResult {
+                    id: hit.id,
+                    title: hit.title,
+                    snippet: hit.snippet,
+                    score: hit.score,
+                    category: hit.category,
+                    unit_id: hit.unit_id,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn check_query(q: &str) -> Result<(), ApiError> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::bad_request(
+            "query_too_long",
+            format!("`q` must be at most {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Published, currently valid articles answering a question.
+#[utoipa::path(get, path = "/api/v1/kb/search", tag = "kb", params(SearchQuery),
+    responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
+async fn search(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(_user): Caller,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    check_query(&q.q)?;
+    if let Some(position) = q.min_position
+        && !kb.wait_for(position, Duration::from_secs(5)).await
+    {
+        return Err(ApiError::Unavailable(format!(
+            "search index has not reached position {position}"
+        )));
+    }
+    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
+    let page = q.page.unwrap_or(1).max(1);
+    let request = SearchRequest {
+        text: q.q,
+        category: q.category,
+        unit_id: q.unit_id,
+        offset: (page - 1).saturating_mul(per_page),
+        limit: per_page,
+    };
+    let found = kb.search(&request).map_err(kb_error)?;
+    Ok(Json(found.into()))
+}
+
+/// Suggestions while the operator types (same shape as search, top few).
+#[utoipa::path(get, path = "/api/v1/kb/suggest", tag = "kb", params(SuggestQuery),
+    responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn suggest(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(_user): Caller,
+    ApiQuery(q): ApiQuery<SuggestQuery>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    check_query(&q.q)?;
+    let limit = q.limit.unwrap_or(SUGGESTIONS).clamp(1, MAX_SUGGESTIONS);
+    let found = kb.suggest(&q.q, limit).map_err(kb_error)?;
+    Ok(Json(found.into()))
+}
+
+/// An article as written by an editor. Times are RFC 3339 with offset.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleBody {
+    /// For a new article: its id (ASCII letters, digits, `-`, `_`, `.`); generated if absent.
+    #[serde(default)]
+    id: Option<String>,
+    title: String,
+    body: String,
+    /// 相似问法.
+    #[serde(default)]
+    similar_questions: Vec<String>,
+    category: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// The owning unit.
+    unit_id: String,
+    /// 政策依据.
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    valid_from: Option<String>,
+    #[serde(default)]
+    valid_until: Option<String>,
+}
+
+fn parse_time(name: &str, text: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_field",
+                    format!("`{name}` must be an RFC 3339 time such as 2026-01-01T00:00:00+08:00"),
+                )
+            })
+    })
+    .transpose()
+}
+
+impl ArticleBody {
+    fn into_content(self) -> Result<(Option<String>, ArticleContent), ApiError> {
+        let content = ArticleContent {
+            valid_from: parse_time("valid_from", self.valid_from)?,
+            valid_until: parse_time("valid_until", self.valid_until)?,
+            title: self.title,
+            body: self.body,
+            similar_questions: self.similar_questions,
+            category: self.category,
+            tags: self.tags,
+            unit_id: self.unit_id,
+            source: self.source,
+        };
+        Ok((self.id, content))
+    }
+}
+
+/// Why an article is retired.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetireBody {
+    /// 下线原因.
+    reason: String,
+}
+
+/// An article and its life cycle.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleResponse {
+    id: String,
+    title: String,
+    body: String,
+    similar_questions: Vec<String>,
+    category: String,
+    tags: Vec<String>,
+    unit_id: String,
+    source: Option<String>,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    /// draft, published, retired.
+    status: String,
+    /// 草稿, 已发布, 已下线.
+    status_label: String,
+    /// Content version (1 when drafted, one more per edit).
+    version: u32,
+    updated_at: String,
+    /// Stream version: send it as `If-Match`.
+    stream_version: u64,
+    /// How many calls it answered (即办件 citing it).
+    answer_count: u64,
+    /// For commands: the global position of the last event written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u64>,
+}
+
+fn response(view: ArticleView, position: Option<u64>) -> ArticleResponse {
+    let a = view.article;
+    let status = serde_json::to_value(a.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    ArticleResponse {
+        status_label: a.status.label().to_owned(),
+        status,
+        version: a.version,
+        updated_at: ts(a.updated_at),
+        valid_from: a.content.valid_from.map(ts),
+        valid_until: a.content.valid_until.map(ts),
+        id: a.id,
+        title: a.content.title,
+        body: a.content.body,
+        similar_questions: a.content.similar_questions,
+        category: a.content.category,
+        tags: a.content.tags,
+        unit_id: a.content.unit_id,
+        source: a.content.source,
+        stream_version: view.stream_version,
+        answer_count: view.answer_count,
+        position,
+    }
+}
+
+fn written(kb: &Kb, w: Written) -> ArticleResponse {
+    let answer_count = kb.answer_count(&w.article.id);
+    response(
+        ArticleView {
+            article: w.article,
+            stream_version: w.stream_version,
+            answer_count,
+        },
+        Some(w.position),
+    )
+}
+
+/// Writes a new article (a draft).
+#[utoipa::path(post, path = "/api/v1/kb/articles", tag = "kb", request_body = ArticleBody,
+    responses((status = 201, body = ArticleResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_article(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(user): Caller,
+    ApiJson(body): ApiJson<ArticleBody>,
+) -> Result<(StatusCode, Json<ArticleResponse>), ApiError> {
+    let (id, content) = body.into_content()?;
+    let id = id.unwrap_or_else(Kb::new_id);
+    let w = kb.create(&user, id, content).await.map_err(kb_error)?;
+    Ok((StatusCode::CREATED, Json(written(&kb, w))))
+}
+
+/// An article, whatever its status, with its answer count.
+#[utoipa::path(get, path = "/api/v1/kb/articles/{id}", tag = "kb",
+    params(("id" = String, Path, description = "文章编号")),
+    responses((status = 200, body = ArticleResponse), (status = 404, body = Problem)))]
+async fn get_article(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(_user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ArticleResponse>, ApiError> {
+    let view = kb.article(&id).await.map_err(kb_error)?;
+    Ok(Json(response(view, None)))
+}
+
+/// Replaces an article's content (a new version).
+#[utoipa::path(put, path = "/api/v1/kb/articles/{id}", tag = "kb", request_body = ArticleBody,
+    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale")),
+    responses((status = 200, body = ArticleResponse), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_article(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    ApiJson(body): ApiJson<ArticleBody>,
+) -> Result<Json<ArticleResponse>, ApiError> {
+    let (_, content) = body.into_content()?;
+    let w = kb
+        .execute(
+            &user,
+            &id,
+            ArticleCommand::Edit { content },
+            headers.if_match,
+        )
+        .await
+        .map_err(kb_error)?;
+    Ok(Json(written(&kb, w)))
+}
+
+/// Publishes an article: it becomes an answer while valid.
+#[utoipa::path(post, path = "/api/v1/kb/articles/{id}/publish", tag = "kb",
+    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale")),
+    responses((status = 200, body = ArticleResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn publish_article(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+) -> Result<Json<ArticleResponse>, ApiError> {
+    let w = kb
+        .execute(&user, &id, ArticleCommand::Publish, headers.if_match)
+        .await
+        .map_err(kb_error)?;
+    Ok(Json(written(&kb, w)))
+}
+
+/// Retires an article for good: it is never an answer again.
+#[utoipa::path(post, path = "/api/v1/kb/articles/{id}/retire", tag = "kb", request_body = RetireBody,
+    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale")),
+    responses((status = 200, body = ArticleResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn retire_article(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    ApiJson(body): ApiJson<RetireBody>,
+) -> Result<Json<ArticleResponse>, ApiError> {
+    let command = ArticleCommand::Retire {
+        reason: body.reason,
+    };
+    let w = kb
+        .execute(&user, &id, command, headers.if_match)
+        .await
+        .map_err(kb_error)?;
+    Ok(Json(written(&kb, w)))
+}

@@ -1,0 +1,385 @@
+//! 知识库: operators find the right article for a colloquial question, retired articles are
+//! never suggested, editing rights, answer counts, and the index surviving a restart.
+
+use reqwest::Response;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem, immediate_intake};
+
+async fn json_ok(res: Response) -> Value {
+    let status = res.status();
+    let body: Value = res.json().await.expect("JSON body");
+    assert!(status.is_success(), "status {status}: {body}");
+    body
+}
+
+fn ids(found: &Value) -> Vec<String> {
+    found["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+async fn search(app: &TestApp, token: &str, query: &str) -> Value {
+    let url = format!("/api/v1/kb/search?q={}", urlencode(query));
+    json_ok(app.get(Some(token), &url).await).await
+}
+
+async fn suggest(app: &TestApp, token: &str, query: &str) -> Value {
+    let url = format!("/api/v1/kb/suggest?q={}", urlencode(query));
+    json_ok(app.get(Some(token), &url).await).await
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
+    app.http
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("send POST")
+}
+
+async fn put(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
+    app.http
+        .put(app.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("send PUT")
+}
+
+fn article(id: &str, unit_id: &str) -> Value {
+    json!({
+        "id": id,
+        "title": "兰州市冬季清雪期间公交线路临时调整",
+        "body": "降雪期间部分山区公交线路临时停运或绕行，以兰州公交公众号通知为准。",
+        "similar_questions": ["下雪了公交还开吗"],
+        "category": "交通出行",
+        "tags": ["公交", "清雪"],
+        "unit_id": unit_id,
+    })
+}
+
+#[tokio::test]
+async fn an_operator_finds_the_right_article_first_for_a_colloquial_question() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    for (question, want) in [
+        ("社保卡丢了怎么办", "hrss-001"),
+        ("楼上装修太吵了", "hou-001"),
+        ("小区门口有人摆摊卖菜", "urb-001"),
+        ("老板拖了三个月工资不给", "hrss-020"),
+    ] {
+        let found = search(&app, &op, question).await;
+        assert_eq!(
+            ids(&found).first().map(String::as_str),
+            Some(want),
+            "{question}: {found}"
+        );
+        assert!(found["total"].as_u64().unwrap() >= 1);
+        let first = &found["results"][0];
+        assert!(
+            first["snippet"].as_str().unwrap().contains("<em>"),
+            "{first}"
+        );
+        assert!(first["score"].as_f64().unwrap() > 0.0);
+        assert!(
+            first["unit_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("city.bureau.")
+        );
+    }
+    // Filters and suggestions.
+    let found = json_ok(
+        app.get(
+            Some(&op),
+            &format!(
+                "/api/v1/kb/search?q={}&unit_id=city.bureau.fund",
+                urlencode("提取")
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert!(!ids(&found).is_empty());
+    assert!(
+        found["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["unit_id"] == "city.bureau.fund")
+    );
+    let suggested = suggest(&app, &op, "公积金提").await;
+    assert!(ids(&suggested).len() <= 5);
+    assert!(
+        ids(&suggested).iter().any(|id| id == "fund-001"),
+        "{suggested}"
+    );
+    // Unauthenticated callers get nothing.
+    assert_eq!(app.get(None, "/api/v1/kb/search?q=x").await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_retired_article_is_never_suggested() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let leader = app.login("shift_leader").await;
+    assert!(ids(&suggest(&app, &op, "社保卡丢了").await).contains(&"hrss-001".to_owned()));
+
+    let retired = json_ok(
+        post(
+            &app,
+            &leader,
+            "/api/v1/kb/articles/hrss-001/retire",
+            &json!({"reason": "政策调整"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(retired["status"], "retired");
+    assert_eq!(retired["status_label"], "已下线");
+    assert!(!ids(&suggest(&app, &op, "社保卡丢了").await).contains(&"hrss-001".to_owned()));
+    assert!(
+        !ids(&search(&app, &op, "社会保障卡遗失如何挂失和补办").await)
+            .contains(&"hrss-001".to_owned())
+    );
+    // Retired for good.
+    let res = post(
+        &app,
+        &leader,
+        "/api/v1/kb/articles/hrss-001/publish",
+        &json!({}),
+    )
+    .await;
+    assert_problem(res, 422, "kb_article_retired").await;
+    // Still readable, with its history.
+    let read = json_ok(app.get(Some(&op), "/api/v1/kb/articles/hrss-001").await).await;
+    assert_eq!(read["status"], "retired");
+}
+
+#[tokio::test]
+async fn handlers_edit_only_their_own_units_articles() {
+    let app = TestApp::spawn().await;
+    let transport = app.login("transport_handler").await;
+    let housing = app.login("housing_handler").await;
+    let op = app.login("operator").await;
+    let admin = app.login("admin").await;
+
+    // An operator edits nothing.
+    let res = post(
+        &app,
+        &op,
+        "/api/v1/kb/articles",
+        &article("snow-bus", "city.bureau.transport"),
+    )
+    .await;
+    assert_problem(res, 403, "kb_forbidden").await;
+    // A handler writes for their own unit only.
+    let res = post(
+        &app,
+        &housing,
+        "/api/v1/kb/articles",
+        &article("snow-bus", "city.bureau.transport"),
+    )
+    .await;
+    assert_problem(res, 403, "kb_forbidden").await;
+    let res = post(
+        &app,
+        &transport,
+        "/api/v1/kb/articles",
+        &article("snow-bus", "city.bureau.transport"),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["status"], "draft");
+    assert_eq!(created["version"], 1);
+    // A draft is no answer.
+    assert!(!ids(&search(&app, &op, "下雪公交").await).contains(&"snow-bus".to_owned()));
+    // Another unit's handler may not publish, edit or retire it.
+    let res = post(
+        &app,
+        &housing,
+        "/api/v1/kb/articles/snow-bus/publish",
+        &json!({}),
+    )
+    .await;
+    assert_problem(res, 403, "kb_forbidden").await;
+    let res = put(
+        &app,
+        &housing,
+        "/api/v1/kb/articles/snow-bus",
+        &article("snow-bus", "city.bureau.housing"),
+    )
+    .await;
+    assert_problem(res, 403, "kb_forbidden").await;
+    // Nor move their own article to another unit.
+    let res = put(
+        &app,
+        &transport,
+        "/api/v1/kb/articles/snow-bus",
+        &article("snow-bus", "city.bureau.housing"),
+    )
+    .await;
+    assert_problem(res, 403, "kb_forbidden").await;
+    // The owner publishes; operators now find it.
+    let published = json_ok(
+        post(
+            &app,
+            &transport,
+            "/api/v1/kb/articles/snow-bus/publish",
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(published["status"], "published");
+    assert_eq!(
+        ids(&search(&app, &op, "下雪了公交还开吗").await)[0],
+        "snow-bus"
+    );
+    // An edit with a stale version is a conflict; the admin edits any article.
+    let res = app
+        .http
+        .put(app.url("/api/v1/kb/articles/snow-bus"))
+        .bearer_auth(&admin)
+        .header("If-Match", "1")
+        .json(&article("snow-bus", "city.bureau.transport"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 409, "version_conflict").await;
+    let mut edited = article("snow-bus", "city.bureau.transport");
+    edited["title"] = json!("兰州市冬季降雪期间公交线路临时调整");
+    let res = app
+        .http
+        .put(app.url("/api/v1/kb/articles/snow-bus"))
+        .bearer_auth(&admin)
+        .header("If-Match", published["stream_version"].to_string())
+        .json(&edited)
+        .send()
+        .await
+        .unwrap();
+    let edited = json_ok(res).await;
+    assert_eq!(edited["version"], 2);
+    // Rules are 422, unknown articles 404.
+    let mut bad = article("bad", "city.bureau.transport");
+    bad["title"] = json!("");
+    assert_problem(
+        post(&app, &admin, "/api/v1/kb/articles", &bad).await,
+        422,
+        "kb_invalid_title",
+    )
+    .await;
+    let res = post(
+        &app,
+        &admin,
+        "/api/v1/kb/articles",
+        &article("ghost-unit", "city.bureau.nowhere"),
+    )
+    .await;
+    assert_problem(res, 422, "kb_unknown_unit").await;
+    let res = post(&app, &admin, "/api/v1/kb/articles/nope/publish", &json!({})).await;
+    assert_problem(res, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn answers_on_the_call_are_counted_and_the_index_survives_a_restart() {
+    let mut app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let created = app.create(&op, &immediate_intake("咨询公积金提取")).await;
+    app.ok(
+        &op,
+        &created.id,
+        "answer",
+        &json!({ "reply": "已告知提取条件和办理渠道", "kb_article_ids": ["fund-001", "fund-002"] }),
+    )
+    .await;
+    // The count comes from the event stream; wait for the index to apply it.
+    let mut count = 0;
+    for _ in 0..50 {
+        let read = json_ok(app.get(Some(&op), "/api/v1/kb/articles/fund-001").await).await;
+        count = read["answer_count"].as_u64().unwrap();
+        if count == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 1);
+
+    // kill -9: only what the index committed survives, and it must agree with the store.
+    app.kill_hard();
+    app.restart().await;
+    let op = app.login("operator").await;
+    let read = json_ok(app.get(Some(&op), "/api/v1/kb/articles/fund-001").await).await;
+    assert_eq!(
+        read["answer_count"], 1,
+        "the count is committed with the index"
+    );
+    assert_eq!(
+        ids(&search(&app, &op, "社保卡丢了怎么办").await)[0],
+        "hrss-001"
+    );
+    // Not seeded twice.
+    assert_eq!(read["stream_version"], 2);
+}
+
+#[tokio::test]
+async fn an_article_outside_its_validity_is_never_an_answer() {
+    let app = TestApp::spawn().await;
+    let leader = app.login("shift_leader").await;
+    let op = app.login("operator").await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let mut later = article("snow-bus-later", "city.bureau.transport");
+    later["valid_from"] = json!(tomorrow);
+    let res = post(&app, &leader, "/api/v1/kb/articles", &later).await;
+    assert_eq!(res.status(), 201);
+    json_ok(
+        post(
+            &app,
+            &leader,
+            "/api/v1/kb/articles/snow-bus-later/publish",
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        !ids(&search(&app, &op, "下雪了公交还开吗").await).contains(&"snow-bus-later".to_owned())
+    );
+    assert!(!ids(&suggest(&app, &op, "下雪了公交").await).contains(&"snow-bus-later".to_owned()));
+    // An article whose validity has already ended cannot be published.
+    let mut ended = article("snow-bus-ended", "city.bureau.transport");
+    ended["valid_until"] = json!("2020-01-01T00:00:00+08:00");
+    assert_eq!(
+        post(&app, &leader, "/api/v1/kb/articles", &ended)
+            .await
+            .status(),
+        201
+    );
+    let res = post(
+        &app,
+        &leader,
+        "/api/v1/kb/articles/snow-bus-ended/publish",
+        &json!({}),
+    )
+    .await;
+    assert_problem(res, 422, "kb_article_expired").await;
+}
