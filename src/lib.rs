@@ -7,6 +7,9 @@
 //! - [`directory`]: units, users, password hashes, bearer sessions.
 //! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
 //! - [`kb`]: the knowledge-base service (article commands, the search index as a projection).
+//! - [`jobs`]: the scheduled jobs (cron): overdue sweep, daily report.
+//! - [`projection_runner`]: keeps the read database (`projections`) current and answers its
+//!   queries.
 //! - [`server`]: start-up and graceful shutdown.
 //! - [`bench`]: `minqing bench`.
 //!
@@ -20,6 +23,8 @@ pub mod bench;
 pub mod config;
 pub mod directory;
 pub mod http;
+pub mod jobs;
 pub mod kb;
+pub mod projection_runner;
 pub mod server;
 pub mod store;

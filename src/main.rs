@@ -45,6 +45,14 @@ enum Cmd {
     },
     /// Measure command throughput over HTTP and replay speed, on a fresh temporary data directory.
     Bench(bench::BenchArgs),
+    /// Drop the read models (data/read.db) and replay every event from position 0.
+    ///
+    /// Run it while the service is stopped; progress goes to stderr.
+    Rebuild {
+        /// Data directory (event store, read database).
+        #[arg(long, env = "MINQING_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
     /// Print a deadline: an instant plus working days or hours on the working calendar.
     Deadline {
         /// The start, RFC 3339 (e.g. 2026-09-30T16:00:00+08:00).
@@ -98,6 +106,16 @@ fn main() -> anyhow::Result<()> {
             init_logging(false);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(bench::run(args))
+        }
+        Cmd::Rebuild { data } => {
+            init_logging(false);
+            let rt = tokio::runtime::Runtime::new()?;
+            let (events, secs) = rt.block_on(minqing::projection_runner::rebuild(&data))?;
+            println!(
+                "rebuilt the read models to position {events} in {secs:.2} s = {:.0} events/s",
+                events as f64 / secs.max(1e-9)
+            );
+            Ok(())
         }
         Cmd::Deadline {
             from,

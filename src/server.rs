@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 use crate::app::{App, SystemClock};
 use crate::config::Settings;
 use crate::directory::{Directory, load_org};
+use crate::jobs::{Jobs, Schedules};
+use crate::projection_runner::ReadSide;
 use crate::store::EventStore;
 use crate::store::sqlite::SqliteStore;
 
@@ -45,8 +47,12 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The application (for the bench's direct store access).
     pub app: Arc<App>,
+    /// The read models and their queries.
+    pub read: Arc<ReadSide>,
     /// The knowledge base (its index follows the store).
     pub kb: Arc<crate::kb::Kb>,
+    follower: tokio::task::JoinHandle<()>,
+    scheduler: tokio::task::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -59,8 +65,12 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         let res = self.task.await.context("server task panicked")?;
-        // The index follower holds the store; stop it so the store's writer can finish.
+        // The follower and the jobs hold the store; stop them so the store's writer can finish.
+        self.scheduler.abort();
+        let _ = self.scheduler.await;
+        self.follower.abort();
         self.kb.stop().await;
+        let _ = self.follower.await;
         res
     }
 }
@@ -102,6 +112,12 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
 /// When the address cannot be bound or the application cannot be built.
 pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     let app = build(settings).await?;
+    let read_path = settings.data_dir.join("read.db");
+    let read = ReadSide::open(&read_path, app.store.clone(), app.org.clone())?;
+    let jobs = Arc::new(
+        Jobs::new(app.clone(), read.clone(), &Schedules::default())
+            .context("invalid job schedule")?,
+    );
     let listener = TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("failed to listen on `{}`", settings.addr))?;
@@ -109,8 +125,12 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         .local_addr()
         .context("failed to read the bound address")?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let follower = read.spawn_follower();
+    let scheduler = jobs.spawn();
     let kb = crate::kb::Kb::start(&settings.data_dir, app.clone()).await?;
-    let router = crate::http::router(app.clone()).layer(axum::Extension(kb.clone()));
+    let router = crate::http::router(app.clone())
+        .layer(axum::Extension(read.clone()))
+        .layer(axum::Extension(kb.clone()));
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -122,7 +142,10 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         app,
+        read,
         kb,
+        follower,
+        scheduler,
         shutdown: tx,
         task,
     })

@@ -6,6 +6,8 @@ pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod kb;
+pub mod queries;
+pub mod routing;
 
 use std::sync::Arc;
 
@@ -47,6 +49,8 @@ pub fn router(app: AppState) -> Router {
         .merge(cases::router())
         .merge(directory::router())
         .merge(kb::router())
+        .merge(queries::router())
+        .merge(routing::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route(

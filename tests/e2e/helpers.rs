@@ -108,6 +108,11 @@ impl TestApp {
         self.admin = OnceCell::new();
     }
 
+    /// The data directory (event store, read database).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the process runs").id()

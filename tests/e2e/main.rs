@@ -11,5 +11,6 @@ mod drafts;
 mod flows;
 mod kb;
 mod oversight;
+mod queries;
 mod service;
 mod shutdown;

@@ -1,0 +1,235 @@
+//! KPIs (考核指标) per unit and period, from the assignment and call-back facts of the read
+//! database, with a ranking by a weighted score.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::ProjectionError;
+use crate::projector::micros;
+use crate::query::Queries;
+
+/// Weights of the ranking score; each rate is in [0, 1] and the score is their weighted mean
+/// over the rates a unit has data for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KpiWeights {
+    /// 按时签收率 (default 0.2).
+    pub on_time_receive: f64,
+    /// 按时办结率 (default 0.3).
+    pub on_time_completion: f64,
+    /// 满意率 (default 0.3).
+    pub satisfaction: f64,
+    /// 解决率 (default 0.2).
+    pub resolution: f64,
+}
+
+impl Default for KpiWeights {
+    fn default() -> Self {
+        KpiWeights {
+            on_time_receive: 0.2,
+            on_time_completion: 0.3,
+            satisfaction: 0.3,
+            resolution: 0.2,
+        }
+    }
+}
+
+/// One unit's figures for a period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UnitKpi {
+    /// The unit.
+    pub unit_id: String,
+    /// 接收量: assignments given to the unit in the period (recalled and cancelled ones not
+    /// counted).
+    pub received: u64,
+    /// Of those, how many the unit has signed for.
+    pub signed: u64,
+    /// Of those, how many it signed for by the receive-by.
+    pub signed_on_time: u64,
+    /// 办结量: assignments the unit completed in the period.
+    pub completed: u64,
+    /// Of those, how many by the complete-by.
+    pub completed_on_time: u64,
+    /// Cases it led to completion that were called back in the period (ratings excluded by an
+    /// upheld appeal not counted).
+    pub called_back: u64,
+    /// Of those, satisfied or basically satisfied.
+    pub satisfied: u64,
+    /// Of those, resolved.
+    pub resolved: u64,
+    /// Of those, reopened at least once.
+    pub reopened: u64,
+    /// The weighted score, `None` without any rate.
+    pub score: Option<f64>,
+    /// 1-based place in the ranking.
+    pub rank: u32,
+}
+
+fn rate(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+impl UnitKpi {
+    /// 按时签收率.
+    pub fn on_time_receive_rate(&self) -> Option<f64> {
+        rate(self.signed_on_time, self.signed)
+    }
+    /// 按时办结率.
+    pub fn on_time_completion_rate(&self) -> Option<f64> {
+        rate(self.completed_on_time, self.completed)
+    }
+    /// 满意率.
+    pub fn satisfaction_rate(&self) -> Option<f64> {
+        rate(self.satisfied, self.called_back)
+    }
+    /// 解决率.
+    pub fn resolution_rate(&self) -> Option<f64> {
+        rate(self.resolved, self.called_back)
+    }
+    /// 重办率.
+    pub fn reopen_rate(&self) -> Option<f64> {
+        rate(self.reopened, self.called_back)
+    }
+
+    fn compute_score(&self, w: &KpiWeights) -> Option<f64> {
+        let parts = [
+            (self.on_time_receive_rate(), w.on_time_receive),
+            (self.on_time_completion_rate(), w.on_time_completion),
+            (self.satisfaction_rate(), w.satisfaction),
+            (self.resolution_rate(), w.resolution),
+        ];
+        let (sum, weight) = parts
+            .iter()
+            .filter_map(|(r, w)| r.map(|r| (r * w, *w)))
+            .fold((0.0, 0.0), |(s, t), (x, w)| (s + x, t + w));
+        (weight > 0.0).then(|| sum / weight)
+    }
+}
+
+impl Queries {
+    /// The KPIs of every unit with activity in `[from, to)`, ranked by the weighted score
+    /// (highest first; ties and units without a score by unit id).
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn kpis(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        weights: &KpiWeights,
+    ) -> Result<Vec<UnitKpi>, ProjectionError> {
+        let (from, to) = (micros(from), micros(to));
+        let conn = self.connection();
+        let mut given = conn.prepare_cached(
+            "SELECT unit_id, count(*), sum(received_at IS NOT NULL),
+                    sum(received_at IS NOT NULL AND received_at <= receive_by)
+             FROM case_assignment
+             WHERE transferred_at >= ?1 AND transferred_at < ?2
+               AND state NOT IN ('recalled', 'cancelled')
+             GROUP BY unit_id",
+        )?;
+        let rows = given.query_map([from, to], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut facts: Vec<(String, [i64; 3], usize)> = Vec::new();
+        for row in rows {
+            let (unit, a, b, c) = row?;
+            facts.push((unit, [a, b, c], 0));
+        }
+        let mut done = conn.prepare_cached(
+            "SELECT unit_id, count(*), sum(completed_at <= complete_by)
+             FROM case_assignment
+             WHERE completed_at >= ?1 AND completed_at < ?2 AND state = 'completed'
+             GROUP BY unit_id",
+        )?;
+        for row in done.query_map([from, to], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })? {
+            let (unit, a, b) = row?;
+            facts.push((unit, [a, b, 0], 1));
+        }
+        let mut rated = conn.prepare_cached(
+            "SELECT lead_unit_id, count(*),
+                    sum(satisfaction IN ('satisfied', 'basically_satisfied')),
+                    sum(resolved)
+             FROM case_list
+             WHERE called_back_at >= ?1 AND called_back_at < ?2
+               AND lead_unit_id IS NOT NULL AND rating_excluded = 0
+             GROUP BY lead_unit_id",
+        )?;
+        for row in rated.query_map([from, to], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })? {
+            let (unit, a, b, c) = row?;
+            facts.push((unit, [a, b, c], 2));
+        }
+        let mut reopened = conn.prepare_cached(
+            "SELECT lead_unit_id, count(*) FROM case_list
+             WHERE called_back_at >= ?1 AND called_back_at < ?2
+               AND lead_unit_id IS NOT NULL AND rating_excluded = 0 AND n_reopened > 0
+             GROUP BY lead_unit_id",
+        )?;
+        for row in reopened.query_map([from, to], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
+            let (unit, a) = row?;
+            facts.push((unit, [a, 0, 0], 3));
+        }
+        let n = |v: i64| v.max(0) as u64;
+        let mut units: BTreeMap<String, UnitKpi> = BTreeMap::new();
+        for (unit, [a, b, c], kind) in facts {
+            let k = units.entry(unit.clone()).or_insert_with(|| UnitKpi {
+                unit_id: unit,
+                ..UnitKpi::default()
+            });
+            match kind {
+                0 => {
+                    k.received = n(a);
+                    k.signed = n(b);
+                    k.signed_on_time = n(c);
+                }
+                1 => {
+                    k.completed = n(a);
+                    k.completed_on_time = n(b);
+                }
+                2 => {
+                    k.called_back = n(a);
+                    k.satisfied = n(b);
+                    k.resolved = n(c);
+                }
+                _ => k.reopened = n(a),
+            }
+        }
+        let mut out: Vec<UnitKpi> = units
+            .into_values()
+            .map(|mut k| {
+                k.score = k.compute_score(weights);
+                k
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.score
+                .unwrap_or(-1.0)
+                .total_cmp(&a.score.unwrap_or(-1.0))
+                .then_with(|| a.unit_id.cmp(&b.unit_id))
+        });
+        for (i, k) in out.iter_mut().enumerate() {
+            k.rank = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,370 @@
+//! The write side: folds batches of events into the read database, one transaction per batch,
+//! the checkpoint included.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use domain::org::OrgTree;
+use domain::{Case, evolve};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::row::{CaseRow, scope_units, stage_code, status_code, touched_units};
+use crate::schema::{CREATE, SCHEMA_VERSION, TABLES};
+use crate::{CASE_LIST, ProjectionError, SourcedEvent};
+
+/// Case states kept between batches; beyond this the cache is emptied and states are rebuilt
+/// from their streams on demand (see [`Projector::missing`]).
+const CACHE_LIMIT: usize = 300_000;
+
+/// A case state and what of it is already in the tables.
+struct Entry {
+    case: Case,
+    /// Scope and touch rows are only ever added; this many units are already written.
+    n_scope_written: usize,
+    /// Whether holder or transfer rows may exist (so they must be deleted before a rewrite).
+    may_have_side_rows: bool,
+}
+
+/// Applies events to the read database. One per database file: it owns the write connection
+/// and a cache of case states.
+pub struct Projector {
+    conn: Connection,
+    org: OrgTree,
+    cache: HashMap<String, Entry>,
+}
+
+/// Microseconds since the epoch, the unit of every time column.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Opens (creating if needed) the read database at `path` in WAL mode. A file written with
+/// another schema version is reset, so it rebuilds from position 0.
+///
+/// # Errors
+/// [`ProjectionError::Sqlite`].
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The read database can always be rebuilt from the store, so a crash may lose the last
+    // commits (they are replayed) but must not corrupt it: WAL with NORMAL sync does that.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+impl Projector {
+    /// Opens the read database at `path`, creating its tables; resets it when it was written
+    /// by another schema version.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn open(path: &Path, org: OrgTree) -> Result<Self, ProjectionError> {
+        let conn = open_connection(path)?;
+        let mut projector = Projector {
+            conn,
+            org,
+            cache: HashMap::new(),
+        };
+        projector.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) \
+             WITHOUT ROWID;",
+        )?;
+        let found: Option<i64> = projector
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if found == Some(SCHEMA_VERSION) {
+            projector.conn.execute_batch(CREATE)?;
+        } else {
+            // Another schema (or a new file): the tables are rebuilt from position 0.
+            projector.reset()?;
+        }
+        Ok(projector)
+    }
+
+    /// Drops every read model and its checkpoint: the next batches rebuild from position 0.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn reset(&mut self) -> Result<(), ProjectionError> {
+        self.cache.clear();
+        let tx = self.conn.transaction()?;
+        for table in TABLES {
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS {table}"))?;
+        }
+        tx.execute_batch(CREATE)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
+            [SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The last global position applied (0 for none).
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        read_checkpoint(&self.conn)
+    }
+
+    /// The streams of `batch` whose state the projector lacks: their first event in the batch
+    /// is not the stream's first, and the state is not cached. The runner passes their
+    /// histories to [`Projector::apply`].
+    pub fn missing(&self, batch: &[SourcedEvent]) -> Vec<String> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for ev in batch {
+            if !seen.insert(ev.stream.as_str()) {
+                continue;
+            }
+            let held = self.cache.get(&ev.stream).map(|e| e.case.version());
+            let ok = match held {
+                Some(v) => v + 1 >= ev.version,
+                None => ev.version == 1,
+            };
+            if !ok {
+                out.push(ev.stream.clone());
+            }
+        }
+        out
+    }
+
+    /// Applies the events of `batch` after the checkpoint and moves the checkpoint to `up_to`
+    /// (at least the batch's last position; higher when the batch skipped events of other
+    /// streams), all in one transaction.
+    ///
+    /// `history` holds, for the streams [`Projector::missing`] named, their stored events (any
+    /// superset of those before the batch; later ones are ignored).
+    ///
+    /// # Errors
+    /// [`ProjectionError::Gap`] when a stream's earlier events are neither cached nor in
+    /// `history`; [`ProjectionError::Sqlite`]. Nothing is written then.
+    pub fn apply(
+        &mut self,
+        batch: &[SourcedEvent],
+        history: &HashMap<String, Vec<SourcedEvent>>,
+        up_to: u64,
+    ) -> Result<u64, ProjectionError> {
+        let res = self.apply_inner(batch, history, up_to);
+        if res.is_err() {
+            // The cache may be ahead of what was committed.
+            self.cache.clear();
+        }
+        res
+    }
+
+    fn apply_inner(
+        &mut self,
+        batch: &[SourcedEvent],
+        history: &HashMap<String, Vec<SourcedEvent>>,
+        up_to: u64,
+    ) -> Result<u64, ProjectionError> {
+        if self.cache.len() > CACHE_LIMIT {
+            self.cache.clear();
+        }
+        let checkpoint = read_checkpoint(&self.conn)?;
+        let mut dirty: Vec<(String, u64)> = Vec::new();
+        let mut dirty_set: HashSet<String> = HashSet::new();
+        for ev in batch.iter().filter(|ev| ev.position > checkpoint) {
+            if !self.cache.contains_key(&ev.stream) {
+                let mut case = Case::default();
+                if let Some(events) = history.get(&ev.stream) {
+                    for old in events.iter().filter(|old| old.version < ev.version) {
+                        case = evolve(case, &old.event);
+                    }
+                }
+                let known = case.version() > 0;
+                self.cache.insert(
+                    ev.stream.clone(),
+                    Entry {
+                        case,
+                        n_scope_written: 0,
+                        may_have_side_rows: known,
+                    },
+                );
+            }
+            let Some(entry) = self.cache.get_mut(&ev.stream) else {
+                continue;
+            };
+            if entry.case.version() + 1 != ev.version {
+                return Err(ProjectionError::Gap {
+                    stream: ev.stream.clone(),
+                    position: ev.position,
+                    version: ev.version,
+                    held: entry.case.version(),
+                });
+            }
+            entry.case = evolve(std::mem::take(&mut entry.case), &ev.event);
+            if dirty_set.insert(ev.stream.clone()) {
+                dirty.push((ev.stream.clone(), ev.position));
+            } else if let Some(d) = dirty.iter_mut().find(|d| d.0 == ev.stream) {
+                d.1 = ev.position;
+            }
+        }
+        let last = batch.last().map_or(0, |ev| ev.position);
+        let new_checkpoint = checkpoint.max(up_to).max(last);
+        let tx = self.conn.transaction()?;
+        for (stream, position) in &dirty {
+            if let Some(entry) = self.cache.get_mut(stream) {
+                write_case(&tx, &self.org, entry, *position)?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO checkpoint (name, position) VALUES (?1, ?2)",
+            params![CASE_LIST, new_checkpoint as i64],
+        )?;
+        tx.commit()?;
+        Ok(new_checkpoint)
+    }
+}
+
+fn read_checkpoint(conn: &Connection) -> Result<u64, ProjectionError> {
+    let position: Option<i64> = conn
+        .query_row(
+            "SELECT position FROM checkpoint WHERE name = ?1",
+            [CASE_LIST],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(position.unwrap_or(0).max(0) as u64)
+}
+
+fn write_case(
+    tx: &Transaction<'_>,
+    org: &OrgTree,
+    entry: &mut Entry,
+    position: u64,
+) -> Result<(), ProjectionError> {
+    let Some(row) = CaseRow::of(&entry.case, org) else {
+        return Ok(());
+    };
+    let holder_units = {
+        let mut units: Vec<&str> = row.holders.iter().map(|h| h.unit_id.as_str()).collect();
+        units.dedup();
+        units.join(",")
+    };
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO case_list (case_id, version, position, stage, status, merged,
+            answered_on_call, receive_due, complete_due, completed_late, category, kind, urgency,
+            location_unit_id, district_id, accepting_unit_id, created_by, created_at,
+            accepted_at, completed_at, caller_name, caller_phone, confidential, title, content,
+            address, holder_unit_ids, lead_unit_id, satisfaction, resolved, called_back_at,
+            n_reopened, rating_excluded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
+    )?;
+    stmt.execute(params![
+        row.case_id,
+        row.version as i64,
+        position as i64,
+        stage_code(row.stage),
+        status_code(row.status),
+        row.merged,
+        row.answered_on_call,
+        row.receive_due.map_or(i64::MAX, micros),
+        row.complete_due.map_or(i64::MAX, micros),
+        row.completed_late,
+        row.category,
+        row.kind,
+        row.urgency,
+        row.location_unit_id,
+        row.district_id,
+        row.accepting_unit_id,
+        row.created_by,
+        row.created_at.map(micros),
+        row.accepted_at.map(micros),
+        row.completed_at.map(micros),
+        row.caller_name,
+        row.caller_phone,
+        row.confidential,
+        row.title,
+        row.content,
+        row.address,
+        holder_units,
+        row.lead_unit_id,
+        row.callback.map(|c| c.0),
+        row.callback.map(|c| c.1),
+        row.callback.map(|c| micros(c.2)),
+        row.n_reopened,
+        row.rating_excluded,
+    ])?;
+    let mut assignment = tx.prepare_cached(
+        "INSERT OR REPLACE INTO case_assignment (case_id, assignment_id, unit_id, role, state,
+            transferred_at, receive_by, received_at, complete_by, completed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for a in &row.assignments {
+        assignment.execute(params![
+            row.case_id,
+            a.assignment_id,
+            a.unit_id,
+            a.role,
+            a.state,
+            micros(a.transferred_at),
+            micros(a.receive_by),
+            a.received_at.map(micros),
+            micros(a.complete_by),
+            a.completed_at.map(micros),
+        ])?;
+    }
+    if entry.may_have_side_rows {
+        tx.prepare_cached("DELETE FROM case_holder WHERE case_id = ?1")?
+            .execute([&row.case_id])?;
+        tx.prepare_cached("DELETE FROM case_transfer WHERE case_id = ?1")?
+            .execute([&row.case_id])?;
+    }
+    let mut holder = tx.prepare_cached(
+        "INSERT INTO case_holder (case_id, assignment_id, unit_id, role, state, receive_by,
+            complete_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for h in &row.holders {
+        holder.execute(params![
+            row.case_id,
+            h.assignment_id,
+            h.unit_id,
+            h.role,
+            h.state,
+            micros(h.receive_by),
+            micros(h.complete_by),
+        ])?;
+    }
+    let mut transfer = tx.prepare_cached(
+        "INSERT INTO case_transfer (case_id, from_unit_id, transfer_id, recallable)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for t in &row.transfers {
+        transfer.execute(params![
+            row.case_id,
+            t.from_unit_id,
+            t.transfer_id,
+            t.recallable
+        ])?;
+    }
+    entry.may_have_side_rows = !row.holders.is_empty() || !row.transfers.is_empty();
+    // Assignments and transfers are only ever added, so their count says whether the scope grew.
+    let n_scope = entry.case.assignments().len() + entry.case.transfers().len();
+    if n_scope != entry.n_scope_written {
+        let mut scope = tx.prepare_cached(
+            "INSERT OR IGNORE INTO case_scope (unit_id, case_id) VALUES (?1, ?2)",
+        )?;
+        for unit in scope_units(&entry.case, org) {
+            scope.execute(params![unit, row.case_id])?;
+        }
+        let mut touch = tx.prepare_cached(
+            "INSERT OR IGNORE INTO case_touch (unit_id, case_id) VALUES (?1, ?2)",
+        )?;
+        for unit in touched_units(&entry.case) {
+            touch.execute(params![unit, row.case_id])?;
+        }
+        entry.n_scope_written = n_scope;
+    }
+    Ok(())
+}

@@ -1,0 +1,802 @@
+//! The read side: the case list with combined conditions, citizen history and work lists, each
+//! scoped to what the caller may see.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use domain::case::Overdue;
+use domain::kinds::{Category, Kind, Urgency};
+use domain::org::OrgTree;
+use domain::roles::{Actor, Role};
+use domain::{Stage, Status};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::projector::micros;
+use crate::row::{
+    category_code, kind_code, overdue_kind, parse_stage, parse_status, status_code, status_label,
+    urgency_code,
+};
+use crate::{CASE_LIST, ProjectionError};
+
+/// Matches counted at most; a page reports more as [`Page::total_capped`].
+pub const COUNT_LIMIT: u64 = 10_000;
+
+/// Largest page.
+pub const MAX_PER_PAGE: u32 = 200;
+
+/// Which cases a caller may see, as `domain::identity::may_view_case` decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Admins, the efficiency office and the city centre see every case.
+    All,
+    /// Everyone else: what they created, what their unit accepted, and what their unit (or a
+    /// unit below it, or for leaders a unit they oversee) was given or transferred.
+    Limited {
+        /// The caller's login name.
+        username: String,
+        /// The caller's unit.
+        unit_id: String,
+        /// The caller's unit and, for leaders, the units they oversee.
+        units: Vec<String>,
+    },
+}
+
+impl Scope {
+    /// The scope of `actor`.
+    pub fn of(actor: &Actor, org: &OrgTree) -> Scope {
+        if actor.has(Role::Admin) || actor.has(Role::Supervisor) || actor.at_city_centre(org) {
+            return Scope::All;
+        }
+        let mut units = vec![actor.unit_id.to_string()];
+        if actor.has(Role::Leader) {
+            units.extend(actor.oversees.iter().map(ToString::to_string));
+        }
+        Scope::Limited {
+            username: actor.username.clone(),
+            unit_id: actor.unit_id.to_string(),
+            units,
+        }
+    }
+}
+
+/// Whose full caller identity the SQL may match on (a phone filter must not reveal a masked
+/// caller); mirrors `domain::identity::may_see_identity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRule {
+    /// Admins see every identity.
+    pub all: bool,
+    /// Centre staff see the identities of the cases their unit accepted.
+    pub accepting_unit_id: Option<String>,
+    /// Centre staff at a centre see drafts' identities.
+    pub drafts: bool,
+    /// Handling staff see identities that are not confidential.
+    pub non_confidential: bool,
+}
+
+impl IdentityRule {
+    /// The rule of `actor`.
+    pub fn of(actor: &Actor, org: &OrgTree) -> IdentityRule {
+        let centre_staff = actor.has_any(&[Role::Operator, Role::ShiftLeader, Role::Dispatcher]);
+        IdentityRule {
+            all: actor.has(Role::Admin),
+            accepting_unit_id: centre_staff.then(|| actor.unit_id.to_string()),
+            drafts: centre_staff && org.get(&actor.unit_id).is_some_and(|u| u.kind.is_centre()),
+            non_confidential: actor.has_any(&[Role::Handler, Role::Dispatcher, Role::ShiftLeader]),
+        }
+    }
+}
+
+/// How to order the case list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Newest first (the default).
+    #[default]
+    CreatedDesc,
+    /// Oldest first.
+    CreatedAsc,
+    /// Earliest handling deadline first (cases without one last).
+    CompleteDueAsc,
+    /// By case number.
+    CaseIdAsc,
+}
+
+impl Sort {
+    /// `-created_at`, `created_at`, `complete_due`, `case_id`.
+    pub fn parse(text: &str) -> Option<Sort> {
+        Some(match text {
+            "-created_at" => Sort::CreatedDesc,
+            "created_at" => Sort::CreatedAsc,
+            "complete_due" => Sort::CompleteDueAsc,
+            "case_id" => Sort::CaseIdAsc,
+            _ => return None,
+        })
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Sort::CreatedDesc => "c.created_at DESC, c.case_id DESC",
+            Sort::CreatedAsc => "c.created_at ASC, c.case_id ASC",
+            Sort::CompleteDueAsc => "c.complete_due ASC, c.case_id ASC",
+            Sort::CaseIdAsc => "c.case_id ASC",
+        }
+    }
+}
+
+/// Conditions of `GET /api/v1/cases`, all combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// The state a user sees, without overdue.
+    pub status: Option<Status>,
+    /// Overdue (true) or not (false) at the query's `now`.
+    pub overdue: Option<bool>,
+    /// 诉求类别.
+    pub category: Option<Category>,
+    /// 件别.
+    pub kind: Option<Kind>,
+    /// 紧急程度.
+    pub urgency: Option<Urgency>,
+    /// Cases given to this unit (or, with `subtree`, touched by it or any unit below it).
+    pub unit_id: Option<String>,
+    /// Whether `unit_id` includes its subtree.
+    pub subtree: bool,
+    /// The district of the citizen's location.
+    pub district_id: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Exactly this caller number (citizen history); only matches cases whose identity the
+    /// caller may see.
+    pub caller_phone: Option<String>,
+    /// Substring of title, content or address.
+    pub q: Option<String>,
+    /// Order.
+    pub sort: Sort,
+    /// 1-based page.
+    pub page: u32,
+    /// Rows per page (1 to [`MAX_PER_PAGE`]).
+    pub per_page: u32,
+}
+
+/// The work lists (待办) of a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkList {
+    /// 草稿: the caller's own drafts.
+    Drafts,
+    /// 待接收: holders not yet received.
+    ToReceive,
+    /// 办理中: holders received.
+    InProgress,
+    /// 即将到期: holders whose receive-by or complete-by falls within the warning window.
+    DueSoon,
+    /// 已逾期: holders past a deadline (for the efficiency office: every overdue case).
+    Overdue,
+    /// 待回访: completed cases the caller's centre accepted.
+    ToCallBack,
+    /// 我转办的: open transfers the caller's unit made, with whether it may still recall.
+    TransferredByMe,
+}
+
+impl WorkList {
+    /// The wire code.
+    pub fn parse(text: &str) -> Option<WorkList> {
+        Some(match text {
+            "drafts" => WorkList::Drafts,
+            "to_receive" => WorkList::ToReceive,
+            "in_progress" => WorkList::InProgress,
+            "due_soon" => WorkList::DueSoon,
+            "overdue" => WorkList::Overdue,
+            "to_call_back" => WorkList::ToCallBack,
+            "transferred_by_me" => WorkList::TransferredByMe,
+            _ => return None,
+        })
+    }
+}
+
+/// Whose work list: a user, their unit, the units a leader oversees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkListOwner {
+    /// Login name (for drafts).
+    pub username: String,
+    /// The user's unit.
+    pub unit_id: String,
+    /// The user's unit and, for leaders, every unit within those they oversee.
+    pub units: Vec<String>,
+    /// The efficiency office sees every overdue case.
+    pub every_overdue: bool,
+}
+
+impl WorkListOwner {
+    /// The owner of `actor`'s work lists.
+    pub fn of(actor: &Actor, org: &OrgTree) -> WorkListOwner {
+        let mut units = vec![actor.unit_id.to_string()];
+        if actor.has(Role::Leader) {
+            units.extend(
+                org.units()
+                    .iter()
+                    .filter(|u| u.id != actor.unit_id && actor.oversees_unit(org, &u.id))
+                    .map(|u| u.id.to_string()),
+            );
+        }
+        WorkListOwner {
+            username: actor.username.clone(),
+            unit_id: actor.unit_id.to_string(),
+            units,
+            every_overdue: actor.has(Role::Supervisor),
+        }
+    }
+}
+
+/// One case in a list, with its label and overdue state at the query's `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseSummary {
+    /// 工单编号.
+    pub case_id: String,
+    /// Stream version.
+    pub version: u64,
+    /// Global position of the last event applied to the row.
+    pub position: u64,
+    /// The coarse stage.
+    pub stage: Stage,
+    /// The state a user sees.
+    pub status: Status,
+    /// The Chinese label with the overdue variants.
+    pub status_label: &'static str,
+    /// Which overdue variant applies, if any.
+    pub overdue: Option<Overdue>,
+    /// Category code.
+    pub category: Option<String>,
+    /// Kind code.
+    pub kind: Option<String>,
+    /// Urgency code.
+    pub urgency: Option<String>,
+    /// The citizen's place.
+    pub location_unit_id: Option<String>,
+    /// Its district.
+    pub district_id: Option<String>,
+    /// 受理单位.
+    pub accepting_unit_id: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it was accepted.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When it was completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Earliest receive-by of a holder not yet received.
+    pub receive_due: Option<DateTime<Utc>>,
+    /// Earliest complete-by of a holder.
+    pub complete_due: Option<DateTime<Utc>>,
+    /// 来电人姓名, unmasked: the caller of [`Queries`] masks.
+    pub caller_name: String,
+    /// 来电号码, unmasked likewise.
+    pub caller_phone: String,
+    /// The caller asked for confidentiality.
+    pub confidential: bool,
+    /// 标题.
+    pub title: String,
+    /// 地址.
+    pub address: String,
+    /// Units holding it now.
+    pub holder_unit_ids: Vec<String>,
+    /// For [`WorkList::TransferredByMe`]: whether the unit may still recall.
+    pub recallable: Option<bool>,
+}
+
+/// A holder past a deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueHolder {
+    /// 工单编号.
+    pub case_id: String,
+    /// The assignment within the case.
+    pub assignment_id: u32,
+    /// The holding unit.
+    pub unit_id: String,
+    /// `not_received` or `not_completed`.
+    pub kind: &'static str,
+    /// The deadline passed.
+    pub deadline: DateTime<Utc>,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The rows.
+    pub items: Vec<CaseSummary>,
+    /// Rows matching, over all pages, at most [`COUNT_LIMIT`].
+    pub total: u64,
+    /// More than [`COUNT_LIMIT`] rows match.
+    pub total_capped: bool,
+    /// The page returned (1-based).
+    pub page: u32,
+    /// Rows per page.
+    pub per_page: u32,
+    /// The read model's checkpoint when the query ran.
+    pub position: u64,
+}
+
+/// Read-only queries on the read database.
+pub struct Queries {
+    conn: Connection,
+}
+
+const COLUMNS: &str = "c.case_id, c.version, c.position, c.stage, c.status, c.merged,
+    c.answered_on_call, c.receive_due, c.complete_due, c.completed_late, c.category, c.kind,
+    c.urgency, c.location_unit_id, c.district_id, c.accepting_unit_id, c.created_by,
+    c.created_at, c.accepted_at, c.completed_at, c.caller_name, c.caller_phone, c.confidential,
+    c.title, c.address, c.holder_unit_ids";
+
+/// A WHERE clause under construction.
+#[derive(Default)]
+struct Conditions {
+    sql: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Conditions {
+    fn push(&mut self, sql: impl Into<String>, params: impl IntoIterator<Item = Value>) {
+        self.sql.push(sql.into());
+        self.params.extend(params);
+    }
+
+    fn text(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+
+    fn placeholders(n: usize) -> String {
+        vec!["?"; n].join(", ")
+    }
+
+    fn scope(&mut self, scope: &Scope) {
+        if let Scope::Limited {
+            username,
+            unit_id,
+            units,
+        } = scope
+        {
+            let mut params = vec![Self::text(username), Self::text(unit_id)];
+            params.extend(units.iter().map(|u| Self::text(u)));
+            self.push(
+                format!(
+                    "(c.created_by = ? OR c.accepting_unit_id = ? OR EXISTS (SELECT 1 FROM \
+                     case_scope s WHERE s.case_id = c.case_id AND s.unit_id IN ({})))",
+                    Self::placeholders(units.len())
+                ),
+                params,
+            );
+        }
+    }
+
+    fn identity(&mut self, rule: &IdentityRule) {
+        if rule.all {
+            return;
+        }
+        let mut alternatives = Vec::new();
+        let mut params = Vec::new();
+        if let Some(unit) = &rule.accepting_unit_id {
+            alternatives.push("c.accepting_unit_id = ?");
+            params.push(Self::text(unit));
+        }
+        if rule.drafts {
+            alternatives.push("c.accepting_unit_id IS NULL");
+        }
+        if rule.non_confidential {
+            alternatives.push("c.confidential = 0");
+        }
+        if alternatives.is_empty() {
+            alternatives.push("0");
+        }
+        self.push(format!("({})", alternatives.join(" OR ")), params);
+    }
+
+    fn overdue_sql() -> &'static str {
+        "((c.stage = 'open' AND (c.receive_due < ? OR c.complete_due < ?)) OR \
+          (c.stage IN ('completed', 'called_back', 'archived') AND c.completed_late = 1))"
+    }
+
+    fn clause(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.sql.join(" AND "))
+        }
+    }
+}
+
+impl Queries {
+    /// Opens the read database at `path` read-only (the [`crate::Projector`] must have
+    /// created it).
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn open(path: &Path) -> Result<Self, ProjectionError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(Queries { conn })
+    }
+
+    /// The connection, for the other query modules.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The last global position the case list applied.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn checkpoint(&self) -> Result<u64, ProjectionError> {
+        let position: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT position FROM checkpoint WHERE name = ?1",
+                [CASE_LIST],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(position.unwrap_or(0).max(0) as u64)
+    }
+
+    /// The case list: `filter` within `scope`, overdue judged at `now`.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn cases(
+        &self,
+        filter: &CaseFilter,
+        scope: &Scope,
+        identity: &IdentityRule,
+        now: DateTime<Utc>,
+    ) -> Result<Page, ProjectionError> {
+        let mut cond = Conditions::default();
+        cond.scope(scope);
+        let now_us = Value::Integer(micros(now));
+        if let Some(status) = filter.status {
+            cond.push("c.status = ?", [Conditions::text(status_code(status))]);
+        }
+        if let Some(overdue) = filter.overdue {
+            let sql = Conditions::overdue_sql();
+            cond.push(
+                if overdue {
+                    sql.to_owned()
+                } else {
+                    format!("NOT {sql}")
+                },
+                [now_us.clone(), now_us.clone()],
+            );
+        }
+        if let Some(c) = filter.category {
+            cond.push("c.category = ?", [Conditions::text(category_code(c))]);
+        }
+        if let Some(k) = filter.kind {
+            cond.push("c.kind = ?", [Conditions::text(kind_code(k))]);
+        }
+        if let Some(u) = filter.urgency {
+            cond.push("c.urgency = ?", [Conditions::text(urgency_code(u))]);
+        }
+        if let Some(unit) = &filter.unit_id {
+            let table = if filter.subtree {
+                "case_scope"
+            } else {
+                "case_touch"
+            };
+            cond.push(
+                format!("c.case_id IN (SELECT t.case_id FROM {table} t WHERE t.unit_id = ?)"),
+                [Conditions::text(unit)],
+            );
+        }
+        if let Some(d) = &filter.district_id {
+            cond.push("c.district_id = ?", [Conditions::text(d)]);
+        }
+        if let Some(t) = filter.created_from {
+            cond.push("c.created_at >= ?", [Value::Integer(micros(t))]);
+        }
+        if let Some(t) = filter.created_to {
+            cond.push("c.created_at < ?", [Value::Integer(micros(t))]);
+        }
+        if let Some(phone) = &filter.caller_phone {
+            cond.push("c.caller_phone = ?", [Conditions::text(phone)]);
+            cond.identity(identity);
+        }
+        if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
+            cond.push(
+                "(instr(c.title, ?) > 0 OR instr(c.content, ?) > 0 OR instr(c.address, ?) > 0)",
+                [
+                    Conditions::text(q),
+                    Conditions::text(q),
+                    Conditions::text(q),
+                ],
+            );
+        }
+        self.page(&cond, None, filter.sort, filter.page, filter.per_page, now)
+    }
+
+    /// Every holder past a deadline at `now`, oldest deadline first.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn overdue_holders(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OverdueHolder>, ProjectionError> {
+        let now = micros(now);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT case_id, assignment_id, unit_id, state, receive_by, complete_by
+             FROM case_holder
+             WHERE (state = 'pending' AND receive_by < ?1) OR complete_by < ?1
+             ORDER BY min(CASE WHEN state = 'pending' THEN receive_by ELSE complete_by END,
+                          complete_by), case_id",
+        )?;
+        let rows = stmt.query_map([now], |r| {
+            let state: String = r.get(3)?;
+            let receive_by: i64 = r.get(4)?;
+            let complete_by: i64 = r.get(5)?;
+            let (kind, deadline) = if state == "pending" && receive_by < now {
+                ("not_received", receive_by)
+            } else {
+                ("not_completed", complete_by)
+            };
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                kind,
+                deadline,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (case_id, assignment_id, unit_id, kind, deadline) = row?;
+            if let Some(deadline) = DateTime::from_timestamp_micros(deadline) {
+                out.push(OverdueHolder {
+                    case_id,
+                    assignment_id,
+                    unit_id,
+                    kind,
+                    deadline,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A work list of `owner`, overdue judged at `now`, "due soon" meaning a deadline between
+    /// `now` and `due_soon_until`.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn work_list(
+        &self,
+        list: WorkList,
+        owner: &WorkListOwner,
+        now: DateTime<Utc>,
+        due_soon_until: DateTime<Utc>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page, ProjectionError> {
+        let mut cond = Conditions::default();
+        let now_us = Value::Integer(micros(now));
+        let units_in = format!(
+            "h.unit_id IN ({})",
+            Conditions::placeholders(owner.units.len())
+        );
+        let units: Vec<Value> = owner.units.iter().map(|u| Conditions::text(u)).collect();
+        // Holder lists are driven by the holder table's (unit, state, complete-by) index, most
+        // urgent first, so a page does not sort every holder of a busy unit.
+        let mut holder_cond: Option<(String, Vec<Value>)> = None;
+        let mut holder = |_: &mut Conditions, extra: &str, mut params: Vec<Value>| {
+            let mut all = units.clone();
+            all.append(&mut params);
+            holder_cond = Some((format!("{units_in} AND {extra}"), all));
+        };
+        let mut extra_column = None;
+        let mut sort = Sort::CompleteDueAsc;
+        match list {
+            WorkList::Drafts => {
+                cond.push(
+                    "c.stage = 'draft' AND c.created_by = ?",
+                    [Conditions::text(&owner.username)],
+                );
+                sort = Sort::CreatedDesc;
+            }
+            WorkList::ToReceive => holder(&mut cond, "h.state = 'pending'", vec![]),
+            WorkList::InProgress => holder(&mut cond, "h.state = 'received'", vec![]),
+            WorkList::DueSoon => {
+                let until = Value::Integer(micros(due_soon_until));
+                holder(
+                    &mut cond,
+                    "h.complete_by >= ? AND NOT (h.state = 'pending' AND h.receive_by < ?) AND \
+                     ((h.state = 'pending' AND h.receive_by <= ?) OR h.complete_by <= ?)",
+                    vec![now_us.clone(), now_us.clone(), until.clone(), until],
+                );
+            }
+            WorkList::Overdue if owner.every_overdue => {
+                cond.push(
+                    "c.case_id IN (SELECT o.case_id FROM case_list o WHERE o.stage = 'open' AND \
+                     o.receive_due < ? UNION SELECT o.case_id FROM case_list o WHERE \
+                     o.stage = 'open' AND o.complete_due < ?)",
+                    [now_us.clone(), now_us.clone()],
+                );
+            }
+            WorkList::Overdue => holder(
+                &mut cond,
+                "((h.state = 'pending' AND h.receive_by < ?) OR h.complete_by < ?)",
+                vec![now_us.clone(), now_us.clone()],
+            ),
+            WorkList::ToCallBack => {
+                cond.push(
+                    "c.stage = 'completed' AND c.merged = 0 AND c.accepting_unit_id = ?",
+                    [Conditions::text(&owner.unit_id)],
+                );
+                sort = Sort::CreatedAsc;
+            }
+            WorkList::TransferredByMe => {
+                cond.push(
+                    "c.case_id IN (SELECT t.case_id FROM case_transfer t WHERE \
+                     t.from_unit_id = ?)",
+                    [Conditions::text(&owner.unit_id)],
+                );
+                extra_column = Some((
+                    "(SELECT t.recallable FROM case_transfer t WHERE t.case_id = c.case_id AND \
+                     t.from_unit_id = ?)",
+                    Conditions::text(&owner.unit_id),
+                ));
+            }
+        }
+        if let Some((where_sql, params)) = holder_cond {
+            return self.holder_page(&where_sql, params, page, per_page, now);
+        }
+        self.page(&cond, extra_column, sort, page, per_page, now)
+    }
+
+    fn holder_page(
+        &self,
+        where_sql: &str,
+        params: Vec<Value>,
+        page: u32,
+        per_page: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Page, ProjectionError> {
+        let page = page.max(1);
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let total: i64 = self.conn.query_row(
+            &format!(
+                "SELECT count(DISTINCT case_id) FROM (SELECT h.case_id FROM case_holder h \
+                 WHERE {where_sql} LIMIT {})",
+                COUNT_LIMIT + 1
+            ),
+            rusqlite::params_from_iter(params.iter()),
+            |r| r.get(0),
+        )?;
+        let mut item_params = params;
+        item_params.push(Value::Integer(i64::from(per_page)));
+        item_params.push(Value::Integer(
+            i64::from(page - 1).saturating_mul(i64::from(per_page)),
+        ));
+        let sql = format!(
+            "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN (SELECT h.case_id FROM \
+             case_holder h WHERE {where_sql} ORDER BY h.complete_by, h.case_id LIMIT ? OFFSET ?) \
+             ORDER BY c.complete_due, c.case_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let items = stmt
+            .query_map(rusqlite::params_from_iter(item_params.iter()), |r| {
+                summary(r, now)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = total.max(0) as u64;
+        Ok(Page {
+            items,
+            total: total.min(COUNT_LIMIT),
+            total_capped: total > COUNT_LIMIT,
+            page,
+            per_page,
+            position: self.checkpoint()?,
+        })
+    }
+
+    fn page(
+        &self,
+        cond: &Conditions,
+        extra_column: Option<(&str, Value)>,
+        sort: Sort,
+        page: u32,
+        per_page: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Page, ProjectionError> {
+        let page = page.max(1);
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let clause = cond.clause();
+        // Counting every match of a broad condition costs more than the page itself; past
+        // COUNT_LIMIT the total is reported as capped.
+        let total: i64 = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM case_list c {clause} LIMIT {})",
+                COUNT_LIMIT + 1
+            ),
+            rusqlite::params_from_iter(cond.params.iter()),
+            |r| r.get(0),
+        )?;
+        let (extra_sql, mut params) = match extra_column {
+            Some((sql, param)) => (sql, vec![param]),
+            None => ("NULL", Vec::new()),
+        };
+        params.extend(cond.params.iter().cloned());
+        params.push(Value::Integer(i64::from(per_page)));
+        params.push(Value::Integer(
+            i64::from(page - 1).saturating_mul(i64::from(per_page)),
+        ));
+        let sql = format!(
+            "SELECT {COLUMNS}, {extra_sql} FROM case_list c {clause} ORDER BY {} LIMIT ? OFFSET ?",
+            sort.sql()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let items = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                summary(r, now)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = total.max(0) as u64;
+        Ok(Page {
+            items,
+            total: total.min(COUNT_LIMIT),
+            total_capped: total > COUNT_LIMIT,
+            page,
+            per_page,
+            position: self.checkpoint()?,
+        })
+    }
+}
+
+fn time(us: Option<i64>) -> Option<DateTime<Utc>> {
+    us.filter(|&us| us != i64::MAX)
+        .and_then(DateTime::from_timestamp_micros)
+}
+
+fn summary(r: &rusqlite::Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<CaseSummary> {
+    let stage = parse_stage(&r.get::<_, String>(3)?).unwrap_or(Stage::New);
+    let status = parse_status(&r.get::<_, String>(4)?).unwrap_or(Status::Draft);
+    let merged: bool = r.get(5)?;
+    let answered_on_call: bool = r.get(6)?;
+    let receive_due = time(r.get(7)?);
+    let complete_due = time(r.get(8)?);
+    let completed_late: bool = r.get(9)?;
+    let overdue = overdue_kind(stage, receive_due, complete_due, completed_late, now);
+    let holders: String = r.get(25)?;
+    Ok(CaseSummary {
+        case_id: r.get(0)?,
+        version: r.get::<_, i64>(1)?.max(0) as u64,
+        position: r.get::<_, i64>(2)?.max(0) as u64,
+        stage,
+        status,
+        status_label: status_label(stage, status, merged, answered_on_call, overdue),
+        overdue,
+        category: r.get(10)?,
+        kind: r.get(11)?,
+        urgency: r.get(12)?,
+        location_unit_id: r.get(13)?,
+        district_id: r.get(14)?,
+        accepting_unit_id: r.get(15)?,
+        created_by: r.get(16)?,
+        created_at: time(r.get(17)?),
+        accepted_at: time(r.get(18)?),
+        completed_at: time(r.get(19)?),
+        receive_due,
+        complete_due,
+        caller_name: r.get(20)?,
+        caller_phone: r.get(21)?,
+        confidential: r.get(22)?,
+        title: r.get(23)?,
+        address: r.get(24)?,
+        holder_unit_ids: if holders.is_empty() {
+            Vec::new()
+        } else {
+            holders.split(',').map(str::to_owned).collect()
+        },
+        recallable: r.get(26)?,
+    })
+}

@@ -1,0 +1,442 @@
+//! What one case looks like in the case list, built from its state by pure functions.
+
+use chrono::{DateTime, Utc};
+use domain::case::{AssignmentState, HandlingRole, Overdue};
+use domain::kinds::{Category, Kind, Urgency};
+use domain::org::{OrgTree, UnitId};
+use domain::{Case, Satisfaction, Stage, Status};
+
+/// A holder (当前办理单位) with its recorded deadlines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderRow {
+    /// The assignment within the case.
+    pub assignment_id: u32,
+    /// The holding unit.
+    pub unit_id: String,
+    /// `lead` or `co`.
+    pub role: &'static str,
+    /// `pending` or `received`.
+    pub state: &'static str,
+    /// 签收时限.
+    pub receive_by: DateTime<Utc>,
+    /// 办理时限.
+    pub complete_by: DateTime<Utc>,
+}
+
+/// The latest open transfer a unit made, and whether it may still recall it (rule 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRow {
+    /// The transferring unit.
+    pub from_unit_id: String,
+    /// The transfer within the case.
+    pub transfer_id: u32,
+    /// Whether 追回 is still allowed: no receiver has handled, completed or transferred on.
+    pub recallable: bool,
+}
+
+/// One assignment (a unit's share of the case), for the KPIs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentRow {
+    /// Number within the case.
+    pub assignment_id: u32,
+    /// The unit given the case.
+    pub unit_id: String,
+    /// `lead` or `co`.
+    pub role: &'static str,
+    /// `pending`, `received`, `completed`, `recalled` or `cancelled`.
+    pub state: &'static str,
+    /// When the transfer happened.
+    pub transferred_at: DateTime<Utc>,
+    /// 签收时限.
+    pub receive_by: DateTime<Utc>,
+    /// When it was received.
+    pub received_at: Option<DateTime<Utc>>,
+    /// 办理时限.
+    pub complete_by: DateTime<Utc>,
+    /// When it was completed.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One case as the case list keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRow {
+    /// 工单编号.
+    pub case_id: String,
+    /// Stream version.
+    pub version: u64,
+    /// The coarse stage.
+    pub stage: Stage,
+    /// The state a user sees, without overdue.
+    pub status: Status,
+    /// Merged into a master case and not archived yet (已并单).
+    pub merged: bool,
+    /// Answered on the call (即办).
+    pub answered_on_call: bool,
+    /// Earliest receive-by among holders not yet received, while the case is open.
+    pub receive_due: Option<DateTime<Utc>>,
+    /// Earliest complete-by among holders, while the case is open.
+    pub complete_due: Option<DateTime<Utc>>,
+    /// Completed after a complete-by (逾期办结), once completed.
+    pub completed_late: bool,
+    /// Category code (`complaint`…).
+    pub category: Option<&'static str>,
+    /// Kind code (`escalated`…).
+    pub kind: Option<&'static str>,
+    /// Urgency code (`normal`…).
+    pub urgency: Option<&'static str>,
+    /// The citizen's place in the tree.
+    pub location_unit_id: Option<String>,
+    /// The district of that place (`OrgTree::district_of`).
+    pub district_id: Option<String>,
+    /// 受理单位.
+    pub accepting_unit_id: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it was accepted.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When it was completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// 来电人姓名 (masked on the way out where the viewer may not see it).
+    pub caller_name: String,
+    /// 来电号码 (likewise).
+    pub caller_phone: String,
+    /// The caller asked for confidentiality.
+    pub confidential: bool,
+    /// 标题.
+    pub title: String,
+    /// 诉求内容.
+    pub content: String,
+    /// 地址.
+    pub address: String,
+    /// Who holds it now.
+    pub holders: Vec<HolderRow>,
+    /// Open transfers, one per transferring unit.
+    pub transfers: Vec<TransferRow>,
+    /// Every assignment ever made.
+    pub assignments: Vec<AssignmentRow>,
+    /// The lead unit that completed the case (whose rating the call-back is).
+    pub lead_unit_id: Option<String>,
+    /// The latest call-back: satisfaction code, resolved, when.
+    pub callback: Option<(&'static str, bool, DateTime<Utc>)>,
+    /// How often the case was reopened (重办).
+    pub n_reopened: u32,
+    /// An upheld appeal (申诉) excludes the rating from the KPIs.
+    pub rating_excluded: bool,
+}
+
+impl CaseRow {
+    /// The row of `case`; `None` for a case without an id (no event yet).
+    pub fn of(case: &Case, org: &OrgTree) -> Option<CaseRow> {
+        let case_id = case.id()?.to_string();
+        let intake = case.intake();
+        let open = case.stage() == Stage::Open;
+        let holders: Vec<HolderRow> = if open {
+            case.holders()
+                .map(|a| HolderRow {
+                    assignment_id: a.id,
+                    unit_id: a.unit_id.to_string(),
+                    role: match a.role {
+                        HandlingRole::Lead => "lead",
+                        HandlingRole::Co => "co",
+                    },
+                    state: if a.state == AssignmentState::Pending {
+                        "pending"
+                    } else {
+                        "received"
+                    },
+                    receive_by: a.receive_by.at,
+                    complete_by: a.complete_by.at,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let receive_due = holders
+            .iter()
+            .filter(|h| h.state == "pending")
+            .map(|h| h.receive_by)
+            .min();
+        let complete_due = holders.iter().map(|h| h.complete_by).min();
+        let completed_late = matches!(
+            case.stage(),
+            Stage::Completed | Stage::CalledBack | Stage::Archived
+        ) && case.assignments().iter().any(|a| {
+            a.state == AssignmentState::Completed
+                && a.completed_at.is_some_and(|t| t > a.complete_by.at)
+        });
+        Some(CaseRow {
+            case_id,
+            version: case.version(),
+            stage: case.stage(),
+            status: case.status(),
+            merged: case.merged_into().is_some() && case.stage() != Stage::Archived,
+            answered_on_call: case.answered_on_call(),
+            receive_due,
+            complete_due,
+            completed_late,
+            category: intake.category.map(category_code),
+            kind: intake.kind.map(kind_code),
+            urgency: intake.urgency.map(urgency_code),
+            location_unit_id: intake.location_unit_id.as_ref().map(ToString::to_string),
+            district_id: intake
+                .location_unit_id
+                .as_ref()
+                .and_then(|u| org.district_of(u))
+                .map(|u| u.id.to_string()),
+            accepting_unit_id: case.accepting_unit_id().map(ToString::to_string),
+            created_by: case.created_by().to_owned(),
+            created_at: case.created_at(),
+            accepted_at: case.accepted_at(),
+            completed_at: case.completed_at(),
+            caller_name: intake.caller_name.clone(),
+            caller_phone: intake.caller_phone.clone(),
+            confidential: intake.confidential,
+            title: intake.title.clone(),
+            content: intake.content.clone(),
+            address: intake.address.clone(),
+            holders,
+            transfers: if open {
+                open_transfers(case)
+            } else {
+                Vec::new()
+            },
+            assignments: case
+                .assignments()
+                .iter()
+                .map(|a| AssignmentRow {
+                    assignment_id: a.id,
+                    unit_id: a.unit_id.to_string(),
+                    role: match a.role {
+                        HandlingRole::Lead => "lead",
+                        HandlingRole::Co => "co",
+                    },
+                    state: match a.state {
+                        AssignmentState::Pending => "pending",
+                        AssignmentState::Received => "received",
+                        AssignmentState::Completed => "completed",
+                        AssignmentState::Recalled => "recalled",
+                        AssignmentState::Cancelled => "cancelled",
+                    },
+                    transferred_at: a.transferred_at,
+                    receive_by: a.receive_by.at,
+                    received_at: a.received_at,
+                    complete_by: a.complete_by.at,
+                    completed_at: a.completed_at,
+                })
+                .collect(),
+            lead_unit_id: case.completing_lead().map(|a| a.unit_id.to_string()),
+            callback: case.last_callback().map(|c| {
+                let code = match c.satisfaction {
+                    Satisfaction::Satisfied => "satisfied",
+                    Satisfaction::BasicallySatisfied => "basically_satisfied",
+                    Satisfaction::Unsatisfied => "unsatisfied",
+                };
+                (code, c.resolved, c.at)
+            }),
+            n_reopened: case.n_reopened(),
+            rating_excluded: case.appeal().is_some_and(|a| a.upheld == Some(true)),
+        })
+    }
+}
+
+/// For each unit with a transfer whose assignments are still open, its latest such transfer and
+/// whether `decide` would let it recall.
+fn open_transfers(case: &Case) -> Vec<TransferRow> {
+    let mut out: Vec<TransferRow> = Vec::new();
+    for t in case.transfers().iter().rev() {
+        if out
+            .iter()
+            .any(|r| r.from_unit_id == t.from_unit_id.as_str())
+        {
+            continue;
+        }
+        let mine = || case.assignments().iter().filter(|a| a.transfer_id == t.id);
+        if !mine().any(|a| a.is_open()) {
+            continue;
+        }
+        let recallable = mine().filter(|a| a.is_live()).all(|a| {
+            !a.handled && a.state != AssignmentState::Completed && !case.transferred_on(a.id)
+        });
+        out.push(TransferRow {
+            from_unit_id: t.from_unit_id.to_string(),
+            transfer_id: t.id,
+            recallable,
+        });
+    }
+    out.sort_by(|a, b| a.from_unit_id.cmp(&b.from_unit_id));
+    out
+}
+
+/// Units that may see the case through the tree: every unit given it or transferring it, and
+/// all units above those (sorted, without repeats).
+pub fn scope_units(case: &Case, org: &OrgTree) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |unit: &UnitId| {
+        out.push(unit.to_string());
+        out.extend(org.ancestors(unit).into_iter().map(|u| u.id.to_string()));
+    };
+    for a in case.assignments() {
+        add(&a.unit_id);
+    }
+    for t in case.transfers() {
+        add(&t.from_unit_id);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Units the case was given (sorted, without repeats).
+pub fn touched_units(case: &Case) -> Vec<String> {
+    let mut out: Vec<String> = case
+        .assignments()
+        .iter()
+        .map(|a| a.unit_id.to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Which overdue variant applies at `now`, from the row's recorded deadlines; the same answer
+/// as `Case::overdue_kind`.
+pub fn overdue_kind(
+    stage: Stage,
+    receive_due: Option<DateTime<Utc>>,
+    complete_due: Option<DateTime<Utc>>,
+    completed_late: bool,
+    now: DateTime<Utc>,
+) -> Option<Overdue> {
+    match stage {
+        Stage::Open => {
+            if receive_due.is_some_and(|d| now > d) {
+                Some(Overdue::NotReceived)
+            } else if complete_due.is_some_and(|d| now > d) {
+                Some(Overdue::InProgress)
+            } else {
+                None
+            }
+        }
+        Stage::Completed | Stage::CalledBack | Stage::Archived => {
+            completed_late.then_some(Overdue::Completed)
+        }
+        Stage::New | Stage::Draft => None,
+    }
+}
+
+/// The Chinese label at `now`; the same answer as `Case::status_label`.
+pub fn status_label(
+    stage: Stage,
+    status: Status,
+    merged: bool,
+    answered_on_call: bool,
+    overdue: Option<Overdue>,
+) -> &'static str {
+    if merged {
+        return "已并单";
+    }
+    if answered_on_call && stage == Stage::Completed {
+        return "即办办结";
+    }
+    match (status, overdue) {
+        (Status::Draft, _) => "草稿",
+        (Status::Accepted, _) => "已受理",
+        (Status::Transferred, Some(_)) => "逾期未接收",
+        (Status::Transferred, None) => "已转办（未接收）",
+        (Status::InProgress, Some(Overdue::NotReceived)) => "逾期未接收",
+        (Status::InProgress, Some(_)) => "逾期正在办理",
+        (Status::InProgress, None) => "正在办理（已接收）",
+        (Status::Completed, Some(_)) => "逾期办结",
+        (Status::Completed, None) => "办结",
+        (Status::CalledBack, _) => "已回访",
+        (Status::Archived, _) => "已归档",
+    }
+}
+
+/// The wire code of a stage.
+pub fn stage_code(stage: Stage) -> &'static str {
+    match stage {
+        Stage::New => "new",
+        Stage::Draft => "draft",
+        Stage::Open => "open",
+        Stage::Completed => "completed",
+        Stage::CalledBack => "called_back",
+        Stage::Archived => "archived",
+    }
+}
+
+/// The stage of a wire code.
+pub fn parse_stage(code: &str) -> Option<Stage> {
+    [
+        Stage::New,
+        Stage::Draft,
+        Stage::Open,
+        Stage::Completed,
+        Stage::CalledBack,
+        Stage::Archived,
+    ]
+    .into_iter()
+    .find(|s| stage_code(*s) == code)
+}
+
+/// The wire code of a status (`in_progress`…).
+pub fn status_code(status: Status) -> &'static str {
+    match status {
+        Status::Draft => "draft",
+        Status::Accepted => "accepted",
+        Status::Transferred => "transferred",
+        Status::InProgress => "in_progress",
+        Status::Completed => "completed",
+        Status::CalledBack => "called_back",
+        Status::Archived => "archived",
+    }
+}
+
+/// The status of a wire code.
+pub fn parse_status(code: &str) -> Option<Status> {
+    [
+        Status::Draft,
+        Status::Accepted,
+        Status::Transferred,
+        Status::InProgress,
+        Status::Completed,
+        Status::CalledBack,
+        Status::Archived,
+    ]
+    .into_iter()
+    .find(|s| status_code(*s) == code)
+}
+
+/// The wire code of a category.
+pub fn category_code(c: Category) -> &'static str {
+    match c {
+        Category::Inquiry => "inquiry",
+        Category::HelpRequest => "help_request",
+        Category::Complaint => "complaint",
+        Category::Report => "report",
+        Category::Proposal => "proposal",
+        Category::Praise => "praise",
+    }
+}
+
+/// The wire code of a kind.
+pub fn kind_code(k: Kind) -> &'static str {
+    match k {
+        Kind::Immediate => "immediate",
+        Kind::Escalated => "escalated",
+        Kind::Promised => "promised",
+        Kind::Suggestion => "suggestion",
+        Kind::Supplementary => "supplementary",
+    }
+}
+
+/// The wire code of an urgency.
+pub fn urgency_code(u: Urgency) -> &'static str {
+    match u {
+        Urgency::Normal => "normal",
+        Urgency::Urgent => "urgent",
+        Urgency::Critical => "critical",
+    }
+}

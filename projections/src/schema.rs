@@ -1,0 +1,131 @@
+//! The read database's tables. Only this crate knows them; the file can be deleted at any time
+//! and is rebuilt from the event store.
+
+/// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
+pub(crate) const SCHEMA_VERSION: i64 = 3;
+
+/// Tables this crate owns, dropped by a reset.
+pub(crate) const TABLES: &[&str] = &[
+    "checkpoint",
+    "case_list",
+    "case_scope",
+    "case_touch",
+    "case_holder",
+    "case_transfer",
+    "case_assignment",
+];
+
+/// Times are microseconds since the Unix epoch (UTC); "no deadline" is `i64::MAX`, so that
+/// comparisons with the clock never meet NULL.
+pub(crate) const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+
+-- Last global position each projection applied; written with its data.
+CREATE TABLE IF NOT EXISTS checkpoint (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- One row per case.
+CREATE TABLE IF NOT EXISTS case_list (
+    case_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    merged INTEGER NOT NULL,
+    answered_on_call INTEGER NOT NULL,
+    receive_due INTEGER NOT NULL,
+    complete_due INTEGER NOT NULL,
+    completed_late INTEGER NOT NULL,
+    category TEXT,
+    kind TEXT,
+    urgency TEXT,
+    location_unit_id TEXT,
+    district_id TEXT,
+    accepting_unit_id TEXT,
+    created_by TEXT NOT NULL,
+    created_at INTEGER,
+    accepted_at INTEGER,
+    completed_at INTEGER,
+    caller_name TEXT NOT NULL,
+    caller_phone TEXT NOT NULL,
+    confidential INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    content TEXT NOT NULL,
+    address TEXT NOT NULL,
+    holder_unit_ids TEXT NOT NULL,
+    lead_unit_id TEXT,
+    satisfaction TEXT,
+    resolved INTEGER,
+    called_back_at INTEGER,
+    n_reopened INTEGER NOT NULL,
+    rating_excluded INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS case_list_called_back ON case_list (called_back_at);
+-- Overdue at query time: open cases by each deadline, completed ones by lateness.
+CREATE INDEX IF NOT EXISTS case_list_receive_due ON case_list (stage, receive_due);
+CREATE INDEX IF NOT EXISTS case_list_complete_due ON case_list (stage, complete_due);
+CREATE INDEX IF NOT EXISTS case_list_late ON case_list (completed_late, stage);
+CREATE INDEX IF NOT EXISTS case_list_created ON case_list (created_at);
+CREATE INDEX IF NOT EXISTS case_list_district ON case_list (district_id, created_at);
+CREATE INDEX IF NOT EXISTS case_list_phone ON case_list (caller_phone, created_at);
+CREATE INDEX IF NOT EXISTS case_list_status ON case_list (status, created_at);
+CREATE INDEX IF NOT EXISTS case_list_creator ON case_list (created_by, stage);
+CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage);
+
+-- Every unit a case touched (given it, or transferred it), with all the units above it:
+-- a caller's unit U may see the case when (U, case) is here (domain::identity::may_view_case).
+CREATE TABLE IF NOT EXISTS case_scope (
+    unit_id TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    PRIMARY KEY (unit_id, case_id)
+) WITHOUT ROWID;
+
+-- Every unit a case was given (an assignment, live or not).
+CREATE TABLE IF NOT EXISTS case_touch (
+    unit_id TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    PRIMARY KEY (unit_id, case_id)
+) WITHOUT ROWID;
+
+-- Who holds each case now (当前办理单位), with the recorded deadlines.
+CREATE TABLE IF NOT EXISTS case_holder (
+    case_id TEXT NOT NULL,
+    assignment_id INTEGER NOT NULL,
+    unit_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    state TEXT NOT NULL,
+    receive_by INTEGER NOT NULL,
+    complete_by INTEGER NOT NULL,
+    PRIMARY KEY (case_id, assignment_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS case_holder_due ON case_holder (unit_id, state, complete_by);
+
+-- Open transfers per transferring unit, and whether it may still recall (rule 5).
+CREATE TABLE IF NOT EXISTS case_transfer (
+    case_id TEXT NOT NULL,
+    from_unit_id TEXT NOT NULL,
+    transfer_id INTEGER NOT NULL,
+    recallable INTEGER NOT NULL,
+    PRIMARY KEY (case_id, from_unit_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id);
+
+-- Every assignment ever made, for the KPIs.
+CREATE TABLE IF NOT EXISTS case_assignment (
+    case_id TEXT NOT NULL,
+    assignment_id INTEGER NOT NULL,
+    unit_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    state TEXT NOT NULL,
+    transferred_at INTEGER NOT NULL,
+    receive_by INTEGER NOT NULL,
+    received_at INTEGER,
+    complete_by INTEGER NOT NULL,
+    completed_at INTEGER,
+    PRIMARY KEY (case_id, assignment_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS case_assignment_given ON case_assignment (transferred_at);
+CREATE INDEX IF NOT EXISTS case_assignment_completed ON case_assignment (completed_at);
+";

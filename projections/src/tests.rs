@@ -1,0 +1,851 @@
+//! `given(events).then(view)`: command sequences driven through `domain::decide` on the demo
+//! city, folded by the [`Projector`] and read back through [`Queries`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use domain::calendar::{CalendarData, DeadlinePolicy, WorkingCalendar};
+use domain::case::Overdue;
+use domain::identity::may_view_case;
+use domain::kinds::{Category, Channel, Kind, Urgency};
+use domain::org::{OrgTree, Unit, UnitId};
+use domain::roles::Actor;
+use domain::{Case, CaseId, Command, Context, Intake, Satisfaction, Status, decide, evolve};
+use tempfile::TempDir;
+
+use crate::query::{IdentityRule, WorkListOwner};
+use crate::row::CaseRow;
+use crate::*;
+
+pub(crate) struct World {
+    pub org: OrgTree,
+    pub calendar: WorkingCalendar,
+    pub policy: DeadlinePolicy,
+    pub users: HashMap<String, Actor>,
+}
+
+pub(crate) fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        #[derive(serde::Deserialize)]
+        struct OrgFile {
+            units: Vec<Unit>,
+        }
+        #[derive(serde::Deserialize)]
+        struct UsersFile {
+            users: Vec<Actor>,
+        }
+        let org: OrgFile =
+            serde_json::from_str(include_str!("../../fixtures/org.json")).expect("org parses");
+        let users: UsersFile =
+            serde_json::from_str(include_str!("../../fixtures/users.json")).expect("users parse");
+        let calendar: CalendarData =
+            serde_json::from_str(include_str!("../../fixtures/calendar.json")).expect("calendar");
+        World {
+            org: OrgTree::new(org.units).expect("tree"),
+            calendar: WorkingCalendar::new(calendar).expect("calendar is valid"),
+            policy: serde_json::from_str(include_str!("../../fixtures/deadline-policy.json"))
+                .expect("policy parses"),
+            users: users
+                .users
+                .into_iter()
+                .map(|u| (u.username.clone(), u))
+                .collect(),
+        }
+    })
+}
+
+/// 09:00 on a working Monday in Shanghai, plus `hours`.
+pub(crate) fn monday(hours: i64) -> DateTime<Utc> {
+    let date = NaiveDate::from_ymd_opt(2025, 3, 3).expect("date");
+    let local = date.and_hms_opt(9, 0, 0).expect("time");
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .expect("offset")
+        .from_local_datetime(&local)
+        .single()
+        .expect("unambiguous")
+        .with_timezone(&Utc)
+        + Duration::hours(hours)
+}
+
+/// A store in memory: commands decided against the current case states, events numbered.
+#[derive(Default)]
+pub(crate) struct Log {
+    pub events: Vec<SourcedEvent>,
+    pub cases: HashMap<String, Case>,
+}
+
+impl Log {
+    pub fn run(&mut self, user: &str, case_id: &str, now: DateTime<Utc>, cmd: Command) {
+        let w = world();
+        let actor = w
+            .users
+            .get(user)
+            .unwrap_or_else(|| panic!("no user {user}"));
+        let stream = format!("case-{case_id}");
+        let case = self.cases.remove(&stream).unwrap_or_default();
+        let ctx = Context {
+            now,
+            actor,
+            org: &w.org,
+            calendar: &w.calendar,
+            policy: &w.policy,
+        };
+        let events = decide(&case, &cmd, &ctx)
+            .unwrap_or_else(|e| panic!("{user} {} on {case_id}: {e}", cmd.name()));
+        let mut case = case;
+        for event in events {
+            case = evolve(case, &event);
+            let position = self.events.len() as u64 * 2 + 1; // Positions need not be dense.
+            self.events.push(SourcedEvent {
+                position,
+                stream: stream.clone(),
+                version: case.version(),
+                event,
+            });
+        }
+        self.cases.insert(stream, case);
+    }
+
+    pub fn create(&mut self, case_id: &str, location: &str, phone: &str, confidential: bool) {
+        let intake = Intake {
+            caller_name: "张三".into(),
+            caller_phone: phone.into(),
+            channel: Some(Channel::Phone),
+            category: Some(Category::Complaint),
+            kind: Some(Kind::Escalated),
+            urgency: Some(Urgency::Normal),
+            title: format!("噪音扰民 {case_id}"),
+            content: "晚上十点后仍在装修，影响休息。".into(),
+            address: "某小区3号楼".into(),
+            location_unit_id: Some(UnitId::new(location)),
+            confidential,
+        };
+        self.run(
+            "operator",
+            case_id,
+            monday(0),
+            Command::Create {
+                case_id: CaseId::parse(case_id).expect("id"),
+                intake,
+                submit: true,
+            },
+        );
+    }
+}
+
+pub(crate) fn transfer(lead: &str, co: &[&str]) -> Command {
+    Command::Transfer {
+        lead_unit_id: UnitId::new(lead),
+        co_unit_ids: co.iter().map(|c| UnitId::new(*c)).collect(),
+        note: "请依职责办理".into(),
+    }
+}
+
+/// A small city: cases in three districts and at a bureau, in every state.
+pub(crate) fn city() -> Log {
+    let mut log = Log::default();
+    let t = monday;
+    // C1: 城关 district → street s01, received and in handling.
+    log.create("C1", "d.chengguan.s01.c01", "13800000001", false);
+    log.run("dispatcher", "C1", t(1), transfer("d.chengguan", &[]));
+    log.run("chengguan_dispatcher", "C1", t(1), Command::Receive);
+    log.run(
+        "chengguan_dispatcher",
+        "C1",
+        t(2),
+        transfer("d.chengguan.s01", &[]),
+    );
+    log.run("chengguan_s01_handler", "C1", t(2), Command::Receive);
+    // C2: 七里河 district, transferred, never received.
+    log.create("C2", "d.qilihe.s01.c01", "13800000002", true);
+    log.run("dispatcher", "C2", t(1), transfer("d.qilihe", &[]));
+    // C3: a bureau, completed and called back; same caller as C1.
+    log.create("C3", "d.xigu.s02.c01", "13800000001", false);
+    log.run(
+        "dispatcher",
+        "C3",
+        t(1),
+        transfer("city.bureau.housing", &[]),
+    );
+    log.run("housing_handler", "C3", t(2), Command::Receive);
+    log.run(
+        "housing_handler",
+        "C3",
+        t(3),
+        Command::Complete {
+            reply: "已处理。".into(),
+        },
+    );
+    // C4: joint case in 城关, then recalled from the co-handler's district and re-sent.
+    log.create("C4", "d.chengguan.s02.c01", "13800000004", false);
+    log.run(
+        "dispatcher",
+        "C4",
+        t(1),
+        transfer("d.chengguan", &["city.bureau.urban"]),
+    );
+    log.run(
+        "dispatcher",
+        "C4",
+        t(1),
+        Command::Recall {
+            reason: "派错单位".into(),
+        },
+    );
+    log.run("dispatcher", "C4", t(1), transfer("d.qilihe", &[]));
+    // C5: accepted only (at the centre).
+    log.create("C5", "d.anning.s01.c01", "13800000005", false);
+    // C6: 城关, completed by the street and called back unsatisfied, called back.
+    log.create("C6", "d.chengguan.s03.c01", "13800000006", false);
+    log.run("dispatcher", "C6", t(1), transfer("d.chengguan", &[]));
+    log.run("chengguan_dispatcher", "C6", t(1), Command::Receive);
+    log.run(
+        "chengguan_dispatcher",
+        "C6",
+        t(1),
+        transfer("d.chengguan.s03", &[]),
+    );
+    log.run("chengguan_s03_handler", "C6", t(1), Command::Receive);
+    log.run(
+        "chengguan_s03_handler",
+        "C6",
+        t(2),
+        Command::Complete {
+            reply: "已处理。".into(),
+        },
+    );
+    log.run(
+        "operator",
+        "C6",
+        t(3),
+        Command::CallBack {
+            satisfaction: Satisfaction::Satisfied,
+            resolved: true,
+            note: String::new(),
+        },
+    );
+    log
+}
+
+pub(crate) fn temp_db() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("read.db");
+    (dir, path)
+}
+
+/// Applies `events` in batches of `batch` (fetching histories the projector lacks).
+pub(crate) fn project(projector: &mut Projector, events: &[SourcedEvent], batch: usize) {
+    for chunk in events.chunks(batch.max(1)) {
+        let mut history = HashMap::new();
+        for stream in projector.missing(chunk) {
+            let before: Vec<SourcedEvent> = events
+                .iter()
+                .filter(|e| e.stream == stream)
+                .cloned()
+                .collect();
+            history.insert(stream, before);
+        }
+        let last = chunk.last().map_or(0, |e| e.position);
+        projector.apply(chunk, &history, last).expect("apply");
+    }
+}
+
+/// Every table's rows as text, for comparing two databases.
+pub(crate) fn dump(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let mut out = Vec::new();
+    for table in crate::schema::TABLES {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .expect("select");
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut line = format!("{table}:");
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    line.push_str(&format!(" {v:?}"));
+                }
+                Ok(line)
+            })
+            .expect("query")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("rows");
+        out.extend(rows);
+    }
+    out
+}
+
+fn everything() -> CaseFilter {
+    CaseFilter {
+        page: 1,
+        per_page: 100,
+        ..CaseFilter::default()
+    }
+}
+
+fn ids(page: &Page) -> Vec<&str> {
+    let mut ids: Vec<&str> = page.items.iter().map(|c| c.case_id.as_str()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn as_user(user: &str) -> (Scope, IdentityRule, WorkListOwner) {
+    let w = world();
+    let actor = &w.users[user];
+    (
+        Scope::of(actor, &w.org),
+        IdentityRule::of(actor, &w.org),
+        WorkListOwner::of(actor, &w.org),
+    )
+}
+
+fn built(log: &Log) -> (TempDir, PathBuf, Queries) {
+    let (dir, path) = temp_db();
+    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    project(&mut projector, &log.events, 4);
+    let queries = Queries::open(&path).expect("queries");
+    (dir, path, queries)
+}
+
+#[test]
+fn given_a_city_then_the_case_list_shows_every_case_with_its_status_and_label() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let (scope, identity, _) = as_user("admin");
+    let page = q
+        .cases(&everything(), &scope, &identity, monday(2))
+        .expect("query");
+    assert_eq!(ids(&page), ["C1", "C2", "C3", "C4", "C5", "C6"]);
+    assert_eq!(page.position, log.events.last().expect("events").position);
+    let c = |id: &str| {
+        page.items
+            .iter()
+            .find(|c| c.case_id == id)
+            .expect("listed")
+            .clone()
+    };
+    assert_eq!(c("C1").status, Status::InProgress);
+    assert_eq!(c("C1").status_label, "正在办理（已接收）");
+    assert_eq!(c("C1").holder_unit_ids, ["d.chengguan.s01"]);
+    assert_eq!(c("C1").district_id.as_deref(), Some("d.chengguan"));
+    assert_eq!(c("C2").status_label, "已转办（未接收）");
+    assert_eq!(c("C3").status, Status::Completed);
+    assert_eq!(c("C4").holder_unit_ids, ["d.qilihe"]);
+    assert_eq!(c("C5").status_label, "已受理");
+    assert_eq!(c("C6").status_label, "已回访");
+}
+
+#[test]
+fn every_row_label_and_overdue_state_matches_the_domain_at_every_hour() {
+    let log = city();
+    let w = world();
+    for case in log.cases.values() {
+        let row = CaseRow::of(case, &w.org).expect("row");
+        for hour in 0..24 * 20 {
+            let now = monday(hour);
+            let overdue = crate::row::overdue_kind(
+                row.stage,
+                row.receive_due,
+                row.complete_due,
+                row.completed_late,
+                now,
+            );
+            assert_eq!(overdue, case.overdue_kind(now), "{} at {now}", row.case_id);
+            let label = crate::row::status_label(
+                row.stage,
+                row.status,
+                row.merged,
+                row.answered_on_call,
+                overdue,
+            );
+            assert_eq!(label, case.status_label(now), "{} at {now}", row.case_id);
+        }
+    }
+}
+
+#[test]
+fn overdue_is_judged_at_query_time() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let (scope, identity, _) = as_user("admin");
+    let overdue = |now| {
+        let filter = CaseFilter {
+            overdue: Some(true),
+            ..everything()
+        };
+        q.cases(&filter, &scope, &identity, now).expect("query")
+    };
+    assert!(overdue(monday(2)).items.is_empty());
+    // C2 was never received: a day later it is 逾期未接收.
+    let later = overdue(monday(24));
+    assert!(ids(&later).contains(&"C2"));
+    let c2 = later.items.iter().find(|c| c.case_id == "C2").expect("C2");
+    assert_eq!(c2.overdue, Some(Overdue::NotReceived));
+    assert_eq!(c2.status_label, "逾期未接收");
+}
+
+#[test]
+fn the_same_events_applied_twice_give_the_same_view() {
+    let log = city();
+    let (_dir, path) = temp_db();
+    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    project(&mut projector, &log.events, 3);
+    let once = dump(&path);
+    project(&mut projector, &log.events, 5);
+    assert_eq!(dump(&path), once);
+}
+
+#[test]
+fn batches_of_any_size_give_the_same_tables_as_one_rebuild() {
+    let log = city();
+    let (_a, one_path) = temp_db();
+    let mut one = Projector::open(&one_path, world().org.clone()).expect("open");
+    project(&mut one, &log.events, 1);
+    let (_b, all_path) = temp_db();
+    let mut all = Projector::open(&all_path, world().org.clone()).expect("open");
+    project(&mut all, &log.events, 10_000);
+    assert_eq!(dump(&one_path), dump(&all_path));
+    all.reset().expect("reset");
+    assert_eq!(all.checkpoint().expect("checkpoint"), 0);
+    project(&mut all, &log.events, 7);
+    assert_eq!(dump(&one_path), dump(&all_path));
+}
+
+#[test]
+fn a_reopened_projector_resumes_from_its_checkpoint() {
+    let log = city();
+    let (_dir, path) = temp_db();
+    let half = log.events.len() / 2;
+    {
+        let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+        project(&mut projector, &log.events[..half], 4);
+        assert_eq!(
+            projector.checkpoint().expect("checkpoint"),
+            log.events[half - 1].position
+        );
+    }
+    // A new process: nothing cached, so the streams under way come from their histories.
+    let mut projector = Projector::open(&path, world().org.clone()).expect("reopen");
+    project(&mut projector, &log.events, 4);
+    let (_ref_dir, ref_path) = temp_db();
+    let mut reference = Projector::open(&ref_path, world().org.clone()).expect("open");
+    project(&mut reference, &log.events, 100);
+    assert_eq!(dump(&path), dump(&ref_path));
+}
+
+#[test]
+fn an_event_without_its_history_is_refused_and_nothing_is_written() {
+    let log = city();
+    let (_dir, path) = temp_db();
+    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    let later = &log.events[3..];
+    let err = projector
+        .apply(later, &HashMap::new(), later[later.len() - 1].position)
+        .expect_err("gap");
+    assert!(matches!(err, ProjectionError::Gap { .. }), "{err}");
+    assert_eq!(projector.checkpoint().expect("checkpoint"), 0);
+}
+
+#[test]
+fn the_sql_scope_agrees_with_may_view_case_for_every_demo_user() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let w = world();
+    for actor in w.users.values() {
+        let (scope, identity, _) = as_user(&actor.username);
+        let page = q
+            .cases(&everything(), &scope, &identity, monday(2))
+            .expect("query");
+        let mut expected: Vec<&str> = log
+            .cases
+            .values()
+            .filter(|c| may_view_case(actor, c, &w.org))
+            .filter_map(|c| c.id().map(CaseId::as_str))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(ids(&page), expected, "{}", actor.username);
+    }
+}
+
+#[test]
+fn a_district_never_sees_another_districts_cases() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let (scope, identity, _) = as_user("chengguan_dispatcher");
+    let page = q
+        .cases(&everything(), &scope, &identity, monday(2))
+        .expect("query");
+    assert_eq!(ids(&page), ["C1", "C4", "C6"]);
+    for case in &page.items {
+        assert_ne!(case.district_id.as_deref(), Some("d.qilihe"));
+    }
+    // Asking for the other district by name changes nothing.
+    let filter = CaseFilter {
+        district_id: Some("d.qilihe".into()),
+        ..everything()
+    };
+    assert!(
+        q.cases(&filter, &scope, &identity, monday(2))
+            .expect("query")
+            .items
+            .is_empty()
+    );
+    let (scope, identity, _) = as_user("qilihe_leader");
+    let page = q
+        .cases(&everything(), &scope, &identity, monday(2))
+        .expect("query");
+    assert_eq!(ids(&page), ["C2", "C4"]);
+}
+
+#[test]
+fn conditions_combine() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let (scope, identity, _) = as_user("admin");
+    let run = |filter: CaseFilter| {
+        ids(&q
+            .cases(&filter, &scope, &identity, monday(2))
+            .expect("query"))
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(CaseFilter {
+            unit_id: Some("d.chengguan".into()),
+            subtree: true,
+            ..everything()
+        }),
+        ["C1", "C4", "C6"]
+    );
+    assert_eq!(
+        run(CaseFilter {
+            unit_id: Some("d.chengguan.s03".into()),
+            ..everything()
+        }),
+        ["C6"]
+    );
+    assert!(
+        run(CaseFilter {
+            unit_id: Some("city".into()),
+            ..everything()
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        run(CaseFilter {
+            unit_id: Some("city".into()),
+            subtree: true,
+            ..everything()
+        }),
+        ["C1", "C2", "C3", "C4", "C6"]
+    );
+    assert_eq!(
+        run(CaseFilter {
+            status: Some(Status::Transferred),
+            district_id: Some("d.chengguan".into()),
+            ..everything()
+        }),
+        ["C4"]
+    );
+    assert_eq!(
+        run(CaseFilter {
+            q: Some("C5".into()),
+            category: Some(Category::Complaint),
+            ..everything()
+        }),
+        ["C5"]
+    );
+    assert_eq!(
+        run(CaseFilter {
+            caller_phone: Some("13800000001".into()),
+            ..everything()
+        }),
+        ["C1", "C3"]
+    );
+    assert!(
+        run(CaseFilter {
+            created_from: Some(monday(1)),
+            ..everything()
+        })
+        .is_empty()
+    );
+    let page = q
+        .cases(
+            &CaseFilter {
+                per_page: 4,
+                page: 2,
+                sort: Sort::CaseIdAsc,
+                ..everything()
+            },
+            &scope,
+            &identity,
+            monday(2),
+        )
+        .expect("query");
+    assert_eq!(page.total, 6);
+    assert_eq!(ids(&page), ["C5", "C6"]);
+}
+
+#[test]
+fn a_phone_search_does_not_reveal_a_confidential_caller_to_a_handling_unit() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let filter = CaseFilter {
+        caller_phone: Some("13800000002".into()),
+        ..everything()
+    };
+    let (scope, identity, _) = as_user("qilihe_dispatcher");
+    assert!(
+        q.cases(&filter, &scope, &identity, monday(2))
+            .expect("query")
+            .items
+            .is_empty()
+    );
+    let (scope, identity, _) = as_user("operator");
+    assert_eq!(
+        ids(&q
+            .cases(&filter, &scope, &identity, monday(2))
+            .expect("query")),
+        ["C2"]
+    );
+}
+
+#[test]
+fn work_lists_show_what_a_unit_must_do() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let list = |user: &str, list: WorkList, now: DateTime<Utc>| {
+        let (_, _, owner) = as_user(user);
+        let page = q
+            .work_list(list, &owner, now, now + Duration::hours(4), 1, 50)
+            .expect("work list");
+        ids(&page)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list("qilihe_dispatcher", WorkList::ToReceive, monday(2)),
+        ["C2", "C4"]
+    );
+    assert_eq!(
+        list("chengguan_s01_handler", WorkList::InProgress, monday(2)),
+        ["C1"]
+    );
+    assert!(list("chengguan_s01_handler", WorkList::ToReceive, monday(2)).is_empty());
+    assert_eq!(
+        list("qilihe_leader", WorkList::ToReceive, monday(2)),
+        ["C2", "C4"]
+    );
+    assert_eq!(list("operator", WorkList::ToCallBack, monday(4)), ["C3"]);
+    // The receive limit is two working hours: due soon at 10:00, overdue by the afternoon.
+    assert_eq!(
+        list("qilihe_dispatcher", WorkList::DueSoon, monday(1)),
+        ["C2", "C4"]
+    );
+    assert!(list("qilihe_dispatcher", WorkList::Overdue, monday(1)).is_empty());
+    assert_eq!(
+        list("qilihe_dispatcher", WorkList::Overdue, monday(6)),
+        ["C2", "C4"]
+    );
+    assert_eq!(
+        list("supervisor", WorkList::Overdue, monday(6)),
+        ["C2", "C4"]
+    );
+    assert!(list("chengguan_dispatcher", WorkList::Overdue, monday(6)).is_empty());
+    // The city centre's open transfers, and whether it may still recall.
+    let (_, _, owner) = as_user("dispatcher");
+    let page = q
+        .work_list(
+            WorkList::TransferredByMe,
+            &owner,
+            monday(2),
+            monday(6),
+            1,
+            50,
+        )
+        .expect("work list");
+    let recall: Vec<(&str, Option<bool>)> = {
+        let mut v: Vec<_> = page
+            .items
+            .iter()
+            .map(|c| (c.case_id.as_str(), c.recallable))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        recall,
+        [("C1", Some(false)), ("C2", Some(true)), ("C4", Some(true))]
+    );
+}
+
+#[test]
+fn drafts_are_their_operators_own() {
+    let mut log = city();
+    log.run(
+        "operator2",
+        "D1",
+        monday(0),
+        Command::Create {
+            case_id: CaseId::parse("D1").expect("id"),
+            intake: Intake {
+                caller_phone: "13800000009".into(),
+                ..Intake::default()
+            },
+            submit: false,
+        },
+    );
+    let (_dir, _path, q) = built(&log);
+    let drafts = |user: &str| {
+        let (_, _, owner) = as_user(user);
+        ids(&q
+            .work_list(WorkList::Drafts, &owner, monday(1), monday(2), 1, 50)
+            .expect("work list"))
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(drafts("operator2"), ["D1"]);
+    assert!(drafts("operator").is_empty());
+}
+
+#[test]
+fn kpis_of_a_small_hand_computed_week() {
+    let mut log = Log::default();
+    let t = monday;
+    let complete = || Command::Complete {
+        reply: "已处理。".into(),
+    };
+    let callback = |satisfaction, resolved| Command::CallBack {
+        satisfaction,
+        resolved,
+        note: String::new(),
+    };
+    for id in ["K1", "K2", "K3"] {
+        log.create(id, "d.chengguan.s01.c01", "13800000001", false);
+        log.run("dispatcher", id, t(1), transfer("city.bureau.housing", &[]));
+    }
+    // K1: signed within the two working hours, completed, satisfied.
+    log.run("housing_handler", "K1", t(2), Command::Receive);
+    log.run("housing_handler", "K1", t(3), complete());
+    log.run(
+        "operator",
+        "K1",
+        t(4),
+        callback(Satisfaction::Satisfied, true),
+    );
+    // K2: signed a day late, completed in time, unsatisfied and unresolved.
+    log.run("housing_handler", "K2", t(30), Command::Receive);
+    log.run("housing_handler", "K2", t(31), complete());
+    log.run(
+        "operator",
+        "K2",
+        t(32),
+        callback(Satisfaction::Unsatisfied, false),
+    );
+    // K3: never signed for. A recalled transfer to the urban bureau does not count.
+    log.create("K4", "d.chengguan.s01.c01", "13800000001", false);
+    log.run("dispatcher", "K4", t(1), transfer("city.bureau.urban", &[]));
+    log.run(
+        "dispatcher",
+        "K4",
+        t(1),
+        Command::Recall {
+            reason: "派错".into(),
+        },
+    );
+    let (_dir, _path, q) = built(&log);
+    let week = q
+        .kpis(
+            monday(-9),
+            monday(7 * 24 - 9),
+            &crate::kpi::KpiWeights::default(),
+        )
+        .expect("kpis");
+    assert_eq!(week.len(), 1, "{week:?}");
+    let housing = &week[0];
+    assert_eq!(housing.unit_id, "city.bureau.housing");
+    assert_eq!(housing.received, 3);
+    assert_eq!(housing.on_time_receive_rate(), Some(0.5));
+    assert_eq!(housing.completed, 2);
+    assert_eq!(housing.on_time_completion_rate(), Some(1.0));
+    assert_eq!(housing.satisfaction_rate(), Some(0.5));
+    assert_eq!(housing.resolution_rate(), Some(0.5));
+    assert_eq!(housing.reopen_rate(), Some(0.0));
+    // (0.2 × 0.5 + 0.3 × 1 + 0.3 × 0.5 + 0.2 × 0.5) / 1.0
+    let score = housing.score.expect("score");
+    assert!((score - 0.65).abs() < 1e-9, "{score}");
+    assert_eq!(housing.rank, 1);
+    // The week before has nothing.
+    let before = q
+        .kpis(
+            monday(-7 * 24 - 9),
+            monday(-9),
+            &crate::kpi::KpiWeights::default(),
+        )
+        .expect("kpis");
+    assert!(before.is_empty());
+}
+
+#[test]
+fn the_route_of_a_multi_hop_case_shows_the_recall_and_the_resend() {
+    use crate::route::{HopState, route};
+    let mut log = city();
+    log.run("qilihe_dispatcher", "C4", monday(2), Command::Receive);
+    log.run(
+        "qilihe_dispatcher",
+        "C4",
+        monday(2),
+        transfer("d.qilihe.s01", &[]),
+    );
+    let events: Vec<domain::Event> = log
+        .events
+        .iter()
+        .filter(|e| e.stream == "case-C4")
+        .map(|e| e.event.clone())
+        .collect();
+    let hops: Vec<(String, String, HopState)> = route(&events)
+        .into_iter()
+        .map(|h| (h.from_unit_id, h.to_unit_id, h.state))
+        .collect();
+    let hop = |from: &str, to: &str, state| (from.to_owned(), to.to_owned(), state);
+    assert_eq!(
+        hops,
+        [
+            hop("city", "d.chengguan", HopState::Recalled),
+            hop("city", "city.bureau.urban", HopState::Recalled),
+            hop("city", "d.qilihe", HopState::Received),
+            hop("d.qilihe", "d.qilihe.s01", HopState::Pending),
+        ]
+    );
+}
+
+#[test]
+fn a_read_database_of_another_schema_is_reset_and_rebuilt() {
+    let log = city();
+    let (_dir, path) = temp_db();
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT INTO meta VALUES ('schema_version', 0);
+             CREATE TABLE case_list (case_id TEXT PRIMARY KEY);
+             CREATE TABLE checkpoint (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+             INSERT INTO checkpoint VALUES ('case_list', 99);",
+        )
+        .expect("old schema");
+    }
+    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    assert_eq!(projector.checkpoint().expect("checkpoint"), 0);
+    project(&mut projector, &log.events, 8);
+    let (_ref_dir, ref_path) = temp_db();
+    let mut reference = Projector::open(&ref_path, world().org.clone()).expect("open");
+    project(&mut reference, &log.events, 8);
+    assert_eq!(dump(&path), dump(&ref_path));
+}

@@ -1,0 +1,582 @@
+//! Read-model queries: `GET /api/v1/cases` (combined conditions, citizen history) and
+//! `GET /api/v1/worklist` (待办) and `GET /api/v1/kpis` (考核指标), answered from the read database and scoped to the caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use domain::calendar::WorkingTime;
+use domain::case::Overdue;
+use domain::identity::{mask_name, mask_phone, may_see_identity};
+use domain::kinds::{Category, Kind, Urgency};
+use domain::org::UnitId;
+use domain::roles::Actor;
+use domain::{Case, CaseId, Event, EventBody, Intake, Status};
+use projections::query::{IdentityRule, WorkListOwner};
+use projections::row::status_code;
+use projections::{CaseFilter, CaseSummary, Page, Scope, Sort, WorkList};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, Problem};
+use super::extract::{ApiQuery, Caller};
+use super::{AppState, ts};
+use crate::projection_runner::ReadSide;
+
+/// How long a query waits for `min_position`.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+
+/// Rows per page unless asked.
+const DEFAULT_PER_PAGE: u32 = 20;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_cases))
+        .routes(routes!(work_list))
+        .routes(routes!(kpis))
+}
+
+/// Conditions of the case list, combined with AND.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// draft, accepted, transferred, in_progress, completed, called_back, archived.
+    #[param(value_type = Option<String>)]
+    status: Option<Status>,
+    /// Overdue now (true) or not (false).
+    overdue: Option<bool>,
+    /// inquiry, help_request, complaint, report, proposal, praise.
+    #[param(value_type = Option<String>)]
+    category: Option<Category>,
+    /// immediate, escalated, promised, suggestion, supplementary.
+    #[param(value_type = Option<String>)]
+    kind: Option<Kind>,
+    /// normal, urgent, critical.
+    #[param(value_type = Option<String>)]
+    urgency: Option<Urgency>,
+    /// Cases given to this unit; with `subtree=true`, touched by it or any unit below it.
+    unit_id: Option<String>,
+    /// Include the subtree of `unit_id` (default false).
+    subtree: Option<bool>,
+    /// District (区/县 unit id) of the citizen's location.
+    district: Option<String>,
+    /// Created at or after (RFC 3339).
+    created_from: Option<String>,
+    /// Created before (RFC 3339).
+    created_to: Option<String>,
+    /// Citizen history: every case of this caller number (only cases whose caller the viewer
+    /// may see in full).
+    caller_phone: Option<String>,
+    /// Substring of title, content or address.
+    q: Option<String>,
+    /// -created_at (default), created_at, complete_due, case_id.
+    sort: Option<String>,
+    /// 1-based page (default 1).
+    page: Option<u32>,
+    /// Rows per page, 1 to 200 (default 20).
+    per_page: Option<u32>,
+    /// Wait (up to 5 s) until the read model has applied this global position.
+    min_position: Option<u64>,
+}
+
+/// One case in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseListItem {
+    id: String,
+    version: u64,
+    /// draft, accepted, transferred, in_progress, completed, called_back, archived.
+    status: String,
+    /// The Chinese label now, with the overdue variants.
+    status_label: String,
+    overdue: bool,
+    /// not_received, in_progress, completed.
+    overdue_kind: Option<String>,
+    category: Option<String>,
+    kind: Option<String>,
+    urgency: Option<String>,
+    title: String,
+    address: String,
+    location_unit_id: Option<String>,
+    district_id: Option<String>,
+    accepting_unit_id: Option<String>,
+    /// Units holding the case now.
+    holder_unit_ids: Vec<String>,
+    created_by: String,
+    created_at: Option<String>,
+    accepted_at: Option<String>,
+    completed_at: Option<String>,
+    /// Earliest receive-by of a holder not yet received.
+    receive_due: Option<String>,
+    /// Earliest complete-by of a holder.
+    complete_due: Option<String>,
+    caller_name: String,
+    caller_phone: String,
+    /// True when the caller's identity is masked for this viewer.
+    identity_masked: bool,
+    confidential: bool,
+    /// In `transferred_by_me`: whether the caller's unit may still recall (追回).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recallable: Option<bool>,
+}
+
+/// A page of cases.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseList {
+    items: Vec<CaseListItem>,
+    /// Matching cases over all pages (at most 10,000).
+    total: u64,
+    /// More than 10,000 cases match; `total` is then 10,000.
+    total_capped: bool,
+    page: u32,
+    per_page: u32,
+    /// The global position the read model had applied when answering.
+    position: u64,
+}
+
+fn parse_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("`{field}` must be an RFC 3339 time such as 2026-01-01T00:00:00+08:00"),
+                )
+            })
+    })
+    .transpose()
+}
+
+async fn caught_up(read: &ReadSide, min_position: Option<u64>) -> Result<(), ApiError> {
+    if let Some(pos) = min_position
+        && !read.wait_for(pos, READ_YOUR_WRITES_WAIT).await
+    {
+        return Err(ApiError::Unavailable(format!(
+            "read model has not reached position {pos}"
+        )));
+    }
+    Ok(())
+}
+
+/// A stand-in case with just what `may_see_identity` looks at (accepting unit,
+/// confidentiality), so the rule is the domain's own. `None` for an unparsable number (then the
+/// identity stays masked).
+fn identity_probe(c: &CaseSummary, root: &UnitId) -> Option<Case> {
+    let case_id = CaseId::parse(&c.case_id).ok()?;
+    let intake = Intake {
+        confidential: c.confidential,
+        ..Intake::default()
+    };
+    let (unit_id, body) = match &c.accepting_unit_id {
+        Some(unit) => (
+            UnitId::new(unit.clone()),
+            EventBody::Accepted { case_id, intake },
+        ),
+        None => (root.clone(), EventBody::DraftSaved { case_id, intake }),
+    };
+    Some(domain::evolve(
+        Case::default(),
+        &Event {
+            at: c.created_at.unwrap_or_default(),
+            actor: c.created_by.clone(),
+            unit_id,
+            body,
+        },
+    ))
+}
+
+/// Turns a page into its wire shape, masking identities the caller may not see and recording
+/// the views of those shown in full (DESIGN.md rule 12).
+async fn to_wire(app: &AppState, actor: &Actor, page: Page) -> Result<CaseList, ApiError> {
+    let root = app.org.root().id.clone();
+    let mut items = Vec::with_capacity(page.items.len());
+    let mut views = tokio::task::JoinSet::new();
+    for c in page.items {
+        let full = identity_probe(&c, &root)
+            .is_some_and(|probe| may_see_identity(actor, &probe, &app.org));
+        let has_identity = !(c.caller_name.is_empty() && c.caller_phone.is_empty());
+        if full
+            && has_identity
+            && let Ok(case_id) = CaseId::parse(&c.case_id)
+        {
+            let (app, actor) = (app.clone(), actor.clone());
+            views.spawn(async move { app.record_identity_view(&actor, &case_id).await });
+        }
+        items.push(CaseListItem {
+            status: status_code(c.status).to_owned(),
+            status_label: c.status_label.to_owned(),
+            overdue: c.overdue.is_some(),
+            overdue_kind: c.overdue.map(|o| {
+                match o {
+                    Overdue::NotReceived => "not_received",
+                    Overdue::InProgress => "in_progress",
+                    Overdue::Completed => "completed",
+                }
+                .to_owned()
+            }),
+            caller_name: if full {
+                c.caller_name
+            } else {
+                mask_name(&c.caller_name)
+            },
+            caller_phone: if full {
+                c.caller_phone
+            } else {
+                mask_phone(&c.caller_phone)
+            },
+            identity_masked: !full,
+            id: c.case_id,
+            version: c.version,
+            category: c.category,
+            kind: c.kind,
+            urgency: c.urgency,
+            title: c.title,
+            address: c.address,
+            location_unit_id: c.location_unit_id,
+            district_id: c.district_id,
+            accepting_unit_id: c.accepting_unit_id,
+            holder_unit_ids: c.holder_unit_ids,
+            created_by: c.created_by,
+            created_at: c.created_at.map(ts),
+            accepted_at: c.accepted_at.map(ts),
+            completed_at: c.completed_at.map(ts),
+            receive_due: c.receive_due.map(ts),
+            complete_due: c.complete_due.map(ts),
+            confidential: c.confidential,
+            recallable: c.recallable,
+        });
+    }
+    while let Some(res) = views.join_next().await {
+        res.map_err(|e| ApiError::Internal(e.into()))??;
+    }
+    Ok(CaseList {
+        items,
+        total: page.total,
+        total_capped: page.total_capped,
+        page: page.page,
+        per_page: page.per_page,
+        position: page.position,
+    })
+}
+
+/// 工单查询: cases matching every condition given, that the caller may see, newest first.
+/// `caller_phone` alone gives the citizen's history.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListQuery),
+    responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
+async fn list_cases(
+    State(app): State<AppState>,
+    Extension(read): Extension<Arc<ReadSide>>,
+    Caller(user): Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<CaseList>, ApiError> {
+    let sort = match q.sort.as_deref() {
+        None => Sort::default(),
+        Some(s) => Sort::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "`sort` must be -created_at, created_at, complete_due or case_id, got `{s}`"
+                ),
+            )
+        })?,
+    };
+    let filter = CaseFilter {
+        status: q.status,
+        overdue: q.overdue,
+        category: q.category,
+        kind: q.kind,
+        urgency: q.urgency,
+        unit_id: q.unit_id,
+        subtree: q.subtree.unwrap_or(false),
+        district_id: q.district,
+        created_from: parse_time("created_from", q.created_from.as_deref())?,
+        created_to: parse_time("created_to", q.created_to.as_deref())?,
+        caller_phone: q.caller_phone,
+        q: q.q,
+        sort,
+        page: q.page.unwrap_or(1),
+        per_page: q.per_page.unwrap_or(DEFAULT_PER_PAGE),
+    };
+    caught_up(&read, q.min_position).await?;
+    let actor = user.actor();
+    let scope = Scope::of(&actor, &app.org);
+    let identity = IdentityRule::of(&actor, &app.org);
+    let now = app.now();
+    let page = read
+        .query(move |queries| queries.cases(&filter, &scope, &identity, now))
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(Json(to_wire(&app, &actor, page).await?))
+}
+
+/// Which work list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WorkListQuery {
+    /// drafts, to_receive, in_progress, due_soon, overdue, to_call_back, transferred_by_me.
+    list: String,
+    /// For due_soon: the warning window in working hours (default 4).
+    due_within_hours: Option<u32>,
+    /// 1-based page (default 1).
+    page: Option<u32>,
+    /// Rows per page, 1 to 200 (default 20).
+    per_page: Option<u32>,
+    /// Wait (up to 5 s) until the read model has applied this global position.
+    min_position: Option<u64>,
+}
+
+/// 待办: the caller's work list (their unit's; for leaders also the units they oversee; for
+/// the efficiency office every overdue case).
+#[utoipa::path(get, path = "/api/v1/worklist", tag = "cases", params(WorkListQuery),
+    responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
+async fn work_list(
+    State(app): State<AppState>,
+    Extension(read): Extension<Arc<ReadSide>>,
+    Caller(user): Caller,
+    ApiQuery(q): ApiQuery<WorkListQuery>,
+) -> Result<Json<CaseList>, ApiError> {
+    let list = WorkList::parse(&q.list).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "`list` must be drafts, to_receive, in_progress, due_soon, overdue, to_call_back \
+                 or transferred_by_me, got `{}`",
+                q.list
+            ),
+        )
+    })?;
+    let hours = q.due_within_hours.unwrap_or(4);
+    if !(1..=80).contains(&hours) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`due_within_hours` must be 1 to 80",
+        ));
+    }
+    caught_up(&read, q.min_position).await?;
+    let actor = user.actor();
+    let owner = WorkListOwner::of(&actor, &app.org);
+    let now = app.now();
+    let until = app.calendar.add(now, WorkingTime::Minutes(hours * 60)).at;
+    let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(DEFAULT_PER_PAGE));
+    let page = read
+        .query(move |queries| queries.work_list(list, &owner, now, until, page, per_page))
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(Json(to_wire(&app, &actor, page).await?))
+}
+
+/// Which KPIs.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KpiQuery {
+    /// day, week (Monday to Sunday) or month (default month).
+    period: Option<String>,
+    /// A date in the period, YYYY-MM-DD in Asia/Shanghai (default today).
+    date: Option<String>,
+    /// Only this unit.
+    unit_id: Option<String>,
+    /// json (default) or csv.
+    format: Option<String>,
+    /// Wait (up to 5 s) until the read model has applied this global position.
+    min_position: Option<u64>,
+}
+
+/// One unit's KPIs; rates are 0 to 1, null without data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitKpiView {
+    rank: u32,
+    unit_id: String,
+    unit_name: String,
+    /// 接收量: assignments given in the period.
+    received: u64,
+    /// 按时签收率.
+    on_time_receive_rate: Option<f64>,
+    /// 办结量.
+    completed: u64,
+    /// 按时办结率.
+    on_time_completion_rate: Option<f64>,
+    /// 回访量 (ratings excluded by upheld appeals not counted).
+    called_back: u64,
+    /// 满意率 (satisfied or basically satisfied).
+    satisfaction_rate: Option<f64>,
+    /// 解决率.
+    resolution_rate: Option<f64>,
+    /// 重办率.
+    reopen_rate: Option<f64>,
+    /// Weighted score of the rates (weights: receive 0.2, completion 0.3, satisfaction 0.3,
+    /// resolution 0.2).
+    score: Option<f64>,
+}
+
+/// KPIs of a period, ranked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiReport {
+    period: String,
+    from: String,
+    to: String,
+    units: Vec<UnitKpiView>,
+    /// The global position the read model had applied when answering.
+    position: u64,
+}
+
+/// The period `[from, to)` of `kind` containing `date` (Shanghai days).
+fn period_bounds(kind: &str, date: chrono::NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    use chrono::{Datelike, Days, Months, NaiveDate, TimeZone};
+    let (start, end) = match kind {
+        "day" => (date, date.checked_add_days(Days::new(1))?),
+        "week" => {
+            let monday =
+                date.checked_sub_days(Days::new(u64::from(date.weekday().num_days_from_monday())))?;
+            (monday, monday.checked_add_days(Days::new(7))?)
+        }
+        "month" => {
+            let first = NaiveDate::from_ymd_opt(date.year(), date.month(), 1)?;
+            (first, first.checked_add_months(Months::new(1))?)
+        }
+        _ => return None,
+    };
+    let tz = crate::app::shanghai();
+    let at = |d: NaiveDate| {
+        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Some((at(start)?, at(end)?))
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{:.1}%", r * 100.0))
+        .unwrap_or_default()
+}
+
+/// 考核指标: KPIs per unit for a day, week or month, ranked by a weighted score; as JSON or
+/// as CSV (`format=csv`, UTF-8 with BOM for spreadsheet programs). Units outside the caller's
+/// scope are left out.
+#[utoipa::path(get, path = "/api/v1/kpis", tag = "cases", params(KpiQuery),
+    responses((status = 200, body = KpiReport), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
+async fn kpis(
+    State(app): State<AppState>,
+    Extension(read): Extension<Arc<ReadSide>>,
+    Caller(user): Caller,
+    ApiQuery(q): ApiQuery<KpiQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let period = q.period.unwrap_or_else(|| "month".to_owned());
+    let date = match q.date.as_deref() {
+        None => app
+            .now()
+            .with_timezone(&crate::app::shanghai())
+            .date_naive(),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("`date` must be YYYY-MM-DD, got `{d}`"),
+            )
+        })?,
+    };
+    let (from, to) = period_bounds(&period, date).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            format!("`period` must be day, week or month, got `{period}`"),
+        )
+    })?;
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("`format` must be json or csv, got `{f}`"),
+            ));
+        }
+    };
+    caught_up(&read, q.min_position).await?;
+    let actor = user.actor();
+    let scope = Scope::of(&actor, &app.org);
+    let (rows, position) = read
+        .query(move |queries| {
+            let rows = queries.kpis(from, to, &projections::kpi::KpiWeights::default())?;
+            Ok((rows, queries.checkpoint()?))
+        })
+        .await
+        .map_err(ApiError::Internal)?;
+    let visible = |unit: &str| match &scope {
+        Scope::All => true,
+        Scope::Limited { units, .. } => units.iter().any(|u| {
+            app.org
+                .is_within(&UnitId::new(unit), &UnitId::new(u.clone()))
+        }),
+    };
+    let units: Vec<UnitKpiView> = rows
+        .into_iter()
+        .filter(|k| visible(&k.unit_id))
+        .filter(|k| q.unit_id.as_deref().is_none_or(|u| u == k.unit_id))
+        .map(|k| UnitKpiView {
+            rank: k.rank,
+            unit_name: app
+                .org
+                .get(&UnitId::new(k.unit_id.clone()))
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+            received: k.received,
+            on_time_receive_rate: k.on_time_receive_rate(),
+            completed: k.completed,
+            on_time_completion_rate: k.on_time_completion_rate(),
+            called_back: k.called_back,
+            satisfaction_rate: k.satisfaction_rate(),
+            resolution_rate: k.resolution_rate(),
+            reopen_rate: k.reopen_rate(),
+            score: k.score,
+            unit_id: k.unit_id,
+        })
+        .collect();
+    if csv {
+        let mut out = String::from(
+            "\u{feff}排名,单位编号,单位名称,接收量,按时签收率,办结量,按时办结率,回访量,满意率,解决率,重办率,综合得分\n",
+        );
+        for u in &units {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                u.rank,
+                csv_field(&u.unit_id),
+                csv_field(&u.unit_name),
+                u.received,
+                pct(u.on_time_receive_rate),
+                u.completed,
+                pct(u.on_time_completion_rate),
+                u.called_back,
+                pct(u.satisfaction_rate),
+                pct(u.resolution_rate),
+                pct(u.reopen_rate),
+                u.score
+                    .map(|s| format!("{:.1}", s * 100.0))
+                    .unwrap_or_default(),
+            ));
+        }
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            out,
+        )
+            .into_response());
+    }
+    Ok(Json(KpiReport {
+        period,
+        from: ts(from),
+        to: ts(to),
+        units,
+        position,
+    })
+    .into_response())
+}

@@ -1,0 +1,415 @@
+//! Scheduled jobs on the `cron` crate, driven by tokio in Asia/Shanghai time: the overdue sweep
+//! (automatic 督办 of holders past a deadline) and the daily report.
+//!
+//! Schedules have six or seven fields (seconds first) and name their weekdays (`Mon-Fri`):
+//! the crate numbers weekdays from Sunday = 1, so digits there are refused at start-up. Cron
+//! cannot know 调休, so the daily report asks the working calendar whether today is a working
+//! day. A job's failure is logged and retried at its next tick; it never stops the server.
+//! Tests call [`Jobs::sweep_once`] and [`Jobs::report_once`] directly.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use domain::org::UnitId;
+use domain::roles::{Actor, Role};
+use domain::{CaseId, Command};
+
+use crate::app::{App, AppError};
+use crate::projection_runner::ReadSide;
+
+/// When each job runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedules {
+    /// The overdue sweep (default every 10 minutes: `0 */10 * * * *`).
+    pub overdue_sweep: String,
+    /// The daily report, on working days only (default 08:30: `0 30 8 * * *`).
+    pub daily_report: String,
+}
+
+impl Default for Schedules {
+    fn default() -> Self {
+        Schedules {
+            overdue_sweep: "0 */10 * * * *".into(),
+            daily_report: "0 30 8 * * *".into(),
+        }
+    }
+}
+
+/// A schedule that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// Not a cron expression the crate accepts.
+    #[error(
+        "schedule `{expr}` of job `{job}` is not a cron expression (six or seven fields, seconds first)"
+    )]
+    Invalid {
+        /// The job.
+        job: &'static str,
+        /// The expression.
+        expr: String,
+        /// The parse error.
+        #[source]
+        source: cron::error::Error,
+    },
+    /// A weekday written as a number.
+    #[error("schedule `{expr}` of job `{job}` numbers its weekdays; write them by name (Mon-Fri)")]
+    NumberedWeekday {
+        /// The job.
+        job: &'static str,
+        /// The expression.
+        expr: String,
+    },
+}
+
+/// Parses and checks a schedule.
+///
+/// # Errors
+/// [`ScheduleError::Invalid`], [`ScheduleError::NumberedWeekday`].
+pub fn parse_schedule(job: &'static str, expr: &str) -> Result<cron::Schedule, ScheduleError> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields
+        .get(5)
+        .is_some_and(|weekday| weekday.bytes().any(|b| b.is_ascii_digit()))
+    {
+        return Err(ScheduleError::NumberedWeekday {
+            job,
+            expr: expr.to_owned(),
+        });
+    }
+    cron::Schedule::from_str(expr).map_err(|source| ScheduleError::Invalid {
+        job,
+        expr: expr.to_owned(),
+        source,
+    })
+}
+
+/// The jobs with their validated schedules.
+pub struct Jobs {
+    app: Arc<App>,
+    read: Arc<ReadSide>,
+    sweep: cron::Schedule,
+    report: cron::Schedule,
+}
+
+impl Jobs {
+    /// Validates every schedule.
+    ///
+    /// # Errors
+    /// The first [`ScheduleError`].
+    pub fn new(
+        app: Arc<App>,
+        read: Arc<ReadSide>,
+        schedules: &Schedules,
+    ) -> Result<Self, ScheduleError> {
+        Ok(Jobs {
+            sweep: parse_schedule("overdue_sweep", &schedules.overdue_sweep)?,
+            report: parse_schedule("daily_report", &schedules.daily_report)?,
+            app,
+            read,
+        })
+    }
+
+    /// The actor of automatic supervision: the efficiency office.
+    fn supervisor(&self) -> Actor {
+        let office = self
+            .app
+            .org
+            .units()
+            .iter()
+            .find(|u| u.kind == domain::org::UnitKind::EfficiencyOffice)
+            .map_or_else(|| self.app.org.root().id.clone(), |u| u.id.clone());
+        Actor {
+            username: "system".into(),
+            unit_id: office,
+            roles: vec![Role::Supervisor],
+            oversees: Vec::new(),
+        }
+    }
+
+    /// One overdue sweep: every holder past a deadline gets one automatic supervision per
+    /// deadline. The idempotency key names the case, assignment and deadline, so a sweep that
+    /// runs twice, or again after downtime, records each once. Returns supervisions recorded
+    /// or found recorded.
+    ///
+    /// # Errors
+    /// Read-model failures; the last command failure (the others are logged).
+    #[tracing::instrument(skip_all, name = "overdue_sweep")]
+    pub async fn sweep_once(&self) -> anyhow::Result<usize> {
+        self.read.catch_up().await?;
+        let now = self.app.now();
+        let overdue = self.read.query(move |q| q.overdue_holders(now)).await?;
+        let actor = self.supervisor();
+        let mut n = 0;
+        let mut failure = None;
+        for holder in overdue {
+            let projections::query::OverdueHolder {
+                case_id,
+                assignment_id,
+                unit_id,
+                kind,
+                deadline,
+            } = holder;
+            let Ok(id) = CaseId::parse(&case_id) else {
+                continue;
+            };
+            let unit = self
+                .app
+                .org
+                .get(&UnitId::new(unit_id.clone()))
+                .map_or(unit_id.clone(), |u| u.name.clone());
+            let what = if kind == "not_received" {
+                "逾期未接收（签收时限"
+            } else {
+                "逾期未办结（办理时限"
+            };
+            let opinion = format!(
+                "系统自动督办：{unit}{what} {}），请尽快办理。",
+                crate::http::ts(deadline)
+            );
+            let key = format!(
+                "overdue-sweep:{case_id}:{assignment_id}:{kind}:{}",
+                deadline.timestamp()
+            );
+            match self
+                .app
+                .execute(
+                    &actor,
+                    &id,
+                    Command::Supervise { opinion },
+                    None,
+                    Some(&key),
+                )
+                .await
+            {
+                Ok(_) => n += 1,
+                Err(AppError::Domain(err)) => {
+                    tracing::info!(case_id = %id, error = %err, "overdue case not supervised");
+                }
+                Err(err) => {
+                    tracing::warn!(case_id = %id, error = %err, "automatic supervision failed");
+                    failure = Some(err);
+                }
+            }
+        }
+        match failure {
+            Some(err) => Err(err).context("the overdue sweep will retry at its next tick"),
+            None => Ok(n),
+        }
+    }
+
+    /// The daily report: on working days, yesterday's KPIs in the log. Returns whether it ran.
+    ///
+    /// # Errors
+    /// Read-model failures.
+    #[tracing::instrument(skip_all, name = "daily_report")]
+    pub async fn report_once(&self) -> anyhow::Result<bool> {
+        let now = self.app.now();
+        let today = now.with_timezone(&crate::app::shanghai()).date_naive();
+        if !self.app.calendar.is_working_day(today) {
+            return Ok(false);
+        }
+        let to = now;
+        let from = now - chrono::Duration::days(1);
+        let rows = self
+            .read
+            .query(move |q| q.kpis(from, to, &projections::kpi::KpiWeights::default()))
+            .await?;
+        let (received, completed) = rows
+            .iter()
+            .fold((0, 0), |(r, c), k| (r + k.received, c + k.completed));
+        tracing::info!(n_units = rows.len(), received, completed, "daily report");
+        Ok(true)
+    }
+
+    /// Runs both jobs on their schedules until the task is aborted.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let sweep = self.clone().run(Job::Sweep);
+            let report = self.run(Job::Report);
+            tokio::join!(sweep, report);
+        })
+    }
+
+    async fn run(self: Arc<Self>, job: Job) {
+        loop {
+            let schedule = match job {
+                Job::Sweep => &self.sweep,
+                Job::Report => &self.report,
+            };
+            let now = self.app.now().with_timezone(&crate::app::shanghai());
+            let Some(next) = schedule.after(&now).next() else {
+                return;
+            };
+            let wait = (next.with_timezone(&Utc) - now.with_timezone(&Utc))
+                .to_std()
+                .unwrap_or_default();
+            tokio::time::sleep(wait).await;
+            let res = match job {
+                Job::Sweep => self.sweep_once().await.map(|_| ()),
+                Job::Report => self.report_once().await.map(|_| ()),
+            };
+            if let Err(err) = res {
+                tracing::error!(job = job.name(), error = %format!("{err:#}"), "job failed");
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Job {
+    Sweep,
+    Report,
+}
+
+impl Job {
+    fn name(self) -> &'static str {
+        match self {
+            Job::Sweep => "overdue_sweep",
+            Job::Report => "daily_report",
+        }
+    }
+}
+
+/// When the schedule fires next after `now` (for `minqing` start-up logs and tests).
+pub fn next_after(schedule: &cron::Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule
+        .after(&now.with_timezone(&crate::app::shanghai()))
+        .next()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::TimeZone;
+    use domain::kinds::{Category, Channel, Kind, Urgency};
+    use domain::{EventBody, Intake};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::app::Clock;
+    use crate::directory::{Directory, load_org};
+    use crate::server::{load_calendar, load_policy};
+    use crate::store::EventStore;
+    use crate::store::sqlite::SqliteStore;
+
+    struct TestClock(Mutex<DateTime<Utc>>);
+
+    impl Clock for TestClock {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().expect("clock")
+        }
+    }
+
+    fn shanghai(d: u32, h: u32) -> DateTime<Utc> {
+        crate::app::shanghai()
+            .with_ymd_and_hms(2025, 3, d, h, 0, 0)
+            .single()
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn weekdays_must_be_named_and_schedules_are_validated() {
+        assert!(parse_schedule("x", "0 30 8 * * Mon-Fri").is_ok());
+        assert!(matches!(
+            parse_schedule("x", "0 30 8 * * 2-6"),
+            Err(ScheduleError::NumberedWeekday { .. })
+        ));
+        assert!(matches!(
+            parse_schedule("x", "30 8 * *"),
+            Err(ScheduleError::Invalid { .. })
+        ));
+        // Runs at 08:30 in Shanghai: 00:30 UTC, the next Monday after a Saturday.
+        let schedule = parse_schedule("x", "0 30 8 * * Mon-Fri").expect("valid");
+        assert_eq!(
+            next_after(&schedule, shanghai(1, 12)),
+            Some(shanghai(3, 8) + chrono::Duration::minutes(30))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_overdue_sweep_supervises_each_overdue_deadline_once() {
+        let dir = TempDir::new().expect("dir");
+        let store: Arc<dyn EventStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
+        let org = load_org().expect("org");
+        let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+        let clock = Arc::new(TestClock(Mutex::new(shanghai(3, 10))));
+        let app = Arc::new(App::new(
+            store.clone(),
+            org.clone(),
+            load_calendar().expect("calendar"),
+            load_policy().expect("policy"),
+            directory,
+            clock.clone(),
+        ));
+        let user = |name: &str, unit: &str, role| Actor {
+            username: name.into(),
+            unit_id: UnitId::new(unit),
+            roles: vec![role],
+            oversees: Vec::new(),
+        };
+        let intake = Intake {
+            caller_name: "张三".into(),
+            caller_phone: "13812345678".into(),
+            channel: Some(Channel::Phone),
+            category: Some(Category::Complaint),
+            kind: Some(Kind::Escalated),
+            urgency: Some(Urgency::Normal),
+            title: "噪音".into(),
+            content: "夜间施工".into(),
+            address: "某小区".into(),
+            location_unit_id: Some(UnitId::new("d.chengguan.s01")),
+            confidential: false,
+        };
+        let created = app
+            .create(
+                &user("operator", "city", Role::Operator),
+                intake,
+                true,
+                None,
+            )
+            .await
+            .expect("created");
+        let transfer = Command::Transfer {
+            lead_unit_id: UnitId::new("city.bureau.housing"),
+            co_unit_ids: Vec::new(),
+            note: String::new(),
+        };
+        app.execute(
+            &user("dispatcher", "city", Role::Dispatcher),
+            &created.id,
+            transfer,
+            None,
+            None,
+        )
+        .await
+        .expect("transferred");
+        let read = ReadSide::open(&dir.path().join("read.db"), store.clone(), org).expect("read");
+        let jobs = Jobs::new(app.clone(), read.clone(), &Schedules::default()).expect("jobs");
+        // Within the receive limit nothing happens.
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), 0);
+        // A day later the housing bureau has not signed: one supervision, however often the
+        // sweep runs.
+        *clock.0.lock().expect("clock") = shanghai(4, 10);
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), 1);
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), 1);
+        *clock.0.lock().expect("clock") = shanghai(4, 11);
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), 1);
+        let (_, history) = app.history(&created.id).await.expect("history");
+        let supervised: Vec<String> = history
+            .iter()
+            .filter_map(|(_, e)| match &e.body {
+                EventBody::Supervised { opinion, .. } => Some(opinion.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(supervised.len(), 1, "{supervised:?}");
+        assert!(supervised[0].contains("逾期未接收"), "{}", supervised[0]);
+        assert!(jobs.report_once().await.expect("report"));
+    }
+}

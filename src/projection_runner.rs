@@ -1,0 +1,455 @@
+//! Keeps the read database current: feeds [`projections::Projector`] from the event store's
+//! catch-up subscription, in batches, and lets queries wait for a position (read-your-writes).
+//!
+//! `projections` sees only decoded events; this module is the glue that knows the store and
+//! the codec. One [`ReadSide`] per read database: it owns the projector (behind a lock, so a
+//! test's [`ReadSide::catch_up`] and the follower never apply the same batch twice) and a
+//! read-only connection for queries.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use domain::org::OrgTree;
+use projections::{Projector, Queries, SourcedEvent};
+use tokio::sync::watch;
+
+use crate::app::codec::decode;
+use crate::store::{EventStore, Position, RecordedEvent};
+
+/// Events read from the store per batch, and at most applied per transaction.
+const BATCH: usize = 8192;
+
+/// The read database and what feeds it.
+pub struct ReadSide {
+    store: Arc<dyn EventStore>,
+    /// `None` only while a batch is being applied on a blocking thread.
+    projector: tokio::sync::Mutex<Option<Projector>>,
+    queries: Mutex<Queries>,
+    /// The checkpoint after the last committed batch.
+    applied: watch::Sender<u64>,
+    path: PathBuf,
+}
+
+/// Progress of a rebuild or catch-up: events applied so far and the store's head.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
+
+impl ReadSide {
+    /// Opens (creating if needed) the read database at `path`. A read database ahead of the
+    /// store (the store was replaced) is reset.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or created.
+    pub fn open(
+        path: &Path,
+        store: Arc<dyn EventStore>,
+        org: OrgTree,
+    ) -> anyhow::Result<Arc<ReadSide>> {
+        let mut projector = Projector::open(path, org)
+            .with_context(|| format!("failed to open read database `{}`", path.display()))?;
+        if projector.checkpoint()? > store.head().0 {
+            tracing::warn!(path = %path.display(), "read database is ahead of the event store; rebuilding");
+            projector.reset()?;
+        }
+        let checkpoint = projector.checkpoint()?;
+        let queries = Queries::open(path)
+            .with_context(|| format!("failed to open read database `{}`", path.display()))?;
+        Ok(Arc::new(ReadSide {
+            store,
+            projector: tokio::sync::Mutex::new(Some(projector)),
+            queries: Mutex::new(queries),
+            applied: watch::Sender::new(checkpoint),
+            path: path.to_owned(),
+        }))
+    }
+
+    /// The read database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last position applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the read models have applied `position` or `timeout` passes; returns
+    /// whether they have.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Runs a query on a blocking thread.
+    ///
+    /// # Errors
+    /// The query's failure, or a panicked query thread.
+    pub async fn query<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Queries) -> Result<T, projections::ProjectionError> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let side = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let queries = side.queries.lock().unwrap_or_else(|e| e.into_inner());
+            f(&queries)
+        })
+        .await
+        .context("query thread panicked")?
+        .context("read database query failed")
+    }
+
+    /// Applies everything the store holds now; returns the checkpoint reached.
+    ///
+    /// # Errors
+    /// Store, decode and read-database failures.
+    pub async fn catch_up(&self) -> anyhow::Result<u64> {
+        self.catch_up_with(&mut |_, _| {}).await
+    }
+
+    /// [`ReadSide::catch_up`], reporting progress after every batch.
+    ///
+    /// # Errors
+    /// As [`ReadSide::catch_up`].
+    pub async fn catch_up_with(&self, progress: Progress<'_>) -> anyhow::Result<u64> {
+        let head = self.store.head().0;
+        let after = self.applied();
+        if after >= head {
+            return Ok(after);
+        }
+        // Reading and decoding the next batch overlaps with writing the current one.
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<anyhow::Result<(Vec<SourcedEvent>, u64)>>(2);
+        let store = self.store.clone();
+        let reader = tokio::spawn(async move {
+            let mut after = after;
+            while after < head {
+                let batch = match store.read_all(Position(after), BATCH).await {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                let Some(last) = batch.last() else { return };
+                after = last.position.0;
+                let decoded = tokio::task::spawn_blocking(move || sourced(batch.iter()))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r);
+                if tx
+                    .send(decoded.map(|events| (events, after)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let res = async {
+            while let Some(batch) = rx.recv().await {
+                let (events, up_to) = batch?;
+                let reached = self.apply_sourced(events, up_to).await?;
+                progress(reached, head);
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        reader.abort();
+        res?;
+        Ok(self.applied())
+    }
+
+    /// Drops the read models and replays the whole store; returns the checkpoint reached.
+    ///
+    /// # Errors
+    /// As [`ReadSide::catch_up`].
+    pub async fn rebuild(&self, progress: Progress<'_>) -> anyhow::Result<u64> {
+        {
+            let mut guard = self.projector.lock().await;
+            let projector = guard
+                .as_mut()
+                .context("projector lost by a panicked batch")?;
+            projector.reset()?;
+            self.applied.send_replace(0);
+        }
+        self.catch_up_with(progress).await
+    }
+
+    /// Applies `records` (those after the checkpoint), fetching the histories of streams the
+    /// projector lacks; returns the new checkpoint.
+    async fn apply(&self, records: Vec<RecordedEvent>) -> anyhow::Result<u64> {
+        let Some(up_to) = records.last().map(|r| r.position.0) else {
+            return Ok(self.applied());
+        };
+        let checkpoint = self.applied();
+        let events = sourced(records.iter().filter(|r| r.position.0 > checkpoint))?;
+        self.apply_sourced(events, up_to).await
+    }
+
+    /// Applies the decoded `events` after the checkpoint and moves it to `up_to`.
+    async fn apply_sourced(
+        &self,
+        mut events: Vec<SourcedEvent>,
+        up_to: u64,
+    ) -> anyhow::Result<u64> {
+        let mut guard = self.projector.lock().await;
+        let mut projector = guard.take().context("projector lost by a panicked batch")?;
+        let checkpoint = match projector.checkpoint() {
+            Ok(c) => c,
+            Err(e) => {
+                *guard = Some(projector);
+                return Err(e.into());
+            }
+        };
+        if up_to <= checkpoint {
+            *guard = Some(projector);
+            return Ok(checkpoint);
+        }
+        events.retain(|e| e.position > checkpoint);
+        let missing = projector.missing(&events);
+        let prepared = async {
+            let mut history = HashMap::new();
+            for stream in missing {
+                let stored = self.store.read_stream(&stream, 1).await?;
+                history.insert(stream, sourced(stored.iter())?);
+            }
+            anyhow::Ok(history)
+        }
+        .await;
+        let history = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                *guard = Some(projector);
+                return Err(e);
+            }
+        };
+        let (projector, res) = tokio::task::spawn_blocking(move || {
+            let res = projector.apply(&events, &history, up_to);
+            (projector, res)
+        })
+        .await
+        .context("projection thread panicked")?;
+        *guard = Some(projector);
+        let position = res.context("failed to apply events to the read database")?;
+        self.applied.send_replace(position);
+        Ok(position)
+    }
+
+    /// Follows the store from the checkpoint until the task is aborted: catch-up subscription,
+    /// many events per transaction. Failures are logged and retried from the checkpoint.
+    pub fn spawn_follower(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let side = self.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match side.follow().await {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::error!(error = %format!("{err:#}"), "read model update failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        })
+    }
+
+    #[tracing::instrument(skip_all, name = "projection")]
+    async fn follow(&self) -> anyhow::Result<()> {
+        let mut subscription = self.store.subscribe(Position(self.applied()));
+        loop {
+            let first = subscription.next().await?;
+            let mut batch = vec![first];
+            // Take what the subscription already holds, without waiting (`next` is cancel safe).
+            while batch.len() < BATCH {
+                match tokio::time::timeout(Duration::ZERO, subscription.next()).await {
+                    Ok(Ok(event)) => batch.push(event),
+                    _ => break,
+                }
+            }
+            self.apply(batch).await?;
+        }
+    }
+}
+
+/// Decodes the case events among `records`; other streams (identity-view audits) are skipped.
+fn sourced<'a>(
+    records: impl Iterator<Item = &'a RecordedEvent>,
+) -> anyhow::Result<Vec<SourcedEvent>> {
+    records
+        .filter(|r| r.stream.starts_with("case-"))
+        .map(|r| {
+            Ok(SourcedEvent {
+                position: r.position.0,
+                stream: r.stream.clone(),
+                version: r.version,
+                event: decode(r)?,
+            })
+        })
+        .collect()
+}
+
+/// `minqing rebuild`: drops the read models of the data directory and replays the store,
+/// printing progress on stderr; returns (events applied, seconds).
+///
+/// # Errors
+/// IO, store, decode and read-database failures.
+pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
+    let store_path = data_dir.join("events.db");
+    let store = crate::store::sqlite::SqliteStore::open(&store_path)
+        .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let org = crate::directory::load_org()?;
+    let side = ReadSide::open(&data_dir.join("read.db"), store, org)?;
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    let mut report = |done: u64, head: u64| {
+        if last_print.elapsed() >= Duration::from_secs(1) || done >= head {
+            last_print = Instant::now();
+            let pct = if head == 0 {
+                100.0
+            } else {
+                done as f64 * 100.0 / head as f64
+            };
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!("重建读模型 {done}/{head} ({pct:5.1}%)  {rate:.0} 事件/秒");
+        }
+    };
+    let reached = side.rebuild(&mut report).await?;
+    Ok((reached, started.elapsed().as_secs_f64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use domain::kinds::{Category, Channel, Kind, Urgency};
+    use domain::org::UnitId;
+    use domain::roles::{Actor, Role};
+    use domain::{Case, CaseId, Command, Context, Intake, Status};
+    use projections::query::IdentityRule;
+    use projections::{CaseFilter, Scope};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::app::codec::encode;
+    use crate::store::ExpectedVersion;
+    use crate::store::sqlite::SqliteStore;
+
+    fn actor(username: &str, unit: &str, role: Role) -> Actor {
+        Actor {
+            username: username.into(),
+            unit_id: UnitId::new(unit),
+            roles: vec![role],
+            oversees: Vec::new(),
+        }
+    }
+
+    /// Decides `cmd` on the stored case and appends the events.
+    async fn run(store: &SqliteStore, case: &mut Case, who: &Actor, cmd: Command) -> u64 {
+        let org = crate::directory::load_org().expect("org");
+        let calendar = crate::server::load_calendar().expect("calendar");
+        let policy = crate::server::load_policy().expect("policy");
+        let now = chrono::Utc
+            .with_ymd_and_hms(2025, 3, 3, 2, 0, 0)
+            .single()
+            .expect("time");
+        let ctx = Context {
+            now,
+            actor: who,
+            org: &org,
+            calendar: &calendar,
+            policy: &policy,
+        };
+        let events = domain::decide(case, &cmd, &ctx).expect("decided");
+        let new = events
+            .iter()
+            .map(|e| encode(e, uuid::Uuid::new_v4(), None))
+            .collect();
+        let res = store
+            .append("case-C1", ExpectedVersion::Exact(case.version()), new)
+            .await
+            .expect("appended");
+        for e in &events {
+            *case = domain::evolve(std::mem::take(case), e);
+        }
+        res.position.0
+    }
+
+    fn everything() -> CaseFilter {
+        CaseFilter {
+            page: 1,
+            per_page: 10,
+            ..CaseFilter::default()
+        }
+    }
+
+    async fn status(side: &Arc<ReadSide>) -> Vec<Status> {
+        let admin = actor("admin", "city", Role::Admin);
+        let org = crate::directory::load_org().expect("org");
+        let (scope, identity) = (Scope::of(&admin, &org), IdentityRule::of(&admin, &org));
+        let page = side
+            .query(move |q| q.cases(&everything(), &scope, &identity, chrono::Utc::now()))
+            .await
+            .expect("query");
+        page.items.iter().map(|c| c.status).collect()
+    }
+
+    #[tokio::test]
+    async fn catch_up_applies_the_store_and_a_reopened_read_side_resumes_from_its_checkpoint() {
+        let dir = TempDir::new().expect("dir");
+        let store = Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
+        let org = crate::directory::load_org().expect("org");
+        let operator = actor("operator", "city", Role::Operator);
+        let dispatcher = actor("dispatcher", "city", Role::Dispatcher);
+        let housing = actor("housing_handler", "city.bureau.housing", Role::Handler);
+        let mut case = Case::default();
+        let intake = Intake {
+            caller_name: "张三".into(),
+            caller_phone: "13812345678".into(),
+            channel: Some(Channel::Phone),
+            category: Some(Category::Complaint),
+            kind: Some(Kind::Escalated),
+            urgency: Some(Urgency::Normal),
+            title: "噪音".into(),
+            content: "夜间施工".into(),
+            address: "某小区".into(),
+            location_unit_id: Some(UnitId::new("d.chengguan.s01")),
+            confidential: false,
+        };
+        let create = Command::Create {
+            case_id: CaseId::parse("C1").expect("id"),
+            intake,
+            submit: true,
+        };
+        run(&store, &mut case, &operator, create).await;
+        let transfer = Command::Transfer {
+            lead_unit_id: UnitId::new("city.bureau.housing"),
+            co_unit_ids: Vec::new(),
+            note: String::new(),
+        };
+        let first = run(&store, &mut case, &dispatcher, transfer).await;
+        let path = dir.path().join("read.db");
+        let dyn_store: Arc<dyn EventStore> = store.clone();
+        {
+            let side = ReadSide::open(&path, dyn_store.clone(), org.clone()).expect("open");
+            assert_eq!(side.catch_up().await.expect("catch up"), first);
+            assert!(side.wait_for(first, Duration::ZERO).await);
+            assert!(!side.wait_for(first + 1, Duration::from_millis(10)).await);
+            assert_eq!(status(&side).await, [Status::Transferred]);
+        }
+        let second = run(&store, &mut case, &housing, Command::Receive).await;
+        // A new read side knows nothing of the case but its checkpoint: the stream's history
+        // comes from the store.
+        let side = ReadSide::open(&path, dyn_store, org).expect("reopen");
+        assert_eq!(side.applied(), first);
+        let follower = side.spawn_follower();
+        assert!(side.wait_for(second, Duration::from_secs(5)).await);
+        assert_eq!(status(&side).await, [Status::InProgress]);
+        follower.abort();
+    }
+}
