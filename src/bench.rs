@@ -430,12 +430,14 @@ async fn replay(
 }
 
 /// Replays the whole store with the reading pipelined against decoding and evolving, which are
-/// split by stream over one thread per core (a case's events stay in order on one thread).
+/// split by stream over the remaining cores (a case's events stay in order on one thread).
 async fn replay_parallel(
     store: Arc<dyn crate::store::EventStore>,
 ) -> anyhow::Result<(usize, usize)> {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    let n_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // The reader keeps one core busy; the others decode and evolve.
+    let n_workers =
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
     let mut senders = Vec::with_capacity(n_workers);
     let mut workers = Vec::with_capacity(n_workers);
     for _ in 0..n_workers {
