@@ -7,16 +7,15 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use domain::Status;
 use domain::calendar::WorkingTime;
 use domain::case::Overdue;
-use domain::identity::{mask_name, mask_phone, may_see_identity};
+use domain::identity::{mask_name, mask_phone};
 use domain::kinds::{Category, Kind, Urgency};
 use domain::org::UnitId;
-use domain::roles::Actor;
-use domain::{Case, CaseId, Event, EventBody, Intake, Status};
 use projections::query::{IdentityRule, WorkListOwner};
 use projections::row::status_code;
-use projections::{CaseFilter, CaseSummary, Page, Scope, Sort, WorkList};
+use projections::{CaseFilter, Page, Scope, Sort, WorkList};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -162,50 +161,13 @@ async fn caught_up(read: &ReadSide, min_position: Option<u64>) -> Result<(), Api
     Ok(())
 }
 
-/// A stand-in case with just what `may_see_identity` looks at (accepting unit,
-/// confidentiality), so the rule is the domain's own. `None` for an unparsable number (then the
-/// identity stays masked).
-fn identity_probe(c: &CaseSummary, root: &UnitId) -> Option<Case> {
-    let case_id = CaseId::parse(&c.case_id).ok()?;
-    let intake = Intake {
-        confidential: c.confidential,
-        ..Intake::default()
-    };
-    let (unit_id, body) = match &c.accepting_unit_id {
-        Some(unit) => (
-            UnitId::new(unit.clone()),
-            EventBody::Accepted { case_id, intake },
-        ),
-        None => (root.clone(), EventBody::DraftSaved { case_id, intake }),
-    };
-    Some(domain::evolve(
-        Case::default(),
-        &Event {
-            at: c.created_at.unwrap_or_default(),
-            actor: c.created_by.clone(),
-            unit_id,
-            body,
-        },
-    ))
-}
-
-/// Turns a page into its wire shape, masking identities the caller may not see and recording
-/// the views of those shown in full (DESIGN.md rule 12).
-async fn to_wire(app: &AppState, actor: &Actor, page: Page) -> Result<CaseList, ApiError> {
-    let root = app.org.root().id.clone();
+/// Turns a page into its wire shape. Lists always show callers masked (DESIGN.md rule 12):
+/// people browse lists all day, and showing a page of full identities would both expose them
+/// and bury the audit log in views nobody meant to make. The full identity is on the case
+/// itself (`GET /api/v1/cases/{id}`), for those allowed, and every such view is recorded.
+fn to_wire(page: Page) -> CaseList {
     let mut items = Vec::with_capacity(page.items.len());
-    let mut views = tokio::task::JoinSet::new();
     for c in page.items {
-        let full = identity_probe(&c, &root)
-            .is_some_and(|probe| may_see_identity(actor, &probe, &app.org));
-        let has_identity = !(c.caller_name.is_empty() && c.caller_phone.is_empty());
-        if full
-            && has_identity
-            && let Ok(case_id) = CaseId::parse(&c.case_id)
-        {
-            let (app, actor) = (app.clone(), actor.clone());
-            views.spawn(async move { app.record_identity_view(&actor, &case_id).await });
-        }
         items.push(CaseListItem {
             status: status_code(c.status).to_owned(),
             status_label: c.status_label.to_owned(),
@@ -218,17 +180,9 @@ async fn to_wire(app: &AppState, actor: &Actor, page: Page) -> Result<CaseList, 
                 }
                 .to_owned()
             }),
-            caller_name: if full {
-                c.caller_name
-            } else {
-                mask_name(&c.caller_name)
-            },
-            caller_phone: if full {
-                c.caller_phone
-            } else {
-                mask_phone(&c.caller_phone)
-            },
-            identity_masked: !full,
+            caller_name: mask_name(&c.caller_name),
+            caller_phone: mask_phone(&c.caller_phone),
+            identity_masked: true,
             id: c.case_id,
             version: c.version,
             category: c.category,
@@ -250,17 +204,14 @@ async fn to_wire(app: &AppState, actor: &Actor, page: Page) -> Result<CaseList, 
             recallable: c.recallable,
         });
     }
-    while let Some(res) = views.join_next().await {
-        res.map_err(|e| ApiError::Internal(e.into()))??;
-    }
-    Ok(CaseList {
+    CaseList {
         items,
         total: page.total,
         total_capped: page.total_capped,
         page: page.page,
         per_page: page.per_page,
         position: page.position,
-    })
+    }
 }
 
 /// 工单查询: cases matching every condition given, that the caller may see, newest first.
@@ -310,7 +261,7 @@ async fn list_cases(
         .query(move |queries| queries.cases(&filter, &scope, &identity, now))
         .await
         .map_err(ApiError::Internal)?;
-    Ok(Json(to_wire(&app, &actor, page).await?))
+    Ok(Json(to_wire(page)))
 }
 
 /// Which work list.
@@ -366,7 +317,7 @@ async fn work_list(
         .query(move |queries| queries.work_list(list, &owner, now, until, page, per_page))
         .await
         .map_err(ApiError::Internal)?;
-    Ok(Json(to_wire(&app, &actor, page).await?))
+    Ok(Json(to_wire(page)))
 }
 
 /// Which KPIs.

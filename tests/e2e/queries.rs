@@ -109,8 +109,20 @@ async fn citizen_history_lists_every_case_of_a_phone_number() {
     )
     .await;
     assert_eq!(listed(&list), [ids[0].clone(), ids[2].clone()]);
-    assert_eq!(list["items"][0]["caller_phone"], "13700000001");
-    assert_eq!(list["items"][0]["identity_masked"], false);
+    // Lists show callers masked even to the centre; the full identity is on the case itself,
+    // where each view is recorded.
+    assert_eq!(list["items"][0]["caller_phone"], "137****0001");
+    assert_eq!(list["items"][0]["identity_masked"], true);
+    let shift_leader = app.login("shift_leader").await;
+    let before = identity_views(&app, &shift_leader, &ids[0]).await;
+    let case = app.case(&operator, &ids[0]).await;
+    assert_eq!(case["caller_phone"], "13700000001");
+    let after = identity_views(&app, &shift_leader, &ids[0]).await;
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        before.as_array().unwrap().len() + 1,
+        "listing recorded nothing; opening the case recorded one view"
+    );
 }
 
 #[tokio::test]
@@ -380,4 +392,16 @@ async fn the_route_of_a_multi_hop_case_shows_the_recall_and_who_may_receive_it_n
         .get(Some(&qilihe), &format!("/api/v1/cases/{id}/route"))
         .await;
     assert_problem(res, 404, "not_found").await;
+}
+
+async fn identity_views(app: &TestApp, token: &str, id: &str) -> serde_json::Value {
+    app.http
+        .get(app.url(&format!("/api/v1/cases/{id}/identity-views")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
