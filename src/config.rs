@@ -16,6 +16,10 @@ pub struct Settings {
     /// Password of every demo account when the data directory is first seeded
     /// (`MINQING_DEMO_PASSWORD`; default `demo-12345`). Never logged.
     pub demo_password: String,
+    /// The overdue sweep's warning window (到期预警), in working hours: a holder whose deadline
+    /// falls due within it gets one recorded warning (`--deadline-warning-hours`,
+    /// `MINQING_DEADLINE_WARNING_HOURS`; default 4, 1 to 80).
+    pub deadline_warning_hours: u32,
 }
 
 impl Settings {

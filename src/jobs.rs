@@ -1,5 +1,6 @@
 //! Scheduled jobs on the `cron` crate, driven by tokio in Asia/Shanghai time: the overdue sweep
-//! (automatic 督办 of holders past a deadline) and the daily report.
+//! (automatic 督办 of holders past a deadline, 到期预警 of deadlines falling due within the
+//! warning window) and the daily report.
 //!
 //! Schedules have six or seven fields (seconds first) and name their weekdays (`Mon-Fri`):
 //! the crate numbers weekdays from Sunday = 1, so digits there are refused at start-up. Cron
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use domain::calendar::WorkingTime;
 use domain::org::UnitId;
 use domain::roles::{Actor, Role};
 use domain::{CaseId, Command};
@@ -26,6 +28,9 @@ pub struct Schedules {
     pub overdue_sweep: String,
     /// The daily report, on working days only (default 08:30: `0 30 8 * * *`).
     pub daily_report: String,
+    /// The overdue sweep warns of deadlines falling due within this much working time
+    /// (default 4 working hours).
+    pub warning_window: WorkingTime,
 }
 
 impl Default for Schedules {
@@ -33,6 +38,7 @@ impl Default for Schedules {
         Schedules {
             overdue_sweep: "0 */10 * * * *".into(),
             daily_report: "0 30 8 * * *".into(),
+            warning_window: WorkingTime::Minutes(4 * 60),
         }
     }
 }
@@ -91,6 +97,16 @@ pub struct Jobs {
     read: Arc<ReadSide>,
     sweep: cron::Schedule,
     report: cron::Schedule,
+    warning_window: WorkingTime,
+}
+
+/// What one overdue sweep recorded (or found recorded by an earlier run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepReport {
+    /// Automatic supervisions of holders past a deadline.
+    pub supervised: usize,
+    /// Warnings of deadlines falling due within the warning window.
+    pub warned: usize,
 }
 
 impl Jobs {
@@ -106,6 +122,7 @@ impl Jobs {
         Ok(Jobs {
             sweep: parse_schedule("overdue_sweep", &schedules.overdue_sweep)?,
             report: parse_schedule("daily_report", &schedules.daily_report)?,
+            warning_window: schedules.warning_window,
             app,
             read,
         })
@@ -129,14 +146,15 @@ impl Jobs {
     }
 
     /// One overdue sweep: every holder past a deadline gets one automatic supervision per
-    /// deadline. The idempotency key names the case, assignment and deadline, so a sweep that
-    /// runs twice, or again after downtime, records each once. Returns supervisions recorded
-    /// or found recorded.
+    /// deadline, and every deadline falling due within the warning window one warning
+    /// (`deadline_warned`). The idempotency keys name the case, assignment and deadline (and
+    /// `decide` refuses a second warning of the same deadline), so a sweep that runs twice, or
+    /// again after downtime, records each once. Returns what was recorded or found recorded.
     ///
     /// # Errors
     /// Read-model failures; the last command failure (the others are logged).
     #[tracing::instrument(skip_all, name = "overdue_sweep")]
-    pub async fn sweep_once(&self) -> anyhow::Result<usize> {
+    pub async fn sweep_once(&self) -> anyhow::Result<SweepReport> {
         self.read.catch_up().await?;
         let now = self.app.now();
         let overdue = self.read.query(move |q| q.overdue_holders(now)).await?;
@@ -193,9 +211,48 @@ impl Jobs {
                 }
             }
         }
+        let window = self.warning_window;
+        let until = self.app.calendar.add(now, window).at;
+        let due_soon = self
+            .read
+            .query(move |q| q.due_soon_holders(now, until))
+            .await?;
+        let mut n_warned = 0;
+        for holder in due_soon {
+            let Ok(id) = CaseId::parse(&holder.case_id) else {
+                continue;
+            };
+            let key = format!(
+                "deadline-warning:{}:{}:{}:{}",
+                holder.case_id,
+                holder.assignment_id,
+                holder.deadline.as_str(),
+                holder.due_at.timestamp()
+            );
+            let cmd = Command::WarnDeadline {
+                assignment_id: holder.assignment_id,
+                deadline: holder.deadline,
+                within: window,
+            };
+            match self.app.execute(&actor, &id, cmd, None, Some(&key)).await {
+                // A key reused with another window still names this very deadline: it was
+                // warned by an earlier run configured differently.
+                Ok(_) | Err(AppError::KeyReused) => n_warned += 1,
+                Err(AppError::Domain(err)) => {
+                    tracing::info!(case_id = %id, error = %err, "deadline not warned");
+                }
+                Err(err) => {
+                    tracing::warn!(case_id = %id, error = %err, "deadline warning failed");
+                    failure = Some(err);
+                }
+            }
+        }
         match failure {
             Some(err) => Err(err).context("the overdue sweep will retry at its next tick"),
-            None => Ok(n),
+            None => Ok(SweepReport {
+                supervised: n,
+                warned: n_warned,
+            }),
         }
     }
 
@@ -332,7 +389,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_overdue_sweep_supervises_each_overdue_deadline_once() {
+    async fn the_overdue_sweep_warns_and_supervises_each_deadline_once() {
         let dir = TempDir::new().expect("dir");
         let store: Arc<dyn EventStore> =
             Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
@@ -391,16 +448,67 @@ mod tests {
         .expect("transferred");
         let read = ReadSide::open(&dir.path().join("read.db"), store.clone(), org).expect("read");
         let jobs = Jobs::new(app.clone(), read.clone(), &Schedules::default()).expect("jobs");
-        // Within the receive limit nothing happens.
-        assert_eq!(jobs.sweep_once().await.expect("sweep"), 0);
+        // Within the receive limit nothing is overdue, but the receive deadline (12:00) falls
+        // within the four-hour window: one warning, however often the sweep runs.
+        let warned_once = SweepReport {
+            supervised: 0,
+            warned: 1,
+        };
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), warned_once);
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), warned_once);
+        // After downtime, a restarted scheduler with a wider window finds it recorded.
+        *clock.0.lock().expect("clock") = shanghai(3, 11);
+        let wider = Schedules {
+            warning_window: WorkingTime::Minutes(8 * 60),
+            ..Schedules::default()
+        };
+        let restarted = Jobs::new(app.clone(), read.clone(), &wider).expect("jobs");
+        assert_eq!(restarted.sweep_once().await.expect("sweep"), warned_once);
+        // The case shows the warning: a `warned` holder and a `deadline_warned` entry.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server =
+            tokio::spawn(axum::serve(listener, crate::http::router(app.clone())).into_future());
+        let (token, _) = app
+            .directory
+            .login("operator", "test-password")
+            .expect("login");
+        let view: serde_json::Value = reqwest::Client::new()
+            .get(format!("http://{addr}/api/v1/cases/{}", created.id))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET case")
+            .json()
+            .await
+            .expect("JSON");
+        server.abort();
+        assert_eq!(view["holders"][0]["warned"], true, "{view}");
+        let types: Vec<&str> = view["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter_map(|e| e["type"].as_str())
+            .collect();
+        assert_eq!(
+            types.iter().filter(|t| **t == "deadline_warned").count(),
+            1,
+            "{types:?}"
+        );
         // A day later the housing bureau has not signed: one supervision, however often the
-        // sweep runs.
+        // sweep runs; the passed deadline is not warned again.
+        let supervised_once = SweepReport {
+            supervised: 1,
+            warned: 0,
+        };
         *clock.0.lock().expect("clock") = shanghai(4, 10);
-        assert_eq!(jobs.sweep_once().await.expect("sweep"), 1);
-        assert_eq!(jobs.sweep_once().await.expect("sweep"), 1);
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), supervised_once);
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), supervised_once);
         *clock.0.lock().expect("clock") = shanghai(4, 11);
-        assert_eq!(jobs.sweep_once().await.expect("sweep"), 1);
-        let (_, history) = app.history(&created.id).await.expect("history");
+        assert_eq!(jobs.sweep_once().await.expect("sweep"), supervised_once);
+        let (case, history) = app.history(&created.id).await.expect("history");
         let supervised: Vec<String> = history
             .iter()
             .filter_map(|(_, e)| match &e.body {
@@ -410,6 +518,22 @@ mod tests {
             .collect();
         assert_eq!(supervised.len(), 1, "{supervised:?}");
         assert!(supervised[0].contains("逾期未接收"), "{}", supervised[0]);
+        let warnings: Vec<&EventBody> = history
+            .iter()
+            .map(|(_, e)| &e.body)
+            .filter(|b| matches!(b, EventBody::DeadlineWarned { .. }))
+            .collect();
+        assert_eq!(
+            warnings,
+            [&EventBody::DeadlineWarned {
+                assignment_id: 1,
+                deadline: domain::event::DeadlineKind::Receive,
+                due_at: shanghai(3, 12),
+            }]
+        );
+        // The warning is recorded on the holder; the flow did not change.
+        assert_eq!(case.holders().count(), 1);
+        assert!(case.assignments()[0].warnings.len() == 1);
         assert!(jobs.report_once().await.expect("report"));
     }
 }

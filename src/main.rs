@@ -39,6 +39,14 @@ enum Cmd {
             hide_default_value = false
         )]
         demo_password: String,
+        /// Warn of deadlines falling due within this many working hours (1 to 80).
+        #[arg(
+            long,
+            env = "MINQING_DEADLINE_WARNING_HOURS",
+            default_value_t = 4,
+            value_parser = clap::value_parser!(u32).range(1..=80)
+        )]
+        deadline_warning_hours: u32,
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
@@ -91,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             addr,
             data,
             demo_password,
+            deadline_warning_hours,
             log_json,
         } => {
             init_logging(log_json);
@@ -98,6 +107,7 @@ fn main() -> anyhow::Result<()> {
                 addr,
                 data_dir: data,
                 demo_password,
+                deadline_warning_hours,
             };
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(server::serve(settings))

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use domain::calendar::{CalendarData, DeadlinePolicy, WorkingCalendar};
+use domain::calendar::{CalendarData, DeadlinePolicy, WorkingCalendar, WorkingTime};
 use tokio::net::TcpListener;
 
 use crate::app::{App, SystemClock};
@@ -91,6 +91,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
         .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
     let store: Arc<dyn EventStore> = Arc::new(store);
     let org = load_org()?;
+    crate::http::routing::responsibility_table()?;
     let directory = Directory::open(&settings.data_dir, &org, &settings.demo_password)?;
     let app = Arc::new(App::new(
         store,
@@ -115,8 +116,15 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     let read_path = settings.data_dir.join("read.db");
     let read = ReadSide::open(&read_path, app.store.clone(), app.org.clone())?;
     let jobs = Arc::new(
-        Jobs::new(app.clone(), read.clone(), &Schedules::default())
-            .context("invalid job schedule")?,
+        Jobs::new(
+            app.clone(),
+            read.clone(),
+            &Schedules {
+                warning_window: WorkingTime::Minutes(settings.deadline_warning_hours * 60),
+                ..Schedules::default()
+            },
+        )
+        .context("invalid job schedule")?,
     );
     let listener = TcpListener::bind(settings.addr)
         .await

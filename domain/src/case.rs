@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Deadline;
-use crate::event::{Event, EventBody};
+use crate::event::{DeadlineKind, Event, EventBody};
 use crate::kinds::{Category, Channel, Kind, Urgency};
 use crate::org::UnitId;
 
@@ -175,9 +175,31 @@ pub struct Assignment {
     pub extension_request: Option<ExtensionRequest>,
     /// Working days granted so far.
     pub extended_days: u32,
+    /// 到期预警 recorded so far: which deadline, due when.
+    #[serde(default)]
+    pub warnings: Vec<(DeadlineKind, DateTime<Utc>)>,
 }
 
 impl Assignment {
+    /// The deadline of this kind as it stands now, if it still runs: receive-by while
+    /// pending, complete-by while pending or received.
+    pub fn running_deadline(&self, deadline: DeadlineKind) -> Option<DateTime<Utc>> {
+        match (deadline, self.state) {
+            (DeadlineKind::Receive, AssignmentState::Pending) => Some(self.receive_by.at),
+            (DeadlineKind::Complete, AssignmentState::Pending | AssignmentState::Received) => {
+                Some(self.complete_by.at)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a warning was recorded for a deadline that still runs, as it stands now.
+    pub fn warned(&self) -> bool {
+        self.warnings
+            .iter()
+            .any(|(kind, due_at)| self.running_deadline(*kind) == Some(*due_at))
+    }
+
     /// Pending, received or completed: not taken back nor cancelled.
     pub fn is_live(&self) -> bool {
         matches!(
@@ -598,6 +620,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                     return_request: None,
                     extension_request: None,
                     extended_days: 0,
+                    warnings: Vec::new(),
                 });
             }
         }
@@ -708,6 +731,15 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.stage = Stage::Open;
         }
         EventBody::Supervised { .. } => case.n_supervised += 1,
+        EventBody::DeadlineWarned {
+            assignment_id,
+            deadline,
+            due_at,
+        } => {
+            if let Some(a) = case.assignment_mut(*assignment_id) {
+                a.warnings.push((*deadline, *due_at));
+            }
+        }
         EventBody::Annotated { .. } => case.n_annotated += 1,
         EventBody::Archived { .. } => {
             case.stage = Stage::Archived;

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::WorkingTime;
 use crate::case::{CaseId, Intake, Satisfaction, Stage};
+use crate::event::DeadlineKind;
 use crate::org::UnitId;
 
 /// What the command handler knows of the master case when merging (并单): `decide` stays pure,
@@ -114,6 +116,15 @@ pub enum Command {
         /// Opinion.
         opinion: String,
     },
+    /// 到期预警: warn that a holder's deadline is near (issued by the scheduler as `system`).
+    WarnDeadline {
+        /// The holder's assignment.
+        assignment_id: u32,
+        /// Which deadline.
+        deadline: DeadlineKind,
+        /// The warning window: warn when the deadline falls within this much working time.
+        within: WorkingTime,
+    },
     /// 批示.
     Annotate {
         /// The instruction.
@@ -183,6 +194,7 @@ impl Command {
             Command::CallBack { .. } => "callback",
             Command::Reopen { .. } => "reopen",
             Command::Supervise { .. } => "supervise",
+            Command::WarnDeadline { .. } => "warn_deadline",
             Command::Annotate { .. } => "annotate",
             Command::Archive => "archive",
             Command::ArchiveWithMaster { .. } => "archive_with_master",

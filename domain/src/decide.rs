@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::calendar::{DeadlinePolicy, WorkingCalendar};
+use crate::calendar::{DeadlinePolicy, WorkingCalendar, WorkingTime};
 use crate::case::{AssignmentState, Case, HandlingRole, Intake, Satisfaction, Stage};
 use crate::command::{Command, MasterInfo, limits};
 use crate::error::CaseError;
-use crate::event::{Event, EventBody, NewAssignment};
+use crate::event::{DeadlineKind, Event, EventBody, NewAssignment};
 use crate::identity::is_valid_phone;
 use crate::kinds::{Channel, Kind, Urgency};
 use crate::org::{Level, OrgTree, UnitId, UnitKind};
@@ -40,6 +40,37 @@ const HANDLERS: &[Role] = &[Role::Handler, Role::Dispatcher, Role::ShiftLeader];
 pub fn decide(case: &Case, cmd: &Command, ctx: &Context<'_>) -> Result<Vec<Event>, CaseError> {
     let d = Decider { case, ctx };
     d.decide(cmd)
+}
+
+/// Rules 3 and 4: whether `from` may transfer a case to `target`. The city centre transfers to
+/// its bureaus and district centres; every other unit transfers down its own subtree, never to a
+/// centre or the efficiency office.
+///
+/// # Errors
+/// [`CaseError::UnknownUnit`] when `target` is not in the tree, [`CaseError::TargetNotAllowed`]
+/// when the rules forbid the transfer.
+pub fn may_transfer_to(org: &OrgTree, from: &UnitId, target: &UnitId) -> Result<(), CaseError> {
+    let unit = org
+        .get(target)
+        .ok_or_else(|| CaseError::UnknownUnit(target.clone()))?;
+    let from_kind = org.get(from).map(|u| u.kind);
+    let allowed = if from_kind == Some(UnitKind::HotlineCentre) {
+        // The city centre transfers to city bureaus and district centres.
+        unit.parent_id.as_ref() == Some(from)
+            && matches!(unit.kind, UnitKind::Bureau | UnitKind::DistrictCentre)
+    } else {
+        // Everyone else transfers down their own subtree only.
+        org.is_below(target, from)
+            && !matches!(
+                unit.kind,
+                UnitKind::HotlineCentre | UnitKind::EfficiencyOffice | UnitKind::DistrictCentre
+            )
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(CaseError::TargetNotAllowed(target.clone()))
+    }
 }
 
 struct Decider<'a> {
@@ -225,6 +256,11 @@ impl Decider<'_> {
                     unit_ids,
                 })])
             }
+            Command::WarnDeadline {
+                assignment_id,
+                deadline,
+                within,
+            } => self.warn_deadline(*assignment_id, *deadline, *within),
             Command::Annotate { text: body } => self.annotate(body),
             Command::Archive => {
                 self.require_role(CENTRE_STAFF)?;
@@ -392,28 +428,7 @@ impl Decider<'_> {
 
     /// Rules 3 and 4: whom `from` may transfer to.
     fn may_transfer_to(&self, from: &UnitId, target: &UnitId) -> Result<(), CaseError> {
-        let org = self.ctx.org;
-        let unit = org
-            .get(target)
-            .ok_or_else(|| CaseError::UnknownUnit(target.clone()))?;
-        let from_kind = org.get(from).map(|u| u.kind);
-        let allowed = if from_kind == Some(UnitKind::HotlineCentre) {
-            // The city centre transfers to city bureaus and district centres.
-            unit.parent_id.as_ref() == Some(from)
-                && matches!(unit.kind, UnitKind::Bureau | UnitKind::DistrictCentre)
-        } else {
-            // Everyone else transfers down their own subtree only.
-            org.is_below(target, from)
-                && !matches!(
-                    unit.kind,
-                    UnitKind::HotlineCentre | UnitKind::EfficiencyOffice | UnitKind::DistrictCentre
-                )
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(CaseError::TargetNotAllowed(target.clone()))
-        }
+        may_transfer_to(self.ctx.org, from, target)
     }
 
     fn transfer(
@@ -744,6 +759,37 @@ impl Decider<'_> {
             assignment_id: lead.id,
             reason: text("reason", reason, limits::NOTE)?,
             complete_by,
+        })])
+    }
+
+    /// 到期预警: the efficiency office's system actor warns once per deadline that falls due
+    /// within the window; the flow does not change.
+    fn warn_deadline(
+        &self,
+        assignment_id: u32,
+        deadline: DeadlineKind,
+        within: WorkingTime,
+    ) -> Result<Vec<Event>, CaseError> {
+        self.require_role(&[Role::Supervisor])?;
+        self.require_open()?;
+        let a = self
+            .case
+            .assignment(assignment_id)
+            .filter(|a| a.is_open())
+            .ok_or(CaseError::NotDueSoon)?;
+        let due_at = a.running_deadline(deadline).ok_or(CaseError::NotDueSoon)?;
+        let now = self.ctx.now;
+        let window_end = self.ctx.calendar.add(now, within).at;
+        if due_at < now || due_at > window_end {
+            return Err(CaseError::NotDueSoon);
+        }
+        if a.warnings.contains(&(deadline, due_at)) {
+            return Err(CaseError::AlreadyWarned);
+        }
+        Ok(vec![self.event(EventBody::DeadlineWarned {
+            assignment_id,
+            deadline,
+            due_at,
         })])
     }
 

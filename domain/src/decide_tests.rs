@@ -6,6 +6,7 @@ use super::*;
 use crate::calendar::WorkingTime;
 use crate::case::{AssignmentState, Intake, Overdue, Status};
 use crate::case::{CaseId, evolve};
+use crate::event::DeadlineKind;
 use crate::kinds::{Category, Channel, Kind, Urgency};
 use crate::testing::{Scenario, actor, leader, local, world};
 
@@ -1302,6 +1303,11 @@ fn commands() -> Vec<Command> {
             reply: "答复".into(),
             kb_article_ids: vec!["kb-1".into()],
         },
+        Command::WarnDeadline {
+            assignment_id: 1,
+            deadline: DeadlineKind::Complete,
+            within: WorkingTime::Days(10),
+        },
     ]
 }
 
@@ -1311,7 +1317,7 @@ proptest! {
     #[test]
     fn no_sequence_of_commands_breaks_the_invariants(
         kind in prop_oneof![Just(Kind::Escalated), Just(Kind::Immediate), Just(Kind::Promised)],
-        steps in proptest::collection::vec((0usize..10, 0usize..27, 0i64..3000), 1..60),
+        steps in proptest::collection::vec((0usize..10, 0usize..28, 0i64..3000), 1..60),
     ) {
         let actors = actors();
         let commands = commands();
@@ -1333,6 +1339,12 @@ proptest! {
                     if matches!(commands[c], Command::Annotate { .. } | Command::Supervise { .. }) {
                         prop_assert_eq!(s.case.status(), before.status());
                         prop_assert_eq!(s.case.assignments(), before.assignments());
+                    }
+                    // A deadline warning never changes the flow either.
+                    if matches!(commands[c], Command::WarnDeadline { .. }) {
+                        prop_assert_eq!(s.case.status(), before.status());
+                        let flow = |c: &Case| c.assignments().iter().map(|a| (a.state, a.receive_by, a.complete_by)).collect::<Vec<_>>();
+                        prop_assert_eq!(flow(&s.case), flow(&before));
                     }
                 }
                 Err(_) => prop_assert_eq!(&s.case, &before),
@@ -1356,4 +1368,121 @@ proptest! {
             prop_assert_eq!(s.case.version() as usize, s.history.len());
         }
     }
+}
+
+// ---- 到期预警 (deadline warnings, issued by the overdue sweep) ----
+
+fn system() -> Actor {
+    actor("system", "city.efficiency", Role::Supervisor)
+}
+
+fn warn(assignment_id: u32, deadline: DeadlineKind) -> Command {
+    Command::WarnDeadline {
+        assignment_id,
+        deadline,
+        within: WorkingTime::Minutes(4 * 60),
+    }
+}
+
+#[test]
+fn a_deadline_due_within_the_window_is_warned_once_and_the_flow_does_not_change() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("city.bureau.housing", &[]));
+    let status = s.case.status();
+    let holders = s.case.holders().count();
+    let receive_by = s.case.assignments()[0].receive_by.at;
+    let events = s.ok(&system(), warn(1, DeadlineKind::Receive));
+    assert_eq!(
+        events,
+        [EventBody::DeadlineWarned {
+            assignment_id: 1,
+            deadline: DeadlineKind::Receive,
+            due_at: receive_by,
+        }]
+    );
+    assert_eq!(s.case.status(), status);
+    assert_eq!(s.case.holders().count(), holders);
+    assert!(s.case.assignments()[0].warned());
+    s.refused(
+        &system(),
+        warn(1, DeadlineKind::Receive),
+        CaseError::AlreadyWarned,
+    );
+}
+
+#[test]
+fn a_deadline_not_due_soon_is_not_warned() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("city.bureau.housing", &[]));
+    // Handling runs five working days: far outside a four-hour window.
+    s.refused(
+        &system(),
+        warn(1, DeadlineKind::Complete),
+        CaseError::NotDueSoon,
+    );
+    // Once received, the receive deadline no longer runs.
+    s.ok(&housing(), Command::Receive);
+    s.refused(
+        &system(),
+        warn(1, DeadlineKind::Receive),
+        CaseError::NotDueSoon,
+    );
+    // An unknown assignment has no deadline.
+    s.refused(
+        &system(),
+        warn(9, DeadlineKind::Complete),
+        CaseError::NotDueSoon,
+    );
+    // Past the deadline it is overdue (supervision), not a warning.
+    let mut late = accepted(Kind::Escalated);
+    late.ok(&disp(), transfer("city.bureau.housing", &[]));
+    late.advance_to(local(2025, 3, 4, 10, 0));
+    late.refused(
+        &system(),
+        warn(1, DeadlineKind::Receive),
+        CaseError::NotDueSoon,
+    );
+}
+
+#[test]
+fn a_moved_deadline_is_warned_again() {
+    let mut s = at_housing();
+    // Monday 10 March, 8:00: the complete-by of 10:00 that morning is within the window.
+    s.advance_to(local(2025, 3, 10, 8, 0));
+    s.ok(&system(), warn(1, DeadlineKind::Complete));
+    s.ok(
+        &housing(),
+        Command::RequestExtension {
+            working_days: 1,
+            reason: "需勘查".into(),
+        },
+    );
+    s.ok(
+        &disp(),
+        Command::DecideExtension {
+            approve: true,
+            note: "同意".into(),
+        },
+    );
+    assert!(!s.case.assignments()[0].warned());
+    s.advance_to(local(2025, 3, 11, 8, 0));
+    s.ok(&system(), warn(1, DeadlineKind::Complete));
+    assert!(s.case.assignments()[0].warned());
+}
+
+#[test]
+fn deadline_warnings_are_refused_on_closed_cases_and_for_other_roles() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("city.bureau.housing", &[]));
+    assert!(matches!(
+        s.try_cmd(&op(), &warn(1, DeadlineKind::Receive))
+            .unwrap_err(),
+        CaseError::RoleNotAllowed(_)
+    ));
+    let mut done = completed_at_housing();
+    done.refused(
+        &system(),
+        warn(1, DeadlineKind::Complete),
+        CaseError::NotOpen,
+    );
 }

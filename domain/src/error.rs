@@ -125,6 +125,13 @@ pub enum CaseError {
     /// The case was merged into a master; it follows the master now.
     #[error("the case was merged into another case")]
     Merged,
+    /// A deadline warning for a deadline that is not within the warning window (or already
+    /// past, or belongs to no open holder).
+    #[error("the deadline is not due within the warning window")]
+    NotDueSoon,
+    /// This deadline was already warned about.
+    #[error("this deadline was already warned about")]
+    AlreadyWarned,
     /// Only a draft of the centre may be submitted by the centre; submitting needs a centre.
     #[error("only a hotline centre can accept cases")]
     NotACentre,
@@ -185,6 +192,8 @@ impl CaseError {
             CaseError::InvalidMaster(_) => "invalid_master",
             CaseError::Merged => "merged",
             CaseError::NotACentre => "not_a_centre",
+            CaseError::NotDueSoon => "not_due_soon",
+            CaseError::AlreadyWarned => "already_warned",
         }
     }
 
@@ -230,6 +239,8 @@ impl CaseError {
             CaseError::InvalidMaster(_) => "主工单不可用于合并",
             CaseError::Merged => "工单已并入其他工单",
             CaseError::NotACentre => "只有热线中心可以受理工单",
+            CaseError::NotDueSoon => "该时限不在预警范围内",
+            CaseError::AlreadyWarned => "该时限已预警",
         }
     }
 }

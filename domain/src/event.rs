@@ -39,6 +39,26 @@ pub struct NewAssignment {
     pub complete_by: Deadline,
 }
 
+/// Which deadline of an assignment a warning is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineKind {
+    /// 签收时限.
+    Receive,
+    /// 办理时限.
+    Complete,
+}
+
+impl DeadlineKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineKind::Receive => "receive",
+            DeadlineKind::Complete => "complete",
+        }
+    }
+}
+
 /// What happened, with its data. Serialised externally tagged, `{"transferred": {…}}`, with the
 /// type name in snake_case: unlike an internal `type` field, this shape decodes in one streaming
 /// pass, which roughly halves replay time.
@@ -166,6 +186,17 @@ pub enum EventBody {
         /// The units pressed (the holders at the time).
         unit_ids: Vec<UnitId>,
     },
+    /// 到期预警 — the overdue sweep warned that a holder's deadline falls within the warning
+    /// window. Never changes the flow; recorded once per assignment, deadline and due time.
+    DeadlineWarned {
+        /// The assignment whose deadline is near.
+        assignment_id: u32,
+        /// Which deadline.
+        deadline: DeadlineKind,
+        /// When it falls due (UTC).
+        #[serde(with = "crate::time::utc")]
+        due_at: DateTime<Utc>,
+    },
     /// 批示 — a leader's instruction. Never changes the flow.
     Annotated {
         /// The instruction.
@@ -216,6 +247,7 @@ impl EventBody {
             EventBody::CalledBack { .. } => "called_back",
             EventBody::Reopened { .. } => "reopened",
             EventBody::Supervised { .. } => "supervised",
+            EventBody::DeadlineWarned { .. } => "deadline_warned",
             EventBody::Annotated { .. } => "annotated",
             EventBody::Archived { .. } => "archived",
             EventBody::Merged { .. } => "merged",

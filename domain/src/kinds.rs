@@ -20,6 +20,20 @@ pub enum Category {
     Praise,
 }
 
+impl Category {
+    /// The Chinese label shown on screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Inquiry => "咨询",
+            Category::HelpRequest => "求助",
+            Category::Complaint => "投诉",
+            Category::Report => "举报",
+            Category::Proposal => "建议",
+            Category::Praise => "表扬",
+        }
+    }
+}
+
 /// 件别 (五件制) — how the case is to be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -13,6 +13,7 @@
 //! - [`case`]: the aggregate's state, statuses and `evolve`.
 //! - [`command`], [`event`], [`error`]: what is asked, what happened, why it was refused.
 //! - [`decide`](mod@decide): the rules.
+//! - [`routing`]: the routing suggestion from the responsibility table (职责清单).
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
 //! - [`time`]: fast reading of the timestamps the store writes.
 //!
@@ -28,7 +29,7 @@
 //! case (主办 `Lead`, 协办 `Co`) · 追回 `Recalled` · 退回申请 `ReturnRequested` · 接收
 //! `Received` · 办理 `ProgressRecorded` · 办结 `Completed` · 延期 `ExtensionRequested` /
 //! `ExtensionDecided` · 回访 `CalledBack` · 重办 `Reopened` · 督办 `Supervised` · 批示
-//! `Annotated` · 归档 `Archived` · 并单 `Merged` · 申诉 `Appealed`.
+//! `Annotated` · 归档 `Archived` · 并单 `Merged` · 申诉 `Appealed` · 到期预警 `DeadlineWarned`.
 #![warn(missing_docs)]
 
 pub mod calendar;
@@ -41,6 +42,7 @@ pub mod identity;
 pub mod kinds;
 pub mod org;
 pub mod roles;
+pub mod routing;
 pub mod time;
 
 #[cfg(test)]

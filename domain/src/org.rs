@@ -78,6 +78,33 @@ impl UnitKind {
     pub fn is_centre(self) -> bool {
         matches!(self, UnitKind::HotlineCentre | UnitKind::DistrictCentre)
     }
+
+    /// The level units of this kind sit at.
+    pub fn level(self) -> Level {
+        match self {
+            UnitKind::HotlineCentre | UnitKind::EfficiencyOffice | UnitKind::Bureau => Level::City,
+            UnitKind::DistrictCentre | UnitKind::DistrictDepartment => Level::District,
+            UnitKind::StreetOffice => Level::Street,
+            UnitKind::CommunityCommittee => Level::Community,
+            UnitKind::GridStation => Level::Grid,
+            UnitKind::Building => Level::Building,
+        }
+    }
+
+    /// The Chinese label shown on screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            UnitKind::HotlineCentre => "市热线中心",
+            UnitKind::EfficiencyOffice => "效能办",
+            UnitKind::Bureau => "市直部门（局委办）",
+            UnitKind::DistrictCentre => "区/县热线分中心",
+            UnitKind::DistrictDepartment => "区/县属部门",
+            UnitKind::StreetOffice => "街道办/乡镇",
+            UnitKind::CommunityCommittee => "社区/村委会",
+            UnitKind::GridStation => "网格站",
+            UnitKind::Building => "楼院",
+        }
+    }
 }
 
 /// One unit of the tree.

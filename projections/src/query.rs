@@ -300,6 +300,21 @@ pub struct OverdueHolder {
     pub deadline: DateTime<Utc>,
 }
 
+/// A holder with a deadline falling due soon (到期预警).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueSoonHolder {
+    /// 工单编号.
+    pub case_id: String,
+    /// The assignment within the case.
+    pub assignment_id: u32,
+    /// The holding unit.
+    pub unit_id: String,
+    /// Which deadline.
+    pub deadline: domain::event::DeadlineKind,
+    /// When it falls due.
+    pub due_at: DateTime<Utc>,
+}
+
 /// A page of results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -558,6 +573,55 @@ impl Queries {
                     unit_id,
                     kind,
                     deadline,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every running deadline of a holder that falls due between `now` and `until`: the
+    /// receive-by of pending holders and the complete-by of all holders, soonest first.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn due_soon_holders(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<DueSoonHolder>, ProjectionError> {
+        use domain::event::DeadlineKind;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT case_id, assignment_id, unit_id, 'receive', receive_by FROM case_holder
+             WHERE state = 'pending' AND receive_by >= ?1 AND receive_by <= ?2
+             UNION ALL
+             SELECT case_id, assignment_id, unit_id, 'complete', complete_by FROM case_holder
+             WHERE complete_by >= ?1 AND complete_by <= ?2
+             ORDER BY 5, 1, 2",
+        )?;
+        let rows = stmt.query_map([micros(now), micros(until)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (case_id, assignment_id, unit_id, kind, due_at) = row?;
+            let deadline = if kind == "receive" {
+                DeadlineKind::Receive
+            } else {
+                DeadlineKind::Complete
+            };
+            if let Some(due_at) = DateTime::from_timestamp_micros(due_at) {
+                out.push(DueSoonHolder {
+                    case_id,
+                    assignment_id,
+                    unit_id,
+                    deadline,
+                    due_at,
                 });
             }
         }

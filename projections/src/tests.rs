@@ -849,3 +849,39 @@ fn a_read_database_of_another_schema_is_reset_and_rebuilt() {
     project(&mut reference, &log.events, 8);
     assert_eq!(dump(&path), dump(&ref_path));
 }
+
+#[test]
+fn due_soon_holders_agree_with_the_running_deadlines_of_the_domain() {
+    use domain::event::DeadlineKind;
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let mut n_found = 0;
+    for (from, to) in [(0, 2), (1, 6), (2, 30), (24, 200)] {
+        let (now, until) = (monday(from), monday(to));
+        let mut got: Vec<(String, u32, DeadlineKind, DateTime<Utc>)> = q
+            .due_soon_holders(now, until)
+            .expect("query")
+            .into_iter()
+            .map(|h| (h.case_id, h.assignment_id, h.deadline, h.due_at))
+            .collect();
+        let mut expected = Vec::new();
+        for (stream, case) in &log.cases {
+            for a in case.holders() {
+                for kind in [DeadlineKind::Receive, DeadlineKind::Complete] {
+                    if let Some(due) = a.running_deadline(kind)
+                        && due >= now
+                        && due <= until
+                    {
+                        let id = stream.trim_start_matches("case-").to_owned();
+                        expected.push((id, a.id, kind, due));
+                    }
+                }
+            }
+        }
+        got.sort_by_key(|x| (x.0.clone(), x.1, x.2.as_str()));
+        expected.sort_by_key(|x| (x.0.clone(), x.1, x.2.as_str()));
+        assert_eq!(got, expected, "{from}..{to}");
+        n_found += got.len();
+    }
+    assert!(n_found > 0, "the windows catch some deadlines");
+}

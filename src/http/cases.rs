@@ -593,6 +593,8 @@ pub struct AssignmentView {
     received_at: Option<String>,
     completed_at: Option<String>,
     overdue: bool,
+    /// 已预警: the overdue sweep warned that a deadline still running falls due soon.
+    warned: bool,
     reply: Option<String>,
     return_request: Option<String>,
     extension_request_days: Option<u32>,
@@ -699,6 +701,7 @@ fn assignment_view(app: &AppState, a: &Assignment, now: DateTime<Utc>) -> Assign
         received_at: opt_ts(a.received_at),
         completed_at: opt_ts(a.completed_at),
         overdue,
+        warned: a.warned(),
         reply: a.reply.clone(),
         return_request: a.return_request.as_ref().map(|r| r.reason.clone()),
         extension_request_days: a.extension_request.as_ref().map(|r| r.working_days),

@@ -1,25 +1,60 @@
 //! `GET /api/v1/cases/{id}/route`: the case's place in the six-level tree, the path it has
-//! travelled (流转轨迹, recalls included), its current holders and who may receive it next.
+//! travelled (流转轨迹, recalls included), its current holders, who may receive it next and the
+//! routing suggestion of the responsibility table (职责清单).
+//! `GET /api/v1/routing/suggest`: that suggestion for a new case, from its location and category.
 
+use std::sync::LazyLock;
+
+use anyhow::Context as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use domain::case::HandlingRole;
 use domain::identity::may_view_case;
+use domain::kinds::Category;
 use domain::org::{Level, UnitId};
 use domain::roles::{Actor, Role};
+use domain::routing::{ResponsibilityTable, RoutingError, suggest};
 use domain::{Case, CaseId, Command, Context, decide};
 use projections::route::{HopState, route};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::extract::Caller;
+use super::extract::{ApiQuery, Caller};
 use super::{AppState, ts};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_route))
+    OpenApiRouter::new()
+        .routes(routes!(get_route))
+        .routes(routes!(get_suggestion))
+}
+
+/// Who sees routing suggestions: the operator and the dispatcher (and their shift leader).
+const SUGGESTION_ROLES: &[Role] = &[Role::Operator, Role::ShiftLeader, Role::Dispatcher];
+
+const RESPONSIBILITY_JSON: &str = include_str!("../../fixtures/responsibility.json");
+
+static RESPONSIBILITY: LazyLock<Result<ResponsibilityTable, String>> = LazyLock::new(|| {
+    let table: ResponsibilityTable = serde_json::from_str(RESPONSIBILITY_JSON)
+        .map_err(|err| format!("failed to parse `fixtures/responsibility.json`: {err}"))?;
+    table
+        .validate()
+        .map_err(|err| format!("`fixtures/responsibility.json` is invalid: {err}"))?;
+    Ok(table)
+});
+
+/// The compiled-in responsibility table (职责清单); start-up calls it so a bad fixture stops
+/// the server instead of failing requests.
+///
+/// # Errors
+/// When the fixture does not parse or validate.
+pub fn responsibility_table() -> anyhow::Result<&'static ResponsibilityTable> {
+    RESPONSIBILITY
+        .as_ref()
+        .map_err(|err| anyhow::anyhow!("{err}"))
+        .context("failed to load the responsibility table")
 }
 
 /// A unit with its name and level.
@@ -73,6 +108,44 @@ pub struct RouteView {
     holders: Vec<UnitRef>,
     /// Who may receive it next.
     next: Vec<NextUnits>,
+    /// The responsibility table's suggestion for the case's location and category (`null`
+    /// when either is missing, or for callers other than operators, shift leaders and
+    /// dispatchers).
+    suggestion: Option<SuggestionView>,
+}
+
+/// A unit suggested by the responsibility table, with the transfers that reach it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestedUnitView {
+    /// The responsible unit.
+    unit: UnitRef,
+    /// Its kind: bureau, district_centre, district_department, street_office,
+    /// community_committee, grid_station.
+    kind: String,
+    /// 市直部门（局委办）, 区/县属部门, 街道办/乡镇, ….
+    kind_label: String,
+    /// 转办路径: city centre → (district centre →) unit.
+    path: Vec<UnitRef>,
+    /// The unit the caller's centre transfers to on the way (`null` when the caller is not on
+    /// the path).
+    transfer_to: Option<UnitRef>,
+}
+
+/// 转办建议 — who the responsibility table says is responsible, and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionView {
+    /// The citizen's place, from 市 down to the location.
+    place: Vec<UnitRef>,
+    /// inquiry, help_request, complaint, report, proposal, praise.
+    category: String,
+    /// 咨询, 求助, 投诉, 举报, 建议, 表扬.
+    category_label: String,
+    /// The matching rule's id (`null` when none matched).
+    rule_id: Option<String>,
+    /// Why, in Chinese: the rule (事项), what matched, which units it names.
+    reason: String,
+    /// The units, the main one first; empty when no rule applies at the location.
+    units: Vec<SuggestedUnitView>,
 }
 
 fn level(level: Level) -> (&'static str, &'static str) {
@@ -84,6 +157,61 @@ fn level(level: Level) -> (&'static str, &'static str) {
         Level::Grid => ("grid", "网格"),
         Level::Building => ("building", "楼院"),
     }
+}
+
+fn place(app: &AppState, location: &UnitId) -> Vec<UnitRef> {
+    let mut chain: Vec<UnitRef> = app
+        .org
+        .ancestors(location)
+        .into_iter()
+        .rev()
+        .map(|u| unit_ref(app, u.id.as_str()))
+        .collect();
+    chain.push(unit_ref(app, location.as_str()));
+    chain
+}
+
+fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// The table's suggestion for a case at `location` of `category`, as the caller sees it.
+fn suggestion(
+    app: &AppState,
+    caller_unit: &UnitId,
+    location: &UnitId,
+    category: Category,
+    text: &str,
+) -> Result<SuggestionView, ApiError> {
+    let table = responsibility_table().map_err(ApiError::Internal)?;
+    let found = suggest(table, &app.org, location, category, text).map_err(|err| match err {
+        RoutingError::UnknownLocation(_) => ApiError::bad_request("unknown_unit", err.to_string()),
+    })?;
+    let units = found
+        .units
+        .iter()
+        .map(|u| {
+            let kind = app.org.get(&u.unit_id).map(|x| x.kind);
+            SuggestedUnitView {
+                unit: unit_ref(app, u.unit_id.as_str()),
+                kind: kind.map(|k| wire_name(&k)).unwrap_or_default(),
+                kind_label: kind.map(|k| k.label().to_owned()).unwrap_or_default(),
+                path: u.path.iter().map(|p| unit_ref(app, p.as_str())).collect(),
+                transfer_to: u.next_hop(caller_unit).map(|p| unit_ref(app, p.as_str())),
+            }
+        })
+        .collect();
+    Ok(SuggestionView {
+        place: place(app, location),
+        category: wire_name(&category),
+        category_label: category.label().to_owned(),
+        rule_id: found.rule_id,
+        reason: found.reason,
+        units,
+    })
 }
 
 fn unit_ref(app: &AppState, id: &str) -> UnitRef {
@@ -144,19 +272,18 @@ async fn get_route(
         return Err(ApiError::NotFound(format!("no case `{case_id}`")));
     }
     let events: Vec<domain::Event> = history.into_iter().map(|(_, e)| e).collect();
-    let place = match &case.intake().location_unit_id {
-        Some(location) => {
-            let mut chain: Vec<UnitRef> = app
-                .org
-                .ancestors(location)
-                .into_iter()
-                .rev()
-                .map(|u| unit_ref(&app, u.id.as_str()))
-                .collect();
-            chain.push(unit_ref(&app, location.as_str()));
-            chain
-        }
+    let intake = case.intake();
+    let place = match &intake.location_unit_id {
+        Some(location) => place(&app, location),
         None => Vec::new(),
+    };
+    let centre_staff = SUGGESTION_ROLES.iter().any(|r| user.roles.contains(r));
+    let suggestion = match (&intake.location_unit_id, intake.category) {
+        (Some(location), Some(category)) if centre_staff && app.org.get(location).is_some() => {
+            let text = format!("{} {}", intake.title, intake.content);
+            Some(suggestion(&app, &user.unit_id, location, category, &text)?)
+        }
+        _ => None,
     };
     let hops = route(&events)
         .into_iter()
@@ -204,5 +331,187 @@ async fn get_route(
         route: hops,
         holders: holders.iter().map(|u| unit_ref(&app, u.as_str())).collect(),
         next,
+        suggestion,
     }))
+}
+
+/// Where to look for the responsible unit of a new case.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestQuery {
+    /// The citizen's place in the six-level tree (a unit id, e.g. `d.chengguan.s01.c01`).
+    location_unit_id: String,
+    /// inquiry, help_request, complaint, report, proposal, praise.
+    #[param(value_type = String)]
+    category: Category,
+    /// Title and content of the request (optional): the table's keywords match on it.
+    text: Option<String>,
+}
+
+/// 转办建议: the responsible unit(s) for a new case by the responsibility table (职责清单), with
+/// the transfer path (市中心 → 区中心 → 单位) and the rule that matched. For operators, shift
+/// leaders and dispatchers.
+#[utoipa::path(get, path = "/api/v1/routing/suggest", tag = "cases", params(SuggestQuery),
+    responses((status = 200, body = SuggestionView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_suggestion(
+    State(app): State<AppState>,
+    Caller(user): Caller,
+    ApiQuery(q): ApiQuery<SuggestQuery>,
+) -> Result<Json<SuggestionView>, ApiError> {
+    if !SUGGESTION_ROLES.iter().any(|r| user.roles.contains(r)) {
+        return Err(ApiError::Forbidden {
+            code: "role_not_allowed",
+            title: "只有接线员、值班长和转办人员可以查看转办建议",
+            detail: "routing suggestions are for operators, shift leaders and dispatchers".into(),
+        });
+    }
+    let location = UnitId::new(q.location_unit_id.trim());
+    if location.as_str().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`location_unit_id` must not be empty",
+        ));
+    }
+    let text = q.text.unwrap_or_default();
+    if text.chars().count() > domain::command::limits::CONTENT + domain::command::limits::TITLE {
+        return Err(ApiError::bad_request("invalid_query", "`text` is too long"));
+    }
+    Ok(Json(suggestion(
+        &app,
+        &user.unit_id,
+        &location,
+        q.category,
+        &text,
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::decide::may_transfer_to;
+    use domain::org::UnitKind;
+
+    use super::*;
+    use crate::directory::load_org;
+
+    const CATEGORIES: [Category; 6] = [
+        Category::Inquiry,
+        Category::HelpRequest,
+        Category::Complaint,
+        Category::Report,
+        Category::Proposal,
+        Category::Praise,
+    ];
+
+    #[test]
+    fn the_responsibility_table_names_units_of_every_district() {
+        let table = responsibility_table().expect("fixture");
+        let org = load_org().expect("org");
+        let districts: Vec<&domain::org::Unit> = org
+            .units()
+            .iter()
+            .filter(|u| u.kind == UnitKind::DistrictCentre)
+            .collect();
+        for rule in &table.rules {
+            for target in rule.targets.iter().chain(&rule.fallback) {
+                let Some(slug) = &target.slug else { continue };
+                let ids: Vec<String> = match target.unit_kind {
+                    UnitKind::Bureau => vec![format!("city.bureau.{slug}")],
+                    _ => districts
+                        .iter()
+                        .map(|d| format!("{}.dept.{slug}", d.id))
+                        .collect(),
+                };
+                for id in ids {
+                    let unit = org.get(&UnitId::new(id.clone()));
+                    assert_eq!(
+                        unit.map(|u| u.kind),
+                        Some(target.unit_kind),
+                        "rule `{}`: `{id}`",
+                        rule.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_place_and_rule_of_the_fixture_gives_a_transferable_suggestion() {
+        let table = responsibility_table().expect("fixture");
+        let org = load_org().expect("org");
+        let mut texts: Vec<String> = table
+            .rules
+            .iter()
+            .flat_map(|r| r.keywords.iter().cloned())
+            .collect();
+        texts.push(String::new());
+        for place in org.units() {
+            if matches!(place.kind, UnitKind::EfficiencyOffice) {
+                continue;
+            }
+            let district = org.district_of(&place.id).map(|d| d.id.clone());
+            for category in CATEGORIES {
+                for text in &texts {
+                    let s = suggest(table, &org, &place.id, category, text).expect("known");
+                    // Inside a district a rule always applies (the district default).
+                    if district.is_some() {
+                        assert!(!s.units.is_empty(), "{} {category:?} {text}", place.id);
+                    }
+                    for unit in &s.units {
+                        for hop in unit.path.windows(2) {
+                            assert!(may_transfer_to(&org, &hop[0], &hop[1]).is_ok(), "{hop:?}");
+                        }
+                        let from = &unit.path[unit.path.len() - 2];
+                        assert!(
+                            from == &org.root().id || Some(from) == district.as_ref(),
+                            "{} → {}",
+                            place.id,
+                            unit.unit_id
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fixture_routes_the_usual_requests_to_the_usual_units() {
+        let table = responsibility_table().expect("fixture");
+        let org = load_org().expect("org");
+        let first = |location: &str, category, text: &str| {
+            suggest(table, &org, &UnitId::new(location), category, text)
+                .expect("known")
+                .units
+                .first()
+                .map(|u| u.unit_id.to_string())
+        };
+        let building = "d.chengguan.s01.c01.g01.b01";
+        assert_eq!(
+            first(building, Category::Complaint, "小区门口有流动摊贩占道经营").as_deref(),
+            Some("d.chengguan.dept.urban")
+        );
+        assert_eq!(
+            first(building, Category::Complaint, "物业不维修电梯").as_deref(),
+            Some("d.chengguan.dept.housing")
+        );
+        assert_eq!(
+            first(building, Category::Inquiry, "社保卡怎么补办").as_deref(),
+            Some("city.bureau.hrss")
+        );
+        assert_eq!(
+            first("city", Category::Complaint, "物业乱收费").as_deref(),
+            Some("city.bureau.housing")
+        );
+        assert_eq!(
+            first(building, Category::Complaint, "楼道灯坏了很久").as_deref(),
+            Some("d.chengguan.s01")
+        );
+        assert_eq!(
+            first("d.chengguan", Category::Complaint, "").as_deref(),
+            Some("d.chengguan")
+        );
+        assert_eq!(
+            first(building, Category::Praise, "").as_deref(),
+            Some("d.chengguan")
+        );
+    }
 }

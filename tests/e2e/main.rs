@@ -12,5 +12,6 @@ mod flows;
 mod kb;
 mod oversight;
 mod queries;
+mod routing;
 mod service;
 mod shutdown;
