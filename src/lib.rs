@@ -7,6 +7,8 @@
 //! - [`directory`]: units, users, password hashes, bearer sessions.
 //! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
 //! - [`kb`]: the knowledge-base service (article commands, the search index as a projection).
+//! - [`case_search`]: the case-text index (title, content, address, replies) behind the case
+//!   query's `q`, a projection of the store like the knowledge-base index.
 //! - [`jobs`]: the scheduled jobs (cron): overdue sweep, daily report.
 //! - [`projection_runner`]: keeps the read database (`projections`) current and answers its
 //!   queries.
@@ -20,6 +22,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod case_search;
 pub mod config;
 pub mod directory;
 pub mod http;

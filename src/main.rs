@@ -53,7 +53,8 @@ enum Cmd {
     },
     /// Measure command throughput over HTTP and replay speed, on a fresh temporary data directory.
     Bench(bench::BenchArgs),
-    /// Drop the read models (data/read.db) and replay every event from position 0.
+    /// Drop the read models (data/read.db) and the search indexes (data/kb-index,
+    /// data/case-index) and replay every event from position 0.
     ///
     /// Run it while the service is stopped; progress goes to stderr.
     Rebuild {
@@ -124,6 +125,10 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "rebuilt the read models to position {events} in {secs:.2} s = {:.0} events/s",
                 events as f64 / secs.max(1e-9)
+            );
+            let (kb, cases) = rt.block_on(server::rebuild_search_indexes(&data))?;
+            println!(
+                "rebuilt the knowledge-base index to position {kb} and the case index to position {cases}"
             );
             Ok(())
         }

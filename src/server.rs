@@ -1,6 +1,7 @@
 //! Start-up: open the data directory, wire the application, serve HTTP, shut down gracefully.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -51,6 +52,8 @@ pub struct Running {
     pub read: Arc<ReadSide>,
     /// The knowledge base (its index follows the store).
     pub kb: Arc<crate::kb::Kb>,
+    /// The case-text index (it follows the store).
+    pub case_search: Arc<crate::case_search::CaseSearch>,
     follower: tokio::task::JoinHandle<()>,
     scheduler: tokio::task::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -70,6 +73,7 @@ impl Running {
         let _ = self.scheduler.await;
         self.follower.abort();
         self.kb.stop().await;
+        self.case_search.stop().await;
         let _ = self.follower.await;
         res
     }
@@ -136,9 +140,12 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     let follower = read.spawn_follower();
     let scheduler = jobs.spawn();
     let kb = crate::kb::Kb::start(&settings.data_dir, app.clone()).await?;
+    let case_search =
+        crate::case_search::CaseSearch::start(&settings.data_dir, app.store.clone()).await?;
     let router = crate::http::router(app.clone())
         .layer(axum::Extension(read.clone()))
-        .layer(axum::Extension(kb.clone()));
+        .layer(axum::Extension(kb.clone()))
+        .layer(axum::Extension(case_search.clone()));
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -152,11 +159,32 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         app,
         read,
         kb,
+        case_search,
         follower,
         scheduler,
         shutdown: tx,
         task,
     })
+}
+
+/// `minqing rebuild`, after the read models: rebuilds the knowledge-base index and the
+/// case-text index of `data_dir` from position 0 (run while the service is stopped); returns
+/// the checkpoints reached.
+///
+/// # Errors
+/// IO, store, decode or index failures.
+pub async fn rebuild_search_indexes(data_dir: &Path) -> anyhow::Result<(u64, u64)> {
+    let store_path = data_dir.join("events.db");
+    let store = SqliteStore::open(&store_path)
+        .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let kb = crate::kb::Kb::rebuild(data_dir, store.clone())
+        .await
+        .context("failed to rebuild the knowledge-base index")?;
+    let cases = crate::case_search::CaseSearch::rebuild(data_dir, store)
+        .await
+        .context("failed to rebuild the case index")?;
+    Ok((kb, cases))
 }
 
 /// `minqing serve`: runs until Ctrl-C or SIGTERM, then finishes in-flight requests.

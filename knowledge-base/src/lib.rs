@@ -10,6 +10,8 @@
 //!   highlighted passages, suggestions.
 //! - [`projection`]: `Projection`, the index kept as a projection of the event log, its
 //!   checkpoint and answer counts in the commit payload.
+//! - [`cases`]: `CaseIndex`, the texts of cases (title, content, address, replies) for the
+//!   case query's text condition, with its checkpoint in the commit payload.
 //! - [`fixtures`]: the demo city's articles, dictionary, synonyms and relevance questions.
 //!
 //! # Invariants
@@ -24,6 +26,7 @@
 
 pub mod analysis;
 pub mod article;
+pub mod cases;
 pub mod fixtures;
 pub mod index;
 pub mod projection;

@@ -99,6 +99,9 @@ pub enum Sort {
     CompleteDueAsc,
     /// By case number.
     CaseIdAsc,
+    /// Best text match first (the order of [`CaseFilter::text_matches`]); without text
+    /// matches, as [`Sort::CreatedDesc`].
+    Relevance,
 }
 
 impl Sort {
@@ -109,13 +112,14 @@ impl Sort {
             "created_at" => Sort::CreatedAsc,
             "complete_due" => Sort::CompleteDueAsc,
             "case_id" => Sort::CaseIdAsc,
+            "relevance" => Sort::Relevance,
             _ => return None,
         })
     }
 
     fn sql(self) -> &'static str {
         match self {
-            Sort::CreatedDesc => "c.created_at DESC, c.case_id DESC",
+            Sort::CreatedDesc | Sort::Relevance => "c.created_at DESC, c.case_id DESC",
             Sort::CreatedAsc => "c.created_at ASC, c.case_id ASC",
             Sort::CompleteDueAsc => "c.complete_due ASC, c.case_id ASC",
             Sort::CaseIdAsc => "c.case_id ASC",
@@ -149,8 +153,12 @@ pub struct CaseFilter {
     /// Exactly this caller number (citizen history); only matches cases whose identity the
     /// caller may see.
     pub caller_phone: Option<String>,
-    /// Substring of title, content or address.
+    /// Substring of title, content or address; ignored when `text_matches` is given.
     pub q: Option<String>,
+    /// The cases whose texts match the query's words, best first (from the case-text index):
+    /// only these match. The service fills it for `q`; the substring `q` above is the
+    /// fallback for callers without an index.
+    pub text_matches: Option<Vec<String>>,
     /// Order.
     pub sort: Sort,
     /// 1-based page.
@@ -517,7 +525,19 @@ impl Queries {
             cond.push("c.caller_phone = ?", [Conditions::text(phone)]);
             cond.identity(identity);
         }
-        if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
+        if let Some(matches) = &filter.text_matches {
+            if matches.is_empty() {
+                cond.push("0", []);
+            } else {
+                cond.push(
+                    format!("c.case_id IN ({})", Conditions::placeholders(matches.len())),
+                    matches.iter().map(|id| Conditions::text(id)),
+                );
+            }
+            if filter.sort == Sort::Relevance {
+                return self.page_by_rank(&cond, matches, filter.page, filter.per_page, now);
+            }
+        } else if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
             cond.push(
                 "(instr(c.title, ?) > 0 OR instr(c.content, ?) > 0 OR instr(c.address, ?) > 0)",
                 [
@@ -753,6 +773,58 @@ impl Queries {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let total = total.max(0) as u64;
+        Ok(Page {
+            items,
+            total: total.min(COUNT_LIMIT),
+            total_capped: total > COUNT_LIMIT,
+            page,
+            per_page,
+            position: self.checkpoint()?,
+        })
+    }
+
+    /// A page of the cases matching `cond`, in the order of `ranked` (every match is in it).
+    fn page_by_rank(
+        &self,
+        cond: &Conditions,
+        ranked: &[String],
+        page: u32,
+        per_page: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Page, ProjectionError> {
+        let page = page.max(1);
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let clause = cond.clause();
+        // The matches are few (the index returns at most a bounded number), so their ids are
+        // read, ordered by rank here, and only the page's rows fetched.
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT c.case_id FROM case_list c {clause}"))?;
+        let visible: std::collections::HashSet<String> = stmt
+            .query_map(rusqlite::params_from_iter(cond.params.iter()), |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let ordered: Vec<&String> = ranked.iter().filter(|id| visible.contains(*id)).collect();
+        let start = (page as usize - 1).saturating_mul(per_page as usize);
+        let ids: Vec<&String> = ordered
+            .iter()
+            .skip(start)
+            .take(per_page as usize)
+            .copied()
+            .collect();
+        let mut items = Vec::with_capacity(ids.len());
+        if !ids.is_empty() {
+            let sql = format!(
+                "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN ({})",
+                Conditions::placeholders(ids.len())
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let mut rows: std::collections::HashMap<String, CaseSummary> = stmt
+                .query_map(rusqlite::params_from_iter(ids.iter()), |r| summary(r, now))?
+                .map(|row| row.map(|s| (s.case_id.clone(), s)))
+                .collect::<Result<_, _>>()?;
+            items.extend(ids.iter().filter_map(|id| rows.remove(*id)));
+        }
+        let total = ordered.len() as u64;
         Ok(Page {
             items,
             total: total.min(COUNT_LIMIT),

@@ -502,6 +502,53 @@ fn a_district_never_sees_another_districts_cases() {
 }
 
 #[test]
+fn text_matches_keep_their_rank_and_never_widen_the_scope() {
+    let log = city();
+    let (_dir, _path, q) = built(&log);
+    let (scope, identity, _) = as_user("chengguan_dispatcher");
+    let ranked = |sort: Sort, status: Option<Status>, per_page: u32, page: u32| {
+        let filter = CaseFilter {
+            text_matches: Some(["C6", "C2", "C1", "C5", "C4"].map(String::from).to_vec()),
+            sort,
+            status,
+            per_page,
+            page,
+            ..everything()
+        };
+        let page = q
+            .cases(&filter, &scope, &identity, monday(2))
+            .expect("query");
+        let ids: Vec<String> = page.items.iter().map(|c| c.case_id.clone()).collect();
+        (ids, page.total)
+    };
+    // C2 and C5 are another district's: matching words do not make them visible.
+    assert_eq!(
+        ranked(Sort::Relevance, None, 100, 1),
+        (vec!["C6".into(), "C1".into(), "C4".into()], 3)
+    );
+    assert_eq!(ranked(Sort::Relevance, None, 2, 2), (vec!["C4".into()], 3));
+    assert_eq!(
+        ranked(Sort::CaseIdAsc, None, 100, 1),
+        (vec!["C1".into(), "C4".into(), "C6".into()], 3)
+    );
+    assert_eq!(
+        ranked(Sort::Relevance, Some(Status::Transferred), 100, 1),
+        (vec!["C4".into()], 1)
+    );
+    let none = CaseFilter {
+        text_matches: Some(Vec::new()),
+        sort: Sort::Relevance,
+        ..everything()
+    };
+    assert_eq!(
+        q.cases(&none, &scope, &identity, monday(2))
+            .expect("query")
+            .total,
+        0
+    );
+}
+
+#[test]
 fn conditions_combine() {
     let log = city();
     let (_dir, _path, q) = built(&log);

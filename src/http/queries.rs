@@ -24,10 +24,16 @@ use utoipa_axum::routes;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiQuery, Caller};
 use super::{AppState, ts};
+use crate::case_search::CaseSearch;
 use crate::projection_runner::ReadSide;
 
 /// How long a query waits for `min_position`.
 const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+
+/// Most text matches taken from the case index for one query (as many as the list counts):
+/// the best ones are intersected with the filters and the caller's scope, so a page and
+/// `total` only ever cover these.
+const MAX_TEXT_MATCHES: usize = projections::query::COUNT_LIMIT as usize;
 
 /// Rows per page unless asked.
 const DEFAULT_PER_PAGE: u32 = 20;
@@ -70,9 +76,11 @@ pub struct ListQuery {
     /// Citizen history: every case of this caller number (only cases whose caller the viewer
     /// may see in full).
     caller_phone: Option<String>,
-    /// Substring of title, content or address.
+    /// Words of the title, content, address or replies, as said (segmented, with synonyms:
+    /// 摆摊 finds 占道经营); only cases matching at least half of the words, among the best 10,000.
     q: Option<String>,
-    /// -created_at (default), created_at, complete_due, case_id.
+    /// relevance (default with `q`), -created_at (default without), created_at, complete_due,
+    /// case_id.
     sort: Option<String>,
     /// 1-based page (default 1).
     page: Option<u32>,
@@ -221,21 +229,24 @@ fn to_wire(page: Page) -> CaseList {
 async fn list_cases(
     State(app): State<AppState>,
     Extension(read): Extension<Arc<ReadSide>>,
+    Extension(case_search): Extension<Arc<CaseSearch>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let sort = match q.sort.as_deref() {
+        None if text.is_some() => Sort::Relevance,
         None => Sort::default(),
         Some(s) => Sort::parse(s).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_query",
                 format!(
-                    "`sort` must be -created_at, created_at, complete_due or case_id, got `{s}`"
+                    "`sort` must be relevance, -created_at, created_at, complete_due or case_id, got `{s}`"
                 ),
             )
         })?,
     };
-    let filter = CaseFilter {
+    let mut filter = CaseFilter {
         status: q.status,
         overdue: q.overdue,
         category: q.category,
@@ -247,12 +258,30 @@ async fn list_cases(
         created_from: parse_time("created_from", q.created_from.as_deref())?,
         created_to: parse_time("created_to", q.created_to.as_deref())?,
         caller_phone: q.caller_phone,
-        q: q.q,
+        // The text condition is the case index's (below), not the read model's substring.
+        q: None,
+        text_matches: None,
         sort,
         page: q.page.unwrap_or(1),
         per_page: q.per_page.unwrap_or(DEFAULT_PER_PAGE),
     };
     caught_up(&read, q.min_position).await?;
+    if let Some(text) = text {
+        if let Some(pos) = q.min_position
+            && !case_search.wait_for(pos, READ_YOUR_WRITES_WAIT).await
+        {
+            return Err(ApiError::Unavailable(format!(
+                "case index has not reached position {pos}"
+            )));
+        }
+        let (case_search, text) = (case_search.clone(), text.to_owned());
+        let matches =
+            tokio::task::spawn_blocking(move || case_search.search(&text, MAX_TEXT_MATCHES))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?
+                .map_err(ApiError::Internal)?;
+        filter.text_matches = Some(matches);
+    }
     let actor = user.actor();
     let scope = Scope::of(&actor, &app.org);
     let identity = IdentityRule::of(&actor, &app.org);

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_input;
+mod case_search;
 mod concurrency;
 mod confidentiality;
 mod crash;
