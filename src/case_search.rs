@@ -167,21 +167,13 @@ impl CaseSearch {
     async fn follow(self: Arc<Self>, mut cache: TextCache) {
         let mut subscription = self.store.subscribe(Position(self.index.checkpoint()));
         loop {
-            let first = match subscription.next().await {
-                Ok(event) => event,
+            let batch = match subscription.next_batch(BATCH).await {
+                Ok(batch) => batch,
                 Err(err) => {
                     tracing::info!(error = %err, "case index follower stopped");
                     return;
                 }
             };
-            let mut batch = vec![first];
-            while batch.len() < BATCH {
-                // Take what is already there without waiting.
-                match tokio::time::timeout(Duration::ZERO, subscription.next()).await {
-                    Ok(Ok(event)) => batch.push(event),
-                    _ => break,
-                }
-            }
             let res = async {
                 apply_batch(self.store.as_ref(), &self.index, &mut cache, &batch).await?;
                 // A batch that changed a document is always committed (a search must see a case

@@ -283,21 +283,13 @@ impl Kb {
         let store = self.app.store.clone();
         let mut subscription = store.subscribe(Position(self.projection.checkpoint()));
         loop {
-            let first = match subscription.next().await {
-                Ok(event) => event,
+            let batch = match subscription.next_batch(BATCH).await {
+                Ok(batch) => batch,
                 Err(err) => {
                     tracing::info!(error = %err, "knowledge-base follower stopped");
                     return;
                 }
             };
-            let mut batch = vec![first];
-            while batch.len() < BATCH {
-                // Take what is already there without waiting.
-                match tokio::time::timeout(Duration::ZERO, subscription.next()).await {
-                    Ok(Ok(event)) => batch.push(event),
-                    _ => break,
-                }
-            }
             let res = async {
                 apply_batch(store.as_ref(), &self.projection, &mut cache, &batch).await?;
                 self.commit(MIN_SKIP).await

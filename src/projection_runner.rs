@@ -263,15 +263,7 @@ impl ReadSide {
     async fn follow(&self) -> anyhow::Result<()> {
         let mut subscription = self.store.subscribe(Position(self.applied()));
         loop {
-            let first = subscription.next().await?;
-            let mut batch = vec![first];
-            // Take what the subscription already holds, without waiting (`next` is cancel safe).
-            while batch.len() < BATCH {
-                match tokio::time::timeout(Duration::ZERO, subscription.next()).await {
-                    Ok(Ok(event)) => batch.push(event),
-                    _ => break,
-                }
-            }
+            let batch = subscription.next_batch(BATCH).await?;
             self.apply(batch).await?;
         }
     }

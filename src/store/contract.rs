@@ -50,6 +50,7 @@ macro_rules! contract_tests {
             events_of_type_returns_that_type_in_global_order,
             a_subscription_from_the_start_catches_up_then_goes_live,
             a_subscription_from_a_middle_position_starts_after_it,
+            a_subscription_hands_out_batches_in_order_without_gaps,
             concurrent_exact_appenders_win_once_per_version,
             a_subscriber_never_skips_an_event_under_concurrent_appends,
             wait_for_returns_once_head_reaches_the_position,
@@ -567,6 +568,43 @@ pub async fn a_subscription_from_a_middle_position_starts_after_it<S: EventStore
     // Nothing else is pending.
     let extra = tokio::time::timeout(Duration::from_millis(50), subscription.next()).await;
     assert!(extra.is_err(), "unexpected event: {extra:?}");
+}
+
+/// `next_batch` gives at most `max` events, in order, and the next batch goes on where the last
+/// one stopped, also for events that commit later.
+pub async fn a_subscription_hands_out_batches_in_order_without_gaps<S: EventStore>(store: S) {
+    store
+        .append("case-1", ExpectedVersion::Any, events(5))
+        .await
+        .unwrap();
+    let all = everything(&store).await;
+    let mut subscription = store.subscribe(Position(0));
+    let mut seen = Vec::new();
+    while seen.len() < all.len() {
+        let batch = tokio::time::timeout(PATIENCE, subscription.next_batch(2))
+            .await
+            .expect("the subscription delivered nothing in time")
+            .unwrap();
+        assert!((1..=2).contains(&batch.len()), "batch of {}", batch.len());
+        seen.extend(batch.into_iter().map(|e| e.event_id));
+    }
+    let ids = |events: &[RecordedEvent]| events.iter().map(|e| e.event_id).collect::<Vec<_>>();
+    assert_eq!(seen, ids(&all));
+    assert_eq!(subscription.position(), all[4].position);
+    let live = events(3);
+    store
+        .append("case-1", ExpectedVersion::Exact(5), live.clone())
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < live.len() {
+        let batch = tokio::time::timeout(PATIENCE, subscription.next_batch(10))
+            .await
+            .expect("the subscription delivered nothing in time")
+            .unwrap();
+        seen.extend(batch.into_iter().map(|e| e.event_id));
+    }
+    assert_eq!(seen, live.iter().map(|e| e.event_id).collect::<Vec<_>>());
 }
 
 /// Appenders racing on the same version with `Exact`: exactly one wins each version.

@@ -316,6 +316,27 @@ impl Subscription {
         }
     }
 
+    /// The next event (waiting like [`Subscription::next`]) followed by those already read and
+    /// waiting here, `max` at most: a follower applies what has piled up in one go without
+    /// starting a read it would not wait for.
+    ///
+    /// Cancel safe, like [`Subscription::next`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Subscription::next`].
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let first = self.next().await?;
+        let n_more = self.buffered.len().min(max.saturating_sub(1));
+        let mut batch = Vec::with_capacity(1 + n_more);
+        batch.push(first);
+        batch.extend(self.buffered.drain(..n_more));
+        if let Some(last) = batch.last() {
+            self.last = last.position;
+        }
+        Ok(batch)
+    }
+
     fn buffer(&mut self, events: Vec<RecordedEvent>) {
         // Guard against a backend handing back what was already delivered.
         let last = self.last;
