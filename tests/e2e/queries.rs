@@ -395,13 +395,9 @@ async fn the_route_of_a_multi_hop_case_shows_the_recall_and_who_may_receive_it_n
 }
 
 async fn identity_views(app: &TestApp, token: &str, id: &str) -> serde_json::Value {
-    app.http
-        .get(app.url(&format!("/api/v1/cases/{id}/identity-views")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let res = app
+        .get(Some(token), &format!("/api/v1/cases/{id}/identity-views"))
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
 }

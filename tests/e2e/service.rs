@@ -247,38 +247,21 @@ async fn logging_in_with_a_wrong_password_or_an_unknown_user_is_401() {
 async fn a_logged_out_token_no_longer_works() {
     let app = TestApp::spawn().await;
     let token = app.login("operator").await;
-    let me = app
-        .http
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200);
-    let out = app
-        .http
-        .post(app.url("/api/v1/auth/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), 204);
-    let me = app
-        .http
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(me, 401, "unauthorized").await;
-    let again = app
-        .http
-        .post(app.url("/api/v1/auth/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(again, 401, "unauthorized").await;
+    assert_eq!(app.get(Some(&token), "/api/v1/me").await.status(), 200);
+    let logout = || {
+        app.http
+            .post(app.url("/api/v1/auth/logout"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(logout().await.unwrap().status(), 204);
+    assert_problem(
+        app.get(Some(&token), "/api/v1/me").await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(logout().await.unwrap(), 401, "unauthorized").await;
 }
 
 #[tokio::test]
@@ -288,13 +271,7 @@ async fn a_token_outlives_a_restart_of_the_service() {
     app.terminate();
     assert!(app.wait_exit().success());
     app.restart().await;
-    let me = app
-        .http
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let me = app.get(Some(&token), "/api/v1/me").await;
     assert_eq!(
         me.status(),
         200,
