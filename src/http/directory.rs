@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, Problem};
-use super::extract::{ApiJson, ApiQuery, Caller};
+use super::extract::{ApiJson, ApiQuery, BearerToken, Caller};
 use crate::directory::{Directory, LoginError, User};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -102,14 +102,9 @@ async fn login(
     responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(
     State(app): State<AppState>,
-    headers: axum::http::HeaderMap,
+    BearerToken(token): BearerToken,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    if app.directory.logout(token.trim()) {
+    if app.directory.logout(&token) {
         Ok(axum::http::StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::Unauthorized)

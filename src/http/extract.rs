@@ -57,6 +57,26 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`, not yet checked.
+pub struct BearerToken(pub String);
+
+impl FromRequestParts<AppState> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| BearerToken(token.trim().to_owned()))
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
 /// The authenticated caller (from `Authorization: Bearer <token>`).
 pub struct Caller(pub User);
 
@@ -67,15 +87,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
         let user = state
             .directory
-            .authenticate(token.trim())
+            .authenticate(&token)
             .ok_or(ApiError::Unauthorized)?;
         Ok(Caller(user.clone()))
     }
