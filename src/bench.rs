@@ -396,6 +396,19 @@ impl Replay {
     }
 }
 
+/// Applies `event` to the state of its case in `cases`.
+fn evolve_into(cases: &mut HashMap<String, domain::Case>, stream: &str, event: &domain::Event) {
+    match cases.get_mut(stream) {
+        Some(case) => *case = domain::evolve(std::mem::take(case), event),
+        None => {
+            cases.insert(
+                stream.to_owned(),
+                domain::evolve(domain::Case::default(), event),
+            );
+        }
+    }
+}
+
 /// Reads the whole store in batches; returns events read and case states built.
 async fn replay(
     store: &dyn crate::store::EventStore,
@@ -418,15 +431,7 @@ async fn replay(
             }
             let event = decode(rec)?;
             if phase == Replay::Evolve {
-                match cases.get_mut(&rec.stream) {
-                    Some(case) => *case = domain::evolve(std::mem::take(case), &event),
-                    None => {
-                        cases.insert(
-                            rec.stream.clone(),
-                            domain::evolve(domain::Case::default(), &event),
-                        );
-                    }
-                }
+                evolve_into(&mut cases, &rec.stream, &event);
             }
         }
     }
@@ -454,13 +459,7 @@ async fn replay_parallel(
             for batch in rx {
                 for rec in batch {
                     let event = decode(&rec)?;
-                    match cases.get_mut(&rec.stream) {
-                        Some(case) => *case = domain::evolve(std::mem::take(case), &event),
-                        None => {
-                            let case = domain::evolve(domain::Case::default(), &event);
-                            cases.insert(rec.stream, case);
-                        }
-                    }
+                    evolve_into(&mut cases, &rec.stream, &event);
                 }
             }
             Ok(cases.len())
