@@ -351,7 +351,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     ] {
         let t = Instant::now();
         let (n_events, n_cases) = if phase == Replay::Parallel {
-            replay_parallel(store.clone(), args.replay_workers).await?
+            // Measured on 2 cores: one worker per core beats leaving the reader a core of its own.
+            let workers = args
+                .replay_workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let folded =
+                crate::projection_runner::fold_cases(store.clone(), workers, &mut |_, _| {})
+                    .await?;
+            (folded.events as usize, folded.cases.len())
         } else {
             replay(store.as_ref(), phase).await?
         };
@@ -436,65 +443,6 @@ async fn replay(
         }
     }
     Ok((n_events, cases.len()))
-}
-
-/// Replays the whole store with the reading pipelined against decoding and evolving, which are
-/// split by stream over the remaining cores (a case's events stay in order on one thread).
-async fn replay_parallel(
-    store: Arc<dyn crate::store::EventStore>,
-    workers: Option<usize>,
-) -> anyhow::Result<(usize, usize)> {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    // Measured on 2 cores: one worker per core beats leaving the reader a core of its own.
-    let n_workers =
-        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut senders = Vec::with_capacity(n_workers);
-    let mut workers = Vec::with_capacity(n_workers);
-    for _ in 0..n_workers {
-        // A small bound keeps memory flat while letting the reader run ahead a little.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<crate::store::RecordedEvent>>(4);
-        senders.push(tx);
-        workers.push(std::thread::spawn(move || -> anyhow::Result<usize> {
-            let mut cases: HashMap<String, domain::Case> = HashMap::new();
-            for batch in rx {
-                for rec in batch {
-                    let event = decode(&rec)?;
-                    evolve_into(&mut cases, &rec.stream, &event);
-                }
-            }
-            Ok(cases.len())
-        }));
-    }
-    let hasher = BuildHasherDefault::<DefaultHasher>::default();
-    let mut after = Position(0);
-    let mut n_events = 0usize;
-    loop {
-        let batch = store.read_all(after, 10_000).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.position;
-        n_events += batch.len();
-        let mut shares: Vec<Vec<crate::store::RecordedEvent>> = (0..n_workers)
-            .map(|_| Vec::with_capacity(batch.len() / n_workers + 1))
-            .collect();
-        for rec in batch {
-            if rec.stream.starts_with("case-") {
-                let k = hasher.hash_one(&rec.stream) as usize % n_workers;
-                shares[k].push(rec);
-            }
-        }
-        for (tx, share) in senders.iter().zip(shares) {
-            tx.send(share)
-                .map_err(|_| anyhow::anyhow!("a replay worker stopped"))?;
-        }
-    }
-    drop(senders);
-    let mut n_cases = 0;
-    for w in workers {
-        n_cases += w
-            .join()
-            .map_err(|_| anyhow::anyhow!("a replay worker panicked"))??;
-    }
-    Ok((n_events, n_cases))
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -164,22 +164,6 @@ impl ReadSide {
         Ok(self.applied())
     }
 
-    /// Drops the read models and replays the whole store; returns the checkpoint reached.
-    ///
-    /// # Errors
-    /// As [`ReadSide::catch_up`].
-    pub async fn rebuild(&self, progress: Progress<'_>) -> anyhow::Result<u64> {
-        {
-            let mut guard = self.projector.lock().await;
-            let projector = guard
-                .as_mut()
-                .context("projector lost by a panicked batch")?;
-            projector.reset()?;
-            self.applied.send_replace(0);
-        }
-        self.catch_up_with(progress).await
-    }
-
     /// Applies `records` (those after the checkpoint), fetching the histories of streams the
     /// projector lacks; returns the new checkpoint.
     async fn apply(&self, records: Vec<RecordedEvent>) -> anyhow::Result<u64> {
@@ -286,8 +270,106 @@ fn sourced<'a>(
         .collect()
 }
 
-/// `minqing rebuild`: drops the read models of the data directory and replays the store,
-/// printing progress on stderr; returns (events applied, seconds).
+/// Every case's final state, replayed from the whole store.
+pub struct Folded {
+    /// Records read (case events and the others).
+    pub events: u64,
+    /// The position of the last record read: the checkpoint of a read model built from this.
+    pub head: u64,
+    /// Each case with the position of its last event.
+    pub cases: Vec<(domain::Case, u64)>,
+}
+
+/// Replays the whole store into case states, with the reading pipelined against decoding and
+/// evolving, which are split by stream over `workers` threads (a case's events stay in order on
+/// one thread). `progress(read, head)` is called after every batch read.
+///
+/// # Errors
+/// Store and decode failures.
+pub async fn fold_cases(
+    store: Arc<dyn EventStore>,
+    workers: usize,
+    progress: Progress<'_>,
+) -> anyhow::Result<Folded> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    type States = HashMap<String, (domain::Case, u64)>;
+    let n_workers = workers.max(1);
+    let target = store.head().0;
+    let mut senders = Vec::with_capacity(n_workers);
+    let mut threads = Vec::with_capacity(n_workers);
+    for _ in 0..n_workers {
+        // A small bound keeps memory flat while letting the reader run ahead a little.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RecordedEvent>>(4);
+        senders.push(tx);
+        threads.push(std::thread::spawn(move || -> anyhow::Result<States> {
+            let mut cases = States::new();
+            for batch in rx {
+                for rec in batch {
+                    let event = decode(&rec)?;
+                    match cases.get_mut(&rec.stream) {
+                        Some((case, position)) => {
+                            *case = domain::evolve(std::mem::take(case), &event);
+                            *position = rec.position.0;
+                        }
+                        None => {
+                            let case = domain::evolve(domain::Case::default(), &event);
+                            cases.insert(rec.stream, (case, rec.position.0));
+                        }
+                    }
+                }
+            }
+            Ok(cases)
+        }));
+    }
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut after = Position(0);
+    let mut n_events = 0u64;
+    let read = async {
+        loop {
+            let batch = store.read_all(after, BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.position;
+            n_events += batch.len() as u64;
+            let mut shares: Vec<Vec<RecordedEvent>> = (0..n_workers)
+                .map(|_| Vec::with_capacity(batch.len() / n_workers + 1))
+                .collect();
+            for rec in batch {
+                if rec.stream.starts_with("case-") {
+                    let k = hasher.hash_one(&rec.stream) as usize % n_workers;
+                    shares[k].push(rec);
+                }
+            }
+            for (tx, share) in senders.iter().zip(shares) {
+                // A worker that stopped failed: its error is reported below.
+                if tx.send(share).is_err() {
+                    return anyhow::Ok(());
+                }
+            }
+            progress(after.0, target.max(after.0));
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    drop(senders);
+    let mut cases = Vec::new();
+    for thread in threads {
+        let states = tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("a replay worker panicked"))??;
+        cases.extend(states.into_values());
+    }
+    read?;
+    Ok(Folded {
+        events: n_events,
+        head: after.0,
+        cases,
+    })
+}
+
+/// `minqing rebuild`: replays the store and writes a new read database beside the old one
+/// (`read.db.rebuild`), then moves it into place; progress goes to stderr. A crash leaves
+/// the old database or none (the service then rebuilds it as it follows the store), never a
+/// half-written one. Returns (the checkpoint reached, seconds).
 ///
 /// # Errors
 /// IO, store, decode and read-database failures.
@@ -297,7 +379,9 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
         .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
     let store: Arc<dyn EventStore> = Arc::new(store);
     let org = crate::directory::load_org()?;
-    let side = ReadSide::open(&data_dir.join("read.db"), store, org)?;
+    let path = data_dir.join("read.db");
+    let fresh = data_dir.join("read.db.rebuild");
+    remove_if_present(&fresh)?;
     let started = Instant::now();
     let mut last_print = Instant::now();
     let mut report = |done: u64, head: u64| {
@@ -309,11 +393,67 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
                 done as f64 * 100.0 / head as f64
             };
             let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("重建读模型 {done}/{head} ({pct:5.1}%)  {rate:.0} 事件/秒");
+            eprintln!("重建读模型：回放 {done}/{head} ({pct:5.1}%)  {rate:.0} 事件/秒");
         }
     };
-    let reached = side.rebuild(&mut report).await?;
-    Ok((reached, started.elapsed().as_secs_f64()))
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let folded = fold_cases(store, workers, &mut report).await?;
+    let replayed = started.elapsed();
+    eprintln!(
+        "重建读模型：{} 个事件、{} 件工单，回放用时 {:.2} 秒；写入读库…",
+        folded.events,
+        folded.cases.len(),
+        replayed.as_secs_f64()
+    );
+    let head = folded.head;
+    let target = fresh.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut last_print = Instant::now();
+        projections::write_fresh(&target, &org, folded.cases, head, &mut |done, total| {
+            if last_print.elapsed() >= Duration::from_secs(1) || done >= total {
+                last_print = Instant::now();
+                eprintln!("重建读模型：写入 {done}/{total} 件工单");
+            }
+        })
+    })
+    .await
+    .context("read database writer panicked")?
+    .with_context(|| format!("failed to write `{}`", fresh.display()))?;
+    // The old file's write-ahead log must go with it, or SQLite would apply it to the new one.
+    for old in [
+        path.clone(),
+        wal_path(&path, "-wal"),
+        wal_path(&path, "-shm"),
+    ] {
+        remove_if_present(&old)?;
+    }
+    std::fs::rename(&fresh, &path)
+        .with_context(|| format!("failed to move `{}` into place", fresh.display()))?;
+    std::fs::File::open(data_dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("failed to sync `{}`", data_dir.display()))?;
+    eprintln!(
+        "重建读模型：完成，位置 {head}，共 {:.2} 秒（写入 {:.2} 秒）",
+        started.elapsed().as_secs_f64(),
+        (started.elapsed() - replayed).as_secs_f64()
+    );
+    Ok((head, started.elapsed().as_secs_f64()))
+}
+
+/// `read.db` + `suffix` (`read.db-wal`).
+fn wal_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("failed to remove `{}`", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ mod tests;
 
 use domain::Event;
 
-pub use projector::Projector;
+pub use projector::{Projector, write_fresh};
 pub use query::{CaseFilter, CaseSummary, Page, Queries, Scope, Sort, WorkList};
 
 /// Name of the case-list projection in the checkpoint table.
@@ -65,6 +65,9 @@ pub enum ProjectionError {
     /// SQLite failed (IO, corruption, a locked file).
     #[error("read database failed")]
     Sqlite(#[from] rusqlite::Error),
+    /// Writing or syncing a read database file failed.
+    #[error("read database file could not be written")]
+    Io(#[from] std::io::Error),
     /// An event arrived without the earlier events of its stream: the runner must pass the
     /// stream's history for the streams [`Projector::missing`] names.
     #[error(

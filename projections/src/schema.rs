@@ -15,9 +15,11 @@ pub(crate) const TABLES: &[&str] = &[
     "case_assignment",
 ];
 
+/// The tables, without their secondary indexes ([`CREATE_INDEXES`]).
+///
 /// Times are microseconds since the Unix epoch (UTC); "no deadline" is `i64::MAX`, so that
 /// comparisons with the clock never meet NULL.
-pub(crate) const CREATE: &str = "
+pub(crate) const CREATE_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 
 -- Last global position each projection applied; written with its data.
@@ -62,17 +64,6 @@ CREATE TABLE IF NOT EXISTS case_list (
     n_reopened INTEGER NOT NULL,
     rating_excluded INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS case_list_called_back ON case_list (called_back_at);
--- Overdue at query time: open cases by each deadline, completed ones by lateness.
-CREATE INDEX IF NOT EXISTS case_list_receive_due ON case_list (stage, receive_due);
-CREATE INDEX IF NOT EXISTS case_list_complete_due ON case_list (stage, complete_due);
-CREATE INDEX IF NOT EXISTS case_list_late ON case_list (completed_late, stage);
-CREATE INDEX IF NOT EXISTS case_list_created ON case_list (created_at);
-CREATE INDEX IF NOT EXISTS case_list_district ON case_list (district_id, created_at);
-CREATE INDEX IF NOT EXISTS case_list_phone ON case_list (caller_phone, created_at);
-CREATE INDEX IF NOT EXISTS case_list_status ON case_list (status, created_at);
-CREATE INDEX IF NOT EXISTS case_list_creator ON case_list (created_by, stage);
-CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage);
 
 -- Every unit a case touched (given it, or transferred it), with all the units above it:
 -- a caller's unit U may see the case when (U, case) is here (domain::identity::may_view_case).
@@ -100,7 +91,6 @@ CREATE TABLE IF NOT EXISTS case_holder (
     complete_by INTEGER NOT NULL,
     PRIMARY KEY (case_id, assignment_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS case_holder_due ON case_holder (unit_id, state, complete_by);
 
 -- Open transfers per transferring unit, and whether it may still recall (rule 5).
 CREATE TABLE IF NOT EXISTS case_transfer (
@@ -110,7 +100,6 @@ CREATE TABLE IF NOT EXISTS case_transfer (
     recallable INTEGER NOT NULL,
     PRIMARY KEY (case_id, from_unit_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id);
 
 -- Every assignment ever made, for the KPIs.
 CREATE TABLE IF NOT EXISTS case_assignment (
@@ -126,6 +115,23 @@ CREATE TABLE IF NOT EXISTS case_assignment (
     completed_at INTEGER,
     PRIMARY KEY (case_id, assignment_id)
 ) WITHOUT ROWID;
+";
+
+/// The secondary indexes; a bulk load creates them after the rows.
+pub(crate) const CREATE_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS case_list_called_back ON case_list (called_back_at);
+-- Overdue at query time: open cases by each deadline, completed ones by lateness.
+CREATE INDEX IF NOT EXISTS case_list_receive_due ON case_list (stage, receive_due);
+CREATE INDEX IF NOT EXISTS case_list_complete_due ON case_list (stage, complete_due);
+CREATE INDEX IF NOT EXISTS case_list_late ON case_list (completed_late, stage);
+CREATE INDEX IF NOT EXISTS case_list_created ON case_list (created_at);
+CREATE INDEX IF NOT EXISTS case_list_district ON case_list (district_id, created_at);
+CREATE INDEX IF NOT EXISTS case_list_phone ON case_list (caller_phone, created_at);
+CREATE INDEX IF NOT EXISTS case_list_status ON case_list (status, created_at);
+CREATE INDEX IF NOT EXISTS case_list_creator ON case_list (created_by, stage);
+CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage);
+CREATE INDEX IF NOT EXISTS case_holder_due ON case_holder (unit_id, state, complete_by);
+CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id);
 CREATE INDEX IF NOT EXISTS case_assignment_given ON case_assignment (transferred_at);
 CREATE INDEX IF NOT EXISTS case_assignment_completed ON case_assignment (completed_at);
 ";
