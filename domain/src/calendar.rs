@@ -12,8 +12,9 @@
 //!   Council holiday notice (国务院办公厅关于YYYY年部分节假日安排的通知) with its holidays
 //!   (放假) and make-up working days (调休上班).
 //! - [`WorkingCalendar`] is validated [`CalendarData`]; it answers "is this a working day",
-//!   "is this inside office hours" and adds [`WorkingTime`] to an instant, giving a
-//!   [`Deadline`].
+//!   "is this inside office hours", adds [`WorkingTime`] to an instant, giving a
+//!   [`Deadline`], and measures the working time between two instants, giving a
+//!   [`WorkingSpan`] (the inverse of adding).
 //! - [`DeadlinePolicy`] is the shape of `deadline-policy.json`: receive (签收) and handling
 //!   (办理) limits chosen by first-matching rule on category, kind and urgency, plus the fixed
 //!   limits for extension (延期), redo (重办), call-back (回访) and return request (退回申请).
@@ -74,6 +75,29 @@ pub struct Deadline {
     /// The span touches a year without its holiday notice, so `at` may move when the notice
     /// is added.
     pub provisional: bool,
+}
+
+/// Working time measured between two instants by [`WorkingCalendar::working_time_between`]:
+/// the part of `[from, to)` inside office hours of working days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingSpan {
+    /// The working time, to the nanosecond; never negative.
+    pub duration: Duration,
+    /// The span touches a year without its holiday notice, so the measure may change when
+    /// the notice is added.
+    pub provisional: bool,
+}
+
+impl WorkingSpan {
+    /// Whole working minutes, rounded down.
+    pub fn minutes(self) -> u64 {
+        u64::try_from(self.duration.num_minutes()).unwrap_or(0)
+    }
+
+    /// Working hours with their fraction (to the millisecond).
+    pub fn hours(self) -> f64 {
+        self.duration.num_milliseconds() as f64 / 3_600_000.0
+    }
 }
 
 /// An amount of working time.
@@ -467,12 +491,16 @@ impl WorkingCalendar {
         match self.overrides.get(&date) {
             Some(DayOverride::Holiday) => false,
             Some(DayOverride::MakeUp) => true,
-            None if is_weekend(date) => false,
-            None if self.is_provisional(date) => {
-                !FIXED_STATUTORY_DATES.contains(&(date.month(), date.day()))
-            }
-            None => true,
+            None => self.is_working_day_by_rule(date),
         }
+    }
+
+    /// Whether a date is a working day unless a notice lists it: a Monday to Friday, and in
+    /// a year without its notice not a fixed statutory date.
+    fn is_working_day_by_rule(&self, date: NaiveDate) -> bool {
+        let statutory = self.is_provisional(date)
+            && FIXED_STATUTORY_DATES.contains(&(date.month(), date.day()));
+        !(is_weekend(date) || statutory)
     }
 
     /// Whether the date's year has no holiday notice in the data, so its working days are a
@@ -594,6 +622,121 @@ impl WorkingCalendar {
             }
             cursor = at_seconds(date, self.periods[period].0);
         }
+    }
+
+    /// The working time between two instants: how much of `[from, to)` lies inside office
+    /// hours of working days. The inverse of [`WorkingCalendar::add_working_minutes`]: for
+    /// every instant `t` and every `m`, the span from `t` to `add_working_minutes(t, m)` is
+    /// exactly `m` minutes, whether `t` is inside office hours or not (time before the next
+    /// opening counts nothing). Nights, lunch breaks, weekends and holidays count nothing;
+    /// make-up working days (调休上班) count like any working day.
+    ///
+    /// `to` before `from` (or equal) gives zero, not an error: the interval is empty. That
+    /// keeps the measure monotone (never smaller for a later `to` or an earlier `from`) and
+    /// additive (`from..mid` plus `mid..to` is `from..to`), and a reversed pair of stored
+    /// instants cannot make a total negative. Instants past 9999-12-31 23:59:59 local time
+    /// count as that instant, and the span is then provisional.
+    pub fn working_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> WorkingSpan {
+        let limit = saturated().at;
+        let saturates = to > limit;
+        let (from, to) = (from.min(limit), to.min(limit));
+        if to <= from {
+            return WorkingSpan {
+                duration: Duration::zero(),
+                provisional: saturates,
+            };
+        }
+        let (start, end) = (to_local(from), to_local(to));
+        let (first, last) = (start.date(), end.date());
+        let mut duration = self.office_time_on(first, start, end);
+        if last > first {
+            duration += self.office_time_on(last, start, end);
+            // The days strictly between are whole working days or nothing.
+            if let Some(next) = first.succ_opt() {
+                let day_length: i64 = self.periods.iter().map(|(start, end)| end - start).sum();
+                let n_days = self.count_working_days(next, last);
+                duration += Duration::seconds(day_length.saturating_mul(n_days));
+            }
+        }
+        // A span ending exactly at midnight touches only the days before it.
+        let last_year = if end.time() == NaiveTime::MIN && last > first {
+            last.pred_opt().unwrap_or(last).year()
+        } else {
+            last.year()
+        };
+        let provisional =
+            saturates || (first.year()..=last_year).any(|year| !self.years.contains(&year));
+        WorkingSpan {
+            duration,
+            provisional,
+        }
+    }
+
+    /// Whole working minutes between two instants (rounded down); see
+    /// [`WorkingCalendar::working_time_between`] for the rules, `to < from` included (zero).
+    pub fn working_minutes_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+        self.working_time_between(from, to).minutes()
+    }
+
+    /// The office time of `date` inside the local interval `[start, end)`.
+    fn office_time_on(
+        &self,
+        date: NaiveDate,
+        start: NaiveDateTime,
+        end: NaiveDateTime,
+    ) -> Duration {
+        if !self.is_working_day(date) {
+            return Duration::zero();
+        }
+        self.periods
+            .iter()
+            .map(|(open, close)| {
+                let lo = at_seconds(date, *open).max(start);
+                let hi = at_seconds(date, *close).min(end);
+                if hi > lo { hi - lo } else { Duration::zero() }
+            })
+            .fold(Duration::zero(), |sum, part| sum + part)
+    }
+
+    /// How many working days lie in `[from, to)`: the same answer as counting
+    /// [`WorkingCalendar::is_working_day`] day by day, without walking the days, so that
+    /// long spans stay cheap.
+    fn count_working_days(&self, from: NaiveDate, to: NaiveDate) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        // Mondays to Fridays: five per whole week, then the days left over at the end.
+        let n_days = (to - from).num_days();
+        let mut count = n_days / 7 * 5;
+        let mut day = to;
+        for _ in 0..n_days % 7 {
+            day = day.pred_opt().unwrap_or(day);
+            if !is_weekend(day) {
+                count += 1;
+            }
+        }
+        // The fixed statutory dates of years without a notice, on a Monday to Friday.
+        let last_year = to.pred_opt().unwrap_or(to).year();
+        for year in from.year()..=last_year {
+            if self.years.contains(&year) {
+                continue;
+            }
+            for (month, day_of_month) in FIXED_STATUTORY_DATES {
+                if let Some(date) = NaiveDate::from_ymd_opt(year, month, day_of_month)
+                    && from <= date
+                    && date < to
+                    && !is_weekend(date)
+                {
+                    count -= 1;
+                }
+            }
+        }
+        // A day a notice lists replaces the rule above.
+        for (date, day_override) in self.overrides.range(from..to) {
+            let listed = *day_override == DayOverride::MakeUp;
+            count += i64::from(listed) - i64::from(self.is_working_day_by_rule(*date));
+        }
+        count
     }
 
     /// Where a local instant lies: inside a period of a working day, or outside with the
@@ -1245,6 +1388,276 @@ mod tests {
                     assert_eq!(by_days, by_minutes, "{day} {time} + {n}");
                 }
             }
+        }
+    }
+
+    // Working time between two instants.
+
+    /// Whole working minutes from `from` to `to` (local times), checked not provisional.
+    fn between(from: &str, to: &str) -> u64 {
+        let span = calendar().working_time_between(at(from), at(to));
+        assert!(!span.provisional, "{from} to {to} is not provisional");
+        span.minutes()
+    }
+
+    #[test]
+    fn working_time_inside_one_office_period_is_the_clock_time() {
+        assert_eq!(between("2025-03-10 10:00", "2025-03-10 11:00"), 60);
+        assert_eq!(between("2025-03-10 08:30", "2025-03-10 12:00"), 210);
+    }
+
+    #[test]
+    fn the_lunch_break_counts_nothing() {
+        assert_eq!(between("2025-03-10 11:30", "2025-03-10 15:00"), 60);
+        assert_eq!(between("2025-03-10 12:00", "2025-03-10 14:30"), 0);
+    }
+
+    #[test]
+    fn a_whole_working_day_is_seven_hours_whatever_the_clock_says() {
+        assert_eq!(between("2025-03-10 08:30", "2025-03-10 18:00"), 420);
+        assert_eq!(between("2025-03-10 00:00", "2025-03-11 00:00"), 420);
+        assert_eq!(between("2025-03-10 10:00", "2025-03-11 10:00"), 420);
+        assert_eq!(between("2025-03-10 08:30", "2025-03-14 18:00"), 5 * 420);
+    }
+
+    #[test]
+    fn nights_count_nothing() {
+        assert_eq!(between("2025-03-10 18:00", "2025-03-11 08:30"), 0);
+        assert_eq!(between("2025-03-10 17:00", "2025-03-11 09:00"), 90);
+    }
+
+    #[test]
+    fn friday_afternoon_to_monday_morning_skips_the_weekend() {
+        // Friday 17:00–18:00 and Monday 08:30–09:30: two working hours.
+        assert_eq!(between("2025-03-07 17:00", "2025-03-10 09:30"), 120);
+        let span = calendar().working_time_between(at("2025-03-07 17:00"), at("2025-03-10 09:30"));
+        assert!((span.hours() - 2.0).abs() < 1e-12, "{}", span.hours());
+        assert_eq!(between("2025-03-08 00:00", "2025-03-10 00:00"), 0);
+    }
+
+    #[test]
+    fn a_holiday_break_counts_nothing() {
+        // The 2025 Spring Festival break, 28 January to 4 February.
+        assert_eq!(between("2025-01-27 17:00", "2025-02-05 09:30"), 120);
+        // National Day and Mid-Autumn 2025, 1 to 8 October.
+        assert_eq!(between("2025-09-30 17:00", "2025-10-09 09:30"), 120);
+    }
+
+    #[test]
+    fn make_up_working_days_count_like_working_days() {
+        // Friday, Saturday off, Sunday 26 January worked (调休上班), Monday.
+        assert_eq!(
+            between("2025-01-24 17:00", "2025-01-27 09:30"),
+            60 + 420 + 60
+        );
+        // Friday, Saturday 14 February 2026 worked, nine days of Spring Festival, Tuesday.
+        assert_eq!(
+            between("2026-02-13 17:00", "2026-02-24 09:30"),
+            60 + 420 + 60
+        );
+        assert_eq!(between("2026-02-14 00:00", "2026-02-15 00:00"), 420);
+    }
+
+    #[test]
+    fn a_year_end_with_its_new_year_break_is_counted_from_both_notices() {
+        // 31 December 2025 (Wednesday), 1–3 January 2026 off, Sunday 4 January worked.
+        assert_eq!(
+            between("2025-12-31 17:00", "2026-01-05 09:30"),
+            60 + 420 + 60
+        );
+    }
+
+    #[test]
+    fn a_span_into_a_year_without_its_notice_is_provisional() {
+        let calendar = calendar();
+        // 1 January 2027 is a fixed statutory date, then a weekend.
+        let span = calendar.working_time_between(at("2026-12-31 17:00"), at("2027-01-04 09:30"));
+        assert_eq!(span.minutes(), 120);
+        assert!(span.provisional);
+        let from_before =
+            calendar.working_time_between(at("2023-12-29 17:00"), at("2024-01-02 09:30"));
+        assert_eq!(from_before.minutes(), 120, "1 January 2024 is off");
+        assert!(from_before.provisional);
+    }
+
+    #[test]
+    fn a_start_outside_office_hours_counts_from_the_next_opening() {
+        assert_eq!(
+            between("2025-03-08 10:00", "2025-03-10 09:00"),
+            30,
+            "Saturday"
+        );
+        assert_eq!(
+            between("2025-03-10 07:00", "2025-03-10 09:00"),
+            30,
+            "before opening"
+        );
+        assert_eq!(between("2025-03-10 13:00", "2025-03-10 15:00"), 30, "lunch");
+        assert_eq!(
+            between("2025-03-07 19:00", "2025-03-10 09:00"),
+            30,
+            "Friday night"
+        );
+    }
+
+    #[test]
+    fn an_end_outside_office_hours_counts_to_the_last_close() {
+        assert_eq!(
+            between("2025-03-10 10:00", "2025-03-10 13:00"),
+            120,
+            "lunch"
+        );
+        assert_eq!(
+            between("2025-03-10 10:00", "2025-03-10 20:00"),
+            120 + 210,
+            "evening"
+        );
+        assert_eq!(
+            between("2025-03-07 17:00", "2025-03-08 10:00"),
+            60,
+            "Saturday"
+        );
+        assert_eq!(
+            between("2025-01-27 17:00", "2025-01-30 10:00"),
+            60,
+            "holiday"
+        );
+    }
+
+    #[test]
+    fn a_reversed_or_empty_interval_is_zero() {
+        assert_eq!(between("2025-03-10 11:00", "2025-03-10 10:00"), 0);
+        assert_eq!(between("2025-03-14 10:00", "2025-03-10 10:00"), 0);
+        assert_eq!(between("2025-03-10 10:00", "2025-03-10 10:00"), 0);
+        let span = calendar().working_time_between(at("2025-03-10 11:00"), at("2025-03-10 10:00"));
+        assert_eq!(span.duration, Duration::zero());
+    }
+
+    #[test]
+    fn seconds_count_and_minutes_round_down() {
+        let from = at("2025-03-10 10:00");
+        let span = calendar().working_time_between(from, from + Duration::seconds(59));
+        assert_eq!(span.duration, Duration::seconds(59));
+        assert_eq!(span.minutes(), 0);
+        let nanos = Duration::nanoseconds(1_500);
+        let span = calendar().working_time_between(from + nanos, at("2025-03-10 11:00"));
+        assert_eq!(span.duration, Duration::minutes(60) - nanos);
+    }
+
+    #[test]
+    fn office_hours_ending_at_midnight_are_measured() {
+        let calendar =
+            WorkingCalendar::new(with_office_hours(&[("20:00", "24:00")])).expect("valid");
+        let span = calendar.working_time_between(at("2025-03-10 23:00"), at("2025-03-11 20:30"));
+        assert_eq!(span.minutes(), 90);
+        // Ending at midnight the span touches only 2026, which has its notice.
+        let span = calendar.working_time_between(at("2026-12-31 20:00"), at("2027-01-01 00:00"));
+        assert_eq!(span.minutes(), 240);
+        assert!(!span.provisional);
+    }
+
+    #[test]
+    fn extreme_instants_neither_panic_nor_walk_forever() {
+        let calendar = calendar();
+        let to_the_end =
+            calendar.working_time_between(at("2025-03-10 10:00"), DateTime::<Utc>::MAX_UTC);
+        assert!(to_the_end.provisional);
+        // About 250 working days of 7 hours a year for almost 8000 years.
+        assert!(to_the_end.duration > Duration::hours(7 * 240 * 7_900));
+        let from_the_start =
+            calendar.working_time_between(DateTime::<Utc>::MIN_UTC, at("2025-03-10 10:00"));
+        assert!(from_the_start.provisional);
+        assert!(from_the_start.duration > Duration::zero());
+        let past_the_end = calendar.working_time_between(
+            DateTime::<Utc>::MAX_UTC - Duration::days(1),
+            DateTime::<Utc>::MAX_UTC,
+        );
+        assert_eq!(past_the_end.duration, Duration::zero());
+        assert!(past_the_end.provisional);
+    }
+
+    #[test]
+    fn counting_working_days_agrees_with_asking_day_by_day() {
+        // Also with a notice reaching into the December of a year without one.
+        let mut reaching = data();
+        reaching.years[0].holidays[0].from = date("2023-12-29");
+        for calendar in [calendar(), WorkingCalendar::new(reaching).expect("valid")] {
+            let days: Vec<NaiveDate> = date("2022-12-01")
+                .iter_days()
+                .take_while(|d| *d <= date("2028-01-31"))
+                .collect();
+            // Prefix sums of the day-by-day answer, compared on many ranges.
+            let mut prefix = vec![0i64];
+            for day in &days {
+                let last = prefix[prefix.len() - 1];
+                prefix.push(last + i64::from(calendar.is_working_day(*day)));
+            }
+            for (i, from) in days.iter().enumerate().step_by(13) {
+                for (j, to) in days.iter().enumerate().skip(i).step_by(29) {
+                    assert_eq!(
+                        calendar.count_working_days(*from, *to),
+                        prefix[j] - prefix[i],
+                        "{from}..{to}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// Adding `m` working minutes to any instant of 2024–2026 and measuring back gives `m`.
+        #[test]
+        fn measuring_undoes_adding_working_minutes(
+            offset in 0i64..3 * 366 * 86_400,
+            nanos in 0i64..1_000_000_000,
+            m in 0u32..30_000,
+        ) {
+            let calendar = calendar();
+            let t = at("2024-01-01 00:00") + Duration::seconds(offset) + Duration::nanoseconds(nanos);
+            let deadline = calendar.add_working_minutes(t, m);
+            let span = calendar.working_time_between(t, deadline.at);
+            proptest::prop_assert_eq!(span.duration, Duration::minutes(i64::from(m)));
+            proptest::prop_assert_eq!(calendar.working_minutes_between(t, deadline.at), u64::from(m));
+            proptest::prop_assert_eq!(span.provisional, deadline.provisional);
+        }
+
+        /// The measure is monotone in both ends and additive over a split.
+        #[test]
+        fn measuring_is_monotone_and_additive(
+            mut offsets in proptest::collection::vec(0i64..3 * 366 * 86_400, 3),
+        ) {
+            let calendar = calendar();
+            offsets.sort_unstable();
+            let [a, b, c] = [0, 1, 2].map(|i| at("2024-01-01 00:00") + Duration::seconds(offsets[i]));
+            let between = |x, y| calendar.working_time_between(x, y).duration;
+            proptest::prop_assert!(between(a, b) <= between(a, c));
+            proptest::prop_assert!(between(b, c) <= between(a, c));
+            proptest::prop_assert_eq!(between(a, b) + between(b, c), between(a, c));
+            proptest::prop_assert_eq!(between(c, a), Duration::zero());
+        }
+    }
+
+    proptest::proptest! {
+        // Each case walks up to four days minute by minute.
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// On whole minutes the measure is the number of minutes inside office hours.
+        #[test]
+        fn measuring_counts_the_minutes_inside_office_hours(
+            start in 0i64..3 * 366 * 24 * 60,
+            length in 0i64..4 * 24 * 60,
+        ) {
+            let calendar = calendar();
+            let from = at("2024-01-01 00:00") + Duration::minutes(start);
+            let inside = (0..length)
+                .filter(|i| calendar.is_within_office_hours(from + Duration::minutes(*i)))
+                .count();
+            proptest::prop_assert_eq!(
+                calendar.working_minutes_between(from, from + Duration::minutes(length)),
+                inside as u64
+            );
         }
     }
 
