@@ -269,9 +269,17 @@ impl Jobs {
         }
         let to = now;
         let from = now - chrono::Duration::days(1);
+        let calendar = self.app.calendar.clone();
         let rows = self
             .read
-            .query(move |q| q.kpis(from, to, &projections::kpi::KpiWeights::default()))
+            .query(move |q| {
+                q.kpis(
+                    from,
+                    to,
+                    &projections::kpi::KpiWeights::default(),
+                    &calendar,
+                )
+            })
             .await?;
         let (received, completed) = rows
             .iter()

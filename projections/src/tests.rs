@@ -70,6 +70,17 @@ pub(crate) fn monday(hours: i64) -> DateTime<Utc> {
         + Duration::hours(hours)
 }
 
+/// A local Asia/Shanghai wall-clock time `YYYY-MM-DD HH:MM`.
+pub(crate) fn local(text: &str) -> DateTime<Utc> {
+    let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").expect("time");
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .expect("offset")
+        .from_local_datetime(&local)
+        .single()
+        .expect("unambiguous")
+        .with_timezone(&Utc)
+}
+
 /// A store in memory: commands decided against the current case states, events numbered.
 #[derive(Default)]
 pub(crate) struct Log {
@@ -110,6 +121,17 @@ impl Log {
     }
 
     pub fn create(&mut self, case_id: &str, location: &str, phone: &str, confidential: bool) {
+        self.create_at(case_id, location, phone, confidential, monday(0));
+    }
+
+    pub fn create_at(
+        &mut self,
+        case_id: &str,
+        location: &str,
+        phone: &str,
+        confidential: bool,
+        now: DateTime<Utc>,
+    ) {
         let intake = Intake {
             caller_name: "张三".into(),
             caller_phone: phone.into(),
@@ -126,7 +148,7 @@ impl Log {
         self.run(
             "operator",
             case_id,
-            monday(0),
+            now,
             Command::Create {
                 case_id: CaseId::parse(case_id).expect("id"),
                 intake,
@@ -875,6 +897,7 @@ fn kpis_of_a_small_hand_computed_week() {
             monday(-9),
             monday(7 * 24 - 9),
             &crate::kpi::KpiWeights::default(),
+            &world().calendar,
         )
         .expect("kpis");
     assert_eq!(week.len(), 1, "{week:?}");
@@ -887,6 +910,10 @@ fn kpis_of_a_small_hand_computed_week() {
     assert_eq!(housing.satisfaction_rate(), Some(0.5));
     assert_eq!(housing.resolution_rate(), Some(0.5));
     assert_eq!(housing.reopen_rate(), Some(0.0));
+    // K1 took Monday 10:00–12:00 (2 working hours); K2 Monday 10:00 to Tuesday 16:00, that is
+    // 2 + 3.5 on Monday and 3.5 + 1.5 on Tuesday (10.5): 6.25 on average.
+    assert_eq!(housing.avg_handling_hours(), Some(6.25));
+    assert!(!housing.handling_provisional);
     // (0.2 × 0.5 + 0.3 × 1 + 0.3 × 0.5 + 0.2 × 0.5) / 1.0
     let score = housing.score.expect("score");
     assert!((score - 0.65).abs() < 1e-9, "{score}");
@@ -897,9 +924,110 @@ fn kpis_of_a_small_hand_computed_week() {
             monday(-7 * 24 - 9),
             monday(-9),
             &crate::kpi::KpiWeights::default(),
+            &world().calendar,
         )
         .expect("kpis");
     assert!(before.is_empty());
+}
+
+#[test]
+fn average_handling_time_counts_working_hours_from_transfer_to_completion() {
+    let mut log = Log::default();
+    let complete = || Command::Complete {
+        reply: "已处理。".into(),
+    };
+    let given = |log: &mut Log, id: &str, unit: &str, at: &str, done: &str| {
+        let t = local(at);
+        log.create_at(
+            id,
+            "d.chengguan.s01.c01",
+            "13800000001",
+            false,
+            t - Duration::minutes(30),
+        );
+        log.run("dispatcher", id, t, transfer(unit, &[]));
+        let handler = if unit == "city.bureau.urban" {
+            "urban_handler"
+        } else {
+            "housing_handler"
+        };
+        log.run(handler, id, t + Duration::minutes(20), Command::Receive);
+        log.run(handler, id, local(done), complete());
+    };
+    // H1: given Friday 17:00, completed Monday 09:30: Friday 17:00–18:00 and Monday
+    // 08:30–09:30, 2 working hours.
+    given(
+        &mut log,
+        "H1",
+        "city.bureau.urban",
+        "2025-03-07 17:00",
+        "2025-03-10 09:30",
+    );
+    // H2: given Tuesday 30 September 17:00, completed Thursday 9 October 11:00 after the
+    // eight days of National Day and Mid-Autumn: 1 + 2.5 = 3.5 working hours.
+    given(
+        &mut log,
+        "H2",
+        "city.bureau.urban",
+        "2025-09-30 17:00",
+        "2025-10-09 11:00",
+    );
+    // H3: given Monday 10 March 09:00, completed Tuesday 10:00: 3 + 3.5 + 1.5 = 8 hours.
+    given(
+        &mut log,
+        "H3",
+        "city.bureau.housing",
+        "2025-03-10 09:00",
+        "2025-03-11 10:00",
+    );
+    let (_dir, _path, q) = built(&log);
+    let kpis = q
+        .kpis(
+            local("2025-03-01 00:00"),
+            local("2025-11-01 00:00"),
+            &crate::kpi::KpiWeights::default(),
+            &world().calendar,
+        )
+        .expect("kpis");
+    let units: Vec<(&str, Option<f64>, Option<f64>, u32)> = kpis
+        .iter()
+        .map(|k| (k.unit_id.as_str(), k.avg_handling_hours(), k.score, k.rank))
+        .collect();
+    // Both score 1 (every case signed and completed in time, none called back); the faster
+    // unit ranks first although its id sorts after the other's.
+    assert_eq!(
+        units,
+        [
+            ("city.bureau.urban", Some(2.75), Some(1.0), 1),
+            ("city.bureau.housing", Some(8.0), Some(1.0), 2),
+        ]
+    );
+    // Only March: H1 alone for the urban bureau.
+    let march = q
+        .kpis(
+            local("2025-03-01 00:00"),
+            local("2025-04-01 00:00"),
+            &crate::kpi::KpiWeights::default(),
+            &world().calendar,
+        )
+        .expect("kpis");
+    let urban = march
+        .iter()
+        .find(|k| k.unit_id == "city.bureau.urban")
+        .expect("urban bureau");
+    assert_eq!(urban.avg_handling_hours(), Some(2.0));
+    // A unit that completed nothing has no average.
+    let given_only = q
+        .kpis(
+            local("2025-09-29 00:00"),
+            local("2025-10-06 00:00"),
+            &crate::kpi::KpiWeights::default(),
+            &world().calendar,
+        )
+        .expect("kpis");
+    assert_eq!(given_only.len(), 1, "{given_only:?}");
+    assert_eq!(given_only[0].received, 1);
+    assert_eq!(given_only[0].avg_handling_hours(), None);
 }
 
 #[test]

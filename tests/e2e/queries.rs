@@ -286,6 +286,9 @@ async fn kpis_count_a_completed_and_rated_case_for_its_unit_as_json_and_csv() {
     assert_eq!(row["completed"], 1);
     assert_eq!(row["satisfaction_rate"], 1.0);
     assert_eq!(row["rank"], 1);
+    // Given and completed within moments: next to no working time (none at night).
+    let hours = row["avg_handling_hours"].as_f64().expect("an average");
+    assert!((0.0..0.1).contains(&hours), "{row}");
     // Another district's centre sees no bureau's figures.
     let chengguan = app.login("chengguan_dispatcher").await;
     let theirs = get_json(&app, &chengguan, &path).await;
@@ -301,6 +304,7 @@ async fn kpis_count_a_completed_and_rated_case_for_its_unit_as_json_and_csv() {
     let csv = res.text().await.expect("csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].contains("按时办结率"), "{csv}");
+    assert!(lines[0].contains("平均办理时长(工作小时)"), "{csv}");
     assert!(lines[1].starts_with("1,city.bureau.housing,"), "{csv}");
     let res = app.get(Some(&admin), "/api/v1/kpis?period=year").await;
     assert_problem(res, 400, "invalid_query").await;
