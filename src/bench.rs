@@ -224,7 +224,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         addr: "127.0.0.1:0".parse()?,
         data_dir: dir.clone(),
         demo_password: "bench-password".into(),
-        deadline_warning_hours: 4,
+        ..Settings::default()
     };
     let running = crate::server::start(&settings).await?;
     let addr = running.addr;

@@ -1,8 +1,21 @@
 //! Settings: built-in defaults, overridden by the environment (`MINQING_*`) and the command
-//! line. Tests build `Settings` in code.
+//! line. Tests build `Settings` in code (`..Settings::default()`).
+//!
+//! Every value is checked before the service opens anything ([`Settings::validate`]); a bad
+//! one stops `minqing serve` with an error that names the setting.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use projections::kpi::KpiWeights;
+
+use crate::jobs::{Schedules, parse_schedule};
+
+/// Default of `--sweep-schedule`: every 10 minutes.
+pub const DEFAULT_SWEEP_SCHEDULE: &str = "0 */10 * * * *";
+
+/// Default of `--report-schedule`: 08:30 (on working days only; the job asks the calendar).
+pub const DEFAULT_REPORT_SCHEDULE: &str = "0 30 8 * * *";
 
 /// Everything `minqing serve` needs to start.
 #[derive(Debug, Clone)]
@@ -20,11 +33,176 @@ pub struct Settings {
     /// falls due within it gets one recorded warning (`--deadline-warning-hours`,
     /// `MINQING_DEADLINE_WARNING_HOURS`; default 4, 1 to 80).
     pub deadline_warning_hours: u32,
+    /// When the overdue sweep runs: a cron expression of six or seven fields (seconds first),
+    /// weekdays by name, Asia/Shanghai time (`--sweep-schedule`, `MINQING_SWEEP_SCHEDULE`;
+    /// default `0 */10 * * * *`, every 10 minutes).
+    pub sweep_schedule: String,
+    /// When the daily report (日报) runs, same syntax; it only reports on working days
+    /// (`--report-schedule`, `MINQING_REPORT_SCHEDULE`; default `0 30 8 * * *`, 08:30).
+    pub report_schedule: String,
+    /// Weights of the KPI ranking score (`--kpi-weights`, `MINQING_KPI_WEIGHTS`; default
+    /// `on_time_receive=0.2,on_time_completion=0.3,satisfaction=0.3,resolution=0.2`; a weight
+    /// not named is 0; each a finite number of at least 0, not all 0).
+    pub kpi_weights: KpiWeights,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            demo_password: "demo-12345".into(),
+            deadline_warning_hours: 4,
+            sweep_schedule: DEFAULT_SWEEP_SCHEDULE.into(),
+            report_schedule: DEFAULT_REPORT_SCHEDULE.into(),
+            kpi_weights: KpiWeights::default(),
+        }
+    }
+}
+
+/// A setting that cannot be used; the message names it as the command line and the
+/// environment spell it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `--{flag}` (`{env}`): {reason}")]
+pub struct SettingError {
+    /// The flag, without `--`.
+    pub flag: &'static str,
+    /// The environment variable.
+    pub env: &'static str,
+    /// What is wrong, in English.
+    pub reason: String,
 }
 
 impl Settings {
     /// The event store file inside the data directory.
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("events.db")
+    }
+
+    /// The job schedules and the warning window.
+    pub fn schedules(&self) -> Schedules {
+        Schedules {
+            overdue_sweep: self.sweep_schedule.clone(),
+            daily_report: self.report_schedule.clone(),
+            warning_window: domain::calendar::WorkingTime::Minutes(
+                self.deadline_warning_hours.saturating_mul(60),
+            ),
+        }
+    }
+
+    /// Checks every value that can be wrong.
+    ///
+    /// # Errors
+    /// The first [`SettingError`].
+    pub fn validate(&self) -> Result<(), SettingError> {
+        if !(1..=80).contains(&self.deadline_warning_hours) {
+            return Err(SettingError {
+                flag: "deadline-warning-hours",
+                env: "MINQING_DEADLINE_WARNING_HOURS",
+                reason: format!("must be 1 to 80, got {}", self.deadline_warning_hours),
+            });
+        }
+        check_sweep_schedule(&self.sweep_schedule)?;
+        check_report_schedule(&self.report_schedule)?;
+        self.kpi_weights.validate().map_err(|err| SettingError {
+            flag: "kpi-weights",
+            env: "MINQING_KPI_WEIGHTS",
+            reason: err.to_string(),
+        })
+    }
+}
+
+/// Checks `--sweep-schedule`.
+///
+/// # Errors
+/// A [`SettingError`] naming the setting.
+pub fn check_sweep_schedule(expr: &str) -> Result<(), SettingError> {
+    parse_schedule("overdue_sweep", expr)
+        .map(drop)
+        .map_err(|err| SettingError {
+            flag: "sweep-schedule",
+            env: "MINQING_SWEEP_SCHEDULE",
+            reason: err.to_string(),
+        })
+}
+
+/// Checks `--report-schedule`.
+///
+/// # Errors
+/// A [`SettingError`] naming the setting.
+pub fn check_report_schedule(expr: &str) -> Result<(), SettingError> {
+    parse_schedule("daily_report", expr)
+        .map(drop)
+        .map_err(|err| SettingError {
+            flag: "report-schedule",
+            env: "MINQING_REPORT_SCHEDULE",
+            reason: err.to_string(),
+        })
+}
+
+/// Reads `--kpi-weights`.
+///
+/// # Errors
+/// A [`SettingError`] naming the setting.
+pub fn parse_kpi_weights(text: &str) -> Result<KpiWeights, SettingError> {
+    KpiWeights::parse(text).map_err(|err| SettingError {
+        flag: "kpi-weights",
+        env: "MINQING_KPI_WEIGHTS",
+        reason: err.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert!(Settings::default().validate().is_ok());
+        assert_eq!(
+            parse_kpi_weights(&KpiWeights::default().to_string()).ok(),
+            Some(KpiWeights::default())
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_with_the_name_of_its_setting() {
+        let refused = |settings: Settings| settings.validate().expect_err("refused").to_string();
+        let message = refused(Settings {
+            report_schedule: "0 30 8 * * 2-6".into(),
+            ..Settings::default()
+        });
+        assert!(
+            message.starts_with("invalid setting `--report-schedule` (`MINQING_REPORT_SCHEDULE`)"),
+            "{message}"
+        );
+        assert!(message.contains("Mon-Fri"), "{message}");
+        let message = refused(Settings {
+            sweep_schedule: "every ten minutes".into(),
+            ..Settings::default()
+        });
+        assert!(message.contains("`--sweep-schedule`"), "{message}");
+        let message = refused(Settings {
+            deadline_warning_hours: 0,
+            ..Settings::default()
+        });
+        assert!(message.contains("`--deadline-warning-hours`"), "{message}");
+        let message = refused(Settings {
+            kpi_weights: KpiWeights {
+                on_time_receive: 0.0,
+                on_time_completion: 0.0,
+                satisfaction: 0.0,
+                resolution: 0.0,
+            },
+            ..Settings::default()
+        });
+        assert!(message.contains("`--kpi-weights`"), "{message}");
+        let message = parse_kpi_weights("speed=1")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("`--kpi-weights` (`MINQING_KPI_WEIGHTS`): unknown KPI weight `speed`"),
+            "{message}"
+        );
     }
 }

@@ -36,8 +36,8 @@ pub struct Schedules {
 impl Default for Schedules {
     fn default() -> Self {
         Schedules {
-            overdue_sweep: "0 */10 * * * *".into(),
-            daily_report: "0 30 8 * * *".into(),
+            overdue_sweep: crate::config::DEFAULT_SWEEP_SCHEDULE.into(),
+            daily_report: crate::config::DEFAULT_REPORT_SCHEDULE.into(),
             warning_window: WorkingTime::Minutes(4 * 60),
         }
     }

@@ -581,7 +581,7 @@ mod tests {
             addr: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().into(),
             demo_password: "test-password".into(),
-            deadline_warning_hours: 4,
+            ..Settings::default()
         };
         let app = crate::server::build(&settings).await.unwrap();
         let kb = Kb::start(dir.path(), app.clone()).await.unwrap();

@@ -47,6 +47,21 @@ enum Cmd {
             value_parser = clap::value_parser!(u32).range(1..=80)
         )]
         deadline_warning_hours: u32,
+        /// When the overdue sweep runs: cron with seconds first, weekdays by name (Mon-Fri),
+        /// Asia/Shanghai time.
+        #[arg(long, env = "MINQING_SWEEP_SCHEDULE", value_name = "CRON", default_value = config::DEFAULT_SWEEP_SCHEDULE)]
+        sweep_schedule: String,
+        /// When the daily report runs (it reports only on working days); same syntax.
+        #[arg(long, env = "MINQING_REPORT_SCHEDULE", value_name = "CRON", default_value = config::DEFAULT_REPORT_SCHEDULE)]
+        report_schedule: String,
+        /// Weights of the KPI ranking score, `name=number,...` (names not given weigh 0).
+        #[arg(
+            long,
+            env = "MINQING_KPI_WEIGHTS",
+            value_name = "WEIGHTS",
+            default_value = "on_time_receive=0.2,on_time_completion=0.3,satisfaction=0.3,resolution=0.2"
+        )]
+        kpi_weights: String,
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
@@ -101,14 +116,21 @@ fn main() -> anyhow::Result<()> {
             data,
             demo_password,
             deadline_warning_hours,
+            sweep_schedule,
+            report_schedule,
+            kpi_weights,
             log_json,
         } => {
             init_logging(log_json);
+            // Every value is checked again, with the others, before anything is opened.
             let settings = config::Settings {
                 addr,
                 data_dir: data,
                 demo_password,
                 deadline_warning_hours,
+                sweep_schedule,
+                report_schedule,
+                kpi_weights: config::parse_kpi_weights(&kpi_weights)?,
             };
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(server::serve(settings))

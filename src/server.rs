@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use domain::calendar::{CalendarData, DeadlinePolicy, WorkingCalendar, WorkingTime};
+use domain::calendar::{CalendarData, DeadlinePolicy, WorkingCalendar};
 use tokio::net::TcpListener;
 
 use crate::app::{App, SystemClock};
 use crate::config::Settings;
 use crate::directory::{Directory, load_org};
-use crate::jobs::{Jobs, Schedules};
+use crate::jobs::Jobs;
 use crate::projection_runner::ReadSide;
 use crate::store::EventStore;
 use crate::store::sqlite::SqliteStore;
@@ -116,19 +116,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
 /// # Errors
 /// When the address cannot be bound or the application cannot be built.
 pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
+    // A bad setting stops the start before anything is opened.
+    settings.validate()?;
     let app = build(settings).await?;
     let read_path = settings.data_dir.join("read.db");
     let read = ReadSide::open(&read_path, app.store.clone(), app.org.clone())?;
     let jobs = Arc::new(
-        Jobs::new(
-            app.clone(),
-            read.clone(),
-            &Schedules {
-                warning_window: WorkingTime::Minutes(settings.deadline_warning_hours * 60),
-                ..Schedules::default()
-            },
-        )
-        .context("invalid job schedule")?,
+        Jobs::new(app.clone(), read.clone(), &settings.schedules())
+            .context("invalid job schedule")?,
     );
     let listener = TcpListener::bind(settings.addr)
         .await
@@ -144,6 +139,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         crate::case_search::CaseSearch::start(&settings.data_dir, app.store.clone()).await?;
     let router = crate::http::router(app.clone())
         .layer(axum::Extension(read.clone()))
+        .layer(axum::Extension(settings.kpi_weights))
         .layer(axum::Extension(kb.clone()))
         .layer(axum::Extension(case_search.clone()));
     let task = tokio::spawn(async move {

@@ -41,6 +41,154 @@ impl Default for KpiWeights {
     }
 }
 
+/// Why a weights setting was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KpiWeightsError {
+    /// A part of the list is not `name=number`.
+    #[error("`{part}` is not `name=number`")]
+    Malformed {
+        /// The part as given.
+        part: String,
+    },
+    /// A name that is not one of [`KpiWeights::NAMES`].
+    #[error(
+        "unknown KPI weight `{name}` (known: on_time_receive, on_time_completion, satisfaction, resolution)"
+    )]
+    UnknownName {
+        /// The name as given.
+        name: String,
+    },
+    /// The same name twice.
+    #[error("KPI weight `{name}` is given twice")]
+    Duplicate {
+        /// The repeated name.
+        name: String,
+    },
+    /// A value that is not a finite number of at least 0.
+    #[error("KPI weight `{name}` must be a finite number of at least 0, got `{value}`")]
+    BadValue {
+        /// The weight.
+        name: String,
+        /// The value as given.
+        value: String,
+    },
+    /// Every weight is 0, so no unit could get a score.
+    #[error("every KPI weight is 0; at least one must be above 0")]
+    AllZero,
+}
+
+impl KpiWeights {
+    /// The names of the weights, as the setting writes them.
+    pub const NAMES: [&str; 4] = [
+        "on_time_receive",
+        "on_time_completion",
+        "satisfaction",
+        "resolution",
+    ];
+
+    /// Parses `name=number,...` (spaces around parts allowed), e.g.
+    /// `on_time_receive=1,on_time_completion=2,satisfaction=2,resolution=1`. A weight not
+    /// named is 0; only the ratios matter, as the score is a weighted mean.
+    ///
+    /// # Errors
+    /// [`KpiWeightsError::Malformed`], [`KpiWeightsError::UnknownName`],
+    /// [`KpiWeightsError::Duplicate`], [`KpiWeightsError::BadValue`],
+    /// [`KpiWeightsError::AllZero`].
+    pub fn parse(text: &str) -> Result<Self, KpiWeightsError> {
+        let mut values: [Option<f64>; 4] = [None; 4];
+        for part in text.split(',').map(str::trim) {
+            let (name, value) = part
+                .split_once('=')
+                .map(|(name, value)| (name.trim(), value.trim()))
+                .ok_or_else(|| KpiWeightsError::Malformed {
+                    part: part.to_owned(),
+                })?;
+            let index = Self::NAMES
+                .iter()
+                .position(|known| *known == name)
+                .ok_or_else(|| KpiWeightsError::UnknownName {
+                    name: name.to_owned(),
+                })?;
+            let weight = value
+                .parse::<f64>()
+                .ok()
+                .filter(|w| w.is_finite() && *w >= 0.0)
+                .ok_or_else(|| KpiWeightsError::BadValue {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                })?;
+            if values[index].replace(weight).is_some() {
+                return Err(KpiWeightsError::Duplicate {
+                    name: name.to_owned(),
+                });
+            }
+        }
+        let [
+            on_time_receive,
+            on_time_completion,
+            satisfaction,
+            resolution,
+        ] = values.map(|v| v.unwrap_or(0.0));
+        let weights = KpiWeights {
+            on_time_receive,
+            on_time_completion,
+            satisfaction,
+            resolution,
+        };
+        weights.validate()?;
+        Ok(weights)
+    }
+
+    /// Checks weights built in code: each a finite number of at least 0, not all 0.
+    ///
+    /// # Errors
+    /// [`KpiWeightsError::BadValue`], [`KpiWeightsError::AllZero`].
+    pub fn validate(&self) -> Result<(), KpiWeightsError> {
+        for (name, weight) in Self::NAMES.iter().zip(self.values()) {
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(KpiWeightsError::BadValue {
+                    name: (*name).to_owned(),
+                    value: weight.to_string(),
+                });
+            }
+        }
+        if self.values().iter().all(|w| *w == 0.0) {
+            return Err(KpiWeightsError::AllZero);
+        }
+        Ok(())
+    }
+
+    fn values(&self) -> [f64; 4] {
+        [
+            self.on_time_receive,
+            self.on_time_completion,
+            self.satisfaction,
+            self.resolution,
+        ]
+    }
+}
+
+impl std::fmt::Display for KpiWeights {
+    /// The setting's own syntax, which [`KpiWeights::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, weight)) in Self::NAMES.iter().zip(self.values()).enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{name}={weight}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for KpiWeights {
+    type Err = KpiWeightsError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        KpiWeights::parse(text)
+    }
+}
+
 /// One unit's figures for a period.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UnitKpi {
@@ -288,5 +436,113 @@ impl Queries {
             k.rank = u32::try_from(i + 1).unwrap_or(u32::MAX);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_parse_by_name_and_unnamed_ones_are_zero() {
+        let weights =
+            KpiWeights::parse("on_time_receive=1, on_time_completion=2,satisfaction = 2.5")
+                .expect("valid");
+        assert_eq!(
+            weights,
+            KpiWeights {
+                on_time_receive: 1.0,
+                on_time_completion: 2.0,
+                satisfaction: 2.5,
+                resolution: 0.0,
+            }
+        );
+    }
+
+    #[test]
+    fn the_default_weights_read_back_from_their_display() {
+        let text = KpiWeights::default().to_string();
+        assert_eq!(
+            text,
+            "on_time_receive=0.2,on_time_completion=0.3,satisfaction=0.3,resolution=0.2"
+        );
+        assert_eq!(KpiWeights::parse(&text), Ok(KpiWeights::default()));
+    }
+
+    #[test]
+    fn bad_weights_are_refused_with_the_reason() {
+        let refused = |text: &str| KpiWeights::parse(text).expect_err(text);
+        assert_eq!(
+            refused("speed=1"),
+            KpiWeightsError::UnknownName {
+                name: "speed".into()
+            }
+        );
+        assert_eq!(
+            refused("satisfaction"),
+            KpiWeightsError::Malformed {
+                part: "satisfaction".into()
+            }
+        );
+        assert_eq!(
+            refused("satisfaction=1,"),
+            KpiWeightsError::Malformed { part: "".into() }
+        );
+        assert_eq!(
+            refused("satisfaction=1,satisfaction=2"),
+            KpiWeightsError::Duplicate {
+                name: "satisfaction".into()
+            }
+        );
+        for value in ["-1", "NaN", "inf", "abc", ""] {
+            assert_eq!(
+                refused(&format!("resolution={value}")),
+                KpiWeightsError::BadValue {
+                    name: "resolution".into(),
+                    value: value.into()
+                }
+            );
+        }
+        assert_eq!(
+            refused("resolution=0,satisfaction=0"),
+            KpiWeightsError::AllZero
+        );
+        assert_eq!(refused(""), KpiWeightsError::Malformed { part: "".into() });
+    }
+
+    #[test]
+    fn weights_built_in_code_are_validated_too() {
+        let negative = KpiWeights {
+            satisfaction: -0.5,
+            ..KpiWeights::default()
+        };
+        assert!(matches!(
+            negative.validate(),
+            Err(KpiWeightsError::BadValue { .. })
+        ));
+        let zero = KpiWeights {
+            on_time_receive: 0.0,
+            on_time_completion: 0.0,
+            satisfaction: 0.0,
+            resolution: 0.0,
+        };
+        assert_eq!(zero.validate(), Err(KpiWeightsError::AllZero));
+        assert_eq!(KpiWeights::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_score_is_the_weighted_mean_of_the_rates_a_unit_has() {
+        let unit = UnitKpi {
+            signed: 4,
+            signed_on_time: 2,
+            completed: 2,
+            completed_on_time: 2,
+            ..UnitKpi::default()
+        };
+        // No call-backs: satisfaction and resolution have no rate and no weight.
+        let weights = KpiWeights::parse("on_time_receive=1,on_time_completion=3,satisfaction=5")
+            .expect("valid");
+        let score = unit.compute_score(&weights).expect("a score");
+        assert!((score - (0.5 + 3.0) / 4.0).abs() < 1e-12, "{score}");
     }
 }

@@ -13,6 +13,7 @@ use domain::case::Overdue;
 use domain::identity::{mask_name, mask_phone};
 use domain::kinds::{Category, Kind, Urgency};
 use domain::org::UnitId;
+use projections::kpi::KpiWeights;
 use projections::query::{IdentityRule, WorkListOwner};
 use projections::row::status_code;
 use projections::{CaseFilter, Page, Scope, Sort, WorkList};
@@ -456,6 +457,7 @@ fn pct(rate: Option<f64>) -> String {
 async fn kpis(
     State(app): State<AppState>,
     Extension(read): Extension<Arc<ReadSide>>,
+    Extension(weights): Extension<KpiWeights>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<KpiQuery>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -495,12 +497,7 @@ async fn kpis(
     let calendar = app.calendar.clone();
     let (rows, position) = read
         .query(move |queries| {
-            let rows = queries.kpis(
-                from,
-                to,
-                &projections::kpi::KpiWeights::default(),
-                &calendar,
-            )?;
+            let rows = queries.kpis(from, to, &weights, &calendar)?;
             Ok((rows, queries.checkpoint()?))
         })
         .await

@@ -29,6 +29,8 @@ pub struct TestApp {
     /// The client every helper uses.
     pub http: reqwest::Client,
     data: TempDir,
+    /// Extra `serve` arguments.
+    args: Vec<String>,
     child: Option<Child>,
     /// An admin session, for reading versions whoever acts (sessions die with the process).
     admin: OnceCell<String>,
@@ -78,8 +80,15 @@ impl Done {
 impl TestApp {
     /// Starts the binary on a fresh data directory.
     pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the binary on a fresh data directory with extra `serve` arguments (kept for
+    /// restarts).
+    pub async fn spawn_with(args: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("temporary data directory");
-        let (child, addr) = start_child(&data);
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let (child, addr) = start_child(&data, &args);
         TestApp {
             base: format!("http://{addr}"),
             addr,
@@ -88,6 +97,7 @@ impl TestApp {
                 .build()
                 .expect("http client"),
             data,
+            args,
             child: Some(child),
             admin: OnceCell::new(),
         }
@@ -96,7 +106,7 @@ impl TestApp {
     /// Starts the binary again on the same data directory (the previous process must be gone).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "the previous process still runs");
-        let (child, addr) = start_child(&self.data);
+        let (child, addr) = start_child(&self.data, &self.args);
         self.base = format!("http://{addr}");
         self.addr = addr;
         // A fresh client: no pooled connections to the dead process.
@@ -358,7 +368,7 @@ impl Drop for TestApp {
 }
 
 /// Starts `minqing serve` and reads its address from the line it prints.
-fn start_child(data: &TempDir) -> (Child, String) {
+fn start_child(data: &TempDir, args: &[String]) -> (Child, String) {
     let verbose = std::env::var_os("TEST_LOG").is_some_and(|v| v != "0" && !v.is_empty());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_minqing"));
     cmd.arg("serve")
@@ -366,9 +376,14 @@ fn start_child(data: &TempDir) -> (Child, String) {
         .arg("127.0.0.1:0")
         .arg("--data")
         .arg(data.path())
+        .args(args)
         .env("MINQING_DEMO_PASSWORD", PASSWORD)
         .env_remove("MINQING_ADDR")
         .env_remove("MINQING_DATA")
+        .env_remove("MINQING_DEADLINE_WARNING_HOURS")
+        .env_remove("MINQING_SWEEP_SCHEDULE")
+        .env_remove("MINQING_REPORT_SCHEDULE")
+        .env_remove("MINQING_KPI_WEIGHTS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     if verbose {

@@ -50,6 +50,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/cases/{id}/appeal", "post"),
         ("/api/v1/cases/{id}/appeal-decision", "post"),
         ("/api/v1/cases/{id}/identity-views", "get"),
+        ("/api/v1/cases", "get"),
+        ("/api/v1/worklist", "get"),
+        ("/api/v1/kpis", "get"),
     ];
     for (path, method) in expected {
         let item = paths.get(*path).unwrap_or_else(|| {
@@ -279,4 +282,151 @@ async fn a_token_outlives_a_restart_of_the_service() {
     );
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["username"], "operator");
+}
+
+/// Runs `minqing serve` with extra arguments and environment on a fresh data directory and
+/// returns its exit status and stderr; it must exit on its own within 30 s.
+fn serve_refused(args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let data = tempfile::tempdir().expect("data directory");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minqing"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .args(args)
+        .env("RUST_LOG", "off")
+        .env_remove("MINQING_SWEEP_SCHEDULE")
+        .env_remove("MINQING_REPORT_SCHEDULE")
+        .env_remove("MINQING_KPI_WEIGHTS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let mut child = cmd.spawn().expect("start minqing");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("minqing serve {args:?} {env:?} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    (status, stderr)
+}
+
+/// A start that must fail: extra arguments, extra environment, and what stderr must say.
+struct Refusal {
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    says: &'static [&'static str],
+}
+
+#[test]
+fn serve_refuses_a_bad_schedule_or_bad_kpi_weights_and_names_the_setting() {
+    let refusals = [
+        Refusal {
+            args: &["--report-schedule", "0 30 8 * * 2-6"],
+            env: &[],
+            says: &["`--report-schedule`", "Mon-Fri"],
+        },
+        Refusal {
+            args: &["--sweep-schedule", "every ten minutes"],
+            env: &[],
+            says: &["`--sweep-schedule`", "not a cron expression"],
+        },
+        Refusal {
+            args: &[],
+            env: &[("MINQING_SWEEP_SCHEDULE", "*/10 * * *")],
+            says: &["`MINQING_SWEEP_SCHEDULE`"],
+        },
+        Refusal {
+            args: &["--kpi-weights", "on_time_receive=1,speed=2"],
+            env: &[],
+            says: &["`--kpi-weights`", "unknown KPI weight `speed`"],
+        },
+        Refusal {
+            args: &["--kpi-weights", "on_time_receive=1,on_time_completion=-0.5"],
+            env: &[],
+            says: &["`--kpi-weights`", "`on_time_completion`", "at least 0"],
+        },
+        Refusal {
+            args: &[],
+            env: &[("MINQING_KPI_WEIGHTS", "satisfaction=0,resolution=0")],
+            says: &["`MINQING_KPI_WEIGHTS`", "every KPI weight is 0"],
+        },
+    ];
+    for Refusal { args, env, says } in refusals {
+        let (status, stderr) = serve_refused(args, env);
+        assert!(!status.success(), "{args:?} {env:?} started");
+        for text in says {
+            assert!(stderr.contains(text), "{args:?} {env:?}: {stderr}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_ranks_by_the_configured_kpi_weights() {
+    let app = TestApp::spawn_with(&[
+        "--sweep-schedule",
+        "0 */5 * * * Mon-Sat",
+        "--report-schedule",
+        "0 0 9 * * *",
+        "--kpi-weights",
+        "satisfaction=1",
+    ])
+    .await;
+    let operator = app.login("operator").await;
+    let dispatcher = app.login("dispatcher").await;
+    let housing = app.login("housing_handler").await;
+    let id = app.accept(&operator, "物业不作为").await;
+    app.ok(
+        &dispatcher,
+        &id,
+        "transfer",
+        &serde_json::json!({ "lead_unit_id": "city.bureau.housing" }),
+    )
+    .await;
+    app.ok(&housing, &id, "receive", &serde_json::json!({}))
+        .await;
+    app.ok(
+        &housing,
+        &id,
+        "complete",
+        &serde_json::json!({ "reply": "已处理" }),
+    )
+    .await;
+    let last = app
+        .ok(
+            &operator,
+            &id,
+            "callback",
+            &serde_json::json!({ "satisfaction": "unsatisfied", "resolved": false }),
+        )
+        .await;
+    let admin = app.login("admin").await;
+    let res = app
+        .get(
+            Some(&admin),
+            &format!("/api/v1/kpis?period=month&min_position={}", last.position),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let report: Value = res.json().await.unwrap();
+    // Signed and completed in time, but only satisfaction weighs: the score is 0 (the
+    // default weights would give 0.5).
+    assert_eq!(report["units"][0]["score"], 0.0, "{report}");
 }
