@@ -165,6 +165,9 @@ pub struct Assignment {
     pub received_at: Option<DateTime<Utc>>,
     /// When it was completed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When it was taken back (追回) or cancelled by a merge (并单); `None` while live.
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
     /// Whether handling was recorded (progress notes or a reply).
     pub handled: bool,
     /// The unit's reply.
@@ -615,6 +618,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                     complete_by: new.complete_by,
                     received_at: None,
                     completed_at: None,
+                    ended_at: None,
                     handled: false,
                     reply: None,
                     return_request: None,
@@ -628,6 +632,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             for id in assignment_ids {
                 if let Some(a) = case.assignment_mut(*id) {
                     a.state = AssignmentState::Recalled;
+                    a.ended_at = Some(at);
                     a.return_request = None;
                     a.extension_request = None;
                 }
@@ -753,6 +758,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             for id in cancelled_assignment_ids {
                 if let Some(a) = case.assignment_mut(*id) {
                     a.state = AssignmentState::Cancelled;
+                    a.ended_at = Some(at);
                 }
             }
         }

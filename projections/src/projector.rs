@@ -358,14 +358,16 @@ fn write_case(
         row.rating_excluded,
     ])?;
     let mut assignment = tx.prepare_cached(
-        "INSERT OR REPLACE INTO case_assignment (case_id, assignment_id, unit_id, role, state,
-            transferred_at, receive_by, received_at, complete_by, completed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT OR REPLACE INTO case_assignment (case_id, assignment_id, parent_id, unit_id,
+            role, state, transferred_at, receive_by, received_at, complete_by, completed_at,
+            ended_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for a in &row.assignments {
         assignment.execute(params![
             row.case_id,
             a.assignment_id,
+            a.parent_id,
             a.unit_id,
             a.role,
             a.state,
@@ -374,6 +376,7 @@ fn write_case(
             a.received_at.map(micros),
             micros(a.complete_by),
             a.completed_at.map(micros),
+            a.ended_at.map(micros),
         ])?;
     }
     if entry.may_have_side_rows {

@@ -39,6 +39,9 @@ pub struct TransferRow {
 pub struct AssignmentRow {
     /// Number within the case.
     pub assignment_id: u32,
+    /// The assignment the transferring unit held (`None` when the accepting centre
+    /// transferred): a unit that transferred on is no longer a holder.
+    pub parent_id: Option<u32>,
     /// The unit given the case.
     pub unit_id: String,
     /// `lead` or `co`.
@@ -55,6 +58,8 @@ pub struct AssignmentRow {
     pub complete_by: DateTime<Utc>,
     /// When it was completed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When it was recalled or cancelled.
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 /// One case as the case list keeps it.
@@ -207,6 +212,7 @@ impl CaseRow {
                 .iter()
                 .map(|a| AssignmentRow {
                     assignment_id: a.id,
+                    parent_id: a.parent_id,
                     unit_id: a.unit_id.to_string(),
                     role: match a.role {
                         HandlingRole::Lead => "lead",
@@ -224,6 +230,7 @@ impl CaseRow {
                     received_at: a.received_at,
                     complete_by: a.complete_by.at,
                     completed_at: a.completed_at,
+                    ended_at: a.ended_at,
                 })
                 .collect(),
             lead_unit_id: case.completing_lead().map(|a| a.unit_id.to_string()),

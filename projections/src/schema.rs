@@ -2,7 +2,7 @@
 //! and is rebuilt from the event store.
 
 /// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Tables this crate owns, dropped by a reset.
 pub(crate) const TABLES: &[&str] = &[
@@ -101,10 +101,13 @@ CREATE TABLE IF NOT EXISTS case_transfer (
     PRIMARY KEY (case_id, from_unit_id)
 ) WITHOUT ROWID;
 
--- Every assignment ever made, for the KPIs.
+-- Every assignment ever made, for the KPIs and the daily report (which rebuilds who held
+-- what at the end of a past day from these times: parent_id tells a unit that transferred on,
+-- ended_at when an assignment was recalled or cancelled).
 CREATE TABLE IF NOT EXISTS case_assignment (
     case_id TEXT NOT NULL,
     assignment_id INTEGER NOT NULL,
+    parent_id INTEGER,
     unit_id TEXT NOT NULL,
     role TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -113,6 +116,7 @@ CREATE TABLE IF NOT EXISTS case_assignment (
     received_at INTEGER,
     complete_by INTEGER NOT NULL,
     completed_at INTEGER,
+    ended_at INTEGER,
     PRIMARY KEY (case_id, assignment_id)
 ) WITHOUT ROWID;
 ";
@@ -134,4 +138,6 @@ CREATE INDEX IF NOT EXISTS case_holder_due ON case_holder (unit_id, state, compl
 CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id);
 CREATE INDEX IF NOT EXISTS case_assignment_given ON case_assignment (transferred_at);
 CREATE INDEX IF NOT EXISTS case_assignment_completed ON case_assignment (completed_at);
+CREATE INDEX IF NOT EXISTS case_assignment_ended ON case_assignment (ended_at);
+CREATE INDEX IF NOT EXISTS case_assignment_open ON case_assignment (state, transferred_at);
 ";
