@@ -79,6 +79,11 @@ impl Settings {
         self.data_dir.join("events.db")
     }
 
+    /// Where the daily reports are written (`data/reports/`).
+    pub fn reports_dir(&self) -> PathBuf {
+        self.data_dir.join("reports")
+    }
+
     /// The job schedules and the warning window.
     pub fn schedules(&self) -> Schedules {
         Schedules {

@@ -1,6 +1,6 @@
 //! Scheduled jobs on the `cron` crate, driven by tokio in Asia/Shanghai time: the overdue sweep
 //! (automatic 督办 of holders past a deadline, 到期预警 of deadlines falling due within the
-//! warning window) and the daily report.
+//! warning window) and the daily report (日报, written to `data/reports/`).
 //!
 //! Schedules have six or seven fields (seconds first) and name their weekdays (`Mon-Fri`):
 //! the crate numbers weekdays from Sunday = 1, so digits there are refused at start-up. Cron
@@ -8,17 +8,20 @@
 //! day. A job's failure is logged and retried at its next tick; it never stops the server.
 //! Tests call [`Jobs::sweep_once`] and [`Jobs::report_once`] directly.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use domain::calendar::WorkingTime;
 use domain::org::UnitId;
 use domain::roles::{Actor, Role};
 use domain::{CaseId, Command};
 
 use crate::app::{App, AppError};
+use crate::http::reports::DailyReportView;
 use crate::projection_runner::ReadSide;
 
 /// When each job runs.
@@ -98,6 +101,8 @@ pub struct Jobs {
     sweep: cron::Schedule,
     report: cron::Schedule,
     warning_window: WorkingTime,
+    /// Where the daily reports are written (`data/reports/`).
+    reports_dir: PathBuf,
 }
 
 /// What one overdue sweep recorded (or found recorded by an earlier run).
@@ -110,7 +115,7 @@ pub struct SweepReport {
 }
 
 impl Jobs {
-    /// Validates every schedule.
+    /// Validates every schedule; daily reports go to `reports_dir`.
     ///
     /// # Errors
     /// The first [`ScheduleError`].
@@ -118,11 +123,13 @@ impl Jobs {
         app: Arc<App>,
         read: Arc<ReadSide>,
         schedules: &Schedules,
+        reports_dir: PathBuf,
     ) -> Result<Self, ScheduleError> {
         Ok(Jobs {
             sweep: parse_schedule("overdue_sweep", &schedules.overdue_sweep)?,
             report: parse_schedule("daily_report", &schedules.daily_report)?,
             warning_window: schedules.warning_window,
+            reports_dir,
             app,
             read,
         })
@@ -256,36 +263,77 @@ impl Jobs {
         }
     }
 
-    /// The daily report: on working days, yesterday's KPIs in the log. Returns whether it ran.
+    /// The daily report (日报): on a working day, the report of the previous working day (and
+    /// of the days off since, so that weekends and holidays are kept too), each written to
+    /// `data/reports/daily-YYYY-MM-DD.json` and `.csv`. Returns the days written, none on a
+    /// day off. Rerunning rewrites the same files with the same content.
     ///
     /// # Errors
-    /// Read-model failures.
+    /// Read-model and file-system failures.
     #[tracing::instrument(skip_all, name = "daily_report")]
-    pub async fn report_once(&self) -> anyhow::Result<bool> {
-        let now = self.app.now();
-        let today = now.with_timezone(&crate::app::shanghai()).date_naive();
+    pub async fn report_once(&self) -> anyhow::Result<Vec<NaiveDate>> {
+        let today = self
+            .app
+            .now()
+            .with_timezone(&crate::app::shanghai())
+            .date_naive();
         if !self.app.calendar.is_working_day(today) {
-            return Ok(false);
+            return Ok(Vec::new());
         }
-        let to = now;
-        let from = now - chrono::Duration::days(1);
-        let calendar = self.app.calendar.clone();
-        let rows = self
+        let Some(first) = self.app.calendar.previous_working_day(today) else {
+            return Ok(Vec::new());
+        };
+        self.read.catch_up().await?;
+        let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d < today).collect();
+        for day in &days {
+            self.write_report(*day).await?;
+        }
+        Ok(days)
+    }
+
+    /// Computes the full report of `date` and writes it atomically (a temporary file, then a
+    /// rename) as `daily-YYYY-MM-DD.json` and `.csv` in the reports directory; returns the two
+    /// paths.
+    ///
+    /// # Errors
+    /// Read-model and file-system failures.
+    pub async fn write_report(&self, date: NaiveDate) -> anyhow::Result<[PathBuf; 2]> {
+        let org = self.app.org.clone();
+        let report = self
             .read
-            .query(move |q| {
-                q.kpis(
-                    from,
-                    to,
-                    &projections::kpi::KpiWeights::default(),
-                    &calendar,
-                )
-            })
+            .query(move |q| q.daily_report(date, &org, &|_| true))
             .await?;
-        let (received, completed) = rows
-            .iter()
-            .fold((0, 0), |(r, c), k| (r + k.received, c + k.completed));
-        tracing::info!(n_units = rows.len(), received, completed, "daily report");
-        Ok(true)
+        let view = DailyReportView::of(&self.app, &report);
+        let total = &report.total;
+        let dir = self.reports_dir.clone();
+        let name = format!("daily-{}", view.date());
+        let paths = [
+            dir.join(format!("{name}.json")),
+            dir.join(format!("{name}.csv")),
+        ];
+        let contents = [view.to_json_file(), view.to_csv().into_bytes()];
+        let written = paths.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            std::fs::create_dir_all(&dir).with_context(|| {
+                format!("failed to create reports directory `{}`", dir.display())
+            })?;
+            for (path, bytes) in written.iter().zip(contents) {
+                write_atomically(path, &bytes)?;
+            }
+            Ok(())
+        })
+        .await
+        .context("report writer panicked")??;
+        tracing::info!(
+            %date,
+            received = total.received,
+            completed = total.completed,
+            completed_late = total.completed_late,
+            overdue_not_received = total.overdue_not_received,
+            overdue_in_progress = total.overdue_in_progress,
+            "daily report written"
+        );
+        Ok(paths)
     }
 
     /// Runs both jobs on their schedules until the task is aborted.
@@ -335,6 +383,33 @@ impl Job {
             Job::Report => "daily_report",
         }
     }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it over
+/// `path`, so a reader (or a crash) sees the old file or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::File::create(&tmp)
+        .with_context(|| format!("failed to create `{}`", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("failed to write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        format!(
+            "failed to rename `{}` to `{}`",
+            tmp.display(),
+            path.display()
+        )
+    })?;
+    // The rename itself must reach the disk too.
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 /// When the schedule fires next after `now` (for `minqing` start-up logs and tests).
@@ -396,8 +471,17 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn the_overdue_sweep_warns_and_supervises_each_deadline_once() {
+    struct World {
+        dir: TempDir,
+        app: Arc<App>,
+        read: Arc<ReadSide>,
+        clock: Arc<TestClock>,
+        case_id: CaseId,
+    }
+
+    /// An application on a temporary directory at Monday 3 March 2025 10:00, with one
+    /// complaint transferred to the housing bureau at that moment.
+    async fn world() -> World {
         let dir = TempDir::new().expect("dir");
         let store: Arc<dyn EventStore> =
             Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
@@ -455,7 +539,32 @@ mod tests {
         .await
         .expect("transferred");
         let read = ReadSide::open(&dir.path().join("read.db"), store.clone(), org).expect("read");
-        let jobs = Jobs::new(app.clone(), read.clone(), &Schedules::default()).expect("jobs");
+        World {
+            dir,
+            app,
+            read,
+            clock,
+            case_id: created.id,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_overdue_sweep_warns_and_supervises_each_deadline_once() {
+        let World {
+            dir,
+            app,
+            read,
+            clock,
+            case_id: created_id,
+        } = world().await;
+        let reports = dir.path().join("reports");
+        let jobs = Jobs::new(
+            app.clone(),
+            read.clone(),
+            &Schedules::default(),
+            reports.clone(),
+        )
+        .expect("jobs");
         // Within the receive limit nothing is overdue, but the receive deadline (12:00) falls
         // within the four-hour window: one warning, however often the sweep runs.
         let warned_once = SweepReport {
@@ -470,7 +579,7 @@ mod tests {
             warning_window: WorkingTime::Minutes(8 * 60),
             ..Schedules::default()
         };
-        let restarted = Jobs::new(app.clone(), read.clone(), &wider).expect("jobs");
+        let restarted = Jobs::new(app.clone(), read.clone(), &wider, reports).expect("jobs");
         assert_eq!(restarted.sweep_once().await.expect("sweep"), warned_once);
         // The case shows the warning: a `warned` holder and a `deadline_warned` entry.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -484,7 +593,7 @@ mod tests {
             .login("operator", "test-password")
             .expect("login");
         let view: serde_json::Value = reqwest::Client::new()
-            .get(format!("http://{addr}/api/v1/cases/{}", created.id))
+            .get(format!("http://{addr}/api/v1/cases/{created_id}"))
             .bearer_auth(token)
             .send()
             .await
@@ -516,7 +625,7 @@ mod tests {
         assert_eq!(jobs.sweep_once().await.expect("sweep"), supervised_once);
         *clock.0.lock().expect("clock") = shanghai(4, 11);
         assert_eq!(jobs.sweep_once().await.expect("sweep"), supervised_once);
-        let (case, history) = app.history(&created.id).await.expect("history");
+        let (case, history) = app.history(&created_id).await.expect("history");
         let supervised: Vec<String> = history
             .iter()
             .filter_map(|(_, e)| match &e.body {
@@ -542,6 +651,73 @@ mod tests {
         // The warning is recorded on the holder; the flow did not change.
         assert_eq!(case.holders().count(), 1);
         assert!(case.assignments()[0].warnings.len() == 1);
-        assert!(jobs.report_once().await.expect("report"));
+    }
+
+    #[tokio::test]
+    async fn the_daily_report_is_written_on_working_days_and_rewritten_the_same() {
+        let World {
+            dir,
+            app,
+            read,
+            clock,
+            ..
+        } = world().await;
+        let reports = dir.path().join("reports");
+        let jobs = Jobs::new(app, read, &Schedules::default(), reports.clone()).expect("jobs");
+        // Tuesday morning: Monday's report. The housing bureau was given the case at 10:00
+        // and had not signed for it by the end of the day (its limit ran out at 12:00).
+        *clock.0.lock().expect("clock") = shanghai(4, 8) + chrono::Duration::minutes(30);
+        let monday = NaiveDate::from_ymd_opt(2025, 3, 3).expect("date");
+        assert_eq!(jobs.report_once().await.expect("report"), [monday]);
+        let json_path = reports.join("daily-2025-03-03.json");
+        let csv_path = reports.join("daily-2025-03-03.csv");
+        let json = std::fs::read(&json_path).expect("JSON written");
+        let csv = std::fs::read_to_string(&csv_path).expect("CSV written");
+        let report: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        assert_eq!(report["date"], "2025-03-03");
+        assert_eq!(report["as_of"], "2025-03-04T00:00:00+08:00");
+        let housing = report["units"]
+            .as_array()
+            .expect("units")
+            .iter()
+            .find(|u| u["unit_id"] == "city.bureau.housing")
+            .expect("a housing row");
+        assert_eq!(housing["received"], 1, "{housing}");
+        assert_eq!(housing["overdue_not_received"], 1, "{housing}");
+        assert_eq!(report["total"]["received"], 1);
+        assert!(
+            csv.starts_with("\u{feff}日期,单位编号,单位名称,接收量"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("2025-03-03,city.bureau.housing,兰州市住房和城乡建设局,1,0,0,1,0,0,0,\n"),
+            "{csv}"
+        );
+        assert!(csv.ends_with("2025-03-03,,合计,1,0,0,1,0,0,0,\n"), "{csv}");
+        // Later the same day, a rerun rewrites the same bytes, and leaves no temporary file.
+        *clock.0.lock().expect("clock") = shanghai(4, 17);
+        assert_eq!(jobs.report_once().await.expect("report"), [monday]);
+        assert_eq!(std::fs::read(&json_path).expect("JSON"), json);
+        assert_eq!(std::fs::read_to_string(&csv_path).expect("CSV"), csv);
+        let mut names: Vec<String> = std::fs::read_dir(&reports)
+            .expect("reports")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["daily-2025-03-03.csv", "daily-2025-03-03.json"]);
+        // Saturday is no working day: nothing is written.
+        *clock.0.lock().expect("clock") = shanghai(8, 9);
+        assert!(jobs.report_once().await.expect("report").is_empty());
+        // Monday reports Friday, and the weekend with it.
+        *clock.0.lock().expect("clock") = shanghai(10, 9);
+        let days: Vec<String> = jobs
+            .report_once()
+            .await
+            .expect("report")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(days, ["2025-03-07", "2025-03-08", "2025-03-09"]);
+        assert!(reports.join("daily-2025-03-09.csv").exists());
     }
 }

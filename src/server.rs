@@ -122,8 +122,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     let read_path = settings.data_dir.join("read.db");
     let read = ReadSide::open(&read_path, app.store.clone(), app.org.clone())?;
     let jobs = Arc::new(
-        Jobs::new(app.clone(), read.clone(), &settings.schedules())
-            .context("invalid job schedule")?,
+        Jobs::new(
+            app.clone(),
+            read.clone(),
+            &settings.schedules(),
+            settings.reports_dir(),
+        )
+        .context("invalid job schedule")?,
     );
     let listener = TcpListener::bind(settings.addr)
         .await

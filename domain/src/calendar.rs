@@ -503,6 +503,16 @@ impl WorkingCalendar {
         !(is_weekend(date) || statutory)
     }
 
+    /// The last working day before `date` (Friday for a Monday; the last day before a
+    /// holiday break for the first day after it). `None` only before the first date there is.
+    pub fn previous_working_day(&self, date: NaiveDate) -> Option<NaiveDate> {
+        let mut day = date.pred_opt()?;
+        while !self.is_working_day(day) {
+            day = day.pred_opt()?;
+        }
+        Some(day)
+    }
+
     /// Whether the date's year has no holiday notice in the data, so its working days are a
     /// guess (weekends plus the fixed statutory dates).
     pub fn is_provisional(&self, date: NaiveDate) -> bool {
@@ -1671,6 +1681,38 @@ mod tests {
         assert!(!calendar.is_within_office_hours(at("2025-03-10 13:00")));
         assert!(calendar.is_within_office_hours(at("2025-03-10 08:30")));
         assert!(!calendar.is_within_office_hours(at("2025-03-10 08:29")));
+    }
+
+    #[test]
+    fn the_previous_working_day_skips_weekends_and_breaks_and_counts_make_up_days() {
+        let calendar = calendar();
+        let previous = |day: &str| {
+            calendar
+                .previous_working_day(date(day))
+                .map(|d| d.to_string())
+        };
+        assert_eq!(previous("2025-03-11").as_deref(), Some("2025-03-10"));
+        assert_eq!(
+            previous("2025-03-10").as_deref(),
+            Some("2025-03-07"),
+            "Monday"
+        );
+        assert_eq!(
+            previous("2025-03-09").as_deref(),
+            Some("2025-03-07"),
+            "Sunday"
+        );
+        assert_eq!(
+            previous("2025-02-05").as_deref(),
+            Some("2025-01-27"),
+            "after the Spring Festival break"
+        );
+        assert_eq!(
+            previous("2025-01-27").as_deref(),
+            Some("2025-01-26"),
+            "a make-up Sunday (调休上班)"
+        );
+        assert_eq!(calendar.previous_working_day(NaiveDate::MIN), None);
     }
 
     // Provisional years.

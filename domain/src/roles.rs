@@ -24,6 +24,16 @@ pub enum Role {
     Admin,
 }
 
+/// Who reads the daily report (日报) of every district and bureau: the efficiency office
+/// (效能办), leaders, shift leaders (值班长) and admins. Operators, dispatchers and handlers
+/// work cases; they do not read reports.
+pub const REPORT_READERS: [Role; 4] = [
+    Role::Supervisor,
+    Role::Leader,
+    Role::ShiftLeader,
+    Role::Admin,
+];
+
 /// The user a command acts for, as far as the rules need to know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
@@ -48,6 +58,12 @@ impl Actor {
         roles.iter().any(|r| self.has(*r))
     }
 
+    /// Whether the actor may read the daily report ([`REPORT_READERS`]); which rows they see
+    /// is their scope's business.
+    pub fn may_read_daily_report(&self) -> bool {
+        self.has_any(&REPORT_READERS)
+    }
+
     /// Whether the actor works at the city hotline centre (the root of the tree).
     pub fn at_city_centre(&self, org: &OrgTree) -> bool {
         org.get(&self.unit_id)
@@ -57,5 +73,40 @@ impl Actor {
     /// Whether `unit` lies within a unit this actor oversees.
     pub fn oversees_unit(&self, org: &OrgTree, unit: &UnitId) -> bool {
         self.oversees.iter().any(|o| org.is_within(unit, o))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(roles: &[Role]) -> Actor {
+        Actor {
+            username: "someone".into(),
+            unit_id: UnitId::new("city"),
+            roles: roles.to_vec(),
+            oversees: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_efficiency_office_leaders_shift_leaders_and_admins_read_the_daily_report() {
+        for role in [
+            Role::Supervisor,
+            Role::Leader,
+            Role::ShiftLeader,
+            Role::Admin,
+        ] {
+            assert!(actor(&[role]).may_read_daily_report(), "{role:?}");
+        }
+    }
+
+    #[test]
+    fn operators_dispatchers_and_handlers_may_not_read_the_daily_report() {
+        for role in [Role::Operator, Role::Dispatcher, Role::Handler] {
+            assert!(!actor(&[role]).may_read_daily_report(), "{role:?}");
+        }
+        assert!(!actor(&[]).may_read_daily_report());
+        assert!(actor(&[Role::Operator, Role::ShiftLeader]).may_read_daily_report());
     }
 }

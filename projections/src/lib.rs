@@ -15,6 +15,7 @@
 //!   lists, scoped exactly like `domain::identity::may_view_case`.
 //! - [`route`]: the path a case has travelled (流转轨迹), from its events.
 //! - [`kpi`]: KPIs per unit and period and the weighted ranking.
+//! - [`report`]: the daily report (日报) per district and bureau, a snapshot at the day's end.
 //! - `schema`: the SQL tables.
 //!
 //! The runner that feeds a [`Projector`] from the event store lives in the binary
@@ -32,6 +33,7 @@
 pub mod kpi;
 pub mod projector;
 pub mod query;
+pub mod report;
 pub mod route;
 pub mod row;
 mod schema;

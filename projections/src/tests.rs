@@ -1031,6 +1031,116 @@ fn average_handling_time_counts_working_hours_from_transfer_to_completion() {
 }
 
 #[test]
+fn the_daily_report_reads_the_day_back_from_the_read_database() {
+    let mut log = Log::default();
+    let t = monday;
+    // D1: 城关 and on to its street, completed and called back satisfied on Monday.
+    log.create("D1", "d.chengguan.s01.c01", "13800000001", false);
+    log.run("dispatcher", "D1", t(1), transfer("d.chengguan", &[]));
+    log.run("chengguan_dispatcher", "D1", t(1), Command::Receive);
+    log.run(
+        "chengguan_dispatcher",
+        "D1",
+        t(2),
+        transfer("d.chengguan.s01", &[]),
+    );
+    log.run("chengguan_s01_handler", "D1", t(2), Command::Receive);
+    log.run(
+        "chengguan_s01_handler",
+        "D1",
+        t(3),
+        Command::Complete {
+            reply: "已处理。".into(),
+        },
+    );
+    log.run(
+        "operator",
+        "D1",
+        t(4),
+        Command::CallBack {
+            satisfaction: Satisfaction::BasicallySatisfied,
+            resolved: true,
+            note: String::new(),
+        },
+    );
+    // D2: the housing bureau never signs (its two working hours end at 12:00).
+    log.create("D2", "d.chengguan.s01.c01", "13800000002", false);
+    log.run(
+        "dispatcher",
+        "D2",
+        t(1),
+        transfer("city.bureau.housing", &[]),
+    );
+    // D3: sent to 七里河 by mistake, recalled, sent to the urban bureau, which signs on
+    // Tuesday: on Monday's end it was unsigned past its receive-by.
+    log.create("D3", "d.qilihe.s01.c01", "13800000003", false);
+    log.run("dispatcher", "D3", t(1), transfer("d.qilihe", &[]));
+    log.run(
+        "dispatcher",
+        "D3",
+        t(1),
+        Command::Recall {
+            reason: "派错".into(),
+        },
+    );
+    log.run("dispatcher", "D3", t(1), transfer("city.bureau.urban", &[]));
+    log.run("urban_handler", "D3", t(24), Command::Receive);
+    let (_dir, _path, q) = built(&log);
+    let w = world();
+    let monday_date = NaiveDate::from_ymd_opt(2025, 3, 3).expect("date");
+    let report = q
+        .daily_report(monday_date, &w.org, &|_| true)
+        .expect("report");
+    assert_eq!(report.from, local("2025-03-03 00:00"));
+    assert_eq!(report.to, local("2025-03-04 00:00"));
+    assert_eq!(report.units.len(), 9 + 15, "every district and bureau");
+    assert_eq!(report.units[0].unit_id, "d.chengguan", "districts first");
+    let row = |unit: &str| {
+        let f = report
+            .units
+            .iter()
+            .find(|f| f.unit_id == unit)
+            .unwrap_or_else(|| panic!("no row {unit}"));
+        [
+            f.received,
+            f.completed,
+            f.completed_late,
+            f.overdue_not_received,
+            f.overdue_in_progress,
+            f.called_back,
+            f.satisfied,
+        ]
+    };
+    assert_eq!(row("d.chengguan"), [1, 1, 0, 0, 0, 1, 1]);
+    assert_eq!(row("d.qilihe"), [0; 7]);
+    assert_eq!(row("city.bureau.housing"), [1, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(row("city.bureau.urban"), [1, 0, 0, 1, 0, 0, 0]);
+    let total = &report.total;
+    assert_eq!(
+        [
+            total.received,
+            total.completed,
+            total.overdue_not_received,
+            total.called_back
+        ],
+        [3, 1, 2, 1]
+    );
+    // Tuesday: the urban bureau signed late but holds it in time; housing still unsigned.
+    let tuesday = q
+        .daily_report(monday_date.succ_opt().expect("date"), &w.org, &|_| true)
+        .expect("report");
+    assert_eq!(tuesday.total.received, 0);
+    assert_eq!(tuesday.total.overdue_not_received, 1);
+    // A district leader's view: their own row, and a total of it alone.
+    let chengguan = q
+        .daily_report(monday_date, &w.org, &|unit| unit == "d.chengguan")
+        .expect("report");
+    assert_eq!(chengguan.units.len(), 1);
+    assert_eq!(chengguan.total.received, 1);
+    assert_eq!(chengguan.total.overdue_not_received, 0);
+}
+
+#[test]
 fn the_route_of_a_multi_hop_case_shows_the_recall_and_the_resend() {
     use crate::route::{HopState, route};
     let mut log = city();

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod kb;
 pub mod queries;
+pub mod reports;
 pub mod routing;
 
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Minqing 12345 API", description = "民情 — case management for a 12345 government service hotline"),
-    tags((name = "cases", description = "工单: intake, flow commands, view"), (name = "auth"), (name = "directory"))
+    tags((name = "cases", description = "工单: intake, flow commands, view"), (name = "auth"), (name = "directory"), (name = "reports", description = "日报: the efficiency office's daily report"))
 )]
 struct ApiDoc;
 
@@ -50,6 +51,7 @@ pub fn router(app: AppState) -> Router {
         .merge(directory::router())
         .merge(kb::router())
         .merge(queries::router())
+        .merge(reports::router())
         .merge(routing::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);

@@ -159,7 +159,7 @@ fn parse_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, 
     .transpose()
 }
 
-async fn caught_up(read: &ReadSide, min_position: Option<u64>) -> Result<(), ApiError> {
+pub(super) async fn caught_up(read: &ReadSide, min_position: Option<u64>) -> Result<(), ApiError> {
     if let Some(pos) = min_position
         && !read.wait_for(pos, READ_YOUR_WRITES_WAIT).await
     {
@@ -436,7 +436,7 @@ fn period_bounds(kind: &str, date: chrono::NaiveDate) -> Option<(DateTime<Utc>, 
     Some((at(start)?, at(end)?))
 }
 
-fn csv_field(text: &str) -> String {
+pub(super) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -444,7 +444,7 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn pct(rate: Option<f64>) -> String {
+pub(super) fn pct(rate: Option<f64>) -> String {
     rate.map(|r| format!("{:.1}%", r * 100.0))
         .unwrap_or_default()
 }

@@ -13,6 +13,7 @@ mod flows;
 mod kb;
 mod oversight;
 mod queries;
+mod reports;
 mod routing;
 mod service;
 mod shutdown;

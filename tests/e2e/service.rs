@@ -53,6 +53,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/cases", "get"),
         ("/api/v1/worklist", "get"),
         ("/api/v1/kpis", "get"),
+        ("/api/v1/reports/daily", "get"),
     ];
     for (path, method) in expected {
         let item = paths.get(*path).unwrap_or_else(|| {

@@ -1,0 +1,650 @@
+//! The daily report (日报) for the efficiency office (效能办): for one day, per district
+//! (区/县) and per city bureau (局委办), what was given, completed and completed late that
+//! day, what was overdue at the day's end (逾期未接收, 逾期正在办理), and how the citizens called
+//! back that day rated it.
+//!
+//! The figures are a snapshot at the end of the day (midnight, Asia/Shanghai), rebuilt from the
+//! recorded times of every assignment, so asking again later, or rerunning the job, gives the
+//! same report. What the read model no longer knows stays out: a completion undone by a
+//! reopen (重办) no longer counts (the case counts again when completed anew), deadlines are
+//! as they stand now (an extension granted after the day moves them), and a case called back
+//! twice counts on the day of its latest call-back.
+//!
+//! [`compute`] is the pure part; [`Queries::daily_report`] loads the facts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use domain::org::{OrgTree, UnitId, UnitKind};
+
+use crate::ProjectionError;
+use crate::projector::micros;
+use crate::query::Queries;
+
+/// One assignment (a unit's share of a case) with the times the report needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentFacts {
+    /// 工单编号.
+    pub case_id: String,
+    /// Number within the case.
+    pub assignment_id: u32,
+    /// The assignment the transferring unit held, if not the accepting centre.
+    pub parent_id: Option<u32>,
+    /// The unit given the case.
+    pub unit_id: String,
+    /// When it was given (转办).
+    pub transferred_at: DateTime<Utc>,
+    /// When it was recalled (追回) or cancelled by a merge (并单).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// 签收时限.
+    pub receive_by: DateTime<Utc>,
+    /// When the unit signed for it (接收).
+    pub received_at: Option<DateTime<Utc>>,
+    /// 办理时限.
+    pub complete_by: DateTime<Utc>,
+    /// When the unit completed it (办结).
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When the case as a whole was completed, if it is now.
+    pub case_completed_at: Option<DateTime<Utc>>,
+}
+
+/// One call-back (回访) of the day whose rating counts (no upheld appeal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallBackFacts {
+    /// The lead unit that completed the case.
+    pub lead_unit_id: String,
+    /// Satisfied or basically satisfied.
+    pub satisfied: bool,
+}
+
+/// The figures of one district or bureau, or of all of them together.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DailyFigures {
+    /// The district centre (区中心, standing for its district) or the bureau; empty for the
+    /// total.
+    pub unit_id: String,
+    /// 接收量: cases given (转办) to a unit of the group during the day and not taken back
+    /// by its end.
+    pub received: u64,
+    /// 办结量: cases a unit of the group completed its share of during the day.
+    pub completed: u64,
+    /// 逾期办结: of those, completed after the complete-by.
+    pub completed_late: u64,
+    /// 逾期未接收: open cases a unit of the group held at the day's end without having
+    /// signed for them by the receive-by.
+    pub overdue_not_received: u64,
+    /// 逾期正在办理: open cases a unit of the group held at the day's end past the
+    /// complete-by (and not counted as 逾期未接收 for the group).
+    pub overdue_in_progress: u64,
+    /// 回访量: call-backs during the day of cases the group's units led.
+    pub called_back: u64,
+    /// Of those, satisfied or basically satisfied.
+    pub satisfied: u64,
+}
+
+impl DailyFigures {
+    /// 满意率, `None` without call-backs.
+    pub fn satisfaction_rate(&self) -> Option<f64> {
+        (self.called_back > 0).then(|| self.satisfied as f64 / self.called_back as f64)
+    }
+}
+
+/// The report of one day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyReport {
+    /// The day, in Asia/Shanghai.
+    pub date: NaiveDate,
+    /// Its first instant.
+    pub from: DateTime<Utc>,
+    /// The instant after it: the snapshot of overdue cases is taken here.
+    pub to: DateTime<Utc>,
+    /// One row per district, then per bureau, in the order of the tree; zeros included.
+    pub units: Vec<DailyFigures>,
+    /// The whole of those rows, counting each case once (a joint case given to two districts
+    /// is one case here).
+    pub total: DailyFigures,
+}
+
+/// The first instant of `date` in Asia/Shanghai and the first instant after it.
+pub fn shanghai_day(date: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600)?;
+    let at = |day: NaiveDate| {
+        offset
+            .from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Some((at(date)?, at(date.succ_opt()?)?))
+}
+
+/// The row a unit's figures go to: its district (区中心) when it lies in one, else the unit
+/// itself (a city bureau).
+pub fn report_group(org: &OrgTree, unit_id: &str) -> String {
+    org.district_of(&UnitId::new(unit_id))
+        .map_or_else(|| unit_id.to_owned(), |district| district.id.to_string())
+}
+
+/// The rows of a full report: every district, then every city bureau, in the tree's order.
+pub fn report_groups(org: &OrgTree) -> Vec<String> {
+    let of_kind = |kind: UnitKind| {
+        org.units()
+            .iter()
+            .filter(move |u| u.kind == kind)
+            .map(|u| u.id.to_string())
+    };
+    of_kind(UnitKind::DistrictCentre)
+        .chain(of_kind(UnitKind::Bureau))
+        .collect()
+}
+
+/// Per-group sets of case ids, turned into counts at the end.
+#[derive(Default)]
+struct Tally {
+    received: BTreeSet<String>,
+    completed: BTreeSet<String>,
+    completed_late: BTreeSet<String>,
+    not_received: BTreeSet<String>,
+    in_progress: BTreeSet<String>,
+    called_back: u64,
+    satisfied: u64,
+}
+
+impl Tally {
+    fn figures(self, unit_id: String) -> DailyFigures {
+        let n = |set: BTreeSet<String>| set.len() as u64;
+        DailyFigures {
+            unit_id,
+            received: n(self.received),
+            completed: n(self.completed),
+            completed_late: n(self.completed_late),
+            overdue_not_received: n(self.not_received),
+            overdue_in_progress: n(self.in_progress),
+            called_back: self.called_back,
+            satisfied: self.satisfied,
+        }
+    }
+}
+
+/// The report of the day `[from, to)` for the rows `groups`; facts of units outside them are
+/// left out, the total included. `group_of` names a unit's row ([`report_group`]).
+///
+/// Overdue at `to` follows `domain::Case::overdue_kind` as it stood then: only open cases
+/// (not completed before `to`), only holders (assignments given before `to`, not recalled,
+/// cancelled nor completed before it, and not transferred on by then), 逾期未接收 when a holder
+/// had not signed by `to` and `to` is past its receive-by, else 逾期正在办理 when `to` is past
+/// its complete-by.
+pub fn compute(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    groups: &[String],
+    assignments: &[AssignmentFacts],
+    callbacks: &[CallBackFacts],
+    group_of: &dyn Fn(&str) -> String,
+) -> (Vec<DailyFigures>, DailyFigures) {
+    let mut tallies: BTreeMap<&str, Tally> = groups
+        .iter()
+        .map(|g| (g.as_str(), Tally::default()))
+        .collect();
+    let mut total = Tally::default();
+    let in_day = |t: DateTime<Utc>| from <= t && t < to;
+    let live_at_end =
+        |a: &AssignmentFacts| a.transferred_at < to && a.ended_at.is_none_or(|ended| ended >= to);
+    let mut by_case: HashMap<&str, Vec<(&AssignmentFacts, String)>> = HashMap::new();
+    for a in assignments {
+        let group = group_of(&a.unit_id);
+        let Some(tally) = tallies.get_mut(group.as_str()) else {
+            continue;
+        };
+        if in_day(a.transferred_at) && live_at_end(a) {
+            tally.received.insert(a.case_id.clone());
+            total.received.insert(a.case_id.clone());
+        }
+        if let Some(completed_at) = a.completed_at.filter(|t| in_day(*t)) {
+            tally.completed.insert(a.case_id.clone());
+            total.completed.insert(a.case_id.clone());
+            if completed_at > a.complete_by {
+                tally.completed_late.insert(a.case_id.clone());
+                total.completed_late.insert(a.case_id.clone());
+            }
+        }
+        by_case
+            .entry(a.case_id.as_str())
+            .or_default()
+            .push((a, group));
+    }
+    // Holders need every assignment of the case (a child in a group out of sight still
+    // means its parent transferred on), so they are judged on all facts of the case.
+    let mut children: HashMap<(&str, u32), Vec<&AssignmentFacts>> = HashMap::new();
+    for a in assignments {
+        if let Some(parent) = a.parent_id {
+            children
+                .entry((a.case_id.as_str(), parent))
+                .or_default()
+                .push(a);
+        }
+    }
+    for (case_id, shares) in &by_case {
+        let open_at_end = shares
+            .first()
+            .is_some_and(|(a, _)| a.case_completed_at.is_none_or(|c| c >= to));
+        if !open_at_end {
+            continue;
+        }
+        let mut case_not_received = false;
+        let mut case_in_progress = false;
+        for (a, group) in shares {
+            let holder = live_at_end(a)
+                && a.completed_at.is_none_or(|c| c >= to)
+                && !children
+                    .get(&(*case_id, a.assignment_id))
+                    .is_some_and(|kids| kids.iter().any(|kid| live_at_end(kid)));
+            if !holder {
+                continue;
+            }
+            let Some(tally) = tallies.get_mut(group.as_str()) else {
+                continue;
+            };
+            let signed = a.received_at.is_some_and(|r| r < to);
+            if !signed && to > a.receive_by {
+                tally.in_progress.remove(*case_id);
+                tally.not_received.insert((*case_id).to_owned());
+                case_not_received = true;
+            } else if to > a.complete_by {
+                if !tally.not_received.contains(*case_id) {
+                    tally.in_progress.insert((*case_id).to_owned());
+                }
+                case_in_progress = true;
+            }
+        }
+        if case_not_received {
+            total.not_received.insert((*case_id).to_owned());
+        } else if case_in_progress {
+            total.in_progress.insert((*case_id).to_owned());
+        }
+    }
+    for callback in callbacks {
+        let group = group_of(&callback.lead_unit_id);
+        let Some(tally) = tallies.get_mut(group.as_str()) else {
+            continue;
+        };
+        for tally in [tally, &mut total] {
+            tally.called_back += 1;
+            tally.satisfied += u64::from(callback.satisfied);
+        }
+    }
+    let units = groups
+        .iter()
+        .map(|g| {
+            tallies
+                .remove(g.as_str())
+                .unwrap_or_default()
+                .figures(g.clone())
+        })
+        .collect();
+    (units, total.figures(String::new()))
+}
+
+impl Queries {
+    /// The report of `date` (Asia/Shanghai) for the districts and bureaus `visible` lets
+    /// through (all of them for the efficiency office; a leader's own).
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`]. A date without a following day (the end of time) gives
+    /// an empty report.
+    pub fn daily_report(
+        &self,
+        date: NaiveDate,
+        org: &OrgTree,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Result<DailyReport, ProjectionError> {
+        let Some((from, to)) = shanghai_day(date) else {
+            return Ok(DailyReport {
+                date,
+                from: DateTime::<Utc>::MAX_UTC,
+                to: DateTime::<Utc>::MAX_UTC,
+                units: Vec::new(),
+                total: DailyFigures::default(),
+            });
+        };
+        let (from_us, to_us) = (micros(from), micros(to));
+        let conn = self.connection();
+        // Every case with an assignment given or completed that day, or live at its end
+        // (each branch can use an index), with all of its assignments.
+        let mut facts = conn.prepare_cached(
+            "SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
+                    a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
+                    c.completed_at
+             FROM case_assignment a JOIN case_list c ON c.case_id = a.case_id
+             WHERE a.case_id IN (
+                 SELECT case_id FROM case_assignment
+                 WHERE transferred_at >= ?1 AND transferred_at < ?2
+                 UNION SELECT case_id FROM case_assignment WHERE completed_at >= ?1
+                 UNION SELECT case_id FROM case_assignment WHERE ended_at >= ?1
+                 UNION SELECT case_id FROM case_assignment
+                 WHERE state IN ('pending', 'received') AND transferred_at < ?2)
+             ORDER BY a.case_id, a.assignment_id",
+        )?;
+        let time = |v: Option<i64>| v.and_then(DateTime::from_timestamp_micros);
+        let rows = facts.query_map([from_us, to_us], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, Option<u32>>(2)?,
+                r.get::<_, String>(3)?,
+                [
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                    r.get::<_, Option<i64>>(10)?,
+                ],
+            ))
+        })?;
+        let mut assignments = Vec::new();
+        for row in rows {
+            let (case_id, assignment_id, parent_id, unit_id, times) = row?;
+            let [
+                given,
+                ended,
+                receive_by,
+                received,
+                complete_by,
+                completed,
+                case_completed,
+            ] = times.map(time);
+            let (Some(transferred_at), Some(receive_by), Some(complete_by)) =
+                (given, receive_by, complete_by)
+            else {
+                continue;
+            };
+            assignments.push(AssignmentFacts {
+                case_id,
+                assignment_id,
+                parent_id,
+                unit_id,
+                transferred_at,
+                ended_at: ended,
+                receive_by,
+                received_at: received,
+                complete_by,
+                completed_at: completed,
+                case_completed_at: case_completed,
+            });
+        }
+        let mut rated = conn.prepare_cached(
+            "SELECT lead_unit_id, satisfaction IN ('satisfied', 'basically_satisfied')
+             FROM case_list
+             WHERE called_back_at >= ?1 AND called_back_at < ?2
+               AND lead_unit_id IS NOT NULL AND rating_excluded = 0",
+        )?;
+        let callbacks = rated
+            .query_map([from_us, to_us], |r| {
+                Ok(CallBackFacts {
+                    lead_unit_id: r.get(0)?,
+                    satisfied: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let groups: Vec<String> = report_groups(org)
+            .into_iter()
+            .filter(|g| visible(g))
+            .collect();
+        let group_of = |unit: &str| report_group(org, unit);
+        let (units, total) = compute(from, to, &groups, &assignments, &callbacks, &group_of);
+        Ok(DailyReport {
+            date,
+            from,
+            to,
+            units,
+            total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    /// A local Asia/Shanghai time `YYYY-MM-DD HH:MM`.
+    fn t(text: &str) -> DateTime<Utc> {
+        crate::tests::local(text)
+    }
+
+    /// An assignment given at `at` with two hours to sign and five days to complete.
+    fn given(case_id: &str, assignment_id: u32, unit_id: &str, at: &str) -> AssignmentFacts {
+        AssignmentFacts {
+            case_id: case_id.into(),
+            assignment_id,
+            parent_id: None,
+            unit_id: unit_id.into(),
+            transferred_at: t(at),
+            ended_at: None,
+            receive_by: t(at) + Duration::hours(2),
+            received_at: None,
+            complete_by: t(at) + Duration::days(5),
+            completed_at: None,
+            case_completed_at: None,
+        }
+    }
+
+    fn group_of(unit: &str) -> String {
+        ["d.chengguan", "d.qilihe"]
+            .into_iter()
+            .find(|district| unit.starts_with(district))
+            .unwrap_or(unit)
+            .to_owned()
+    }
+
+    /// Monday 10 March 2025, a hand-computed day.
+    fn day() -> Vec<AssignmentFacts> {
+        vec![
+            // R1: given to 城关 and on to its street that day, both completed that day.
+            AssignmentFacts {
+                received_at: Some(t("2025-03-10 09:30")),
+                completed_at: Some(t("2025-03-10 17:00")),
+                case_completed_at: Some(t("2025-03-10 17:00")),
+                ..given("R1", 1, "d.chengguan", "2025-03-10 09:00")
+            },
+            AssignmentFacts {
+                parent_id: Some(1),
+                received_at: Some(t("2025-03-10 10:30")),
+                completed_at: Some(t("2025-03-10 16:00")),
+                case_completed_at: Some(t("2025-03-10 17:00")),
+                ..given("R1", 2, "d.chengguan.s01", "2025-03-10 10:00")
+            },
+            // R2: given to the housing bureau on Friday, never signed for.
+            given("R2", 1, "city.bureau.housing", "2025-03-07 10:00"),
+            // R3: 七里河 signed a week ago; its complete-by passed at 10:00 that day.
+            AssignmentFacts {
+                received_at: Some(t("2025-03-03 11:00")),
+                complete_by: t("2025-03-10 10:00"),
+                ..given("R3", 1, "d.qilihe", "2025-03-03 10:00")
+            },
+            // R4: given to 七里河 and recalled within half an hour, then to the housing
+            // bureau, which completed it an hour late.
+            AssignmentFacts {
+                ended_at: Some(t("2025-03-10 11:30")),
+                case_completed_at: Some(t("2025-03-10 17:00")),
+                ..given("R4", 1, "d.qilihe", "2025-03-10 11:00")
+            },
+            AssignmentFacts {
+                received_at: Some(t("2025-03-10 14:40")),
+                complete_by: t("2025-03-10 16:00"),
+                completed_at: Some(t("2025-03-10 17:00")),
+                case_completed_at: Some(t("2025-03-10 17:00")),
+                ..given("R4", 2, "city.bureau.housing", "2025-03-10 11:40")
+            },
+            // R5: given to 城关 on Friday, never signed for, recalled the next morning: at the
+            // day's end it was still overdue.
+            AssignmentFacts {
+                ended_at: Some(t("2025-03-11 09:00")),
+                ..given("R5", 1, "d.chengguan", "2025-03-07 09:00")
+            },
+            // R6: 城关 passed its own complete-by but transferred on before; its street holds
+            // the case in time.
+            AssignmentFacts {
+                received_at: Some(t("2025-03-07 09:10")),
+                complete_by: t("2025-03-10 12:00"),
+                ..given("R6", 1, "d.chengguan", "2025-03-07 09:00")
+            },
+            AssignmentFacts {
+                parent_id: Some(1),
+                receive_by: t("2025-03-11 10:00"),
+                ..given("R6", 2, "d.chengguan.s02", "2025-03-09 10:00")
+            },
+            // R7: the housing bureau was past its complete-by at the day's end; it completed
+            // the next morning.
+            AssignmentFacts {
+                received_at: Some(t("2025-03-03 11:00")),
+                complete_by: t("2025-03-07 18:00"),
+                completed_at: Some(t("2025-03-11 10:00")),
+                case_completed_at: Some(t("2025-03-11 10:00")),
+                ..given("R7", 1, "city.bureau.housing", "2025-03-03 10:00")
+            },
+            // R8: a joint case given to 城关 (lead) and 七里河 (co) that day, both signed.
+            AssignmentFacts {
+                received_at: Some(t("2025-03-10 09:30")),
+                ..given("R8", 1, "d.chengguan", "2025-03-10 09:00")
+            },
+            AssignmentFacts {
+                received_at: Some(t("2025-03-10 09:30")),
+                ..given("R8", 2, "d.qilihe", "2025-03-10 09:00")
+            },
+            // R9: 西固, a district out of sight: counted nowhere.
+            given("R9", 1, "d.xigu.s01", "2025-03-10 10:00"),
+            // R10: two streets of 七里河, one never signed, one past its complete-by: the case
+            // counts once, as 逾期未接收.
+            given("R10", 1, "d.qilihe.s01", "2025-03-03 10:00"),
+            AssignmentFacts {
+                received_at: Some(t("2025-03-03 11:00")),
+                complete_by: t("2025-03-07 18:00"),
+                ..given("R10", 2, "d.qilihe.s02", "2025-03-03 10:00")
+            },
+        ]
+    }
+
+    fn callbacks() -> Vec<CallBackFacts> {
+        let rated = |unit: &str, satisfied| CallBackFacts {
+            lead_unit_id: unit.into(),
+            satisfied,
+        };
+        vec![
+            rated("city.bureau.housing", true),
+            rated("city.bureau.housing", false),
+            rated("d.chengguan.s03", true),
+            rated("d.xigu", true),
+        ]
+    }
+
+    fn figures(unit_id: &str, counts: [u64; 7]) -> DailyFigures {
+        let [
+            received,
+            completed,
+            completed_late,
+            overdue_not_received,
+            overdue_in_progress,
+            called_back,
+            satisfied,
+        ] = counts;
+        DailyFigures {
+            unit_id: unit_id.into(),
+            received,
+            completed,
+            completed_late,
+            overdue_not_received,
+            overdue_in_progress,
+            called_back,
+            satisfied,
+        }
+    }
+
+    #[test]
+    fn a_hand_computed_day_per_district_and_bureau() {
+        let groups: Vec<String> = ["d.chengguan", "d.qilihe", "city.bureau.housing"]
+            .map(String::from)
+            .to_vec();
+        let (units, total) = compute(
+            t("2025-03-10 00:00"),
+            t("2025-03-11 00:00"),
+            &groups,
+            &day(),
+            &callbacks(),
+            &group_of,
+        );
+        // received, completed, late, not received, in progress, called back, satisfied
+        assert_eq!(
+            units,
+            [
+                // R1 R8 given; R1 completed; R5 overdue unsigned; one satisfied call-back.
+                figures("d.chengguan", [2, 1, 0, 1, 0, 1, 1]),
+                // R8 given (R4 was taken back); R10 unsigned; R3 past its complete-by.
+                figures("d.qilihe", [1, 0, 0, 1, 1, 0, 0]),
+                // R4 given and completed late; R2 unsigned; R7 past; two call-backs.
+                figures("city.bureau.housing", [1, 1, 1, 1, 1, 2, 1]),
+            ]
+        );
+        // Each case once: R1 R4 R8 given, R1 R4 completed, R2 R5 R10 unsigned, R3 R7 late.
+        assert_eq!(total, figures("", [3, 2, 1, 3, 2, 3, 2]));
+        assert_eq!(units[2].satisfaction_rate(), Some(0.5));
+        assert_eq!(units[1].satisfaction_rate(), None);
+    }
+
+    #[test]
+    fn the_day_before_sees_its_own_end() {
+        // Sunday 9 March: R6's street was given the case that day; at its end 城关 had not
+        // passed its complete-by (noon on Monday), R5 and R2 were already unsigned, R7 past.
+        let groups: Vec<String> = ["d.chengguan", "d.qilihe", "city.bureau.housing"]
+            .map(String::from)
+            .to_vec();
+        let (units, total) = compute(
+            t("2025-03-09 00:00"),
+            t("2025-03-10 00:00"),
+            &groups,
+            &day(),
+            &[],
+            &group_of,
+        );
+        assert_eq!(
+            units,
+            [
+                figures("d.chengguan", [1, 0, 0, 1, 0, 0, 0]),
+                figures("d.qilihe", [0, 0, 0, 1, 0, 0, 0]),
+                figures("city.bureau.housing", [0, 0, 0, 1, 1, 0, 0]),
+            ]
+        );
+        assert_eq!(total, figures("", [1, 0, 0, 3, 1, 0, 0]));
+    }
+
+    #[test]
+    fn rows_out_of_sight_are_left_out_of_the_total() {
+        let groups = vec!["d.qilihe".to_owned()];
+        let (units, total) = compute(
+            t("2025-03-10 00:00"),
+            t("2025-03-11 00:00"),
+            &groups,
+            &day(),
+            &callbacks(),
+            &group_of,
+        );
+        assert_eq!(units, [figures("d.qilihe", [1, 0, 0, 1, 1, 0, 0])]);
+        assert_eq!(total, figures("", [1, 0, 0, 1, 1, 0, 0]));
+    }
+
+    #[test]
+    fn the_report_is_the_same_whatever_order_the_facts_come_in() {
+        let groups: Vec<String> = ["d.chengguan", "d.qilihe", "city.bureau.housing"]
+            .map(String::from)
+            .to_vec();
+        let (from, to) = (t("2025-03-10 00:00"), t("2025-03-11 00:00"));
+        let mut reversed = day();
+        reversed.reverse();
+        assert_eq!(
+            compute(from, to, &groups, &reversed, &callbacks(), &group_of),
+            compute(from, to, &groups, &day(), &callbacks(), &group_of)
+        );
+    }
+}
