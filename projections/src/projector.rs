@@ -9,7 +9,7 @@ use domain::org::OrgTree;
 use domain::{Case, evolve};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::row::{CaseRow, scope_units, stage_code, status_code, touched_units};
+use crate::row::{CaseRow, stage_code, status_code, touched_units, visibility_keys};
 use crate::schema::{CREATE_INDEXES, CREATE_TABLES, SCHEMA_VERSION, TABLES};
 use crate::{CASE_LIST, ProjectionError, SourcedEvent};
 
@@ -413,14 +413,18 @@ fn write_case(
         ])?;
     }
     entry.may_have_side_rows = !row.holders.is_empty() || !row.transfers.is_empty();
-    // Assignments and transfers are only ever added, so their count says whether the scope grew.
-    let n_scope = entry.case.assignments().len() + entry.case.transfers().len();
+    // Assignments and transfers are only ever added and a case is accepted once, so this count
+    // says whether the keys grew; it is at least 1, so a case's first write adds its creator.
+    let n_scope = 1
+        + entry.case.assignments().len()
+        + entry.case.transfers().len()
+        + usize::from(entry.case.accepting_unit_id().is_some());
     if n_scope != entry.n_scope_written {
         let mut scope = tx.prepare_cached(
             "INSERT OR IGNORE INTO case_scope (unit_id, case_id) VALUES (?1, ?2)",
         )?;
-        for unit in scope_units(&entry.case, org) {
-            scope.execute(params![unit, row.case_id])?;
+        for key in visibility_keys(&entry.case, org) {
+            scope.execute(params![key, row.case_id])?;
         }
         let mut touch = tx.prepare_cached(
             "INSERT OR IGNORE INTO case_touch (unit_id, case_id) VALUES (?1, ?2)",

@@ -14,8 +14,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::projector::micros;
 use crate::row::{
-    category_code, kind_code, overdue_kind, parse_stage, parse_status, status_code, status_label,
-    urgency_code,
+    accepted_by_key, category_code, created_by_key, kind_code, overdue_kind, parse_stage,
+    parse_status, status_code, status_label, urgency_code,
 };
 use crate::{CASE_LIST, ProjectionError};
 
@@ -343,6 +343,8 @@ pub struct Page {
 /// Read-only queries on the read database.
 pub struct Queries {
     conn: Connection,
+    /// [`DENSE_SCOPE`], lowered by tests to take both plans on small data.
+    dense_scope: i64,
 }
 
 const COLUMNS: &str = "c.case_id, c.version, c.position, c.stage, c.status, c.merged,
@@ -356,7 +358,24 @@ const COLUMNS: &str = "c.case_id, c.version, c.position, c.stage, c.status, c.me
 struct Conditions {
     sql: Vec<String>,
     params: Vec<Value>,
+    /// The caller's `case_scope` keys; empty when the caller sees every case.
+    scope_keys: Vec<Value>,
 }
+
+/// How the scope condition is written, which steers SQLite's plan.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScopeForm {
+    /// `case_id IN (keys' rows)`: driven from the scope index, best when the caller sees few
+    /// cases (a street office among a million).
+    Driving,
+    /// `EXISTS (a key's row)` per case: the case list is walked in the sort's index order and
+    /// the page stops early, best for a page when the caller sees many cases (a district).
+    Probing,
+}
+
+/// Above this many `case_scope` rows for a caller's keys, a page walks the case list in index
+/// order ([`ScopeForm::Probing`]) instead of sorting every visible case.
+const DENSE_SCOPE: i64 = 2_000;
 
 impl Conditions {
     fn push(&mut self, sql: impl Into<String>, params: impl IntoIterator<Item = Value>) {
@@ -379,16 +398,10 @@ impl Conditions {
             units,
         } = scope
         {
-            let mut params = vec![Self::text(username), Self::text(unit_id)];
-            params.extend(units.iter().map(|u| Self::text(u)));
-            self.push(
-                format!(
-                    "(c.created_by = ? OR c.accepting_unit_id = ? OR EXISTS (SELECT 1 FROM \
-                     case_scope s WHERE s.case_id = c.case_id AND s.unit_id IN ({})))",
-                    Self::placeholders(units.len())
-                ),
-                params,
-            );
+            // The caller's keys in `case_scope` (see `row::visibility_keys`).
+            self.scope_keys = units.iter().map(|u| Self::text(u)).collect();
+            self.scope_keys.push(Value::Text(created_by_key(username)));
+            self.scope_keys.push(Value::Text(accepted_by_key(unit_id)));
         }
     }
 
@@ -419,11 +432,29 @@ impl Conditions {
           (c.stage IN ('completed', 'called_back', 'archived') AND c.completed_late = 1))"
     }
 
-    fn clause(&self) -> String {
-        if self.sql.is_empty() {
-            String::new()
+    /// The WHERE clause with the scope written in `form`, and its parameters in order.
+    fn clause(&self, form: ScopeForm) -> (String, Vec<Value>) {
+        let mut sql = Vec::with_capacity(self.sql.len() + 1);
+        let mut params = Vec::with_capacity(self.params.len() + self.scope_keys.len());
+        if !self.scope_keys.is_empty() {
+            let keys = Self::placeholders(self.scope_keys.len());
+            sql.push(match form {
+                ScopeForm::Driving => {
+                    format!("c.case_id IN (SELECT s.case_id FROM case_scope s WHERE s.unit_id IN ({keys}))")
+                }
+                ScopeForm::Probing => format!(
+                    "EXISTS (SELECT 1 FROM case_scope s WHERE s.case_id = c.case_id AND \
+                     s.unit_id IN ({keys}))"
+                ),
+            });
+            params.extend(self.scope_keys.iter().cloned());
+        }
+        sql.extend(self.sql.iter().cloned());
+        params.extend(self.params.iter().cloned());
+        if sql.is_empty() {
+            (String::new(), params)
         } else {
-            format!("WHERE {}", self.sql.join(" AND "))
+            (format!("WHERE {}", sql.join(" AND ")), params)
         }
     }
 }
@@ -440,7 +471,20 @@ impl Queries {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        Ok(Queries { conn })
+        // Reads through a memory map instead of a system call per page: a scoped count at a
+        // million cases touches tens of thousands of pages.
+        conn.pragma_update(None, "mmap_size", 1_i64 << 32)?;
+        Ok(Queries {
+            conn,
+            dense_scope: DENSE_SCOPE,
+        })
+    }
+
+    /// Makes every scope count as dense (`true`) or none (`false`), so tests on small data
+    /// take both plans.
+    #[cfg(test)]
+    pub(crate) fn force_dense_scope(&mut self, dense: bool) {
+        self.dense_scope = if dense { -1 } else { i64::MAX - 1 };
     }
 
     /// The connection, for the other query modules.
@@ -794,14 +838,14 @@ impl Queries {
     ) -> Result<Page, ProjectionError> {
         let page = page.max(1);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
-        let clause = cond.clause();
+        let (clause, params) = cond.clause(ScopeForm::Driving);
         // The matches are few (the index returns at most a bounded number), so their ids are
         // read, ordered by rank here, and only the page's rows fetched.
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT c.case_id FROM case_list c {clause}"))?;
         let visible: std::collections::HashSet<String> = stmt
-            .query_map(rusqlite::params_from_iter(cond.params.iter()), |r| r.get(0))?
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let ordered: Vec<&String> = ranked.iter().filter(|id| visible.contains(*id)).collect();
         let start = (page as usize - 1).saturating_mul(per_page as usize);
@@ -835,6 +879,24 @@ impl Queries {
         })
     }
 
+    /// Whether the caller's scope keys list more than [`DENSE_SCOPE`] cases.
+    fn scope_is_dense(&self, cond: &Conditions) -> Result<bool, ProjectionError> {
+        if cond.scope_keys.is_empty() {
+            return Ok(false);
+        }
+        let n: i64 = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM case_scope s WHERE s.unit_id IN ({}) \
+                 LIMIT {})",
+                Conditions::placeholders(cond.scope_keys.len()),
+                self.dense_scope + 1
+            ),
+            rusqlite::params_from_iter(cond.scope_keys.iter()),
+            |r| r.get(0),
+        )?;
+        Ok(n > self.dense_scope)
+    }
+
     fn page(
         &self,
         cond: &Conditions,
@@ -846,22 +908,51 @@ impl Queries {
     ) -> Result<Page, ProjectionError> {
         let page = page.max(1);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
-        let clause = cond.clause();
         // Counting every match of a broad condition costs more than the page itself; past
         // COUNT_LIMIT the total is reported as capped.
-        let total: i64 = self.conn.query_row(
-            &format!(
-                "SELECT count(*) FROM (SELECT 1 FROM case_list c {clause} LIMIT {})",
-                COUNT_LIMIT + 1
-            ),
-            rusqlite::params_from_iter(cond.params.iter()),
-            |r| r.get(0),
-        )?;
+        let total: i64 = if cond.sql.is_empty() && !cond.scope_keys.is_empty() {
+            // Only the scope: its index alone counts. A case listed under k of the keys is
+            // read k times, so k times the cap are read to be sure the cap is reached.
+            let cap = (COUNT_LIMIT + 1) * cond.scope_keys.len() as u64;
+            self.conn.query_row(
+                &format!(
+                    "SELECT min(count(DISTINCT case_id), {}) FROM (SELECT s.case_id FROM \
+                     case_scope s WHERE s.unit_id IN ({}) LIMIT {cap})",
+                    COUNT_LIMIT + 1,
+                    Conditions::placeholders(cond.scope_keys.len())
+                ),
+                rusqlite::params_from_iter(cond.scope_keys.iter()),
+                |r| r.get(0),
+            )?
+        } else {
+            let (clause, params) = cond.clause(ScopeForm::Driving);
+            self.conn.query_row(
+                &format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM case_list c {clause} LIMIT {})",
+                    COUNT_LIMIT + 1
+                ),
+                rusqlite::params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?
+        };
+        // A caller who sees many cases gets the page by walking the sort's index and probing
+        // the scope of each case, which stops after the page; one who sees few gets their
+        // cases and sorts them.
+        let index_ordered = matches!(
+            sort,
+            Sort::CreatedDesc | Sort::CreatedAsc | Sort::CaseIdAsc | Sort::Relevance
+        );
+        let form = if index_ordered && self.scope_is_dense(cond)? {
+            ScopeForm::Probing
+        } else {
+            ScopeForm::Driving
+        };
+        let (clause, cond_params) = cond.clause(form);
         let (extra_sql, mut params) = match extra_column {
             Some((sql, param)) => (sql, vec![param]),
             None => ("NULL", Vec::new()),
         };
-        params.extend(cond.params.iter().cloned());
+        params.extend(cond_params);
         params.push(Value::Integer(i64::from(per_page)));
         params.push(Value::Integer(
             i64::from(page - 1).saturating_mul(i64::from(per_page)),

@@ -295,6 +295,30 @@ pub fn scope_units(case: &Case, org: &OrgTree) -> Vec<String> {
     out
 }
 
+/// The keys under which `case_scope` lists a case, so that one index lookup decides whether a
+/// caller may see it (mirroring `domain::identity::may_view_case`): the [`scope_units`], the
+/// creator as `by:{username}` and the accepting unit as `acc:{unit}` (sorted, without repeats).
+pub fn visibility_keys(case: &Case, org: &OrgTree) -> Vec<String> {
+    let mut out = scope_units(case, org);
+    out.push(created_by_key(case.created_by()));
+    if let Some(unit) = case.accepting_unit_id() {
+        out.push(accepted_by_key(unit.as_str()));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The `case_scope` key of the cases `username` created.
+pub fn created_by_key(username: &str) -> String {
+    format!("by:{username}")
+}
+
+/// The `case_scope` key of the cases `unit` accepted.
+pub fn accepted_by_key(unit: &str) -> String {
+    format!("acc:{unit}")
+}
+
 /// Units the case was given (sorted, without repeats).
 pub fn touched_units(case: &Case) -> Vec<String> {
     let mut out: Vec<String> = case

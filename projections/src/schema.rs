@@ -2,7 +2,7 @@
 //! and is rebuilt from the event store.
 
 /// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Tables this crate owns, dropped by a reset.
 pub(crate) const TABLES: &[&str] = &[
@@ -65,8 +65,11 @@ CREATE TABLE IF NOT EXISTS case_list (
     rating_excluded INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Every unit a case touched (given it, or transferred it), with all the units above it:
--- a caller's unit U may see the case when (U, case) is here (domain::identity::may_view_case).
+-- Who may see each case (domain::identity::may_view_case), one row per key: every unit a case
+-- touched (given it, or transferred it) with all the units above it, `by:{username}` of its
+-- creator and `acc:{unit}` of the unit that accepted it. A caller may see the case when one of
+-- their keys (their unit, for leaders the units they oversee, their name, their unit as the
+-- accepting one) is here with it.
 CREATE TABLE IF NOT EXISTS case_scope (
     unit_id TEXT NOT NULL,
     case_id TEXT NOT NULL,

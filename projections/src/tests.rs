@@ -537,21 +537,47 @@ fn an_event_without_its_history_is_refused_and_nothing_is_written() {
 #[test]
 fn the_sql_scope_agrees_with_may_view_case_for_every_demo_user() {
     let log = city();
-    let (_dir, _path, q) = built(&log);
+    let (_dir, _path, mut q) = built(&log);
     let w = world();
-    for actor in w.users.values() {
-        let (scope, identity, _) = as_user(&actor.username);
-        let page = q
-            .cases(&everything(), &scope, &identity, monday(2))
-            .expect("query");
-        let mut expected: Vec<&str> = log
-            .cases
-            .values()
-            .filter(|c| may_view_case(actor, c, &w.org))
-            .filter_map(|c| c.id().map(CaseId::as_str))
-            .collect();
-        expected.sort_unstable();
-        assert_eq!(ids(&page), expected, "{}", actor.username);
+    // Both plans: driven from the scope index, and probing the scope of each case.
+    for dense in [false, true] {
+        q.force_dense_scope(dense);
+        for actor in w.users.values() {
+            let (scope, identity, _) = as_user(&actor.username);
+            let page = q
+                .cases(&everything(), &scope, &identity, monday(2))
+                .expect("query");
+            let mut expected: Vec<&str> = log
+                .cases
+                .values()
+                .filter(|c| may_view_case(actor, c, &w.org))
+                .filter_map(|c| c.id().map(CaseId::as_str))
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(ids(&page), expected, "{} dense={dense}", actor.username);
+            assert_eq!(page.total as usize, expected.len(), "{}", actor.username);
+            let newest = CaseFilter {
+                sort: Sort::CreatedDesc,
+                status: Some(Status::Transferred),
+                ..everything()
+            };
+            let page = q
+                .cases(&newest, &scope, &identity, monday(2))
+                .expect("query");
+            let mut expected: Vec<&Case> = log
+                .cases
+                .values()
+                .filter(|c| may_view_case(actor, c, &w.org))
+                .filter(|c| c.status() == Status::Transferred)
+                .collect();
+            expected.sort_by_key(|c| std::cmp::Reverse((c.created_at(), c.id().cloned())));
+            let expected: Vec<&str> = expected
+                .iter()
+                .filter_map(|c| c.id().map(CaseId::as_str))
+                .collect();
+            let got: Vec<&str> = page.items.iter().map(|i| i.case_id.as_str()).collect();
+            assert_eq!(got, expected, "{} dense={dense}", actor.username);
+        }
     }
 }
 
