@@ -78,7 +78,11 @@ impl Done {
 impl TestApp {
     /// Starts the binary on a fresh data directory.
     pub async fn spawn() -> Self {
-        let data = tempfile::tempdir().expect("temporary data directory");
+        Self::spawn_on(tempfile::tempdir().expect("temporary data directory")).await
+    }
+
+    /// Starts the binary on a data directory prepared by the test (e.g. `minqing generate`).
+    pub async fn spawn_on(data: TempDir) -> Self {
         let (child, addr) = start_child(&data);
         TestApp {
             base: format!("http://{addr}"),
