@@ -81,6 +81,26 @@ pub fn load_org() -> anyhow::Result<OrgTree> {
     OrgTree::new(file.units).context("`fixtures/org.json` is not a well-formed tree")
 }
 
+/// The demo users of the fixtures as the domain sees them, without passwords (for tests that
+/// act as them without a data directory).
+///
+/// # Errors
+/// When the fixture does not parse.
+pub fn fixture_actors() -> anyhow::Result<Vec<Actor>> {
+    let file: UsersFile =
+        serde_json::from_str(USERS_JSON).context("failed to parse `fixtures/users.json`")?;
+    Ok(file
+        .users
+        .into_iter()
+        .map(|u| Actor {
+            username: u.username,
+            unit_id: u.unit_id,
+            roles: u.roles,
+            oversees: u.oversees,
+        })
+        .collect())
+}
+
 /// The users and live sessions.
 pub struct Directory {
     users: HashMap<String, User>,

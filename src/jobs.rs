@@ -16,7 +16,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::calendar::WorkingTime;
-use domain::org::UnitId;
+use domain::event::DeadlineKind;
+use domain::org::{OrgTree, UnitId};
 use domain::roles::{Actor, Role};
 use domain::{CaseId, Command};
 
@@ -94,6 +95,73 @@ pub fn parse_schedule(job: &'static str, expr: &str) -> Result<cron::Schedule, S
     })
 }
 
+/// The actor of the overdue sweep: `system` at the efficiency office (效能办).
+pub fn sweep_actor(org: &OrgTree) -> Actor {
+    let office = org
+        .units()
+        .iter()
+        .find(|u| u.kind == domain::org::UnitKind::EfficiencyOffice)
+        .map_or_else(|| org.root().id.clone(), |u| u.id.clone());
+    Actor {
+        username: "system".into(),
+        unit_id: office,
+        roles: vec![Role::Supervisor],
+        oversees: Vec::new(),
+    }
+}
+
+/// The automatic 督办 the overdue sweep records for a holder past a deadline, with its
+/// idempotency key (one per case, assignment, kind and deadline). `kind` is `not_received`
+/// (the receive-by passed) or `not_completed`.
+pub fn overdue_supervision(
+    org: &OrgTree,
+    case_id: &str,
+    assignment_id: u32,
+    unit_id: &str,
+    kind: &str,
+    deadline: DateTime<Utc>,
+) -> (Command, String) {
+    let unit = org
+        .get(&UnitId::new(unit_id))
+        .map_or(unit_id, |u| u.name.as_str());
+    let what = if kind == "not_received" {
+        "逾期未接收（签收时限"
+    } else {
+        "逾期未办结（办理时限"
+    };
+    let opinion = format!(
+        "系统自动督办：{unit}{what} {}），请尽快办理。",
+        crate::http::ts(deadline)
+    );
+    let key = format!(
+        "overdue-sweep:{case_id}:{assignment_id}:{kind}:{}",
+        deadline.timestamp()
+    );
+    (Command::Supervise { opinion }, key)
+}
+
+/// The 到期预警 the overdue sweep records for a deadline falling due within `window`, with its
+/// idempotency key (one per case, assignment, deadline and due time).
+pub fn deadline_warning(
+    case_id: &str,
+    assignment_id: u32,
+    deadline: DeadlineKind,
+    due_at: DateTime<Utc>,
+    window: WorkingTime,
+) -> (Command, String) {
+    let key = format!(
+        "deadline-warning:{case_id}:{assignment_id}:{}:{}",
+        deadline.as_str(),
+        due_at.timestamp()
+    );
+    let cmd = Command::WarnDeadline {
+        assignment_id,
+        deadline,
+        within: window,
+    };
+    (cmd, key)
+}
+
 /// The jobs with their validated schedules.
 pub struct Jobs {
     app: Arc<App>,
@@ -135,23 +203,6 @@ impl Jobs {
         })
     }
 
-    /// The actor of automatic supervision: the efficiency office.
-    fn supervisor(&self) -> Actor {
-        let office = self
-            .app
-            .org
-            .units()
-            .iter()
-            .find(|u| u.kind == domain::org::UnitKind::EfficiencyOffice)
-            .map_or_else(|| self.app.org.root().id.clone(), |u| u.id.clone());
-        Actor {
-            username: "system".into(),
-            unit_id: office,
-            roles: vec![Role::Supervisor],
-            oversees: Vec::new(),
-        }
-    }
-
     /// One overdue sweep: every holder past a deadline gets one automatic supervision per
     /// deadline, and every deadline falling due within the warning window one warning
     /// (`deadline_warned`). The idempotency keys name the case, assignment and deadline (and
@@ -165,7 +216,7 @@ impl Jobs {
         self.read.catch_up().await?;
         let now = self.app.now();
         let overdue = self.read.query(move |q| q.overdue_holders(now)).await?;
-        let actor = self.supervisor();
+        let actor = sweep_actor(&self.app.org);
         let mut n = 0;
         let mut failure = None;
         for holder in overdue {
@@ -179,35 +230,15 @@ impl Jobs {
             let Ok(id) = CaseId::parse(&case_id) else {
                 continue;
             };
-            let unit = self
-                .app
-                .org
-                .get(&UnitId::new(unit_id.clone()))
-                .map_or(unit_id.clone(), |u| u.name.clone());
-            let what = if kind == "not_received" {
-                "逾期未接收（签收时限"
-            } else {
-                "逾期未办结（办理时限"
-            };
-            let opinion = format!(
-                "系统自动督办：{unit}{what} {}），请尽快办理。",
-                crate::http::ts(deadline)
+            let (cmd, key) = overdue_supervision(
+                &self.app.org,
+                &case_id,
+                assignment_id,
+                &unit_id,
+                kind,
+                deadline,
             );
-            let key = format!(
-                "overdue-sweep:{case_id}:{assignment_id}:{kind}:{}",
-                deadline.timestamp()
-            );
-            match self
-                .app
-                .execute(
-                    &actor,
-                    &id,
-                    Command::Supervise { opinion },
-                    None,
-                    Some(&key),
-                )
-                .await
-            {
+            match self.app.execute(&actor, &id, cmd, None, Some(&key)).await {
                 Ok(_) => n += 1,
                 Err(AppError::Domain(err)) => {
                     tracing::info!(case_id = %id, error = %err, "overdue case not supervised");
@@ -229,18 +260,13 @@ impl Jobs {
             let Ok(id) = CaseId::parse(&holder.case_id) else {
                 continue;
             };
-            let key = format!(
-                "deadline-warning:{}:{}:{}:{}",
-                holder.case_id,
+            let (cmd, key) = deadline_warning(
+                &holder.case_id,
                 holder.assignment_id,
-                holder.deadline.as_str(),
-                holder.due_at.timestamp()
+                holder.deadline,
+                holder.due_at,
+                window,
             );
-            let cmd = Command::WarnDeadline {
-                assignment_id: holder.assignment_id,
-                deadline: holder.deadline,
-                within: window,
-            };
             match self.app.execute(&actor, &id, cmd, None, Some(&key)).await {
                 // A key reused with another window still names this very deadline: it was
                 // warned by an earlier run configured differently.

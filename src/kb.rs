@@ -131,6 +131,68 @@ fn open_projection(dir: &Path) -> anyhow::Result<Projection> {
         .with_context(|| format!("failed to read the checkpoint of `{}`", dir.display()))
 }
 
+/// Seeds the fixture articles into a store that has none, as a first start does, timed by the
+/// application's clock; does nothing when articles exist.
+///
+/// # Errors
+/// Store failures, invalid fixtures.
+pub async fn seed_articles(app: &App) -> Result<(), KbError> {
+    let store = &app.store;
+    if !store
+        .streams_with_prefix(article::STREAM_PREFIX)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let seeds = knowledge_base::fixtures::articles().map_err(KbError::Fixtures)?;
+    let now = app.now();
+    // Concurrent appends share the store's group commits.
+    let mut appends = tokio::task::JoinSet::new();
+    for seed in seeds {
+        let draft = ArticleCommand::Draft {
+            id: seed.id.clone(),
+            content: seed.content,
+        };
+        let mut events = article::decide(None, &draft, now, "system")?;
+        let drafted = article::replay(&events);
+        events.extend(article::decide(
+            drafted.as_ref(),
+            &ArticleCommand::Publish,
+            now,
+            "system",
+        )?);
+        let new_events: Vec<NewEvent> = events
+            .iter()
+            .enumerate()
+            .map(|(n, event)| {
+                let key = format!("kb-seed/{}/{n}", seed.id);
+                encode(event, Uuid::new_v5(&SEED_NAMESPACE, key.as_bytes()))
+            })
+            .collect();
+        let store = store.clone();
+        appends.spawn(async move {
+            store
+                .append(
+                    &article::stream_name(&seed.id),
+                    ExpectedVersion::NoStream,
+                    new_events,
+                )
+                .await
+        });
+    }
+    while let Some(res) = appends.join_next().await {
+        match res {
+            // Another start seeded it first (or a retry after a crash).
+            Ok(Ok(_) | Err(StoreError::Conflict { .. })) => {}
+            Ok(Err(err)) => return Err(err.into()),
+            Err(_) => return Err(StoreError::Backend("seeding task failed".into()).into()),
+        }
+    }
+    tracing::info!("seeded the knowledge base with the fixture articles");
+    Ok(())
+}
+
 impl Kb {
     /// Opens the index in `data_dir/kb-index`, seeds the fixture articles into an empty store,
     /// catches up with the store, and follows it in the background until [`Kb::stop`].
@@ -198,60 +260,7 @@ impl Kb {
     }
 
     async fn seed(&self) -> Result<(), KbError> {
-        let store = &self.app.store;
-        if !store
-            .streams_with_prefix(article::STREAM_PREFIX)
-            .await?
-            .is_empty()
-        {
-            return Ok(());
-        }
-        let seeds = knowledge_base::fixtures::articles().map_err(KbError::Fixtures)?;
-        let now = self.app.now();
-        // Concurrent appends share the store's group commits.
-        let mut appends = tokio::task::JoinSet::new();
-        for seed in seeds {
-            let draft = ArticleCommand::Draft {
-                id: seed.id.clone(),
-                content: seed.content,
-            };
-            let mut events = article::decide(None, &draft, now, "system")?;
-            let drafted = article::replay(&events);
-            events.extend(article::decide(
-                drafted.as_ref(),
-                &ArticleCommand::Publish,
-                now,
-                "system",
-            )?);
-            let new_events: Vec<NewEvent> = events
-                .iter()
-                .enumerate()
-                .map(|(n, event)| {
-                    let key = format!("kb-seed/{}/{n}", seed.id);
-                    encode(event, Uuid::new_v5(&SEED_NAMESPACE, key.as_bytes()))
-                })
-                .collect();
-            let store = store.clone();
-            appends.spawn(async move {
-                store
-                    .append(
-                        &article::stream_name(&seed.id),
-                        ExpectedVersion::NoStream,
-                        new_events,
-                    )
-                    .await
-            });
-        }
-        while let Some(res) = appends.join_next().await {
-            match res {
-                // Another start seeded it first (or a retry after a crash).
-                Ok(Ok(_) | Err(StoreError::Conflict { .. })) => {}
-                Ok(Err(err)) => return Err(err.into()),
-                Err(_) => return Err(StoreError::Backend("seeding task failed".into()).into()),
-            }
-        }
-        tracing::info!("seeded the knowledge base with the fixture articles");
-        Ok(())
+        seed_articles(&self.app).await
     }
 
     async fn catch_up(&self, cache: &mut ArticleCache) -> Result<(), KbError> {

@@ -14,6 +14,7 @@
 //!   queries.
 //! - [`server`]: start-up and graceful shutdown.
 //! - [`bench`]: `minqing bench`.
+//! - [`generate`]: `minqing generate`, a synthetic year of hotline cases for benchmarks.
 //!
 //! # Invariants
 //! - Every change to a case is a `domain::decide` followed by one atomic append with the
@@ -25,6 +26,7 @@ pub mod bench;
 pub mod case_search;
 pub mod config;
 pub mod directory;
+pub mod generate;
 pub mod http;
 pub mod jobs;
 pub mod kb;

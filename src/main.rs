@@ -1,9 +1,9 @@
 //! `minqing`: the 12345 hotline case-management service.
 //!
 //! `main` only parses the command line, installs logging and hands over to the library's
-//! `server` or `bench`.
+//! `server`, `bench` or `generate`.
 
-use minqing::{bench, config, server};
+use minqing::{bench, config, generate, server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -68,6 +68,8 @@ enum Cmd {
     },
     /// Measure command throughput over HTTP and replay speed, on a fresh temporary data directory.
     Bench(bench::BenchArgs),
+    /// Generate a year of synthetic hotline cases into a new data directory.
+    Generate(generate::GenerateArgs),
     /// Drop the read models (data/read.db) and the search indexes (data/kb-index,
     /// data/case-index) and replay every event from position 0.
     ///
@@ -139,6 +141,11 @@ fn main() -> anyhow::Result<()> {
             init_logging(false);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(bench::run(args))
+        }
+        Cmd::Generate(args) => {
+            init_logging(false);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(generate::run(args))
         }
         Cmd::Rebuild { data } => {
             init_logging(false);

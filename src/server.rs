@@ -84,6 +84,15 @@ impl Running {
 /// # Errors
 /// IO failures, corrupt data, invalid fixtures.
 pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
+    let store = open_store(settings)?;
+    build_on(settings, Arc::new(store), Arc::new(SystemClock)).await
+}
+
+/// Creates the data directory if needed and opens its event store, as a first start does.
+///
+/// # Errors
+/// IO failures, a corrupt or newer store.
+pub fn open_store(settings: &Settings) -> anyhow::Result<SqliteStore> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "failed to create data directory `{}`",
@@ -91,9 +100,21 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
         )
     })?;
     let store_path = settings.store_path();
-    let store = SqliteStore::open(&store_path)
-        .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
-    let store: Arc<dyn EventStore> = Arc::new(store);
+    SqliteStore::open(&store_path)
+        .with_context(|| format!("failed to open event store `{}`", store_path.display()))
+}
+
+/// [`build`] on an opened store and a given clock: the data directory is seeded (users)
+/// exactly as on a first start, and `clock` times what the application records
+/// (`minqing generate` runs it on its simulated clock and keeps the store for bulk imports).
+///
+/// # Errors
+/// As [`build`].
+pub async fn build_on(
+    settings: &Settings,
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn crate::app::Clock>,
+) -> anyhow::Result<Arc<App>> {
     let org = load_org()?;
     crate::http::routing::responsibility_table()?;
     let directory = Directory::open(&settings.data_dir, &org, &settings.demo_password)?;
@@ -103,7 +124,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
         load_calendar()?,
         load_policy()?,
         directory,
-        Arc::new(SystemClock),
+        clock,
     ));
     app.start()
         .await

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::directory::Directory;
-use crate::store::{EventStore, ExpectedVersion, Position, RecordedEvent, StoreError};
+use crate::store::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError};
 use codec::{DecodeError, decode, encode};
 
 /// Where time comes from; tests inject a fixed clock.
@@ -122,8 +122,10 @@ pub fn shanghai() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
 }
 
-/// What identifies a command sent with an `Idempotency-Key`.
-struct Retry<'a> {
+/// What identifies a command sent with an `Idempotency-Key`: its events get ids derived from
+/// the key, so a retry finds them, and carry a fingerprint of the request, so a key reused for
+/// another request is refused.
+pub struct Retry<'a> {
     /// The client's key.
     key: &'a str,
     /// `create`, or the case and the verb.
@@ -132,6 +134,74 @@ struct Retry<'a> {
     username: &'a str,
     /// A fingerprint of the request itself, to refuse a key reused for another request.
     request: String,
+}
+
+impl<'a> Retry<'a> {
+    /// A `create` (受理) sent by `username` with `key`.
+    pub fn create(key: &'a str, username: &'a str, intake: &Intake, submit: bool) -> Self {
+        Retry {
+            key,
+            scope: "create".into(),
+            username,
+            request: fingerprint(&format!("{intake:?}{submit}")),
+        }
+    }
+
+    /// A command on case `case_id` sent by `username` with `key` (and `If-Match`, if any).
+    pub fn command(
+        key: &'a str,
+        username: &'a str,
+        case_id: &CaseId,
+        cmd: &Command,
+        if_match: Option<u64>,
+    ) -> Self {
+        Retry {
+            key,
+            scope: format!("{}\n{}", case_id, cmd.name()),
+            username,
+            request: fingerprint(&format!("{cmd:?}{if_match:?}")),
+        }
+    }
+
+    /// The id of the command's `i`th event.
+    fn event_id(&self, i: usize) -> Uuid {
+        Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("{}\n{}\n{}\n{i}", self.username, self.key, self.scope).as_bytes(),
+        )
+    }
+}
+
+/// One command's events as [`App`] stores them: ids derived from the idempotency key when the
+/// command carries one (with the request's fingerprint in the metadata), else drawn from
+/// `random_id` (`Uuid::new_v4` in the service).
+pub fn encode_events(
+    events: &[Event],
+    retry: Option<&Retry<'_>>,
+    mut random_id: impl FnMut() -> Uuid,
+) -> Vec<NewEvent> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let event_id = retry.map_or_else(&mut random_id, |r| r.event_id(i));
+            encode(e, event_id, retry.map(|r| r.request.as_str()))
+        })
+        .collect()
+}
+
+/// The day part of case numbers: the date of `at` in Asia/Shanghai, `YYYYMMDD`.
+pub fn case_day(at: DateTime<Utc>) -> String {
+    at.with_timezone(&shanghai()).format("%Y%m%d").to_string()
+}
+
+/// The `n`th case number of `day` (from [`case_day`]): the day and `n` in at least five digits,
+/// `2025031400042`.
+///
+/// # Errors
+/// When `day` is not a case number's day part.
+pub fn case_number(day: &str, n: u32) -> Result<CaseId, domain::case::InvalidCaseId> {
+    CaseId::parse(&format!("{day}{n:05}"))
 }
 
 /// A stable fingerprint of a request's content.
@@ -303,18 +373,6 @@ impl App {
         }
     }
 
-    /// Event ids: random, or derived from the client's `Idempotency-Key` so that a retried
-    /// command maps onto the events the first attempt stored.
-    fn event_id(retry: Option<&Retry<'_>>, i: usize) -> Uuid {
-        match retry {
-            Some(r) => Uuid::new_v5(
-                &ID_NAMESPACE,
-                format!("{}\n{}\n{}\n{i}", r.username, r.key, r.scope).as_bytes(),
-            ),
-            None => Uuid::new_v4(),
-        }
-    }
-
     /// Serialises the copies of a command that carry the same idempotency key.
     async fn lock_key(
         &self,
@@ -341,11 +399,7 @@ impl App {
         let Some(retry) = retry else { return Ok(None) };
         let mut last: Option<RecordedEvent> = None;
         for i in 0..16 {
-            match self
-                .store
-                .find_event(Self::event_id(Some(retry), i))
-                .await?
-            {
+            match self.store.find_event(retry.event_id(i)).await? {
                 Some(rec) => {
                     if i == 0 && codec::request_of(&rec).as_deref() != Some(retry.request.as_str())
                     {
@@ -379,12 +433,7 @@ impl App {
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
         let _key = self.lock_key(idempotency_key, &actor.username).await;
-        let retry = idempotency_key.map(|key| Retry {
-            key,
-            scope: "create".into(),
-            username: &actor.username,
-            request: fingerprint(&format!("{intake:?}{submit}")),
-        });
+        let retry = idempotency_key.map(|key| Retry::create(key, &actor.username, &intake, submit));
         if let Some(done) = self.replayed(retry.as_ref()).await? {
             return Ok(done);
         }
@@ -417,7 +466,7 @@ impl App {
     }
 
     async fn next_case_id(&self, now: DateTime<Utc>) -> Result<CaseId, AppError> {
-        let day = now.with_timezone(&shanghai()).format("%Y%m%d").to_string();
+        let day = case_day(now);
         let mut next = self.next_number.lock().await;
         let n = match next.as_ref() {
             Some((d, n)) if *d == day => *n,
@@ -436,8 +485,7 @@ impl App {
             }
         };
         *next = Some((day.clone(), n + 1));
-        CaseId::parse(&format!("{day}{n:05}"))
-            .map_err(|e| AppError::Store(StoreError::Backend(e.to_string())))
+        case_number(&day, n).map_err(|e| AppError::Store(StoreError::Backend(e.to_string())))
     }
 
     /// Runs a command on an existing case.
@@ -455,12 +503,8 @@ impl App {
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
         let _key = self.lock_key(idempotency_key, &actor.username).await;
-        let retry = idempotency_key.map(|key| Retry {
-            key,
-            scope: format!("{}\n{}", case_id, cmd.name()),
-            username: &actor.username,
-            request: fingerprint(&format!("{cmd:?}{if_match:?}")),
-        });
+        let retry = idempotency_key
+            .map(|key| Retry::command(key, &actor.username, case_id, &cmd, if_match));
         if let Some(done) = self.replayed(retry.as_ref()).await? {
             return Ok(done);
         }
@@ -498,17 +542,7 @@ impl App {
         events: &[Event],
         retry: Option<&Retry<'_>>,
     ) -> Result<Outcome, AppError> {
-        let new = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                encode(
-                    e,
-                    Self::event_id(retry, i),
-                    retry.map(|r| r.request.as_str()),
-                )
-            })
-            .collect();
+        let new = encode_events(events, retry, Uuid::new_v4);
         let res = self.store.append(&case_id.stream(), expected, new).await;
         let res = match res {
             Ok(res) => res,

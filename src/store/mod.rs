@@ -89,6 +89,22 @@ pub struct NewEvent {
     pub metadata: String,
 }
 
+/// One stream's share of a bulk import (`SqliteStore::import`): what one `append` would
+/// have carried, and when it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportAppend {
+    /// The stream appended to.
+    pub stream: String,
+    /// What the stream's version must be before these events (counting the import's earlier
+    /// appends to the same stream).
+    pub expected: ExpectedVersion,
+    /// The events, at least one.
+    pub events: Vec<NewEvent>,
+    /// The time the store records for them (`RecordedEvent::recorded_at`): the time the
+    /// append happened in the log being loaded.
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {

@@ -9,6 +9,8 @@
 //!   savepoint each, commits once (one fsync for the batch: group commit), answers every caller
 //!   and publishes the new head.
 //! - `Readers`: the read-only connection pool.
+//! - [`SqliteStore::import`]: a bulk path for loading a store (`minqing generate`): many streams'
+//!   appends in one transaction of the same writer, all or nothing.
 //!
 //! # Invariants
 //!
@@ -20,6 +22,7 @@
 //!   would see its appends fail (never corrupt the log).
 //! - `PRAGMA user_version` is the schema version; [`MIGRATIONS`] brings an older file up to date.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,8 +36,8 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, NewEvent, Position, ReadAll, RecordedEvent,
-    StoreError, Subscription,
+    AppendResult, EventStore, ExpectedVersion, ImportAppend, NewEvent, Position, ReadAll,
+    RecordedEvent, StoreError, Subscription,
 };
 
 /// At most this many append requests share one transaction.
@@ -51,6 +54,12 @@ const MMAP_SIZE: i64 = 1 << 30;
 
 /// WAL pages (4 KiB) between automatic checkpoints.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 4000;
+
+/// Page cache of the writer once it imports (1 GiB), in KiB.
+const IMPORT_CACHE_KIB: i64 = 1 << 20;
+
+/// WAL pages between automatic checkpoints once the writer imports (256 MiB).
+const IMPORT_AUTOCHECKPOINT_PAGES: i64 = 65_536;
 
 /// Schema changes, in order; `PRAGMA user_version` counts those applied. Never edit one that
 /// has shipped: append a new one.
@@ -160,6 +169,29 @@ impl SqliteStore {
             tracing::error!(path = %self.path.display(), "event store writer panicked");
         }
         tracing::info!(path = %self.path.display(), "event store closed");
+    }
+
+    /// Appends many streams' events in one transaction, in the order given, all or nothing:
+    /// the bulk path for loading a store (`minqing generate`). Positions, stream versions and
+    /// unique event ids are kept exactly as [`EventStore::append`] keeps them, through the same
+    /// single writer; unlike `append`, a re-sent import is not recognised (its ids clash) and
+    /// each append carries the time it is recorded at. Returns the position of the last event.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Empty`] for an append without events, [`StoreError::Conflict`] when an
+    /// append's expected version does not hold (counting the appends before it in the same
+    /// import), [`StoreError::IdMismatch`] when an event id is already stored or repeated,
+    /// [`StoreError::Backend`]. Nothing of the import is stored then.
+    pub async fn import(&self, appends: Vec<ImportAppend>) -> Result<Position, StoreError> {
+        if appends.iter().any(|append| append.events.is_empty()) {
+            return Err(StoreError::Empty);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Message::Import(ImportRequest { appends, reply }))
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     fn read_all_fn(&self) -> ReadAll {
@@ -312,6 +344,8 @@ impl EventStore for SqliteStore {
 /// What the writer thread receives.
 enum Message {
     Append(AppendRequest),
+    /// A bulk import, run in a transaction of its own.
+    Import(ImportRequest),
     /// Stop after committing what was taken so far; requests queued behind it are dropped,
     /// which their callers see as a closed store.
     Close,
@@ -322,6 +356,11 @@ struct AppendRequest {
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
     reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+struct ImportRequest {
+    appends: Vec<ImportAppend>,
+    reply: oneshot::Sender<Result<Position, StoreError>>,
 }
 
 /// The single writer, with everything it owns on its thread.
@@ -353,25 +392,38 @@ impl Writer {
             statements,
             last_position,
             head,
+            importing: false,
         };
         let mut batch = Vec::new();
         loop {
+            let mut import = None;
             let mut closing = match inbox.recv() {
                 Ok(Message::Append(request)) => {
                     batch.push(request);
                     false
                 }
+                Ok(Message::Import(request)) => {
+                    import = Some(request);
+                    false
+                }
                 Ok(Message::Close) | Err(_) => true,
             };
-            while !closing && batch.len() < MAX_BATCH {
+            while !closing && import.is_none() && batch.len() < MAX_BATCH {
                 match inbox.try_recv() {
                     Ok(Message::Append(request)) => batch.push(request),
+                    // Appends queued before it commit first, in their own transaction.
+                    Ok(Message::Import(request)) => import = Some(request),
                     Ok(Message::Close) | Err(mpsc::TryRecvError::Disconnected) => closing = true,
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
             if !batch.is_empty() {
                 batcher.write_batch(&mut batch);
+            }
+            if let Some(request) = import {
+                let outcome = batcher.write_import(&request.appends);
+                // The caller may have given up waiting; the import stands anyway.
+                let _ = request.reply.send(outcome);
             }
             if closing {
                 break;
@@ -434,6 +486,8 @@ struct Batcher<'c> {
     /// The position of the last event written in the current transaction, or committed.
     last_position: u64,
     head: watch::Sender<Position>,
+    /// Whether the connection was set up for bulk imports.
+    importing: bool,
 }
 
 /// Why an append request failed inside the writer.
@@ -527,6 +581,113 @@ impl Batcher<'_> {
                     Some("the transaction was rolled back".to_owned()),
                 ));
             }
+        }
+        self.statements.commit.execute([])?;
+        Ok(())
+    }
+
+    /// Runs an import in one transaction; on failure rolls it back and reports why.
+    fn write_import(&mut self, appends: &[ImportAppend]) -> Result<Position, StoreError> {
+        if !self.importing {
+            // A store that imports is being loaded in bulk: random event ids scatter index
+            // writes over the whole file, so keep the indexes in memory and fold the WAL back
+            // less often. Durability is unchanged (every commit is still fsynced).
+            self.importing = true;
+            let tuned = self
+                .conn
+                .pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)
+                .and_then(|()| {
+                    self.conn
+                        .pragma_update(None, "wal_autocheckpoint", IMPORT_AUTOCHECKPOINT_PAGES)
+                });
+            if let Err(err) = tuned {
+                tracing::warn!(error = %err, "event store could not be tuned for imports");
+            }
+        }
+        let committed = self.last_position;
+        match self.transact_import(appends) {
+            Ok(()) => {
+                if self.last_position != committed {
+                    self.head.send_replace(Position(self.last_position));
+                }
+                Ok(Position(self.last_position))
+            }
+            Err(err) => {
+                if !self.conn.is_autocommit()
+                    && let Err(err) = self.conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %err, "event store rollback failed");
+                }
+                self.last_position = committed;
+                Err(match err {
+                    RequestError::Rejected(err) => err,
+                    RequestError::Fatal(err) => {
+                        tracing::error!(error = %err, "event store import failed");
+                        backend(&err)
+                    }
+                })
+            }
+        }
+    }
+
+    fn transact_import(&mut self, appends: &[ImportAppend]) -> Result<(), RequestError> {
+        self.statements.begin.execute([])?;
+        // Stream versions as this import leaves them; written to `streams` once at the end.
+        let mut versions: HashMap<&str, u64> = HashMap::new();
+        for append in appends {
+            let stream = append.stream.as_str();
+            let actual = match versions.get(stream) {
+                Some(version) => *version,
+                None => self
+                    .statements
+                    .stream_version
+                    .query_row(params![stream], |row| row.get::<_, i64>(0))
+                    .optional()?
+                    .map_or(Ok(0), from_sql_u64)
+                    .map_err(RequestError::Rejected)?,
+            };
+            if !append.expected.accepts(actual) {
+                return Err(RequestError::Rejected(StoreError::Conflict {
+                    stream: stream.to_owned(),
+                    expected: append.expected,
+                    actual,
+                }));
+            }
+            let recorded_at = append.recorded_at.timestamp_micros();
+            let mut version = actual;
+            for event in &append.events {
+                version += 1;
+                let position = self.last_position + 1;
+                let res = self.statements.insert_event.execute(params![
+                    to_sql_u64(position).map_err(RequestError::Rejected)?,
+                    stream,
+                    to_sql_u64(version).map_err(RequestError::Rejected)?,
+                    event.event_id.as_bytes(),
+                    event.event_type,
+                    event.schema_version,
+                    event.data,
+                    event.metadata,
+                    recorded_at,
+                ]);
+                match res {
+                    Ok(_) => self.last_position = position,
+                    // Versions are tracked above, so only an event id can clash.
+                    Err(err) if is_unique_violation(&err) => {
+                        return Err(RequestError::Rejected(StoreError::IdMismatch {
+                            stream: stream.to_owned(),
+                            event_id: event.event_id,
+                        }));
+                    }
+                    Err(err) => return Err(RequestError::Fatal(err)),
+                }
+            }
+            versions.insert(stream, version);
+        }
+        for (stream, version) in versions {
+            self.statements.upsert_stream.execute(params![
+                stream,
+                to_sql_u64(version).map_err(RequestError::Rejected)?
+            ])?;
         }
         self.statements.commit.execute([])?;
         Ok(())
@@ -1050,6 +1211,113 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |row| row.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    fn import_append(stream: &str, expected: ExpectedVersion, n: u64) -> ImportAppend {
+        ImportAppend {
+            stream: stream.to_owned(),
+            expected,
+            events: events(n),
+            recorded_at: DateTime::from_timestamp(1_735_689_600, 0).unwrap(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_import_interleaves_streams_in_order_and_appends_carry_on_after_it() {
+        let (store, _dir) = fresh_store();
+        store
+            .append("case-0", ExpectedVersion::NoStream, events(1))
+            .await
+            .unwrap();
+        let batch = vec![
+            import_append("case-1", ExpectedVersion::NoStream, 2),
+            import_append("case-2", ExpectedVersion::NoStream, 1),
+            import_append("case-1", ExpectedVersion::Exact(2), 1),
+            import_append("case-0", ExpectedVersion::Exact(1), 1),
+        ];
+        let sent: Vec<Uuid> = batch
+            .iter()
+            .flat_map(|a| a.events.iter().map(|e| e.event_id))
+            .collect();
+        let last = store.import(batch).await.unwrap();
+        assert_eq!(last, Position(6));
+        assert_eq!(store.head(), Position(6));
+        let all = everything(&store).await;
+        let got: Vec<(u64, &str, u64)> = all
+            .iter()
+            .map(|e| (e.position.0, e.stream.as_str(), e.version))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "case-0", 1),
+                (2, "case-1", 1),
+                (3, "case-1", 2),
+                (4, "case-2", 1),
+                (5, "case-1", 3),
+                (6, "case-0", 2),
+            ]
+        );
+        assert_eq!(
+            all[1..].iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            sent
+        );
+        assert_eq!(all[1].recorded_at.timestamp(), 1_735_689_600);
+        assert_eq!(store.stream_version("case-1").await.unwrap(), 3);
+        let res = store
+            .append("case-1", ExpectedVersion::Exact(3), events(1))
+            .await
+            .unwrap();
+        assert_eq!((res.version, res.position), (4, Position(7)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_import_stores_nothing() {
+        let (store, _dir) = fresh_store();
+        store
+            .append("case-1", ExpectedVersion::NoStream, events(1))
+            .await
+            .unwrap();
+        let before = everything(&store).await;
+        let conflict = vec![
+            import_append("case-2", ExpectedVersion::NoStream, 2),
+            import_append("case-1", ExpectedVersion::NoStream, 1),
+        ];
+        let err = store.import(conflict).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { actual: 1, .. }),
+            "{err:?}"
+        );
+        let mut clash = vec![import_append("case-3", ExpectedVersion::NoStream, 1)];
+        clash.push(ImportAppend {
+            events: vec![before[0].clone()]
+                .into_iter()
+                .map(|e| NewEvent {
+                    event_id: e.event_id,
+                    event_type: e.event_type,
+                    schema_version: e.schema_version,
+                    data: e.data,
+                    metadata: e.metadata,
+                })
+                .collect(),
+            ..import_append("case-4", ExpectedVersion::NoStream, 1)
+        });
+        let err = store.import(clash).await.unwrap_err();
+        assert!(matches!(err, StoreError::IdMismatch { .. }), "{err:?}");
+        let empty = vec![ImportAppend {
+            events: Vec::new(),
+            ..import_append("case-5", ExpectedVersion::Any, 1)
+        }];
+        assert!(matches!(store.import(empty).await, Err(StoreError::Empty)));
+        assert_eq!(everything(&store).await, before);
+        assert_eq!(store.head(), Position(1));
+        assert_eq!(store.stream_version("case-2").await.unwrap(), 0);
+        // The writer carries on from the last committed position.
+        let res = store
+            .append("case-2", ExpectedVersion::NoStream, events(1))
+            .await
+            .unwrap();
+        assert_eq!(res.position, Position(2));
     }
 
     /// Set in the child process of [`an_acknowledged_append_survives_kill_9`] to the store path.

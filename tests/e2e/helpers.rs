@@ -87,6 +87,15 @@ impl TestApp {
     /// restarts).
     pub async fn spawn_with(args: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("temporary data directory");
+        Self::spawn_on_with(data, args).await
+    }
+
+    /// Starts the binary on a data directory prepared by the test (e.g. `minqing generate`).
+    pub async fn spawn_on(data: TempDir) -> Self {
+        Self::spawn_on_with(data, &[]).await
+    }
+
+    async fn spawn_on_with(data: TempDir, args: &[&str]) -> Self {
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let (child, addr) = start_child(&data, &args);
         TestApp {

@@ -10,6 +10,7 @@ mod confidentiality;
 mod crash;
 mod drafts;
 mod flows;
+mod generate;
 mod kb;
 mod oversight;
 mod queries;
