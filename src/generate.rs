@@ -75,7 +75,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     mix: Option<PathBuf>,
     /// Events written per transaction.
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     batch_events: u64,
     /// Password of the demo accounts, used when the data directory is seeded.
     #[arg(long, env = "MINQING_DEMO_PASSWORD", default_value = "demo-12345")]
