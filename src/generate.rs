@@ -48,16 +48,6 @@ use sim::CaseSim;
 
 /// Options of `minqing generate`.
 #[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Generate a year of synthetic hotline cases into a new data directory.\n\n\
-The directory is created and seeded as `minqing serve` does on first start (demo users, \
-knowledge-base articles); a directory whose store already holds cases is refused. Every event \
-comes from the real rules, in time order, all cases interleaved. Events are written in \
-transactions of `--batch-events`: if the command stops half-way (Ctrl-C, a full disk), the \
-store is consistent but holds part of a year; delete the directory and start again.\n\n\
-For the current year the simulation stops at the present moment. Afterwards build the read \
-models and search indexes with `minqing rebuild --data DIR` (or let `minqing serve` catch up)."
-)]
 pub struct GenerateArgs {
     /// Data directory to create (its store must hold no cases yet).
     #[arg(long)]

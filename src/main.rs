@@ -69,6 +69,15 @@ enum Cmd {
     /// Measure command throughput over HTTP and replay speed, on a fresh temporary data directory.
     Bench(bench::BenchArgs),
     /// Generate a year of synthetic hotline cases into a new data directory.
+    ///
+    /// The directory is created and seeded as `serve` does on first start (demo users,
+    /// knowledge-base articles); a store that already holds cases is refused. Every event comes
+    /// from the real rules, in time order, all cases interleaved, written in transactions of
+    /// `--batch-events`. If the command stops half-way (Ctrl-C, a full disk) the store is
+    /// consistent but holds part of a year: delete the directory and start again.
+    ///
+    /// For the current year the simulation stops at the present moment. Then build the read
+    /// models and search indexes with `minqing rebuild --data DIR` (or let `serve` catch up).
     Generate(generate::GenerateArgs),
     /// Drop the read models (data/read.db) and the search indexes (data/kb-index,
     /// data/case-index) and replay every event from position 0.
