@@ -421,6 +421,108 @@ mod tests {
         }
     }
 
+    /// The service's own overdue sweep, run where a generated period ends, finds the records
+    /// the generator made for it: on a case nobody touched since the last tick, it only adds
+    /// what that tick could not have seen (a deadline passed since, a deadline entering the
+    /// warning window since).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_services_sweep_finds_the_generated_sweep_records_already_made() {
+        use crate::jobs::{Jobs, Schedules};
+        use crate::store::sqlite::SqliteStore;
+
+        let f = fixtures();
+        let dir = tempfile::tempdir().unwrap();
+        let start = year_start(2025).unwrap();
+        // 2025-03-10 10:05 in Shanghai: five minutes after a tick of the sweep.
+        let last_tick = start + chrono::Duration::days(68) + chrono::Duration::hours(10);
+        let end = last_tick + chrono::Duration::minutes(5);
+        let table = crate::http::routing::responsibility_table().unwrap();
+        let world = World::new(
+            &f.mix,
+            &f.org,
+            &f.calendar,
+            &f.policy,
+            table,
+            &f.actors,
+            fixture_articles().unwrap(),
+            start,
+            end,
+        )
+        .unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("events.db")).unwrap());
+        let mut generator = Generator::new(&world, 3000, 3, start);
+        let mut last_event: HashMap<String, DateTime<Utc>> = HashMap::new();
+        while let Some(batch) = generator.next_batch(5000) {
+            for a in &batch {
+                last_event.insert(a.stream.clone(), a.recorded_at);
+            }
+            store.import(batch).await.unwrap();
+        }
+        assert_eq!(generator.n_refused, 0, "{:?}", generator.first_refusal);
+
+        let dyn_store: Arc<dyn EventStore> = store.clone();
+        let directory = crate::directory::Directory::open(dir.path(), &f.org, "pw").unwrap();
+        let app = Arc::new(crate::app::App::new(
+            dyn_store.clone(),
+            f.org.clone(),
+            crate::server::load_calendar().unwrap(),
+            crate::server::load_policy().unwrap(),
+            directory,
+            Arc::new(FixedClock(end)),
+        ));
+        let read = crate::projection_runner::ReadSide::open(
+            &dir.path().join("read.db"),
+            dyn_store,
+            f.org.clone(),
+        )
+        .unwrap();
+        let schedules = Schedules::default();
+        let jobs = Jobs::new(app, read, &schedules, dir.path().join("reports")).unwrap();
+        let before = store.head();
+        let first = jobs.sweep_once().await.unwrap();
+        let added = store.read_all(before, usize::MAX).await.unwrap();
+        let window_then = f.calendar.add(last_tick, schedules.warning_window).at;
+        for rec in &added {
+            if last_event.get(&rec.stream).is_none_or(|t| *t > last_tick) {
+                continue;
+            }
+            match decode(rec).unwrap().body {
+                domain::EventBody::DeadlineWarned { due_at, .. } => {
+                    assert!(
+                        due_at > window_then,
+                        "{} warned again: {due_at}",
+                        rec.stream
+                    );
+                }
+                domain::EventBody::Supervised { opinion, .. } => {
+                    let at = opinion
+                        .split("时限 ")
+                        .nth(1)
+                        .and_then(|rest| rest.split('）').next())
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .expect("the opinion names the deadline");
+                    assert!(
+                        at >= last_tick,
+                        "{} supervised again: {opinion}",
+                        rec.stream
+                    );
+                }
+                other => panic!("the sweep recorded {other:?}"),
+            }
+        }
+        // It found many holders to supervise or warn, and most it found already done.
+        let found = first.supervised + first.warned;
+        assert!(found >= 20, "{first:?}");
+        assert!(
+            added.len() * 2 < found,
+            "{} added of {first:?}",
+            added.len()
+        );
+        // And a second run adds nothing.
+        jobs.sweep_once().await.unwrap();
+        assert_eq!(store.head().0, before.0 + added.len() as u64);
+    }
+
     #[test]
     fn a_seed_gives_the_same_year_and_another_seed_another() {
         let f = fixtures();
