@@ -2,12 +2,13 @@
 
 Usage (from the repository root):
   MINQING_BIN=target/release/minqing python3 projections/bench/casesearch.py DATA_DIR COPIES [N]
-Builds DATA_DIR like mkstore.py (three real case flows over HTTP, 17 events, then COPIES copies
-of their streams straight into events.db), but gives every copied case its own title, content,
+Builds DATA_DIR from three real case flows over HTTP (17 events), then COPIES copies of their
+streams straight into events.db, giving every copied case its own title, content,
 address and reply from a list of topics and communities, so the text index is not one
 repeated document. Then runs `minqing rebuild` (read models, KB index, case index; timed),
 starts `minqing serve` and measures N requests (default 200) per query. 33400 copies give
-100,200 cases.
+100,200 cases. (`minqing generate` makes realistic stores; this script keeps its own so its
+numbers stay comparable with the earlier ones in docs/benchmarks.md.)
 """
 import json, os, random, sqlite3, subprocess, sys, time, urllib.request, urllib.parse, signal
 
