@@ -9,21 +9,17 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use domain::event::EventBody;
 use knowledge_base::cases::{CaseIndex, CaseText};
 use knowledge_base::projection::ProjectionError;
-use tokio::sync::watch;
 
-use crate::store::{EventStore, Position, RecordedEvent};
+use crate::index_follower::{IndexFollower, IndexProjection};
+use crate::store::{EventStore, RecordedEvent};
 
-/// Events read per batch while catching up.
-const BATCH: usize = 1024;
-/// Commit after skipping at least this many positions of no interest.
-const MIN_SKIP: u64 = 10_000;
 /// Most case texts kept between events; past it the cache is dropped and a case's stream is
 /// read again when one of its texts changes.
 const CACHE_LIMIT: usize = 50_000;
@@ -42,18 +38,11 @@ pub enum CaseSearchError {
     /// A stored case event does not decode.
     #[error(transparent)]
     Decode(#[from] crate::app::codec::DecodeError),
-    /// The blocking commit task failed.
-    #[error("case index commit task failed")]
-    Task,
 }
 
 /// The case-text index, following the store.
 pub struct CaseSearch {
-    index: Arc<CaseIndex>,
-    store: Arc<dyn EventStore>,
-    /// The last position applied (changes committed).
-    applied: watch::Sender<u64>,
-    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    index: Arc<IndexFollower<CaseIndex>>,
 }
 
 impl std::fmt::Debug for CaseSearch {
@@ -87,37 +76,14 @@ impl CaseSearch {
     /// # Errors
     /// IO, store, decode or index failures.
     pub async fn start(data_dir: &Path, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Self>> {
-        let dir = index_dir(data_dir);
-        let index = open_index(&dir)?;
-        if index.checkpoint() > store.head().0 {
-            tracing::warn!(path = %dir.display(), "case index is ahead of the event store; rebuilding");
-            index.reset().context("failed to reset the case index")?;
-        }
-        let search = Arc::new(CaseSearch {
-            applied: watch::Sender::new(index.checkpoint()),
-            index: Arc::new(index),
-            store,
-            follower: Mutex::new(None),
-        });
-        let mut cache = TextCache::new();
-        search
-            .catch_up(&mut cache)
-            .await
-            .context("failed to bring the case index up to date")?;
-        let follower = tokio::spawn(search.clone().follow(cache));
-        if let Ok(mut slot) = search.follower.lock() {
-            *slot = Some(follower);
-        }
-        Ok(search)
+        let index = open_index(&index_dir(data_dir))?;
+        let index = IndexFollower::start(index, store).await?;
+        Ok(Arc::new(CaseSearch { index }))
     }
 
     /// Stops following the store.
     pub async fn stop(&self) {
-        let handle = self.follower.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(handle) = handle {
-            handle.abort();
-            let _ = handle.await;
-        }
+        self.index.stop().await;
     }
 
     /// Rebuilds the index of `data_dir` from position 0 (run while the service is stopped);
@@ -127,75 +93,12 @@ impl CaseSearch {
     /// Store, decode or index failures.
     pub async fn rebuild(data_dir: &Path, store: Arc<dyn EventStore>) -> anyhow::Result<u64> {
         let index = open_index(&index_dir(data_dir))?;
-        index.reset()?;
-        let mut cache = TextCache::new();
-        let mut after = Position::START;
-        loop {
-            let events = store.read_all(after, BATCH).await?;
-            let Some(last) = events.last() else { break };
-            after = last.position;
-            apply_batch(store.as_ref(), &index, &mut cache, &events).await?;
-            index.commit(MIN_SKIP)?;
-        }
-        index.commit(0)?;
-        Ok(index.checkpoint())
-    }
-
-    async fn catch_up(&self, cache: &mut TextCache) -> Result<(), CaseSearchError> {
-        loop {
-            let after = Position(self.index.checkpoint());
-            let events = self.store.read_all(after, BATCH).await?;
-            if events.is_empty() {
-                break;
-            }
-            apply_batch(self.store.as_ref(), &self.index, cache, &events).await?;
-            self.commit(MIN_SKIP).await?;
-        }
-        self.commit(0).await
-    }
-
-    async fn commit(&self, min_skip: u64) -> Result<(), CaseSearchError> {
-        let index = self.index.clone();
-        tokio::task::spawn_blocking(move || index.commit(min_skip))
-            .await
-            .map_err(|_| CaseSearchError::Task)??;
-        self.applied.send_replace(self.index.checkpoint());
-        Ok(())
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn follow(self: Arc<Self>, mut cache: TextCache) {
-        let mut subscription = self.store.subscribe(Position(self.index.checkpoint()));
-        loop {
-            let batch = match subscription.next_batch(BATCH).await {
-                Ok(batch) => batch,
-                Err(err) => {
-                    tracing::info!(error = %err, "case index follower stopped");
-                    return;
-                }
-            };
-            let res = async {
-                apply_batch(self.store.as_ref(), &self.index, &mut cache, &batch).await?;
-                // A batch that changed a document is always committed (a search must see a case
-                // soon after it is written); one that changed none only moves the checkpoint.
-                self.commit(MIN_SKIP).await
-            }
-            .await;
-            if let Err(err) = res {
-                tracing::error!(error = %err, "case index failed to apply events; resuming from its checkpoint");
-                cache.clear();
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                subscription = self.store.subscribe(Position(self.index.committed()));
-            }
-        }
+        IndexFollower::rebuild(index, store.as_ref()).await
     }
 
     /// Waits until the index has applied `position` (or `timeout`); whether it did.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
-        let mut rx = self.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= position))
-            .await
-            .is_ok_and(|res| res.is_ok())
+        self.index.wait_for(position, timeout).await
     }
 
     /// The ids of the cases whose texts match `text`, best first, at most `limit`.
@@ -205,9 +108,45 @@ impl CaseSearch {
     pub fn search(&self, text: &str, limit: usize) -> anyhow::Result<Vec<String>> {
         let hits = self
             .index
+            .projection()
             .search(text, limit)
             .context("failed to search the case index")?;
         Ok(hits.into_iter().map(|(case_id, _)| case_id).collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl IndexProjection for CaseIndex {
+    type Cache = TextCache;
+    const NAME: &'static str = "case index";
+
+    fn checkpoint(&self) -> u64 {
+        CaseIndex::checkpoint(self)
+    }
+
+    fn committed(&self) -> u64 {
+        CaseIndex::committed(self)
+    }
+
+    async fn apply(
+        &self,
+        store: &dyn EventStore,
+        cache: &mut TextCache,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        Ok(apply_batch(store, self, cache, events).await?)
+    }
+
+    fn commit(&self, min_skip: u64) -> anyhow::Result<bool> {
+        Ok(CaseIndex::commit(self, min_skip)?)
+    }
+
+    fn rollback(&self) -> anyhow::Result<()> {
+        Ok(CaseIndex::rollback(self)?)
+    }
+
+    fn reset(&self) -> anyhow::Result<()> {
+        Ok(CaseIndex::reset(self)?)
     }
 }
 

@@ -252,6 +252,19 @@ impl CaseIndex {
         Ok(true)
     }
 
+    /// Drops what was applied since the last commit: the checkpoint goes back to that commit's.
+    ///
+    /// # Errors
+    /// [`ProjectionError`] when the writer fails.
+    pub fn rollback(&self) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        writer.rollback().map_err(IndexError::from)?;
+        state.checkpoint = state.committed;
+        state.dirty = false;
+        Ok(())
+    }
+
     /// Empties the index and its checkpoint (then replay everything to rebuild).
     ///
     /// # Errors

@@ -283,6 +283,16 @@ impl KbIndex {
         Ok(())
     }
 
+    /// Drops every change since the last commit.
+    ///
+    /// # Errors
+    /// [`IndexError`] when the writer fails.
+    pub fn rollback(&self) -> Result<(), IndexError> {
+        let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        writer.rollback()?;
+        Ok(())
+    }
+
     /// Number of articles in the committed index.
     pub fn num_articles(&self) -> u64 {
         self.reader.searcher().num_docs()

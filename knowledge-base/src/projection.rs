@@ -59,10 +59,7 @@ impl Projection {
     /// # Errors
     /// [`ProjectionError::Index`], or [`ProjectionError::Payload`] for a foreign payload.
     pub fn open(index: KbIndex) -> Result<Self, ProjectionError> {
-        let payload: Payload = match index.payload()? {
-            Some(text) if !text.is_empty() => serde_json::from_str(&text)?,
-            _ => Payload::default(),
-        };
+        let payload = read_payload(&index)?;
         let committed = payload.checkpoint;
         Ok(Projection {
             index,
@@ -165,6 +162,21 @@ impl Projection {
         Ok(true)
     }
 
+    /// Drops what was applied since the last commit: the index, the counts and the checkpoint
+    /// go back to what that commit holds.
+    ///
+    /// # Errors
+    /// [`ProjectionError`] when the index fails or its payload does not parse.
+    pub fn rollback(&self) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        self.index.rollback()?;
+        let payload = read_payload(&self.index)?;
+        state.committed = payload.checkpoint;
+        state.payload = payload;
+        state.dirty = false;
+        Ok(())
+    }
+
     /// Empties the index, the counts and the checkpoint (then replay everything to rebuild).
     ///
     /// # Errors
@@ -178,6 +190,14 @@ impl Projection {
         self.commit(0)?;
         Ok(())
     }
+}
+
+/// The payload of the index's last commit.
+fn read_payload(index: &KbIndex) -> Result<Payload, ProjectionError> {
+    Ok(match index.payload()? {
+        Some(text) if !text.is_empty() => serde_json::from_str(&text)?,
+        _ => Payload::default(),
+    })
 }
 
 /// Decodes a stored article event.
