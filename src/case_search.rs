@@ -128,6 +128,10 @@ impl IndexProjection for CaseIndex {
         CaseIndex::committed(self)
     }
 
+    fn unpublished(&self) -> usize {
+        CaseIndex::unpublished(self)
+    }
+
     async fn apply(
         &self,
         store: &dyn EventStore,
@@ -236,4 +240,180 @@ async fn apply_batch(
         cache.insert(record.stream.clone(), (record.version, text));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::{DateTime, TimeZone, Utc};
+    use domain::Case;
+    use domain::calendar::{DeadlinePolicy, WorkingCalendar};
+    use domain::kinds::{Category, Channel, Kind, Urgency};
+    use domain::org::{OrgTree, UnitId};
+    use domain::roles::Actor;
+    use domain::{CaseId, Command, Context, Intake};
+
+    use super::*;
+    use crate::app::codec::encode;
+    use crate::index_follower::CommitPolicy;
+    use crate::store::ExpectedVersion;
+    use crate::store::sqlite::SqliteStore;
+
+    /// The demo city: commands decided by `domain::decide` as its users, appended to a store.
+    pub(crate) struct City {
+        pub store: Arc<SqliteStore>,
+        pub org: OrgTree,
+        pub users: HashMap<String, Actor>,
+        calendar: WorkingCalendar,
+        policy: DeadlinePolicy,
+        cases: HashMap<String, Case>,
+    }
+
+    /// 09:00 on a working Monday in Shanghai, plus `hours`.
+    pub(crate) fn monday(hours: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 3, 1, 0, 0)
+            .single()
+            .expect("time")
+            + chrono::Duration::hours(hours)
+    }
+
+    impl City {
+        pub fn new(dir: &Path) -> City {
+            #[derive(serde::Deserialize)]
+            struct UsersFile {
+                users: Vec<Actor>,
+            }
+            let users: UsersFile =
+                serde_json::from_str(include_str!("../fixtures/users.json")).expect("users");
+            City {
+                store: Arc::new(SqliteStore::open(&dir.join("events.db")).expect("store")),
+                org: crate::directory::load_org().expect("org"),
+                users: users
+                    .users
+                    .into_iter()
+                    .map(|u| (u.username.clone(), u))
+                    .collect(),
+                calendar: crate::server::load_calendar().expect("calendar"),
+                policy: crate::server::load_policy().expect("policy"),
+                cases: HashMap::new(),
+            }
+        }
+
+        /// Decides `cmd` as `user` on the case at `monday(hours)` and appends the events;
+        /// returns the position of the last one.
+        pub async fn run(&mut self, user: &str, case_id: &str, hours: i64, cmd: Command) -> u64 {
+            let actor = &self.users[user];
+            let stream = format!("case-{case_id}");
+            let case = self.cases.remove(&stream).unwrap_or_default();
+            let ctx = Context {
+                now: monday(hours),
+                actor,
+                org: &self.org,
+                calendar: &self.calendar,
+                policy: &self.policy,
+            };
+            let events = domain::decide(&case, &cmd, &ctx)
+                .unwrap_or_else(|e| panic!("{user} {} on {case_id}: {e}", cmd.name()));
+            let new = events
+                .iter()
+                .map(|e| encode(e, uuid::Uuid::new_v4(), None))
+                .collect();
+            let res = self
+                .store
+                .append(&stream, ExpectedVersion::Exact(case.version()), new)
+                .await
+                .expect("appended");
+            let case = events.iter().fold(case, domain::evolve);
+            self.cases.insert(stream, case);
+            res.position.0
+        }
+
+        /// An operator accepts a complaint at `location`.
+        pub async fn create(&mut self, case_id: &str, location: &str, title: &str) -> u64 {
+            let intake = Intake {
+                caller_name: "张三".into(),
+                caller_phone: "13800000001".into(),
+                channel: Some(Channel::Phone),
+                category: Some(Category::Complaint),
+                kind: Some(Kind::Escalated),
+                urgency: Some(Urgency::Normal),
+                title: title.into(),
+                content: format!("{title}，请尽快处理。"),
+                address: "城关区酒泉路街道阳光花园小区".into(),
+                location_unit_id: Some(UnitId::new(location)),
+                confidential: false,
+            };
+            let create = Command::Create {
+                case_id: CaseId::parse(case_id).expect("id"),
+                intake,
+                submit: true,
+            };
+            self.run("operator", case_id, 0, create).await
+        }
+    }
+
+    fn open(dir: &Path) -> CaseIndex {
+        open_index(&index_dir(dir)).expect("index")
+    }
+
+    /// Commits only when a reader waits or the follower stops.
+    const NEVER: CommitPolicy = CommitPolicy {
+        interval: Duration::from_secs(3600),
+        max_unpublished: usize::MAX,
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_waiting_for_its_write_gets_a_commit_without_waiting_for_the_timer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut city = City::new(dir.path());
+        city.create("C1", "d.chengguan.s01", "小区门口占道经营")
+            .await;
+        let store: Arc<dyn EventStore> = city.store.clone();
+        let follower = IndexFollower::start_with(open(dir.path()), store, NEVER)
+            .await
+            .expect("start");
+        let search = CaseSearch { index: follower };
+        let position = city.create("C2", "d.chengguan.s02", "楼上装修噪音").await;
+        assert!(
+            search.wait_for(position, Duration::from_secs(5)).await,
+            "the follower commits for a waiting reader"
+        );
+        assert_eq!(search.search("装修太吵了", 10).expect("search"), ["C2"]);
+        search.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stopping_commits_what_was_applied_and_a_restart_resumes_from_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut city = City::new(dir.path());
+        let store: Arc<dyn EventStore> = city.store.clone();
+        let follower = IndexFollower::start_with(open(dir.path()), store.clone(), NEVER)
+            .await
+            .expect("start");
+        let position = city
+            .create("C1", "d.chengguan.s01", "小区门口占道经营")
+            .await;
+        // Applied, not committed: the timer never fires and nobody waits.
+        while follower.projection().checkpoint() < position {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(follower.projection().committed(), 0);
+        assert!(
+            follower
+                .projection()
+                .search("摆摊", 10)
+                .expect("search")
+                .is_empty()
+        );
+        follower.stop().await;
+        drop(follower);
+        let index = open(dir.path());
+        assert_eq!(index.committed(), position, "committed when stopping");
+        assert_eq!(index.search("摆摊", 10).expect("search").len(), 1);
+        drop(index);
+        let search = CaseSearch::start(dir.path(), store).await.expect("restart");
+        assert_eq!(search.search("摆摊", 10).expect("search"), ["C1"]);
+        search.stop().await;
+    }
 }

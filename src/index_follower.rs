@@ -3,6 +3,13 @@
 //! subscription, commit on the blocking pool, retry from the last commit after a failure,
 //! answer "has position N become searchable yet", stop, and rebuild from position 0.
 //!
+//! A tantivy commit writes and syncs files and reopens the searcher, so the follower does not
+//! commit per batch: it commits when [`CommitPolicy::interval`] has passed since the last commit
+//! or [`CommitPolicy::max_unpublished`] documents wait, and when it stops. A reader that must
+//! see a position (`min_position`, a command waiting for its own change) does not wait for the
+//! timer: [`IndexFollower::wait_for`] asks the follower to commit as soon as it has applied
+//! that position.
+//!
 //! What differs between the indexes is behind [`IndexProjection`]: how a batch of events
 //! changes the index, and how a commit writes the checkpoint into the index's own commit
 //! payload. The checkpoint and the documents are committed together, so after a crash an index
@@ -11,6 +18,8 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
@@ -23,6 +32,28 @@ const BATCH: usize = 1024;
 const MIN_SKIP: u64 = 10_000;
 /// Pause before applying again after a failure.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long [`IndexFollower::stop`] waits for the last commit before giving up on it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// When the follower commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitPolicy {
+    /// Longest time between two commits while changes wait (default 1 s): how stale a search
+    /// without `min_position` may be.
+    pub interval: Duration,
+    /// Commit at once when this many documents changed since the last commit (default 10,000),
+    /// and while catching up or rebuilding when ten times as many did.
+    pub max_unpublished: usize,
+}
+
+impl Default for CommitPolicy {
+    fn default() -> Self {
+        CommitPolicy {
+            interval: Duration::from_secs(1),
+            max_unpublished: 10_000,
+        }
+    }
+}
 
 /// A search index that follows the event log: the part of the follower that differs from one
 /// index to the other.
@@ -40,6 +71,11 @@ pub trait IndexProjection: Send + Sync + 'static {
 
     /// The checkpoint of the last commit.
     fn committed(&self) -> u64;
+
+    /// How many document changes were applied since the last commit: searches see them only
+    /// after the next one. Changes outside the documents (counts kept in the payload, the
+    /// checkpoint) are not counted: they are read from memory.
+    fn unpublished(&self) -> usize;
 
     /// Applies the events of `events` after [`IndexProjection::checkpoint`] (those at or before
     /// it are skipped) and moves the checkpoint to the last one; nothing is committed.
@@ -81,8 +117,14 @@ pub trait IndexProjection: Send + Sync + 'static {
 pub struct IndexFollower<P: IndexProjection> {
     projection: Arc<P>,
     store: Arc<dyn EventStore>,
+    policy: CommitPolicy,
     /// The position up to which searches see every change.
     visible: watch::Sender<u64>,
+    /// The highest position a reader waits to see: the follower commits as soon as it has
+    /// applied it.
+    wanted: watch::Sender<u64>,
+    /// Set to stop: the follower commits what it applied and returns.
+    stopping: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -103,16 +145,31 @@ impl<P: IndexProjection> IndexFollower<P> {
     /// # Errors
     /// Store, decode or index failures while catching up.
     pub async fn start(projection: P, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Self>> {
+        Self::start_with(projection, store, CommitPolicy::default()).await
+    }
+
+    /// [`IndexFollower::start`] with another commit policy.
+    ///
+    /// # Errors
+    /// As [`IndexFollower::start`].
+    pub async fn start_with(
+        projection: P,
+        store: Arc<dyn EventStore>,
+        policy: CommitPolicy,
+    ) -> anyhow::Result<Arc<Self>> {
         reset_if_ahead(&projection, store.as_ref())?;
         let projection = Arc::new(projection);
         let mut cache = P::Cache::default();
-        catch_up(&projection, store.as_ref(), &mut cache)
+        catch_up(&projection, store.as_ref(), &mut cache, policy)
             .await
             .with_context(|| format!("failed to bring the {} up to date", P::NAME))?;
         let follower = Arc::new(IndexFollower {
             visible: watch::Sender::new(projection.checkpoint()),
+            wanted: watch::Sender::new(0),
+            stopping: watch::Sender::new(false),
             projection,
             store,
+            policy,
             task: Mutex::new(None),
         });
         let task = tokio::spawn(follower.clone().follow(cache));
@@ -133,7 +190,7 @@ impl<P: IndexProjection> IndexFollower<P> {
             .with_context(|| format!("failed to reset the {}", P::NAME))?;
         let projection = Arc::new(projection);
         let mut cache = P::Cache::default();
-        catch_up(&projection, store, &mut cache).await?;
+        catch_up(&projection, store, &mut cache, CommitPolicy::default()).await?;
         Ok(projection.checkpoint())
     }
 
@@ -142,55 +199,128 @@ impl<P: IndexProjection> IndexFollower<P> {
         &self.projection
     }
 
-    /// Stops following the store.
+    /// Stops following the store, after committing what was applied.
     pub async fn stop(&self) {
         let task = self.task.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
+        if let Some(mut task) = task {
+            self.stopping.send_replace(true);
+            if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
+                tracing::error!(
+                    index = P::NAME,
+                    "index follower did not stop in time; changes since its last commit are \
+                     applied again at the next start"
+                );
+                task.abort();
+                let _ = task.await;
+            }
         }
     }
 
     /// Waits until searches see every change up to `position` (or `timeout`); whether they do.
+    /// The follower commits as soon as it has applied `position`, without waiting for its
+    /// timer.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
         let mut rx = self.visible.subscribe();
+        if *rx.borrow_and_update() >= position {
+            return true;
+        }
+        self.wanted.send_if_modified(|wanted| {
+            let raise = position > *wanted;
+            if raise {
+                *wanted = position;
+            }
+            raise
+        });
         tokio::time::timeout(timeout, rx.wait_for(|visible| *visible >= position))
             .await
             .is_ok_and(|res| res.is_ok())
     }
 
+    /// Commits if the policy or a waiting reader says so, then publishes what searches see.
+    async fn settle(&self, last_commit: &mut Instant) -> anyhow::Result<()> {
+        let projection = &self.projection;
+        let checkpoint = projection.checkpoint();
+        let unpublished = projection.unpublished();
+        let wanted = *self.wanted.borrow();
+        let reader_waits =
+            unpublished > 0 && wanted > *self.visible.borrow() && checkpoint >= wanted;
+        let due = last_commit.elapsed() >= self.policy.interval;
+        if reader_waits
+            || unpublished >= self.policy.max_unpublished
+            || (due && checkpoint > projection.committed())
+        {
+            // Documents are committed whatever their number; a checkpoint that only moved
+            // past events of no interest waits until it moved far.
+            let min_skip = if unpublished > 0 { 0 } else { MIN_SKIP };
+            commit(projection, min_skip).await?;
+            *last_commit = Instant::now();
+        }
+        if projection.unpublished() == 0 {
+            let checkpoint = projection.checkpoint();
+            self.visible.send_if_modified(|visible| {
+                let raise = checkpoint > *visible;
+                if raise {
+                    *visible = checkpoint;
+                }
+                raise
+            });
+        }
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(index = P::NAME))]
     async fn follow(self: Arc<Self>, mut cache: P::Cache) {
+        let mut stopping = self.stopping.subscribe();
+        let mut wanted = self.wanted.subscribe();
         let mut subscription = self.store.subscribe(Position(self.projection.checkpoint()));
+        let mut last_commit = Instant::now();
         loop {
-            let batch = match subscription.next_batch(BATCH).await {
-                Ok(batch) => batch,
-                Err(err) => {
-                    tracing::info!(error = %err, "index follower stopped");
-                    return;
-                }
-            };
-            let res = async {
-                self.projection
-                    .apply(self.store.as_ref(), &mut cache, &batch)
-                    .await?;
-                commit(&self.projection, MIN_SKIP).await?;
-                anyhow::Ok(())
+            if *stopping.borrow_and_update() {
+                break;
             }
-            .await;
-            match res {
-                Ok(()) => {
-                    self.visible.send_replace(self.projection.checkpoint());
-                }
-                Err(err) => {
-                    tracing::error!(error = %format!("{err:#}"), "index failed to apply events; resuming from its last commit");
-                    cache = P::Cache::default();
-                    if let Err(err) = self.projection.rollback() {
-                        tracing::error!(error = %format!("{err:#}"), "index failed to roll back");
+            let uncommitted = self.projection.checkpoint() > self.projection.committed();
+            let res = tokio::select! {
+                biased;
+                _ = stopping.changed() => break,
+                _ = wanted.changed() => Ok(()),
+                () = tokio::time::sleep_until(last_commit + self.policy.interval), if uncommitted => Ok(()),
+                // Cancel safe: a batch is either delivered whole or left for the next call.
+                batch = subscription.next_batch(BATCH) => match batch {
+                    Ok(batch) => {
+                        self.projection
+                            .apply(self.store.as_ref(), &mut cache, &batch)
+                            .await
                     }
-                    tokio::time::sleep(RETRY_AFTER).await;
-                    subscription = self.store.subscribe(Position(self.projection.checkpoint()));
+                    Err(err) => {
+                        tracing::info!(error = %err, "index follower stopped");
+                        break;
+                    }
+                },
+            };
+            let res = match res {
+                Ok(()) => self.settle(&mut last_commit).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = res {
+                tracing::error!(error = %format!("{err:#}"), "index failed to apply events; resuming from its last commit");
+                cache = P::Cache::default();
+                if let Err(err) = self.projection.rollback() {
+                    tracing::error!(error = %format!("{err:#}"), "index failed to roll back");
                 }
+                tokio::select! {
+                    _ = stopping.changed() => break,
+                    () = tokio::time::sleep(RETRY_AFTER) => {}
+                }
+                subscription = self.store.subscribe(Position(self.projection.checkpoint()));
+            }
+        }
+        // Whatever was applied becomes durable and searchable before the follower ends.
+        match commit(&self.projection, 0).await {
+            Ok(_) => {
+                self.visible.send_replace(self.projection.checkpoint());
+            }
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "index failed to commit when stopping");
             }
         }
     }
@@ -225,12 +355,16 @@ async fn commit<P: IndexProjection>(projection: &Arc<P>, min_skip: u64) -> anyho
         .with_context(|| format!("{} commit task failed", P::NAME))?
 }
 
-/// Applies everything the store holds after the checkpoint, committed.
+/// Applies everything the store holds after the checkpoint, committed. Nobody searches yet,
+/// so commits are only for progress that survives a crash: every ten times
+/// [`CommitPolicy::max_unpublished`] documents, or as often as the policy's interval allows.
 async fn catch_up<P: IndexProjection>(
     projection: &Arc<P>,
     store: &dyn EventStore,
     cache: &mut P::Cache,
+    policy: CommitPolicy,
 ) -> anyhow::Result<()> {
+    let mut last_commit = Instant::now();
     loop {
         let after = Position(projection.checkpoint());
         let events = store.read_all(after, BATCH).await?;
@@ -238,7 +372,13 @@ async fn catch_up<P: IndexProjection>(
             break;
         }
         projection.apply(store, cache, &events).await?;
-        commit(projection, MIN_SKIP).await?;
+        let unpublished = projection.unpublished();
+        if unpublished >= policy.max_unpublished.saturating_mul(10)
+            || last_commit.elapsed() >= policy.interval.saturating_mul(10)
+        {
+            commit(projection, MIN_SKIP).await?;
+            last_commit = Instant::now();
+        }
     }
     commit(projection, 0).await?;
     Ok(())

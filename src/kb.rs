@@ -413,6 +413,10 @@ impl IndexProjection for Projection {
         Projection::committed(self)
     }
 
+    fn unpublished(&self) -> usize {
+        Projection::unpublished(self)
+    }
+
     async fn apply(
         &self,
         store: &dyn EventStore,

@@ -86,8 +86,8 @@ struct State {
     checkpoint: u64,
     /// The checkpoint of the last commit.
     committed: u64,
-    /// Whether a document changed since the last commit.
-    dirty: bool,
+    /// Documents replaced since the last commit.
+    unpublished: usize,
 }
 
 /// The case-text index as a projection of the event log: documents replaced as the texts of
@@ -166,7 +166,7 @@ impl CaseIndex {
             state: Mutex::new(State {
                 checkpoint: payload.checkpoint,
                 committed: payload.checkpoint,
-                dirty: false,
+                unpublished: 0,
             }),
         })
     }
@@ -183,6 +183,11 @@ impl CaseIndex {
     /// The last position committed.
     pub fn committed(&self) -> u64 {
         self.state().map_or(0, |s| s.committed)
+    }
+
+    /// Documents replaced since the last commit: searches see them after the next.
+    pub fn unpublished(&self) -> usize {
+        self.state().map_or(0, |s| s.unpublished)
     }
 
     /// Replaces the case's document with `text` after the event at `position`. Positions at or
@@ -213,7 +218,7 @@ impl CaseIndex {
         writer.delete_term(Term::from_field_text(f.case_id, case_id));
         writer.add_document(doc).map_err(IndexError::from)?;
         state.checkpoint = position;
-        state.dirty = true;
+        state.unpublished += 1;
         Ok(())
     }
 
@@ -235,7 +240,7 @@ impl CaseIndex {
     pub fn commit(&self, min_skip: u64) -> Result<bool, ProjectionError> {
         let mut state = self.state()?;
         let moved = state.checkpoint.saturating_sub(state.committed);
-        if !state.dirty && (moved == 0 || moved < min_skip) {
+        if state.unpublished == 0 && (moved == 0 || moved < min_skip) {
             return Ok(false);
         }
         let payload = serde_json::to_string(&Payload {
@@ -248,7 +253,7 @@ impl CaseIndex {
         drop(writer);
         self.reader.reload().map_err(IndexError::from)?;
         state.committed = state.checkpoint;
-        state.dirty = false;
+        state.unpublished = 0;
         Ok(true)
     }
 
@@ -261,7 +266,7 @@ impl CaseIndex {
         let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
         writer.rollback().map_err(IndexError::from)?;
         state.checkpoint = state.committed;
-        state.dirty = false;
+        state.unpublished = 0;
         Ok(())
     }
 
@@ -275,7 +280,8 @@ impl CaseIndex {
             let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
             writer.delete_all_documents().map_err(IndexError::from)?;
             state.checkpoint = 0;
-            state.dirty = true;
+            // Forces the commit below.
+            state.unpublished = state.unpublished.max(1);
         }
         self.commit(0)?;
         Ok(())

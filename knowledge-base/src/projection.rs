@@ -30,6 +30,8 @@ struct State {
     committed: u64,
     /// Whether something other than the checkpoint changed since the last commit.
     dirty: bool,
+    /// Articles put in or taken out of the index since the last commit.
+    unpublished: usize,
 }
 
 /// Why the projection failed.
@@ -67,6 +69,7 @@ impl Projection {
                 payload,
                 committed,
                 dirty: false,
+                unpublished: 0,
             }),
         })
     }
@@ -90,6 +93,12 @@ impl Projection {
         self.state().map_or(0, |s| s.committed)
     }
 
+    /// Articles put in or taken out since the last commit: searches see them after the next.
+    /// (Answer counts are read from memory and need no commit to be seen.)
+    pub fn unpublished(&self) -> usize {
+        self.state().map_or(0, |s| s.unpublished)
+    }
+
     /// How many calls the article answered.
     pub fn answers(&self, article_id: &str) -> u64 {
         self.state()
@@ -111,6 +120,7 @@ impl Projection {
         self.index.upsert(article)?;
         state.payload.checkpoint = position;
         state.dirty = true;
+        state.unpublished += 1;
         Ok(())
     }
 
@@ -159,6 +169,7 @@ impl Projection {
         self.index.commit(&payload)?;
         state.committed = state.payload.checkpoint;
         state.dirty = false;
+        state.unpublished = 0;
         Ok(true)
     }
 
@@ -174,6 +185,7 @@ impl Projection {
         state.committed = payload.checkpoint;
         state.payload = payload;
         state.dirty = false;
+        state.unpublished = 0;
         Ok(())
     }
 
