@@ -61,8 +61,15 @@ fn open_index(dir: &Path) -> anyhow::Result<CaseIndex> {
         .with_context(|| format!("failed to create case index directory `{}`", dir.display()))?;
     let segmenter = knowledge_base::fixtures::segmenter()
         .context("failed to load `fixtures/kb/user-dict.txt`")?;
-    CaseIndex::open_or_create(dir, segmenter, knowledge_base::fixtures::synonyms())
-        .with_context(|| format!("failed to open case index `{}`", dir.display()))
+    let index = CaseIndex::open_or_create(dir, segmenter, knowledge_base::fixtures::synonyms())
+        .with_context(|| format!("failed to open case index `{}`", dir.display()))?;
+    crate::index_follower::log_replaced(
+        "case index",
+        dir,
+        index.opened(),
+        knowledge_base::cases::SCHEMA_VERSION,
+    );
+    Ok(index)
 }
 
 /// Case texts by stream with their stream versions, so consecutive events of a stream need no
@@ -380,6 +387,38 @@ mod tests {
             "the follower commits for a waiting reader"
         );
         assert_eq!(search.search("装修太吵了", 10).expect("search"), ["C2"]);
+        search.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_index_of_an_older_schema_version_is_rebuilt_from_position_0_at_start() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut city = City::new(dir.path());
+        let head = city
+            .create("C1", "d.chengguan.s01", "小区门口占道经营")
+            .await;
+        // An index at the store's head, holding a case the store never had, committed by a
+        // build of an older schema version.
+        let index = open(dir.path());
+        let ghost = CaseText {
+            title: "占道经营".into(),
+            ..CaseText::default()
+        };
+        index.case_changed(head, "GHOST", &ghost).expect("write");
+        index.commit(0).expect("commit");
+        drop(index);
+        let meta_path = index_dir(dir.path()).join("meta.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&meta_path).expect("meta"))
+                .expect("json");
+        let older = knowledge_base::cases::SCHEMA_VERSION - 1;
+        meta["payload"] = format!(r#"{{"checkpoint":{head},"schema_version":{older}}}"#).into();
+        std::fs::write(&meta_path, meta.to_string()).expect("write meta");
+
+        let store: Arc<dyn EventStore> = city.store.clone();
+        let search = CaseSearch::start(dir.path(), store).await.expect("start");
+        assert_eq!(search.search("摆摊", 10).expect("search"), ["C1"]);
+        assert_eq!(search.index.projection().committed(), head);
         search.stop().await;
     }
 

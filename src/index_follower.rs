@@ -16,12 +16,14 @@
 //! is never ahead of the store nor out of step with it: it resumes after its last commit and
 //! applies again whatever came later.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use anyhow::Context as _;
+use knowledge_base::stored::Opened;
 use tokio::sync::watch;
 
 use crate::store::{EventStore, Position, RecordedEvent};
@@ -345,6 +347,20 @@ pub fn reset_if_ahead<P: IndexProjection>(
             .with_context(|| format!("failed to reset the {}", P::NAME))?;
     }
     Ok(())
+}
+
+/// Says so when an index was written by a build of another schema version and was replaced
+/// by an empty one, which the follower rebuilds from position 0.
+pub fn log_replaced(name: &str, dir: &Path, opened: Opened, version: u32) {
+    if let Opened::Replaced { found } = opened {
+        tracing::warn!(
+            index = name,
+            path = %dir.display(),
+            found,
+            expected = version,
+            "index was written with another schema version; rebuilding it from position 0"
+        );
+    }
 }
 
 /// Commits `projection` on the blocking pool.

@@ -121,6 +121,12 @@ fn open_projection(dir: &Path) -> anyhow::Result<Projection> {
         .context("failed to load `fixtures/kb/user-dict.txt`")?;
     let index = KbIndex::open_or_create(dir, segmenter, knowledge_base::fixtures::synonyms())
         .with_context(|| format!("failed to open search index `{}`", dir.display()))?;
+    crate::index_follower::log_replaced(
+        "knowledge-base index",
+        dir,
+        index.opened(),
+        knowledge_base::index::SCHEMA_VERSION,
+    );
     Projection::open(index)
         .with_context(|| format!("failed to read the checkpoint of `{}`", dir.display()))
 }

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -20,6 +19,11 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Ta
 use crate::analysis::{self, JiebaTokenizer, Segmenter, Synonyms};
 use crate::index::IndexError;
 use crate::projection::ProjectionError;
+use crate::stored::{self, Opened};
+
+/// Version of the schema and of what a document holds. An index committed with another is
+/// replaced at open (its projection then rebuilds it from position 0).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// Memory budget of the index writer, in bytes.
 const WRITER_MEMORY: usize = 50_000_000;
@@ -78,6 +82,9 @@ fn schema() -> (Schema, Fields) {
 struct Payload {
     /// The last global position applied.
     checkpoint: u64,
+    /// [`SCHEMA_VERSION`] when committed.
+    #[serde(default)]
+    schema_version: u32,
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +106,7 @@ pub struct CaseIndex {
     segmenter: Segmenter,
     synonyms: Synonyms,
     state: Mutex<State>,
+    opened: Opened,
 }
 
 impl std::fmt::Debug for CaseIndex {
@@ -117,27 +125,31 @@ impl CaseIndex {
         synonyms: Synonyms,
     ) -> Result<Self, ProjectionError> {
         let (schema, fields) = schema();
-        Self::wrap(Index::create_in_ram(schema), fields, segmenter, synonyms)
+        let index = Index::create_in_ram(schema);
+        Self::wrap(index, Opened::Created, fields, segmenter, synonyms)
     }
 
-    /// The index in `dir`, created if absent, resumed from its last commit.
+    /// The index in `dir`, created if absent, resumed from its last commit; an index of
+    /// another [`SCHEMA_VERSION`] is deleted and replaced by an empty one (see
+    /// [`CaseIndex::opened`]).
     ///
     /// # Errors
-    /// [`ProjectionError::Index`] when `dir` cannot be opened or the index is corrupt, of
-    /// another schema or locked; [`ProjectionError::Payload`] for a foreign payload.
+    /// [`ProjectionError::Index`] when `dir` cannot be opened, the index is corrupt or locked,
+    /// or an outdated one cannot be deleted; [`ProjectionError::Payload`] for a foreign
+    /// payload.
     pub fn open_or_create(
         dir: &Path,
         segmenter: Segmenter,
         synonyms: Synonyms,
     ) -> Result<Self, ProjectionError> {
         let (schema, fields) = schema();
-        let directory = MmapDirectory::open(dir).map_err(IndexError::from)?;
-        let index = Index::open_or_create(directory, schema).map_err(IndexError::from)?;
-        Self::wrap(index, fields, segmenter, synonyms)
+        let (index, opened) = stored::open_versioned(dir, schema, SCHEMA_VERSION)?;
+        Self::wrap(index, opened, fields, segmenter, synonyms)
     }
 
     fn wrap(
         index: Index,
+        opened: Opened,
         fields: Fields,
         segmenter: Segmenter,
         synonyms: Synonyms,
@@ -168,7 +180,13 @@ impl CaseIndex {
                 committed: payload.checkpoint,
                 unpublished: 0,
             }),
+            opened,
         })
+    }
+
+    /// What [`CaseIndex::open_or_create`] found.
+    pub fn opened(&self) -> Opened {
+        self.opened
     }
 
     fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, ProjectionError> {
@@ -245,6 +263,7 @@ impl CaseIndex {
         }
         let payload = serde_json::to_string(&Payload {
             checkpoint: state.checkpoint,
+            schema_version: SCHEMA_VERSION,
         })?;
         let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
         let mut prepared = writer.prepare_commit().map_err(IndexError::from)?;

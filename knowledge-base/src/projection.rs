@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::article::{Article, ArticleEvent};
-use crate::index::{IndexError, KbIndex};
+use crate::index::{IndexError, KbIndex, SCHEMA_VERSION};
 
 /// The type name of the case event that cites articles.
 pub const ANSWERED_ON_CALL: &str = "answered_on_call";
@@ -21,6 +21,9 @@ struct Payload {
     checkpoint: u64,
     /// Article id → number of calls it answered.
     answers: BTreeMap<String, u64>,
+    /// [`SCHEMA_VERSION`] when committed.
+    #[serde(default)]
+    schema_version: u32,
 }
 
 #[derive(Debug, Default)]
@@ -165,6 +168,7 @@ impl Projection {
         if !state.dirty && (moved == 0 || moved < min_skip) {
             return Ok(false);
         }
+        state.payload.schema_version = SCHEMA_VERSION;
         let payload = serde_json::to_string(&state.payload)?;
         self.index.commit(&payload)?;
         state.committed = state.payload.checkpoint;
