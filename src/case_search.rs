@@ -42,6 +42,10 @@ use crate::store::{EventStore, RecordedEvent};
 const CACHE_LIMIT: usize = 100_000;
 /// The stream prefix of cases.
 const CASE_PREFIX: &str = "case-";
+/// Events read per batch when filling an empty index.
+const LOAD_BATCH: usize = 8192;
+/// Documents written between two yields when filling an empty index.
+const LOAD_CHUNK: usize = 1000;
 
 /// Why the case index failed to follow the store.
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +296,54 @@ impl IndexProjection for CaseProjection {
     fn reset(&self) -> anyhow::Result<()> {
         Ok(self.index.reset()?)
     }
+
+    async fn load_all(&self, store: &dyn EventStore) -> anyhow::Result<bool> {
+        Ok(load_all(store, self).await.map(|()| true)?)
+    }
+}
+
+/// Fills the empty index from final states: every case of the store folded in memory, then
+/// one document per case.
+async fn load_all(
+    store: &dyn EventStore,
+    projection: &CaseProjection,
+) -> Result<(), CaseSearchError> {
+    let mut cases: HashMap<String, Folded> = HashMap::new();
+    let mut after = crate::store::Position::START;
+    loop {
+        let batch = store.read_all(after, LOAD_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        for record in batch.iter().filter(|r| r.stream.starts_with(CASE_PREFIX)) {
+            let event = crate::app::codec::decode(record)?;
+            cases
+                .entry(record.stream.clone())
+                .or_default()
+                .evolve(&event);
+        }
+    }
+    if after.0 == 0 {
+        return Ok(());
+    }
+    let mut docs: Vec<(String, CaseDoc)> = Vec::with_capacity(LOAD_CHUNK);
+    for folded in cases.into_values() {
+        if let Some(doc) = document(&folded.case, &folded.replies, &projection.org) {
+            docs.push(doc);
+        }
+        if docs.len() == LOAD_CHUNK {
+            projection
+                .index
+                .add_cases(docs.iter().map(|(id, doc)| (id.as_str(), doc)))?;
+            docs.clear();
+            // Other tasks of the runtime get their turn between chunks.
+            tokio::task::yield_now().await;
+        }
+    }
+    projection
+        .index
+        .add_cases(docs.iter().map(|(id, doc)| (id.as_str(), doc)))?;
+    projection.index.passed(after.0)?;
+    Ok(())
 }
 
 /// Applies stored events to the index (not yet committed): every case event is folded into
@@ -611,14 +663,20 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("dir");
         let mut city = City::new(dir.path());
-        city_cases(&mut city).await;
         let store: Arc<dyn EventStore> = city.store.clone();
+        // The follower applies the cases event by event as they are written.
+        let search = CaseSearch::start(dir.path(), store.clone(), city.org.clone())
+            .await
+            .expect("case index");
+        city_cases(&mut city).await;
+        assert!(
+            search
+                .wait_for(store.head().0, Duration::from_secs(10))
+                .await
+        );
         let read = ReadSide::open(&dir.path().join("read.db"), store.clone(), city.org.clone())
             .expect("read side");
         read.catch_up().await.expect("catch up");
-        let search = CaseSearch::start(dir.path(), store, city.org.clone())
-            .await
-            .expect("case index");
         let all = || CaseFilter {
             sort: Sort::CaseIdAsc,
             page: 1,
@@ -695,34 +753,48 @@ mod tests {
         ];
         let mut users: Vec<&Actor> = city.users.values().collect();
         users.sort_by(|a, b| a.username.cmp(&b.username));
-        let mut n_found = 0;
-        for actor in users {
-            let scope = Scope::of(actor, &city.org);
-            let identity = IdentityRule::of(actor, &city.org);
-            for filter in &filters {
-                // Before any deadline, and a month later when every open case is overdue.
-                for now in [monday(2), monday(24 * 30)] {
-                    let (f, s, i) = (filter.clone(), scope.clone(), identity.clone());
-                    let listed = read
-                        .query(move |q| q.cases(&f, &s, &i, now))
-                        .await
-                        .expect("list");
-                    let listed_ids: Vec<String> =
-                        listed.items.iter().map(|c| c.case_id.clone()).collect();
-                    let hits = search
-                        .search(&query_of("小区", filter, &scope, now))
-                        .expect("search");
-                    assert_eq!(
-                        (hits.total, &hits.case_ids),
-                        (listed.total, &listed_ids),
-                        "{} {filter:?} at {now}",
-                        actor.username
-                    );
-                    n_found += hits.case_ids.len();
+        let compare = async |search: &CaseSearch, stride: usize| {
+            let mut n_found = 0;
+            for actor in users.iter().step_by(stride) {
+                let scope = Scope::of(actor, &city.org);
+                let identity = IdentityRule::of(actor, &city.org);
+                for filter in &filters {
+                    // Before any deadline, and a month later when every open case is overdue.
+                    for now in [monday(2), monday(24 * 30)] {
+                        let (f, s, i) = (filter.clone(), scope.clone(), identity.clone());
+                        let listed = read
+                            .query(move |q| q.cases(&f, &s, &i, now))
+                            .await
+                            .expect("list");
+                        let listed_ids: Vec<String> =
+                            listed.items.iter().map(|c| c.case_id.clone()).collect();
+                        let hits = search
+                            .search(&query_of("小区", filter, &scope, now))
+                            .expect("search");
+                        assert_eq!(
+                            (hits.total, &hits.case_ids),
+                            (listed.total, &listed_ids),
+                            "{} {filter:?} at {now}",
+                            actor.username
+                        );
+                        n_found += hits.case_ids.len();
+                    }
                 }
             }
-        }
+            n_found
+        };
+        let n_found = compare(&search, 1).await;
         assert!(n_found > 1_000, "the cases are seen by many: {n_found}");
+        search.stop().await;
+        drop(search);
+        // Rebuilt, each document is written once from the final states.
+        CaseSearch::rebuild(dir.path(), store.clone(), city.org.clone())
+            .await
+            .expect("rebuild");
+        let search = CaseSearch::start(dir.path(), store, city.org.clone())
+            .await
+            .expect("case index");
+        assert!(compare(&search, 5).await > 200);
         search.stop().await;
     }
 

@@ -113,6 +113,19 @@ pub trait IndexProjection: Send + Sync + 'static {
     /// # Errors
     /// When the index fails.
     fn reset(&self) -> anyhow::Result<()>;
+
+    /// Fills the index while its checkpoint is 0, from everything the store holds, and moves
+    /// the checkpoint to the last position read (nothing committed); returns `false` when the
+    /// index has no such way, and the follower replays the store batch by batch instead (the
+    /// default). An index whose documents change with many events writes each document once
+    /// this way, from final states, instead of once per batch.
+    ///
+    /// # Errors
+    /// Store, decode or index failures.
+    async fn load_all(&self, store: &dyn EventStore) -> anyhow::Result<bool> {
+        let _ = store;
+        Ok(false)
+    }
 }
 
 /// An [`IndexProjection`] kept current from the store in the background.
@@ -374,12 +387,16 @@ async fn commit<P: IndexProjection>(projection: &Arc<P>, min_skip: u64) -> anyho
 /// Applies everything the store holds after the checkpoint, committed. Nobody searches yet,
 /// so commits are only for progress that survives a crash: every ten times
 /// [`CommitPolicy::max_unpublished`] documents, or as often as the policy's interval allows.
+/// An empty index is filled by [`IndexProjection::load_all`] when it can.
 async fn catch_up<P: IndexProjection>(
     projection: &Arc<P>,
     store: &dyn EventStore,
     cache: &mut P::Cache,
     policy: CommitPolicy,
 ) -> anyhow::Result<()> {
+    if projection.checkpoint() == 0 && store.head().0 > 0 && projection.load_all(store).await? {
+        commit(projection, 0).await?;
+    }
     let mut last_commit = Instant::now();
     loop {
         let after = Position(projection.checkpoint());

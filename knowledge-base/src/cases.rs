@@ -471,6 +471,26 @@ impl CaseIndex {
         document
     }
 
+    /// Adds the documents of `docs` (case id, document) to an index that holds none of these
+    /// cases (filling an empty index); the checkpoint does not move.
+    ///
+    /// # Errors
+    /// [`ProjectionError`] when the writer fails.
+    pub fn add_cases<'a>(
+        &self,
+        docs: impl IntoIterator<Item = (&'a str, &'a CaseDoc)>,
+    ) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        for (case_id, doc) in docs {
+            writer
+                .add_document(self.document(case_id, doc))
+                .map_err(IndexError::from)?;
+            state.unpublished += 1;
+        }
+        Ok(())
+    }
+
     /// Moves the checkpoint past an event that changes no document.
     ///
     /// # Errors
