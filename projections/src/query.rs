@@ -543,7 +543,8 @@ impl Queries {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, ProjectionError> {
         let cond = Self::conditions(filter, scope, identity, now);
-        let (clause, params) = cond.clause(ScopeForm::Driving);
+        // The other conditions pick few cases (one caller's): probe the scope of each.
+        let (clause, params) = cond.clause(ScopeForm::Probing);
         let mut stmt = self.conn.prepare(&format!(
             "SELECT c.case_id FROM case_list c {clause} ORDER BY c.case_id"
         ))?;
@@ -875,15 +876,24 @@ impl Queries {
     ) -> Result<Page, ProjectionError> {
         let page = page.max(1);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
-        let (clause, params) = cond.clause(ScopeForm::Driving);
-        // The matches are few (the index returns at most a bounded number), so their ids are
-        // read, ordered by rank here, and only the page's rows fetched.
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT c.case_id FROM case_list c {clause}"))?;
-        let visible: std::collections::HashSet<String> = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        // The matches are few (a page the case index chose): each is looked up by its key and
+        // checked against the conditions and the scope (probed, never listed whole). The join
+        // order is forced, or SQLite may walk a condition's index (every case of a district)
+        // instead. Their ids are ordered by rank here, and only the page's rows fetched.
+        let visible: std::collections::HashSet<String> = if ranked.is_empty() {
+            std::collections::HashSet::new()
+        } else {
+            let (clause, cond_params) = cond.clause(ScopeForm::Probing);
+            let mut params: Vec<Value> = ranked.iter().map(|id| Conditions::text(id)).collect();
+            params.extend(cond_params);
+            let mut stmt = self.conn.prepare(&format!(
+                "WITH ranked (case_id) AS (VALUES {}) SELECT c.case_id FROM ranked r CROSS JOIN \
+                 case_list c ON c.case_id = r.case_id {clause}",
+                vec!["(?)"; ranked.len()].join(", ")
+            ))?;
+            stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
         let ordered: Vec<&String> = ranked.iter().filter(|id| visible.contains(*id)).collect();
         let start = (page as usize - 1).saturating_mul(per_page as usize);
         let ids: Vec<&String> = ordered
