@@ -4,11 +4,12 @@
 //!
 //! The index commits its checkpoint (the last global position applied) and the answer counts
 //! in its commit payload, so a crash between two commits only replays events already in the
-//! store; nothing is applied twice and nothing is skipped.
+//! store; nothing is applied twice and nothing is skipped. [`crate::index_follower`] keeps it
+//! current; this module says how events change it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,17 +20,13 @@ use knowledge_base::article::{
 use knowledge_base::index::{IndexError, KbIndex, SearchPage, SearchRequest};
 use knowledge_base::projection::{self, Projection, ProjectionError};
 use serde::Serialize;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::directory::User;
-use crate::store::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError};
+use crate::index_follower::{IndexFollower, IndexProjection};
+use crate::store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError};
 
-/// Events read per batch while catching up.
-const BATCH: usize = 1024;
-/// Commit after skipping at least this many positions of no interest.
-const MIN_SKIP: u64 = 10_000;
 /// How long a command waits for the index to show its own change.
 const WRITE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(5);
 const SEED_NAMESPACE: Uuid = Uuid::from_u128(0x6d69_6e71_696e_672d_6b62_2d73_6565_6401);
@@ -99,10 +96,7 @@ pub struct Written {
 /// The knowledge-base service.
 pub struct Kb {
     app: Arc<App>,
-    projection: Arc<Projection>,
-    /// The last position applied (changes committed).
-    applied: watch::Sender<u64>,
-    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    index: Arc<IndexFollower<Projection>>,
 }
 
 impl std::fmt::Debug for Kb {
@@ -127,6 +121,12 @@ fn open_projection(dir: &Path) -> anyhow::Result<Projection> {
         .context("failed to load `fixtures/kb/user-dict.txt`")?;
     let index = KbIndex::open_or_create(dir, segmenter, knowledge_base::fixtures::synonyms())
         .with_context(|| format!("failed to open search index `{}`", dir.display()))?;
+    crate::index_follower::log_replaced(
+        "knowledge-base index",
+        dir,
+        index.opened(),
+        knowledge_base::index::SCHEMA_VERSION,
+    );
     Projection::open(index)
         .with_context(|| format!("failed to read the checkpoint of `{}`", dir.display()))
 }
@@ -200,42 +200,19 @@ impl Kb {
     /// # Errors
     /// IO, store or index failures, invalid fixtures.
     pub async fn start(data_dir: &Path, app: Arc<App>) -> anyhow::Result<Arc<Kb>> {
-        let dir = index_dir(data_dir);
-        let projection = open_projection(&dir)?;
-        if projection.checkpoint() > app.store.head().0 {
-            tracing::warn!(path = %dir.display(), "search index is ahead of the event store; rebuilding");
-            projection
-                .reset()
-                .context("failed to reset the search index")?;
-        }
-        let applied = watch::Sender::new(projection.checkpoint());
-        let kb = Arc::new(Kb {
-            app,
-            projection: Arc::new(projection),
-            applied,
-            follower: Mutex::new(None),
-        });
-        kb.seed()
+        let projection = open_projection(&index_dir(data_dir))?;
+        // Before seeding, which moves the store's head.
+        crate::index_follower::reset_if_ahead(&projection, app.store.as_ref())?;
+        seed_articles(&app)
             .await
             .context("failed to seed the knowledge base")?;
-        let mut cache = HashMap::new();
-        kb.catch_up(&mut cache)
-            .await
-            .context("failed to bring the search index up to date")?;
-        let follower = tokio::spawn(kb.clone().follow(cache));
-        if let Ok(mut slot) = kb.follower.lock() {
-            *slot = Some(follower);
-        }
-        Ok(kb)
+        let index = IndexFollower::start(projection, app.store.clone()).await?;
+        Ok(Arc::new(Kb { app, index }))
     }
 
     /// Stops following the store.
     pub async fn stop(&self) {
-        let handle = self.follower.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(handle) = handle {
-            handle.abort();
-            let _ = handle.await;
-        }
+        self.index.stop().await;
     }
 
     /// Rebuilds the index of `data_dir` from position 0 (run while the service is stopped);
@@ -245,81 +222,12 @@ impl Kb {
     /// Store or index failures.
     pub async fn rebuild(data_dir: &Path, store: Arc<dyn EventStore>) -> anyhow::Result<u64> {
         let projection = open_projection(&index_dir(data_dir))?;
-        projection.reset()?;
-        let mut cache = HashMap::new();
-        let mut after = Position::START;
-        loop {
-            let events = store.read_all(after, BATCH).await?;
-            let Some(last) = events.last() else { break };
-            after = last.position;
-            apply_batch(store.as_ref(), &projection, &mut cache, &events).await?;
-            projection.commit(MIN_SKIP)?;
-        }
-        projection.commit(0)?;
-        Ok(projection.checkpoint())
-    }
-
-    async fn seed(&self) -> Result<(), KbError> {
-        seed_articles(&self.app).await
-    }
-
-    async fn catch_up(&self, cache: &mut ArticleCache) -> Result<(), KbError> {
-        let store = self.app.store.as_ref();
-        loop {
-            let after = Position(self.projection.checkpoint());
-            let events = store.read_all(after, BATCH).await?;
-            if events.is_empty() {
-                break;
-            }
-            apply_batch(store, &self.projection, cache, &events).await?;
-            self.commit(MIN_SKIP).await?;
-        }
-        self.commit(0).await?;
-        Ok(())
-    }
-
-    async fn commit(&self, min_skip: u64) -> Result<(), KbError> {
-        let projection = self.projection.clone();
-        tokio::task::spawn_blocking(move || projection.commit(min_skip))
-            .await
-            .map_err(|_| KbError::Projection(ProjectionError::Poisoned))??;
-        self.applied.send_replace(self.projection.checkpoint());
-        Ok(())
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn follow(self: Arc<Self>, mut cache: ArticleCache) {
-        let store = self.app.store.clone();
-        let mut subscription = store.subscribe(Position(self.projection.checkpoint()));
-        loop {
-            let batch = match subscription.next_batch(BATCH).await {
-                Ok(batch) => batch,
-                Err(err) => {
-                    tracing::info!(error = %err, "knowledge-base follower stopped");
-                    return;
-                }
-            };
-            let res = async {
-                apply_batch(store.as_ref(), &self.projection, &mut cache, &batch).await?;
-                self.commit(MIN_SKIP).await
-            }
-            .await;
-            if let Err(err) = res {
-                tracing::error!(error = %err, "knowledge-base index failed to apply events; resuming from its checkpoint");
-                cache.clear();
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                // Uncommitted changes are lost with the writer's state; reopen from the checkpoint.
-                subscription = store.subscribe(Position(self.projection.committed()));
-            }
-        }
+        IndexFollower::rebuild(projection, store.as_ref()).await
     }
 
     /// Waits until the index has applied `position` (or `timeout`); whether it did.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
-        let mut rx = self.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= position))
-            .await
-            .is_ok_and(|res| res.is_ok())
+        self.index.wait_for(position, timeout).await
     }
 
     /// Articles answering `request` now.
@@ -327,7 +235,11 @@ impl Kb {
     /// # Errors
     /// [`KbError::Index`].
     pub fn search(&self, request: &SearchRequest) -> Result<SearchPage, KbError> {
-        Ok(self.projection.index().search(request, self.app.now())?)
+        Ok(self
+            .index
+            .projection()
+            .index()
+            .search(request, self.app.now())?)
     }
 
     /// Suggestions for text being typed.
@@ -336,14 +248,15 @@ impl Kb {
     /// [`KbError::Index`].
     pub fn suggest(&self, text: &str, limit: usize) -> Result<SearchPage, KbError> {
         Ok(self
-            .projection
+            .index
+            .projection()
             .index()
             .suggest(text, limit, self.app.now())?)
     }
 
     /// How many calls the article answered.
     pub fn answer_count(&self, id: &str) -> u64 {
-        self.projection.answers(id)
+        self.index.projection().answers(id)
     }
 
     async fn load(&self, id: &str) -> Result<(Option<Article>, u64), KbError> {
@@ -490,6 +403,45 @@ impl Kb {
             content,
         };
         self.execute(caller, &id, command, None).await
+    }
+}
+
+#[async_trait::async_trait]
+impl IndexProjection for Projection {
+    type Cache = ArticleCache;
+    const NAME: &'static str = "knowledge-base index";
+
+    fn checkpoint(&self) -> u64 {
+        Projection::checkpoint(self)
+    }
+
+    fn committed(&self) -> u64 {
+        Projection::committed(self)
+    }
+
+    fn unpublished(&self) -> usize {
+        Projection::unpublished(self)
+    }
+
+    async fn apply(
+        &self,
+        store: &dyn EventStore,
+        cache: &mut ArticleCache,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        Ok(apply_batch(store, self, cache, events).await?)
+    }
+
+    fn commit(&self, min_skip: u64) -> anyhow::Result<bool> {
+        Ok(Projection::commit(self, min_skip)?)
+    }
+
+    fn rollback(&self) -> anyhow::Result<()> {
+        Ok(Projection::rollback(self)?)
+    }
+
+    fn reset(&self) -> anyhow::Result<()> {
+        Ok(Projection::reset(self)?)
     }
 }
 

@@ -9,6 +9,8 @@
 //! - [`kb`]: the knowledge-base service (article commands, the search index as a projection).
 //! - [`case_search`]: the case-text index (title, content, address, replies) behind the case
 //!   query's `q`, a projection of the store like the knowledge-base index.
+//! - [`index_follower`]: one follower for both search indexes: catch-up, subscription, commits
+//!   with the checkpoint in the commit payload, retries, rebuild.
 //! - [`jobs`]: the scheduled jobs (cron): overdue sweep, daily report.
 //! - [`projection_runner`]: keeps the read database (`projections`) current and answers its
 //!   queries.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod directory;
 pub mod generate;
 pub mod http;
+pub mod index_follower;
 pub mod jobs;
 pub mod kb;
 pub mod projection_runner;

@@ -161,8 +161,12 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     let follower = read.spawn_follower();
     let scheduler = jobs.spawn();
     let kb = crate::kb::Kb::start(&settings.data_dir, app.clone()).await?;
-    let case_search =
-        crate::case_search::CaseSearch::start(&settings.data_dir, app.store.clone()).await?;
+    let case_search = crate::case_search::CaseSearch::start(
+        &settings.data_dir,
+        app.store.clone(),
+        app.org.clone(),
+    )
+    .await?;
     let router = crate::http::router(app.clone())
         .layer(axum::Extension(read.clone()))
         .layer(axum::Extension(settings.kpi_weights))
@@ -190,7 +194,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
 }
 
 /// `minqing rebuild`, after the read models: rebuilds the knowledge-base index and the
-/// case-text index of `data_dir` from position 0 (run while the service is stopped); returns
+/// case index of `data_dir` from position 0 (run while the service is stopped); returns
 /// the checkpoints reached.
 ///
 /// # Errors
@@ -203,7 +207,7 @@ pub async fn rebuild_search_indexes(data_dir: &Path) -> anyhow::Result<(u64, u64
     let kb = crate::kb::Kb::rebuild(data_dir, store.clone())
         .await
         .context("failed to rebuild the knowledge-base index")?;
-    let cases = crate::case_search::CaseSearch::rebuild(data_dir, store)
+    let cases = crate::case_search::CaseSearch::rebuild(data_dir, store, load_org()?)
         .await
         .context("failed to rebuild the case index")?;
     Ok((kb, cases))

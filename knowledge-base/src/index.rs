@@ -8,7 +8,6 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, NumericOptions, STORED, STRING, Schema,
@@ -22,6 +21,11 @@ use crate::analysis::{
     self, BigramTokenizer, JiebaTokenizer, Segmenter, SnippetTokenizer, Synonyms,
 };
 use crate::article::Article;
+use crate::stored::{self, Opened};
+
+/// Version of the schema and of what a document holds. An index committed with another is
+/// replaced at open (its projection then rebuilds it from position 0).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// Memory budget of the index writer, in bytes.
 const WRITER_MEMORY: usize = 50_000_000;
@@ -51,6 +55,9 @@ pub enum IndexError {
     /// The lock on the writer was poisoned by a panic.
     #[error("search index writer is poisoned")]
     Poisoned,
+    /// The files of an outdated index cannot be deleted.
+    #[error("outdated search index cannot be deleted: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +153,7 @@ pub struct KbIndex {
     fields: Fields,
     segmenter: Segmenter,
     synonyms: Synonyms,
+    opened: Opened,
 }
 
 impl std::fmt::Debug for KbIndex {
@@ -161,27 +169,30 @@ impl KbIndex {
     /// [`IndexError::Tantivy`].
     pub fn create_in_ram(segmenter: Segmenter, synonyms: Synonyms) -> Result<Self, IndexError> {
         let (schema, fields) = schema();
-        Self::wrap(Index::create_in_ram(schema), fields, segmenter, synonyms)
+        let index = Index::create_in_ram(schema);
+        Self::wrap(index, Opened::Created, fields, segmenter, synonyms)
     }
 
-    /// The index in `dir`, created if absent.
+    /// The index in `dir`, created if absent; an index of another [`SCHEMA_VERSION`] is
+    /// deleted and replaced by an empty one (see [`KbIndex::opened`]).
     ///
     /// # Errors
     /// [`IndexError::Directory`] when `dir` cannot be opened, [`IndexError::Tantivy`] when the
-    /// index is corrupt, of another schema, or locked by another process.
+    /// index is corrupt or locked by another process, [`IndexError::Io`] when an outdated
+    /// index cannot be deleted.
     pub fn open_or_create(
         dir: &Path,
         segmenter: Segmenter,
         synonyms: Synonyms,
     ) -> Result<Self, IndexError> {
         let (schema, fields) = schema();
-        let directory = MmapDirectory::open(dir)?;
-        let index = Index::open_or_create(directory, schema)?;
-        Self::wrap(index, fields, segmenter, synonyms)
+        let (index, opened) = stored::open_versioned(dir, schema, SCHEMA_VERSION)?;
+        Self::wrap(index, opened, fields, segmenter, synonyms)
     }
 
     fn wrap(
         index: Index,
+        opened: Opened,
         fields: Fields,
         segmenter: Segmenter,
         synonyms: Synonyms,
@@ -204,7 +215,13 @@ impl KbIndex {
             fields,
             segmenter,
             synonyms,
+            opened,
         })
+    }
+
+    /// What [`KbIndex::open_or_create`] found.
+    pub fn opened(&self) -> Opened {
+        self.opened
     }
 
     /// The segmenter queries are cut with.
@@ -280,6 +297,16 @@ impl KbIndex {
         prepared.commit()?;
         drop(writer);
         self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Drops every change since the last commit.
+    ///
+    /// # Errors
+    /// [`IndexError`] when the writer fails.
+    pub fn rollback(&self) -> Result<(), IndexError> {
+        let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        writer.rollback()?;
         Ok(())
     }
 

@@ -12,6 +12,8 @@
 //!   checkpoint and answer counts in the commit payload.
 //! - [`cases`]: `CaseIndex`, the texts of cases (title, content, address, replies) for the
 //!   case query's text condition, with its checkpoint in the commit payload.
+//! - [`stored`]: index directories that record their schema version in every commit payload,
+//!   and are replaced by an empty index when opened by a build of another version.
 //! - [`fixtures`]: the demo city's articles, dictionary, synonyms and relevance questions.
 //!
 //! # Invariants
@@ -19,7 +21,8 @@
 //!   `now` given, so an expired article is never an answer even before anything re-indexes it.
 //! - Queries are segmented here and built as boolean queries of terms: unsegmented Chinese is
 //!   never handed to tantivy's query parser.
-//! - The checkpoint and the answer counts are committed with the index, atomically.
+//! - The checkpoint and the answer counts are committed with the index, atomically, and so is
+//!   the schema version: an index is never read by a build of another version.
 //! - This crate depends on no crate of the workspace.
 
 #![warn(missing_docs)]
@@ -30,6 +33,7 @@ pub mod cases;
 pub mod fixtures;
 pub mod index;
 pub mod projection;
+pub mod stored;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::article::{Article, ArticleEvent};
-use crate::index::{IndexError, KbIndex};
+use crate::index::{IndexError, KbIndex, SCHEMA_VERSION};
 
 /// The type name of the case event that cites articles.
 pub const ANSWERED_ON_CALL: &str = "answered_on_call";
@@ -21,6 +21,9 @@ struct Payload {
     checkpoint: u64,
     /// Article id → number of calls it answered.
     answers: BTreeMap<String, u64>,
+    /// [`SCHEMA_VERSION`] when committed.
+    #[serde(default)]
+    schema_version: u32,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +33,8 @@ struct State {
     committed: u64,
     /// Whether something other than the checkpoint changed since the last commit.
     dirty: bool,
+    /// Articles put in or taken out of the index since the last commit.
+    unpublished: usize,
 }
 
 /// Why the projection failed.
@@ -59,10 +64,7 @@ impl Projection {
     /// # Errors
     /// [`ProjectionError::Index`], or [`ProjectionError::Payload`] for a foreign payload.
     pub fn open(index: KbIndex) -> Result<Self, ProjectionError> {
-        let payload: Payload = match index.payload()? {
-            Some(text) if !text.is_empty() => serde_json::from_str(&text)?,
-            _ => Payload::default(),
-        };
+        let payload = read_payload(&index)?;
         let committed = payload.checkpoint;
         Ok(Projection {
             index,
@@ -70,6 +72,7 @@ impl Projection {
                 payload,
                 committed,
                 dirty: false,
+                unpublished: 0,
             }),
         })
     }
@@ -93,6 +96,12 @@ impl Projection {
         self.state().map_or(0, |s| s.committed)
     }
 
+    /// Articles put in or taken out since the last commit: searches see them after the next.
+    /// (Answer counts are read from memory and need no commit to be seen.)
+    pub fn unpublished(&self) -> usize {
+        self.state().map_or(0, |s| s.unpublished)
+    }
+
     /// How many calls the article answered.
     pub fn answers(&self, article_id: &str) -> u64 {
         self.state()
@@ -114,6 +123,7 @@ impl Projection {
         self.index.upsert(article)?;
         state.payload.checkpoint = position;
         state.dirty = true;
+        state.unpublished += 1;
         Ok(())
     }
 
@@ -158,11 +168,29 @@ impl Projection {
         if !state.dirty && (moved == 0 || moved < min_skip) {
             return Ok(false);
         }
+        state.payload.schema_version = SCHEMA_VERSION;
         let payload = serde_json::to_string(&state.payload)?;
         self.index.commit(&payload)?;
         state.committed = state.payload.checkpoint;
         state.dirty = false;
+        state.unpublished = 0;
         Ok(true)
+    }
+
+    /// Drops what was applied since the last commit: the index, the counts and the checkpoint
+    /// go back to what that commit holds.
+    ///
+    /// # Errors
+    /// [`ProjectionError`] when the index fails or its payload does not parse.
+    pub fn rollback(&self) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        self.index.rollback()?;
+        let payload = read_payload(&self.index)?;
+        state.committed = payload.checkpoint;
+        state.payload = payload;
+        state.dirty = false;
+        state.unpublished = 0;
+        Ok(())
     }
 
     /// Empties the index, the counts and the checkpoint (then replay everything to rebuild).
@@ -178,6 +206,14 @@ impl Projection {
         self.commit(0)?;
         Ok(())
     }
+}
+
+/// The payload of the index's last commit.
+fn read_payload(index: &KbIndex) -> Result<Payload, ProjectionError> {
+    Ok(match index.payload()? {
+        Some(text) if !text.is_empty() => serde_json::from_str(&text)?,
+        _ => Payload::default(),
+    })
 }
 
 /// Decodes a stored article event.

@@ -9,6 +9,11 @@ repeated document. Then runs `minqing rebuild` (read models, KB index, case inde
 starts `minqing serve` and measures N requests (default 200) per query. 33400 copies give
 100,200 cases. (`minqing generate` makes realistic stores; this script keeps its own so its
 numbers stay comparable with the earlier ones in docs/benchmarks.md.)
+
+With REUSE=1 and an existing DATA_DIR/events.db (COPIES is then ignored), nothing is
+generated: the same store is rebuilt by the binary given and measured, so two builds can be
+compared on one data set (copy the directory first; rebuild rewrites the read database and
+the indexes in it).
 """
 import json, os, random, sqlite3, subprocess, sys, time, urllib.request, urllib.parse, signal
 
@@ -49,62 +54,66 @@ COMMUNITIES = ['阳光花园', '幸福里', '锦绣家园', '金城小区', '东
                '西湖小区', '翠华苑', '雁滩花园', '兰园小区', '滨河苑', '春晓花园', '明珠小区']
 STREETS = ['酒泉路街道', '张掖路街道', '雁南街道', '西湖街道', '敦煌路街道']
 
+reuse = os.environ.get('REUSE') == '1' and os.path.exists(os.path.join(data, 'events.db'))
 os.makedirs(data, exist_ok=True)
-p, base = serve(); call = caller(base)
-tok = {u: call('POST', '/api/v1/auth/login', body={'username': u, 'password': 'bench-12345'})['token']
-       for u in ['operator', 'dispatcher', 'housing_handler', 'chengguan_dispatcher', 'chengguan_s01_handler']}
-def intake(t, loc):
-    return {'caller_name': '王芳', 'caller_phone': '13912345678', 'channel': 'phone', 'category': 'complaint',
-            'kind': 'escalated', 'urgency': 'normal', 'title': t, 'content': '模板', 'address': '模板',
-            'location_unit_id': loc}
-def verb(u, i, v, b): return call('POST', f'/api/v1/cases/{i}/{v}', tok[u], b)
-i = call('POST', '/api/v1/cases', tok['operator'], intake('住建', 'd.chengguan.s01'))['id']
-verb('dispatcher', i, 'transfer', {'lead_unit_id': 'city.bureau.housing'}); verb('housing_handler', i, 'receive', {})
-verb('housing_handler', i, 'progress', {'note': '已约谈物业'}); verb('housing_handler', i, 'complete', {'reply': '已整改'})
-verb('operator', i, 'callback', {'satisfaction': 'satisfied', 'resolved': True}); verb('operator', i, 'archive', {})
-i = call('POST', '/api/v1/cases', tok['operator'], intake('街道', 'd.chengguan.s01.c01'))['id']
-verb('dispatcher', i, 'transfer', {'lead_unit_id': 'd.chengguan'}); verb('chengguan_dispatcher', i, 'receive', {})
-verb('chengguan_dispatcher', i, 'transfer', {'lead_unit_id': 'd.chengguan.s01'}); verb('chengguan_s01_handler', i, 'receive', {})
-verb('chengguan_s01_handler', i, 'progress', {'note': '已到现场'})
-i = call('POST', '/api/v1/cases', tok['operator'], intake('联办', 'd.chengguan.s02'))['id']
-verb('dispatcher', i, 'transfer', {'lead_unit_id': 'd.chengguan', 'co_unit_ids': ['city.bureau.urban']})
-verb('dispatcher', i, 'recall', {'reason': '派错'}); verb('dispatcher', i, 'transfer', {'lead_unit_id': 'city.bureau.housing'})
-p.send_signal(signal.SIGTERM); p.wait()
+if reuse:
+    print('reusing', data)
+else:
+  p, base = serve(); call = caller(base)
+  tok = {u: call('POST', '/api/v1/auth/login', body={'username': u, 'password': 'bench-12345'})['token']
+         for u in ['operator', 'dispatcher', 'housing_handler', 'chengguan_dispatcher', 'chengguan_s01_handler']}
+  def intake(t, loc):
+      return {'caller_name': '王芳', 'caller_phone': '13912345678', 'channel': 'phone', 'category': 'complaint',
+              'kind': 'escalated', 'urgency': 'normal', 'title': t, 'content': '模板', 'address': '模板',
+              'location_unit_id': loc}
+  def verb(u, i, v, b): return call('POST', f'/api/v1/cases/{i}/{v}', tok[u], b)
+  i = call('POST', '/api/v1/cases', tok['operator'], intake('住建', 'd.chengguan.s01'))['id']
+  verb('dispatcher', i, 'transfer', {'lead_unit_id': 'city.bureau.housing'}); verb('housing_handler', i, 'receive', {})
+  verb('housing_handler', i, 'progress', {'note': '已约谈物业'}); verb('housing_handler', i, 'complete', {'reply': '已整改'})
+  verb('operator', i, 'callback', {'satisfaction': 'satisfied', 'resolved': True}); verb('operator', i, 'archive', {})
+  i = call('POST', '/api/v1/cases', tok['operator'], intake('街道', 'd.chengguan.s01.c01'))['id']
+  verb('dispatcher', i, 'transfer', {'lead_unit_id': 'd.chengguan'}); verb('chengguan_dispatcher', i, 'receive', {})
+  verb('chengguan_dispatcher', i, 'transfer', {'lead_unit_id': 'd.chengguan.s01'}); verb('chengguan_s01_handler', i, 'receive', {})
+  verb('chengguan_s01_handler', i, 'progress', {'note': '已到现场'})
+  i = call('POST', '/api/v1/cases', tok['operator'], intake('联办', 'd.chengguan.s02'))['id']
+  verb('dispatcher', i, 'transfer', {'lead_unit_id': 'd.chengguan', 'co_unit_ids': ['city.bureau.urban']})
+  verb('dispatcher', i, 'recall', {'reason': '派错'}); verb('dispatcher', i, 'transfer', {'lead_unit_id': 'city.bureau.housing'})
+  p.send_signal(signal.SIGTERM); p.wait()
 
-db = sqlite3.connect(os.path.join(data, 'events.db'))
-template = db.execute("SELECT stream, version, event_type, schema_version, data, metadata, recorded_at "
-                      "FROM events WHERE stream LIKE 'case-%' ORDER BY position").fetchall()
-t = time.time()
-rows = []
-for k in range(copies):
-    texts = {}
-    for stream, version, event_type, schema_version, data_json, metadata, recorded_at in template:
-        old_id = stream[5:]; new_id = f'R{k}{old_id}'
-        if stream not in texts:
-            title, content, reply = random.choice(TOPICS)
-            community = random.choice(COMMUNITIES) + '小区'
-            texts[stream] = (community + title, content.format(c=community),
-                             f'城关区{random.choice(STREETS)}{community}{random.randint(1, 30)}号楼', reply)
-        title, content, address, reply = texts[stream]
-        body = json.loads(data_json)
-        inner = next(iter(body.values()))
-        if isinstance(inner, dict):
-            if 'case_id' in inner: inner['case_id'] = new_id
-            if 'intake' in inner:
-                inner['intake'].update(title=title, content=content, address=address)
-            if event_type == 'completed': inner['reply'] = reply
-        rows.append(('case-' + new_id, version, os.urandom(16), event_type, schema_version,
-                     json.dumps(body, ensure_ascii=False, separators=(',', ':')), metadata, recorded_at))
-    if len(rows) > 100_000:
-        db.executemany("INSERT INTO events (stream, version, event_id, event_type, schema_version, data, metadata, recorded_at) VALUES (?,?,?,?,?,?,?,?)", rows)
-        rows = []
-db.executemany("INSERT INTO events (stream, version, event_id, event_type, schema_version, data, metadata, recorded_at) VALUES (?,?,?,?,?,?,?,?)", rows)
-db.execute("INSERT OR REPLACE INTO streams (stream, version) SELECT stream, max(version) FROM events GROUP BY stream")
-db.commit()
-n_cases = db.execute("SELECT count(*) FROM streams WHERE stream LIKE 'case-%'").fetchone()[0]
-print('cases', n_cases, 'events', db.execute('SELECT count(*) FROM events').fetchone()[0],
-      'written in', round(time.time() - t, 1), 's')
-db.close()
+  db = sqlite3.connect(os.path.join(data, 'events.db'))
+  template = db.execute("SELECT stream, version, event_type, schema_version, data, metadata, recorded_at "
+                        "FROM events WHERE stream LIKE 'case-%' ORDER BY position").fetchall()
+  t = time.time()
+  rows = []
+  for k in range(copies):
+      texts = {}
+      for stream, version, event_type, schema_version, data_json, metadata, recorded_at in template:
+          old_id = stream[5:]; new_id = f'R{k}{old_id}'
+          if stream not in texts:
+              title, content, reply = random.choice(TOPICS)
+              community = random.choice(COMMUNITIES) + '小区'
+              texts[stream] = (community + title, content.format(c=community),
+                               f'城关区{random.choice(STREETS)}{community}{random.randint(1, 30)}号楼', reply)
+          title, content, address, reply = texts[stream]
+          body = json.loads(data_json)
+          inner = next(iter(body.values()))
+          if isinstance(inner, dict):
+              if 'case_id' in inner: inner['case_id'] = new_id
+              if 'intake' in inner:
+                  inner['intake'].update(title=title, content=content, address=address)
+              if event_type == 'completed': inner['reply'] = reply
+          rows.append(('case-' + new_id, version, os.urandom(16), event_type, schema_version,
+                       json.dumps(body, ensure_ascii=False, separators=(',', ':')), metadata, recorded_at))
+      if len(rows) > 100_000:
+          db.executemany("INSERT INTO events (stream, version, event_id, event_type, schema_version, data, metadata, recorded_at) VALUES (?,?,?,?,?,?,?,?)", rows)
+          rows = []
+  db.executemany("INSERT INTO events (stream, version, event_id, event_type, schema_version, data, metadata, recorded_at) VALUES (?,?,?,?,?,?,?,?)", rows)
+  db.execute("INSERT OR REPLACE INTO streams (stream, version) SELECT stream, max(version) FROM events GROUP BY stream")
+  db.commit()
+  n_cases = db.execute("SELECT count(*) FROM streams WHERE stream LIKE 'case-%'").fetchone()[0]
+  print('cases', n_cases, 'events', db.execute('SELECT count(*) FROM events').fetchone()[0],
+        'written in', round(time.time() - t, 1), 's')
+  db.close()
 
 t = time.time()
 out = subprocess.run([exe, 'rebuild', '--data', data], env=env, capture_output=True, text=True, check=True)
@@ -112,7 +121,7 @@ print(out.stdout.strip()); print('rebuild (read models + KB index + case index):
 
 p, base = serve(); call = caller(base)
 tok = {u: call('POST', '/api/v1/auth/login', body={'username': u, 'password': 'bench-12345'})['token']
-       for u in ['city_leader', 'chengguan_dispatcher', 'dispatcher']}
+       for u in ['city_leader', 'chengguan_dispatcher', 'dispatcher', 'chengguan_s01_handler']}
 queries = [
     ('city_leader', '小区门口有人摆摊', ''),
     ('chengguan_dispatcher', '小区门口有人摆摊', ''),
@@ -120,6 +129,8 @@ queries = [
     ('city_leader', '暖气不热', '&status=transferred'),
     ('chengguan_dispatcher', '拖欠工资', '&sort=-created_at'),
     ('city_leader', '停水', '&district=d.chengguan&per_page=50'),
+    ('chengguan_s01_handler', '小区门口有人摆摊', ''),
+    ('dispatcher', '垃圾清运', '&page=100'),
 ]
 for user, q, extra in queries:
     path = '/api/v1/cases?q=' + urllib.parse.quote(q) + extra

@@ -155,9 +155,10 @@ pub struct CaseFilter {
     pub caller_phone: Option<String>,
     /// Substring of title, content or address; ignored when `text_matches` is given.
     pub q: Option<String>,
-    /// The cases whose texts match the query's words, best first (from the case-text index):
-    /// only these match. The service fills it for `q`; the substring `q` above is the
-    /// fallback for callers without an index.
+    /// Only these cases, in this order under [`Sort::Relevance`]. The service fills it with
+    /// the page of ids the case index chose for `q`, so the rows are loaded here and the scope
+    /// and the other conditions checked again; the substring `q` above is the fallback for
+    /// callers without an index.
     pub text_matches: Option<Vec<String>>,
     /// Order.
     pub sort: Sort,
@@ -519,6 +520,46 @@ impl Queries {
         identity: &IdentityRule,
         now: DateTime<Utc>,
     ) -> Result<Page, ProjectionError> {
+        let cond = Self::conditions(filter, scope, identity, now);
+        if let Some(matches) = &filter.text_matches
+            && filter.sort == Sort::Relevance
+        {
+            return self.page_by_rank(&cond, matches, filter.page, filter.per_page, now);
+        }
+        self.page(&cond, None, filter.sort, filter.page, filter.per_page, now)
+    }
+
+    /// The ids of every case `filter` matches within `scope` (no page, no limit): for
+    /// conditions another index combines with its own, such as one caller's history, which
+    /// is short. Sorted by case id.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn case_ids(
+        &self,
+        filter: &CaseFilter,
+        scope: &Scope,
+        identity: &IdentityRule,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, ProjectionError> {
+        let cond = Self::conditions(filter, scope, identity, now);
+        // The other conditions pick few cases (one caller's): probe the scope of each.
+        let (clause, params) = cond.clause(ScopeForm::Probing);
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT c.case_id FROM case_list c {clause} ORDER BY c.case_id"
+        ))?;
+        let ids = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    fn conditions(
+        filter: &CaseFilter,
+        scope: &Scope,
+        identity: &IdentityRule,
+        now: DateTime<Utc>,
+    ) -> Conditions {
         let mut cond = Conditions::default();
         cond.scope(scope);
         let now_us = Value::Integer(micros(now));
@@ -578,9 +619,6 @@ impl Queries {
                     matches.iter().map(|id| Conditions::text(id)),
                 );
             }
-            if filter.sort == Sort::Relevance {
-                return self.page_by_rank(&cond, matches, filter.page, filter.per_page, now);
-            }
         } else if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
             cond.push(
                 "(instr(c.title, ?) > 0 OR instr(c.content, ?) > 0 OR instr(c.address, ?) > 0)",
@@ -591,7 +629,7 @@ impl Queries {
                 ],
             );
         }
-        self.page(&cond, None, filter.sort, filter.page, filter.per_page, now)
+        cond
     }
 
     /// Every holder past a deadline at `now`, oldest deadline first.
@@ -838,15 +876,24 @@ impl Queries {
     ) -> Result<Page, ProjectionError> {
         let page = page.max(1);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
-        let (clause, params) = cond.clause(ScopeForm::Driving);
-        // The matches are few (the index returns at most a bounded number), so their ids are
-        // read, ordered by rank here, and only the page's rows fetched.
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT c.case_id FROM case_list c {clause}"))?;
-        let visible: std::collections::HashSet<String> = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        // The matches are few (a page the case index chose): each is looked up by its key and
+        // checked against the conditions and the scope (probed, never listed whole). The join
+        // order is forced, or SQLite may walk a condition's index (every case of a district)
+        // instead. Their ids are ordered by rank here, and only the page's rows fetched.
+        let visible: std::collections::HashSet<String> = if ranked.is_empty() {
+            std::collections::HashSet::new()
+        } else {
+            let (clause, cond_params) = cond.clause(ScopeForm::Probing);
+            let mut params: Vec<Value> = ranked.iter().map(|id| Conditions::text(id)).collect();
+            params.extend(cond_params);
+            let mut stmt = self.conn.prepare(&format!(
+                "WITH ranked (case_id) AS (VALUES {}) SELECT c.case_id FROM ranked r CROSS JOIN \
+                 case_list c ON c.case_id = r.case_id {clause}",
+                vec!["(?)"; ranked.len()].join(", ")
+            ))?;
+            stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
         let ordered: Vec<&String> = ranked.iter().filter(|id| visible.contains(*id)).collect();
         let start = (page as usize - 1).saturating_mul(per_page as usize);
         let ids: Vec<&String> = ordered

@@ -137,6 +137,31 @@ async fn a_district_dispatchers_text_search_finds_only_their_districts_cases_by_
 }
 
 #[tokio::test]
+async fn a_new_case_is_found_by_its_own_words_at_once_with_min_position() {
+    let app = TestApp::spawn().await;
+    let operator = app.login("operator").await;
+    // The index commits on a timer; a query asking for the position of its write gets a commit
+    // (`case_search::tests` shows it does not wait for the timer).
+    for n in 0..3 {
+        let body = complaint(
+            &format!("和平小区{n}号楼电梯停运"),
+            "电梯已经停了三天，老人上下楼困难。",
+            "城关区酒泉路街道和平小区",
+            "d.chengguan.s01",
+        );
+        let done = app.create(&operator, &body).await;
+        let found = search(
+            &app,
+            &operator,
+            &format!("min_position={}&q=电梯停运&sort=-created_at", done.position),
+        )
+        .await;
+        assert_eq!(found.first(), Some(&done.id), "{found:?}");
+        assert_eq!(found.len(), n + 1);
+    }
+}
+
+#[tokio::test]
 async fn a_text_search_combines_with_status_and_district_and_sort() {
     let app = TestApp::spawn().await;
     let (ids, position) = four_cases(&app).await;

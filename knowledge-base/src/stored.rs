@@ -1,0 +1,169 @@
+//! Index directories that know the schema version they were written with: every commit payload
+//! records it, and an index of another version (or another tantivy schema) is replaced by an
+//! empty one when it is opened, so its projection rebuilds it from position 0.
+
+use std::path::Path;
+
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::Schema;
+use tantivy::{Index, IndexSettings, TantivyError};
+
+use crate::index::IndexError;
+
+/// The version of an index whose payload records none: it was written before versions were
+/// recorded.
+pub const UNVERSIONED: u32 = 1;
+
+/// Memory budget of the writer opened only to take the index's lock, in bytes (tantivy's
+/// least).
+const LOCK_PROBE_MEMORY: usize = 15_000_000;
+
+/// What was found in an index directory when it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// No index: a new, empty one.
+    Created,
+    /// An index of the expected schema version, resumed from its last commit.
+    Resumed,
+    /// An index written with schema version `found` (or another tantivy schema): its files
+    /// were deleted and a new, empty index took its place, to be rebuilt from position 0.
+    Replaced {
+        /// The version its last commit recorded.
+        found: u32,
+    },
+}
+
+/// The schema version a commit payload (`{"schema_version": N, …}`) records; [`UNVERSIONED`]
+/// for no payload or one without a version.
+pub fn payload_version(payload: Option<&str>) -> u32 {
+    payload
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|value| value.get("schema_version")?.as_u64())
+        .and_then(|version| u32::try_from(version).ok())
+        .unwrap_or(UNVERSIONED)
+}
+
+/// Opens the index in `dir` written with `schema` at schema `version`: creates it when absent,
+/// and replaces it with an empty one when its last commit records another version or its
+/// schema differs.
+///
+/// # Errors
+/// [`IndexError::Directory`] when `dir` cannot be opened, [`IndexError::Tantivy`] when the
+/// index is corrupt or locked by another process, [`IndexError::Io`] when an outdated index
+/// cannot be deleted.
+pub(crate) fn open_versioned(
+    dir: &Path,
+    schema: Schema,
+    version: u32,
+) -> Result<(Index, Opened), IndexError> {
+    let directory = MmapDirectory::open(dir)?;
+    if !Index::exists(&directory).map_err(TantivyError::from)? {
+        let index = Index::create(directory, schema, IndexSettings::default())?;
+        return Ok((index, Opened::Created));
+    }
+    let existing = Index::open(directory)?;
+    let found = payload_version(existing.load_metas()?.payload.as_deref());
+    if found == version && existing.schema() == schema {
+        return Ok((existing, Opened::Resumed));
+    }
+    // Taking the writer's lock proves no other process uses the index before it is deleted.
+    drop(existing.writer_with_num_threads::<tantivy::TantivyDocument>(1, LOCK_PROBE_MEMORY)?);
+    drop(existing);
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    let index = Index::create(MmapDirectory::open(dir)?, schema, IndexSettings::default())?;
+    Ok((index, Opened::Replaced { found }))
+}
+
+#[cfg(test)]
+mod tests {
+    use tantivy::schema::{STORED, STRING};
+    use tantivy::{TantivyDocument, doc};
+
+    use super::*;
+
+    fn commit(index: &Index, title: &str, payload: &str) {
+        let field = index.schema().get_field("title").unwrap();
+        let mut writer = index
+            .writer_with_num_threads::<TantivyDocument>(1, LOCK_PROBE_MEMORY)
+            .unwrap();
+        writer.add_document(doc!(field => title)).unwrap();
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(payload);
+        prepared.commit().unwrap();
+    }
+
+    fn num_docs(index: &Index) -> u64 {
+        index.reader().unwrap().searcher().num_docs()
+    }
+
+    fn schema() -> Schema {
+        let mut builder = Schema::builder();
+        builder.add_text_field("title", STRING | STORED);
+        builder.add_text_field("district_id", STRING);
+        builder.build()
+    }
+
+    #[test]
+    fn an_index_without_a_version_or_of_another_schema_is_replaced_by_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // Written by an older build: another tantivy schema, no version in the payload.
+        let mut old = Schema::builder();
+        old.add_text_field("title", STRING | STORED);
+        let index = Index::create_in_dir(dir.path(), old.build()).unwrap();
+        commit(&index, "old", r#"{"checkpoint":42}"#);
+        drop(index);
+        let (index, opened) = open_versioned(dir.path(), schema(), 2).unwrap();
+        assert_eq!(opened, Opened::Replaced { found: UNVERSIONED });
+        assert_eq!(num_docs(&index), 0);
+        assert_eq!(index.load_metas().unwrap().payload, None);
+        assert_eq!(index.schema(), schema());
+    }
+
+    #[test]
+    fn an_index_is_resumed_by_its_own_version_and_replaced_by_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, opened) = open_versioned(dir.path(), schema(), 2).unwrap();
+        assert_eq!(opened, Opened::Created);
+        commit(&index, "kept", r#"{"checkpoint":7,"schema_version":2}"#);
+        drop(index);
+        let (index, opened) = open_versioned(dir.path(), schema(), 2).unwrap();
+        assert_eq!(opened, Opened::Resumed);
+        assert_eq!(num_docs(&index), 1);
+        drop(index);
+        // Same tantivy schema, but documents that mean something else to version 3.
+        let (index, opened) = open_versioned(dir.path(), schema(), 3).unwrap();
+        assert_eq!(opened, Opened::Replaced { found: 2 });
+        assert_eq!(num_docs(&index), 0);
+    }
+
+    #[test]
+    fn an_index_in_use_by_a_writer_is_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = open_versioned(dir.path(), schema(), 1).unwrap();
+        commit(&index, "busy", r#"{"checkpoint":1,"schema_version":1}"#);
+        let writer = index
+            .writer_with_num_threads::<TantivyDocument>(1, LOCK_PROBE_MEMORY)
+            .unwrap();
+        assert!(open_versioned(dir.path(), schema(), 2).is_err());
+        drop(writer);
+        assert_eq!(num_docs(&index), 1);
+    }
+
+    #[test]
+    fn the_version_is_read_from_the_payload() {
+        assert_eq!(payload_version(None), UNVERSIONED);
+        assert_eq!(payload_version(Some(r#"{"checkpoint":3}"#)), UNVERSIONED);
+        assert_eq!(
+            payload_version(Some(r#"{"checkpoint":3,"schema_version":4}"#)),
+            4
+        );
+        assert_eq!(payload_version(Some("not json")), UNVERSIONED);
+    }
+}
