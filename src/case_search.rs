@@ -100,18 +100,19 @@ fn open_index(dir: &Path) -> anyhow::Result<CaseIndex> {
 }
 
 impl CaseSearch {
-    /// Opens the index in `data_dir/case-index`, catches up with the store, and follows it in
-    /// the background until [`CaseSearch::stop`].
+    /// Opens the index in `data_dir/case-index` and, in the background until
+    /// [`CaseSearch::stop`], catches up with the store and follows it. Until it has caught up
+    /// ([`CaseSearch::ready_within`]) searches see its last commit, which may be far behind.
     ///
     /// # Errors
-    /// IO, store, decode or index failures.
-    pub async fn start(
+    /// IO or index failures.
+    pub fn start(
         data_dir: &Path,
         store: Arc<dyn EventStore>,
         org: OrgTree,
     ) -> anyhow::Result<Arc<Self>> {
         let index = open_index(&index_dir(data_dir))?;
-        let index = IndexFollower::start(CaseProjection { index, org }, store).await?;
+        let index = IndexFollower::start(CaseProjection { index, org }, store)?;
         Ok(Arc::new(CaseSearch { index }))
     }
 
@@ -131,12 +132,23 @@ impl CaseSearch {
         org: OrgTree,
     ) -> anyhow::Result<u64> {
         let index = open_index(&index_dir(data_dir))?;
-        IndexFollower::rebuild(CaseProjection { index, org }, store.as_ref()).await
+        IndexFollower::rebuild(CaseProjection { index, org }, store).await
     }
 
     /// Waits until searches see every change up to `position` (or `timeout`); whether they do.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
         self.index.wait_for(position, timeout).await
+    }
+
+    /// Waits until the index has caught up with what the store held at start (or `timeout`);
+    /// whether it has.
+    pub async fn ready_within(&self, timeout: Duration) -> bool {
+        self.index.ready_within(timeout).await
+    }
+
+    /// Where the index stands.
+    pub fn status(&self) -> crate::index_follower::IndexStatus {
+        self.index.status()
     }
 
     /// The cases matching `query`: how many, and the requested page of ids.
@@ -665,9 +677,8 @@ mod tests {
         let mut city = City::new(dir.path());
         let store: Arc<dyn EventStore> = city.store.clone();
         // The follower applies the cases event by event as they are written.
-        let search = CaseSearch::start(dir.path(), store.clone(), city.org.clone())
-            .await
-            .expect("case index");
+        let search =
+            CaseSearch::start(dir.path(), store.clone(), city.org.clone()).expect("case index");
         city_cases(&mut city).await;
         assert!(
             search
@@ -791,9 +802,8 @@ mod tests {
         CaseSearch::rebuild(dir.path(), store.clone(), city.org.clone())
             .await
             .expect("rebuild");
-        let search = CaseSearch::start(dir.path(), store, city.org.clone())
-            .await
-            .expect("case index");
+        let search = CaseSearch::start(dir.path(), store, city.org.clone()).expect("case index");
+        assert!(search.ready_within(Duration::from_secs(10)).await);
         assert!(compare(&search, 5).await > 200);
         search.stop().await;
     }
@@ -832,9 +842,7 @@ mod tests {
         city.create("C1", "d.chengguan.s01", "小区门口占道经营")
             .await;
         let store: Arc<dyn EventStore> = city.store.clone();
-        let follower = IndexFollower::start_with(projection(&city), store, NEVER)
-            .await
-            .expect("start");
+        let follower = IndexFollower::start_with(projection(&city), store, NEVER).expect("start");
         let position = city.create("C2", "d.chengguan.s02", "楼上装修噪音").await;
         assert!(
             follower.wait_for(position, Duration::from_secs(5)).await,
@@ -873,9 +881,8 @@ mod tests {
         std::fs::write(&meta_path, meta.to_string()).expect("write meta");
 
         let store: Arc<dyn EventStore> = city.store.clone();
-        let search = CaseSearch::start(dir.path(), store, city.org.clone())
-            .await
-            .expect("start");
+        let search = CaseSearch::start(dir.path(), store, city.org.clone()).expect("start");
+        assert!(search.ready_within(Duration::from_secs(10)).await);
         let index = &search.index.projection().index;
         assert_eq!(words(index, "摆摊"), ["C1"]);
         assert_eq!(index.committed(), head);
@@ -887,9 +894,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let mut city = City::new(dir.path());
         let store: Arc<dyn EventStore> = city.store.clone();
-        let follower = IndexFollower::start_with(projection(&city), store.clone(), NEVER)
-            .await
-            .expect("start");
+        let follower =
+            IndexFollower::start_with(projection(&city), store.clone(), NEVER).expect("start");
         let position = city
             .create("C1", "d.chengguan.s01", "小区门口占道经营")
             .await;
@@ -905,9 +911,8 @@ mod tests {
         assert_eq!(index.committed(), position, "committed when stopping");
         assert_eq!(words(&index, "摆摊"), ["C1"]);
         drop(index);
-        let search = CaseSearch::start(dir.path(), store, city.org.clone())
-            .await
-            .expect("restart");
+        let search = CaseSearch::start(dir.path(), store, city.org.clone()).expect("restart");
+        assert!(search.ready_within(Duration::from_secs(10)).await);
         assert_eq!(words(&search.index.projection().index, "摆摊"), ["C1"]);
         search.stop().await;
     }

@@ -17,6 +17,7 @@
 //! applies again whatever came later.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -140,7 +141,27 @@ pub struct IndexFollower<P: IndexProjection> {
     wanted: watch::Sender<u64>,
     /// Set to stop: the follower commits what it applied and returns.
     stopping: watch::Sender<bool>,
+    /// Whether the catch-up at start has applied everything the store held then.
+    caught_up: watch::Sender<bool>,
+    /// The store's head when the follower started: the catch-up's goal.
+    start_head: u64,
+    /// While the index fills itself from final states ([`IndexProjection::load_all`]), which
+    /// cannot stop half way and commits nothing until it is done.
+    loading_all: AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Where an index stands, for `GET /api/v1/status` and for people waiting on a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStatus {
+    /// The position up to which searches see every change.
+    pub visible: u64,
+    /// The last position applied, committed or not.
+    pub applied: u64,
+    /// The store's head when the follower started.
+    pub start_head: u64,
+    /// Whether the catch-up at start is over (the index then follows the store live).
+    pub caught_up: bool,
 }
 
 impl<P: IndexProjection> std::fmt::Debug for IndexFollower<P> {
@@ -153,45 +174,49 @@ impl<P: IndexProjection> std::fmt::Debug for IndexFollower<P> {
 }
 
 impl<P: IndexProjection> IndexFollower<P> {
-    /// Brings `projection` up to date with `store` (resetting it first if it is ahead of the
-    /// store, which was then replaced), and follows the store in the background until
-    /// [`IndexFollower::stop`].
+    /// Follows `store` with `projection` in the background until [`IndexFollower::stop`]:
+    /// first catches up with what the store holds (resetting the index first if it is ahead
+    /// of the store, which was then replaced), then follows its subscription. Returns at once:
+    /// the service listens while an index catches up, and [`IndexFollower::status`] says how
+    /// far it is. A failure while catching up is logged and retried from the last commit.
     ///
     /// # Errors
-    /// Store, decode or index failures while catching up.
-    pub async fn start(projection: P, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Self>> {
-        Self::start_with(projection, store, CommitPolicy::default()).await
+    /// When an index ahead of the store cannot be reset.
+    pub fn start(projection: P, store: Arc<dyn EventStore>) -> anyhow::Result<Arc<Self>> {
+        Self::start_with(projection, store, CommitPolicy::default())
     }
 
     /// [`IndexFollower::start`] with another commit policy.
     ///
     /// # Errors
     /// As [`IndexFollower::start`].
-    pub async fn start_with(
+    pub fn start_with(
         projection: P,
         store: Arc<dyn EventStore>,
         policy: CommitPolicy,
     ) -> anyhow::Result<Arc<Self>> {
         reset_if_ahead(&projection, store.as_ref())?;
-        let projection = Arc::new(projection);
-        let mut cache = P::Cache::default();
-        catch_up(&projection, store.as_ref(), &mut cache, policy)
-            .await
-            .with_context(|| format!("failed to bring the {} up to date", P::NAME))?;
-        let follower = Arc::new(IndexFollower {
-            visible: watch::Sender::new(projection.checkpoint()),
-            wanted: watch::Sender::new(0),
-            stopping: watch::Sender::new(false),
-            projection,
-            store,
-            policy,
-            task: Mutex::new(None),
-        });
-        let task = tokio::spawn(follower.clone().follow(cache));
+        let follower = Arc::new(Self::new(projection, store, policy));
+        let task = tokio::spawn(follower.clone().run());
         if let Ok(mut slot) = follower.task.lock() {
             *slot = Some(task);
         }
         Ok(follower)
+    }
+
+    fn new(projection: P, store: Arc<dyn EventStore>, policy: CommitPolicy) -> Self {
+        IndexFollower {
+            visible: watch::Sender::new(projection.committed()),
+            wanted: watch::Sender::new(0),
+            stopping: watch::Sender::new(false),
+            caught_up: watch::Sender::new(false),
+            start_head: store.head().0,
+            loading_all: AtomicBool::new(false),
+            projection: Arc::new(projection),
+            store,
+            policy,
+            task: Mutex::new(None),
+        }
     }
 
     /// Rebuilds `projection` from position 0 (run while the service is stopped); returns the
@@ -199,14 +224,37 @@ impl<P: IndexProjection> IndexFollower<P> {
     ///
     /// # Errors
     /// Store, decode or index failures.
-    pub async fn rebuild(projection: P, store: &dyn EventStore) -> anyhow::Result<u64> {
+    pub async fn rebuild(projection: P, store: Arc<dyn EventStore>) -> anyhow::Result<u64> {
         projection
             .reset()
             .with_context(|| format!("failed to reset the {}", P::NAME))?;
-        let projection = Arc::new(projection);
+        let follower = Self::new(projection, store, CommitPolicy::default());
         let mut cache = P::Cache::default();
-        catch_up(&projection, store, &mut cache, CommitPolicy::default()).await?;
-        Ok(projection.checkpoint())
+        follower.catch_up(&mut cache).await?;
+        Ok(follower.projection.checkpoint())
+    }
+
+    /// Where the index stands.
+    pub fn status(&self) -> IndexStatus {
+        IndexStatus {
+            visible: *self.visible.borrow(),
+            applied: self.projection.checkpoint(),
+            start_head: self.start_head,
+            caught_up: *self.caught_up.borrow(),
+        }
+    }
+
+    /// Waits until the catch-up at start is over (or `timeout`); whether it is. Searches
+    /// before then see the index as it was committed last, which may be far behind the store
+    /// (or empty, while it is rebuilt).
+    pub async fn ready_within(&self, timeout: Duration) -> bool {
+        let mut rx = self.caught_up.subscribe();
+        if *rx.borrow_and_update() {
+            return true;
+        }
+        tokio::time::timeout(timeout, rx.wait_for(|ready| *ready))
+            .await
+            .is_ok_and(|res| res.is_ok())
     }
 
     /// The index, for queries.
@@ -219,6 +267,16 @@ impl<P: IndexProjection> IndexFollower<P> {
         let task = self.task.lock().ok().and_then(|mut slot| slot.take());
         if let Some(mut task) = task {
             self.stopping.send_replace(true);
+            if self.loading_all.load(Ordering::Acquire) {
+                // Nothing of it is committed yet: the next start begins it again.
+                tracing::info!(
+                    index = P::NAME,
+                    "stopped while filling the index from final states; the next start fills it again"
+                );
+                task.abort();
+                let _ = task.await;
+                return;
+            }
             if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
                 tracing::error!(
                     index = P::NAME,
@@ -283,7 +341,115 @@ impl<P: IndexProjection> IndexFollower<P> {
         Ok(())
     }
 
+    /// Raises what searches see to the last commit.
+    fn publish_committed(&self) {
+        let committed = self.projection.committed();
+        self.visible.send_if_modified(|visible| {
+            let raise = committed > *visible;
+            if raise {
+                *visible = committed;
+            }
+            raise
+        });
+    }
+
+    /// Catches up (retrying after failures, from the last commit), then follows the store.
     #[tracing::instrument(skip_all, fields(index = P::NAME))]
+    async fn run(self: Arc<Self>) {
+        let started = std::time::Instant::now();
+        let mut stopping = self.stopping.subscribe();
+        let mut cache = P::Cache::default();
+        let mut failures = 0u32;
+        loop {
+            match self.catch_up(&mut cache).await {
+                Ok(true) => break,
+                Ok(false) => {
+                    self.commit_at_stop().await;
+                    return;
+                }
+                Err(err) => {
+                    failures = failures.saturating_add(1);
+                    tracing::error!(error = %format!("{err:#}"), failures, "index failed to catch up; resuming from its last commit");
+                    cache = P::Cache::default();
+                    if let Err(err) = self.projection.rollback() {
+                        tracing::error!(error = %format!("{err:#}"), "index failed to roll back");
+                    }
+                    // 1 s, 2 s, 4 s … at most 32 s between attempts.
+                    let pause = RETRY_AFTER.saturating_mul(1 << failures.min(6)) / 2;
+                    tokio::select! {
+                        _ = stopping.changed() => return,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
+        self.caught_up.send_replace(true);
+        tracing::info!(
+            position = self.projection.checkpoint(),
+            seconds = started.elapsed().as_secs_f64(),
+            "index caught up with the store"
+        );
+        self.follow(cache).await;
+    }
+
+    /// Applies everything the store holds after the checkpoint, committed; `false` when asked
+    /// to stop first. Searches see only commits, so they are made for progress that survives a
+    /// crash (every ten times [`CommitPolicy::max_unpublished`] documents, or ten times the
+    /// policy's interval) and for a reader waiting on a position already applied. An empty
+    /// index is filled by [`IndexProjection::load_all`] when it can.
+    async fn catch_up(&self, cache: &mut P::Cache) -> anyhow::Result<bool> {
+        let projection = &self.projection;
+        let store = self.store.as_ref();
+        if projection.checkpoint() == 0 && store.head().0 > 0 {
+            self.loading_all.store(true, Ordering::Release);
+            let loaded = projection.load_all(store).await;
+            self.loading_all.store(false, Ordering::Release);
+            if loaded.with_context(|| format!("failed to fill the {}", P::NAME))? {
+                commit(projection, 0).await?;
+                self.publish_committed();
+            }
+        }
+        let mut last_commit = Instant::now();
+        loop {
+            if *self.stopping.borrow() {
+                return Ok(false);
+            }
+            let after = Position(projection.checkpoint());
+            let events = store.read_all(after, BATCH).await?;
+            if events.is_empty() {
+                break;
+            }
+            projection.apply(store, cache, &events).await?;
+            let wanted = *self.wanted.borrow();
+            let reader_waits = wanted > *self.visible.borrow() && projection.checkpoint() >= wanted;
+            if reader_waits
+                || projection.unpublished() >= self.policy.max_unpublished.saturating_mul(10)
+                || last_commit.elapsed() >= self.policy.interval.saturating_mul(10)
+            {
+                let min_skip = if reader_waits { 0 } else { MIN_SKIP };
+                if commit(projection, min_skip).await? {
+                    self.publish_committed();
+                }
+                last_commit = Instant::now();
+            }
+        }
+        commit(projection, 0).await?;
+        self.publish_committed();
+        Ok(true)
+    }
+
+    /// Whatever was applied becomes durable and searchable before the follower ends.
+    async fn commit_at_stop(&self) {
+        match commit(&self.projection, 0).await {
+            Ok(_) => {
+                self.visible.send_replace(self.projection.checkpoint());
+            }
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "index failed to commit when stopping");
+            }
+        }
+    }
+
     async fn follow(self: Arc<Self>, mut cache: P::Cache) {
         let mut stopping = self.stopping.subscribe();
         let mut wanted = self.wanted.subscribe();
@@ -329,15 +495,7 @@ impl<P: IndexProjection> IndexFollower<P> {
                 subscription = self.store.subscribe(Position(self.projection.checkpoint()));
             }
         }
-        // Whatever was applied becomes durable and searchable before the follower ends.
-        match commit(&self.projection, 0).await {
-            Ok(_) => {
-                self.visible.send_replace(self.projection.checkpoint());
-            }
-            Err(err) => {
-                tracing::error!(error = %format!("{err:#}"), "index failed to commit when stopping");
-            }
-        }
+        self.commit_at_stop().await;
     }
 }
 
@@ -384,35 +542,193 @@ async fn commit<P: IndexProjection>(projection: &Arc<P>, min_skip: u64) -> anyho
         .with_context(|| format!("{} commit task failed", P::NAME))?
 }
 
-/// Applies everything the store holds after the checkpoint, committed. Nobody searches yet,
-/// so commits are only for progress that survives a crash: every ten times
-/// [`CommitPolicy::max_unpublished`] documents, or as often as the policy's interval allows.
-/// An empty index is filled by [`IndexProjection::load_all`] when it can.
-async fn catch_up<P: IndexProjection>(
-    projection: &Arc<P>,
-    store: &dyn EventStore,
-    cache: &mut P::Cache,
-    policy: CommitPolicy,
-) -> anyhow::Result<()> {
-    if projection.checkpoint() == 0 && store.head().0 > 0 && projection.load_all(store).await? {
-        commit(projection, 0).await?;
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::store::ExpectedVersion;
+    use crate::store::contract::events;
+    use crate::store::sqlite::SqliteStore;
+
+    /// An index in memory whose every batch waits for a permit of `gate`, so a test decides
+    /// how far the catch-up gets.
+    struct Gated {
+        gate: Arc<Semaphore>,
+        state: Mutex<GatedState>,
     }
-    let mut last_commit = Instant::now();
-    loop {
-        let after = Position(projection.checkpoint());
-        let events = store.read_all(after, BATCH).await?;
-        if events.is_empty() {
-            break;
-        }
-        projection.apply(store, cache, &events).await?;
-        let unpublished = projection.unpublished();
-        if unpublished >= policy.max_unpublished.saturating_mul(10)
-            || last_commit.elapsed() >= policy.interval.saturating_mul(10)
-        {
-            commit(projection, MIN_SKIP).await?;
-            last_commit = Instant::now();
+
+    impl Default for Gated {
+        fn default() -> Self {
+            Gated {
+                gate: Arc::new(Semaphore::new(0)),
+                state: Mutex::default(),
+            }
         }
     }
-    commit(projection, 0).await?;
-    Ok(())
+
+    #[derive(Default)]
+    struct GatedState {
+        checkpoint: u64,
+        committed: u64,
+        unpublished: usize,
+        docs: u64,
+        committed_docs: u64,
+    }
+
+    impl Gated {
+        fn state(&self) -> std::sync::MutexGuard<'_, GatedState> {
+            self.state.lock().expect("state")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl IndexProjection for Gated {
+        type Cache = ();
+        const NAME: &'static str = "gated index";
+
+        fn checkpoint(&self) -> u64 {
+            self.state().checkpoint
+        }
+
+        fn committed(&self) -> u64 {
+            self.state().committed
+        }
+
+        fn unpublished(&self) -> usize {
+            self.state().unpublished
+        }
+
+        async fn apply(
+            &self,
+            _store: &dyn EventStore,
+            _cache: &mut (),
+            events: &[RecordedEvent],
+        ) -> anyhow::Result<()> {
+            self.gate.acquire().await?.forget();
+            let mut state = self.state();
+            for event in events {
+                if event.position.0 > state.checkpoint {
+                    state.checkpoint = event.position.0;
+                    state.docs += 1;
+                    state.unpublished += 1;
+                }
+            }
+            Ok(())
+        }
+
+        fn commit(&self, min_skip: u64) -> anyhow::Result<bool> {
+            let mut state = self.state();
+            if state.unpublished == 0 && state.checkpoint < state.committed + min_skip.max(1) {
+                return Ok(false);
+            }
+            state.committed = state.checkpoint;
+            state.committed_docs = state.docs;
+            state.unpublished = 0;
+            Ok(true)
+        }
+
+        fn rollback(&self) -> anyhow::Result<()> {
+            let mut state = self.state();
+            state.checkpoint = state.committed;
+            state.docs = state.committed_docs;
+            state.unpublished = 0;
+            Ok(())
+        }
+
+        fn reset(&self) -> anyhow::Result<()> {
+            *self.state() = GatedState::default();
+            Ok(())
+        }
+    }
+
+    /// A store holding `batches` full batches of events.
+    async fn store_of(dir: &Path, batches: usize) -> Arc<dyn EventStore> {
+        let store = SqliteStore::open(&dir.join("events.db")).expect("store");
+        for i in 0..batches {
+            store
+                .append(
+                    &format!("s-{i}"),
+                    ExpectedVersion::NoStream,
+                    events(BATCH as u64),
+                )
+                .await
+                .expect("append");
+        }
+        Arc::new(store)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn start_returns_at_once_and_the_index_says_it_catches_up_until_it_has() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = store_of(dir.path(), 3).await;
+        let head = store.head().0;
+        let gated = Gated::default();
+        let gate = gated.gate.clone();
+        let follower = IndexFollower::start(gated, store.clone()).expect("start");
+        // Nothing applied: the catch-up waits for the gate, start did not.
+        assert_eq!(
+            follower.status(),
+            IndexStatus {
+                visible: 0,
+                applied: 0,
+                start_head: head,
+                caught_up: false,
+            }
+        );
+        assert!(!follower.ready_within(Duration::from_millis(50)).await);
+        let first = BATCH as u64;
+        assert!(
+            !follower.wait_for(first, Duration::from_millis(50)).await,
+            "a reader waits while the index catches up"
+        );
+        // One batch: applied, and committed at once for the reader waiting on its position.
+        gate.add_permits(1);
+        assert!(follower.wait_for(first, Duration::from_secs(5)).await);
+        assert!(!follower.status().caught_up);
+        gate.add_permits(2);
+        assert!(follower.ready_within(Duration::from_secs(5)).await);
+        let status = follower.status();
+        assert!(status.caught_up);
+        assert_eq!((status.visible, status.applied), (head, head));
+        // Then it follows live.
+        gate.add_permits(100);
+        let res = store
+            .append("s-new", ExpectedVersion::NoStream, events(1))
+            .await
+            .expect("append");
+        assert!(
+            follower
+                .wait_for(res.position.0, Duration::from_secs(5))
+                .await
+        );
+        follower.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stopping_during_the_catch_up_commits_what_was_applied() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = store_of(dir.path(), 3).await;
+        let gated = Gated::default();
+        let gate = gated.gate.clone();
+        let follower = IndexFollower::start(gated, store).expect("start");
+        gate.add_permits(1);
+        while follower.status().applied < BATCH as u64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The next batch is held at the gate: release it only once the stop is asked for.
+        let stopping = {
+            let follower = follower.clone();
+            tokio::spawn(async move { follower.stop().await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        gate.add_permits(1);
+        stopping.await.expect("stop");
+        let projection = follower.projection();
+        assert_eq!(projection.committed(), 2 * BATCH as u64);
+        assert_eq!(projection.state().committed_docs, 2 * BATCH as u64);
+        assert!(!follower.status().caught_up);
+    }
 }

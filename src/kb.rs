@@ -195,7 +195,8 @@ pub async fn seed_articles(app: &App) -> Result<(), KbError> {
 
 impl Kb {
     /// Opens the index in `data_dir/kb-index`, seeds the fixture articles into an empty store,
-    /// catches up with the store, and follows it in the background until [`Kb::stop`].
+    /// and, in the background until [`Kb::stop`], catches up with the store and follows it
+    /// ([`Kb::ready_within`] says when it has caught up).
     ///
     /// # Errors
     /// IO, store or index failures, invalid fixtures.
@@ -206,7 +207,7 @@ impl Kb {
         seed_articles(&app)
             .await
             .context("failed to seed the knowledge base")?;
-        let index = IndexFollower::start(projection, app.store.clone()).await?;
+        let index = IndexFollower::start(projection, app.store.clone())?;
         Ok(Arc::new(Kb { app, index }))
     }
 
@@ -222,12 +223,23 @@ impl Kb {
     /// Store or index failures.
     pub async fn rebuild(data_dir: &Path, store: Arc<dyn EventStore>) -> anyhow::Result<u64> {
         let projection = open_projection(&index_dir(data_dir))?;
-        IndexFollower::rebuild(projection, store.as_ref()).await
+        IndexFollower::rebuild(projection, store).await
     }
 
     /// Waits until the index has applied `position` (or `timeout`); whether it did.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
         self.index.wait_for(position, timeout).await
+    }
+
+    /// Waits until the index has caught up with what the store held at start (or `timeout`);
+    /// whether it has. Before then it may lack articles, or answer with ones since retired.
+    pub async fn ready_within(&self, timeout: Duration) -> bool {
+        self.index.ready_within(timeout).await
+    }
+
+    /// Where the index stands.
+    pub fn status(&self) -> crate::index_follower::IndexStatus {
+        self.index.status()
     }
 
     /// Articles answering `request` now.
@@ -579,6 +591,7 @@ mod tests {
         let checkpoint = Kb::rebuild(dir.path(), app.store.clone()).await.unwrap();
         assert_eq!(checkpoint, app.store.head().0);
         let kb = Kb::start(dir.path(), app.clone()).await.unwrap();
+        assert!(kb.ready_within(Duration::from_secs(10)).await);
         let mut after = Vec::new();
         for q in questions {
             after.push(search_ids(&kb, q).await);

@@ -165,8 +165,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         &settings.data_dir,
         app.store.clone(),
         app.org.clone(),
-    )
-    .await?;
+    )?;
     let router = crate::http::router(app.clone())
         .layer(axum::Extension(read.clone()))
         .layer(axum::Extension(settings.kpi_weights))

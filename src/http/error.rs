@@ -182,6 +182,11 @@ impl IntoResponse for ApiError {
             serde_json::to_string(&body).unwrap_or_default(),
         )
             .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The cases: a read model or an index behind the store, which catches up in moments.
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
         if let ApiError::Internal(cause) = self {
             res.extensions_mut()
                 .insert(InternalCause(std::sync::Arc::new(cause)));

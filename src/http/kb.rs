@@ -139,6 +139,19 @@ impl From<SearchPage> for SearchResponse {
     }
 }
 
+/// A 503 while the index catches up after a start: until then it may lack articles or still
+/// hold retired ones, and an operator must not read such an answer to a citizen.
+async fn index_ready(kb: &Kb) -> Result<(), ApiError> {
+    if kb.ready_within(super::queries::INDEX_READY_WAIT).await {
+        return Ok(());
+    }
+    let status = kb.status();
+    Err(ApiError::Unavailable(format!(
+        "the knowledge-base index is catching up with the event store (position {} of {})",
+        status.applied, status.start_head
+    )))
+}
+
 fn check_query(q: &str) -> Result<(), ApiError> {
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::bad_request(
@@ -158,6 +171,7 @@ async fn search(
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     check_query(&q.q)?;
+    index_ready(&kb).await?;
     if let Some(position) = q.min_position
         && !kb.wait_for(position, Duration::from_secs(5)).await
     {
@@ -180,13 +194,14 @@ async fn search(
 
 /// Suggestions while the operator types (same shape as search, top few).
 #[utoipa::path(get, path = "/api/v1/kb/suggest", tag = "kb", params(SuggestQuery),
-    responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn suggest(
     Extension(kb): Extension<Arc<Kb>>,
     Caller(_user): Caller,
     ApiQuery(q): ApiQuery<SuggestQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     check_query(&q.q)?;
+    index_ready(&kb).await?;
     let limit = q.limit.unwrap_or(SUGGESTIONS).clamp(1, MAX_SUGGESTIONS);
     let found = kb.suggest(&q.q, limit).map_err(kb_error)?;
     Ok(Json(found.into()))

@@ -9,6 +9,7 @@ pub mod kb;
 pub mod queries;
 pub mod reports;
 pub mod routing;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -53,6 +54,7 @@ pub fn router(app: AppState) -> Router {
         .merge(queries::router())
         .merge(reports::router())
         .merge(routing::router())
+        .merge(status::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     api.route(

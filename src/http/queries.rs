@@ -30,6 +30,9 @@ use crate::projection_runner::ReadSide;
 
 /// How long a query waits for `min_position`.
 const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+/// How long a search waits for an index still catching up after a start (a restart catches
+/// up in moments; a rebuild takes minutes, and a search then gets another answer at once).
+pub(super) const INDEX_READY_WAIT: Duration = Duration::from_millis(500);
 
 /// Rows per page unless asked.
 const DEFAULT_PER_PAGE: u32 = 20;
@@ -139,6 +142,12 @@ pub struct CaseList {
     per_page: u32,
     /// The global position the read model had applied when answering.
     position: u64,
+    /// With `q`, how the text was matched: `segmented` (the case index: whole words,
+    /// synonyms, ranked by relevance, `total` exact) or, while that index is still being
+    /// built after a start, `substring` (the read model: `q` as one substring of the title,
+    /// content or address, newest first, `total` capped at 10,000 like any list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_match: Option<&'static str>,
 }
 
 fn parse_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -216,6 +225,7 @@ fn to_wire(page: Page) -> CaseList {
         page: page.page,
         per_page: page.per_page,
         position: page.position,
+        text_match: None,
     }
 }
 
@@ -267,12 +277,14 @@ async fn list_cases(
     let scope = Scope::of(&actor, &app.org);
     let identity = IdentityRule::of(&actor, &app.org);
     let now = app.now();
-    let page = match text {
-        None => read
-            .query(move |queries| queries.cases(&filter, &scope, &identity, now))
-            .await
-            .map_err(ApiError::Internal)?,
-        Some(text) => {
+    let (page, text_match) = match text {
+        None => (
+            read.query(move |queries| queries.cases(&filter, &scope, &identity, now))
+                .await
+                .map_err(ApiError::Internal)?,
+            None,
+        ),
+        Some(text) if case_search.ready_within(INDEX_READY_WAIT).await => {
             if let Some(pos) = q.min_position
                 && !case_search.wait_for(pos, READ_YOUR_WRITES_WAIT).await
             {
@@ -280,10 +292,24 @@ async fn list_cases(
                     "case index has not reached position {pos}"
                 )));
             }
-            text_page(&read, &case_search, text, filter, scope, identity, now).await?
+            let page = text_page(&read, &case_search, text, filter, scope, identity, now).await?;
+            (page, Some("segmented"))
+        }
+        Some(text) => {
+            // The case index is being built (after an upgrade or a lost index): its answers
+            // would miss cases, so the read model answers, complete but by substring.
+            let mut filter = filter;
+            filter.q = Some(text.to_owned());
+            let page = read
+                .query(move |queries| queries.cases(&filter, &scope, &identity, now))
+                .await
+                .map_err(ApiError::Internal)?;
+            (page, Some("substring"))
         }
     };
-    Ok(Json(to_wire(page)))
+    let mut list = to_wire(page);
+    list.text_match = text_match;
+    Ok(Json(list))
 }
 
 /// A page of the cases matching the words `text` and `filter` within `scope`. The case index

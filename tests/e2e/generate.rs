@@ -12,11 +12,15 @@ use crate::helpers::{PASSWORD, TestApp, intake};
 const CASES: u64 = 400;
 
 fn generate(data: &Path, year: i32) -> Output {
+    generate_n(data, year, CASES)
+}
+
+fn generate_n(data: &Path, year: i32, cases: u64) -> Output {
     Command::new(env!("CARGO_BIN_EXE_minqing"))
         .arg("generate")
         .arg("--data")
         .arg(data)
-        .args(["--cases", &CASES.to_string(), "--seed", "7"])
+        .args(["--cases", &cases.to_string(), "--seed", "7"])
         .args(["--year", &year.to_string()])
         .env("MINQING_DEMO_PASSWORD", PASSWORD)
         .env("RUST_LOG", "off")
@@ -32,16 +36,22 @@ async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     body
 }
 
+/// The current year (cut at the present), unless it has barely begun.
+fn generated_year() -> i32 {
+    let shanghai = FixedOffset::east_opt(8 * 3600).expect("offset");
+    let today = Utc::now().with_timezone(&shanghai);
+    if today.ordinal() >= 15 {
+        today.year()
+    } else {
+        today.year() - 1
+    }
+}
+
 #[tokio::test]
 async fn a_generated_year_is_served_like_the_services_own_data() {
     let shanghai = FixedOffset::east_opt(8 * 3600).expect("offset");
     let today = Utc::now().with_timezone(&shanghai);
-    // The current year (cut at the present), unless it has barely begun.
-    let year = if today.ordinal() >= 15 {
-        today.year()
-    } else {
-        today.year() - 1
-    };
+    let year = generated_year();
     let data = tempfile::tempdir().expect("temporary data directory");
     let out = generate(data.path(), year);
     assert!(
@@ -154,4 +164,93 @@ async fn a_generated_year_is_served_like_the_services_own_data() {
         .ok(&leader, id, "annotate", &json!({ "text": "请妥善处理。" }))
         .await;
     assert_eq!(done.version, version + 2);
+}
+
+/// What the service says of its projections.
+async fn status(app: &TestApp, token: &str) -> Value {
+    get_json(app, token, "/api/v1/status").await
+}
+
+fn catching_up(status: &Value, index: &str) -> bool {
+    match status[index]["state"].as_str() {
+        Some("catching_up") => true,
+        Some("following") => false,
+        other => panic!("{index} state {other:?} in {status}"),
+    }
+}
+
+#[tokio::test]
+async fn the_service_listens_while_its_search_indexes_are_built_and_never_answers_from_half_an_index()
+ {
+    let data = tempfile::tempdir().expect("temporary data directory");
+    // Enough cases that building the case index takes a few seconds in a debug build.
+    let out = generate_n(data.path(), generated_year(), 4000);
+    assert!(out.status.success());
+    // A generated directory has no search indexes: the first start builds both, from the
+    // final states of the cases and every article, and listens meanwhile.
+    let app = TestApp::spawn_on(data).await;
+    let operator = app.login("operator").await;
+    let word = "阳光花园";
+    let (mut substring_answers, mut unavailable) = (0, 0);
+    let started = std::time::Instant::now();
+    loop {
+        let before = status(&app, &operator).await;
+        let head = before["head"].as_u64().expect("head");
+        assert!(before["read_model"]["applied"].as_u64().expect("applied") <= head);
+        let list = app
+            .get(
+                Some(&operator),
+                &format!("/api/v1/cases?q={word}&per_page=5"),
+            )
+            .await;
+        assert_eq!(list.status(), 200);
+        let list: Value = list.json().await.expect("JSON");
+        let suggest = app
+            .get(Some(&operator), "/api/v1/kb/suggest?q=社保卡丢了")
+            .await;
+        let suggest_status = suggest.status().as_u16();
+        let retry_after = suggest.headers().get("retry-after").cloned();
+        let after = status(&app, &operator).await;
+
+        let mode = list["text_match"].as_str().expect("text_match");
+        if !catching_up(&before, "case_index") {
+            assert_eq!(mode, "segmented", "{list}");
+        } else if catching_up(&after, "case_index") {
+            // Half an index would miss cases: the read model answered, by substring.
+            assert_eq!(mode, "substring", "{list}");
+            substring_answers += 1;
+            for item in list["items"].as_array().expect("items") {
+                let case = app.case(&operator, item["id"].as_str().expect("id")).await;
+                let text = format!("{}{}{}", case["title"], case["content"], case["address"]);
+                assert!(text.contains(word), "{case}");
+            }
+        }
+        if !catching_up(&before, "kb_index") {
+            assert_eq!(suggest_status, 200);
+        } else if catching_up(&after, "kb_index") {
+            assert_eq!(suggest_status, 503);
+            assert_eq!(retry_after.expect("Retry-After"), "1");
+            unavailable += 1;
+        }
+        if !catching_up(&after, "case_index") && !catching_up(&after, "kb_index") {
+            for index in ["case_index", "kb_index"] {
+                let s = &after[index];
+                assert!(s["visible"].as_u64() >= s["start_head"].as_u64(), "{after}");
+            }
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "indexes still catching up: {after}"
+        );
+    }
+    // Caught up: the text is matched by words, and the KB answers.
+    let list = get_json(&app, &operator, &format!("/api/v1/cases?q={word}")).await;
+    assert_eq!(list["text_match"], "segmented");
+    assert!(list["total"].as_u64().expect("total") > 0, "{list}");
+    let suggest = get_json(&app, &operator, "/api/v1/kb/suggest?q=社保卡丢了").await;
+    assert!(!suggest["results"].as_array().expect("results").is_empty());
+    eprintln!(
+        "while the indexes caught up: {substring_answers} substring answers, {unavailable} KB 503s"
+    );
 }
