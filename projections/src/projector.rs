@@ -9,7 +9,7 @@ use domain::org::OrgTree;
 use domain::{Case, evolve};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::row::{CaseRow, stage_code, status_code, touched_units, visibility_keys};
+use crate::row::{CaseRow, ScopeFacts, stage_code, status_code, touched_units, visibility_keys};
 use crate::schema::{CREATE_INDEXES, CREATE_TABLES, SCHEMA_VERSION, TABLES};
 use crate::{CASE_LIST, ProjectionError, SourcedEvent};
 
@@ -22,6 +22,8 @@ struct Entry {
     case: Case,
     /// Scope and touch rows are only ever added; this many units are already written.
     n_scope_written: usize,
+    /// The facts the scope rows hold, when written.
+    scope_facts: Option<ScopeFacts>,
     /// Whether holder or transfer rows may exist (so they must be deleted before a rewrite).
     may_have_side_rows: bool,
 }
@@ -32,7 +34,17 @@ pub struct Projector {
     conn: Connection,
     org: OrgTree,
     cache: HashMap<String, Entry>,
+    /// Batches applied since the planner's statistics were last looked at.
+    batches_since_optimize: u32,
 }
+
+/// Batches between two `PRAGMA optimize` (which re-samples a table's statistics only when it
+/// grew or shrank a lot since the last time, so SQLite keeps choosing good query plans).
+const OPTIMIZE_EVERY: u32 = 2_000;
+
+/// Samples for the planner's statistics: a few thousand rows per index, not whole tables,
+/// so it takes milliseconds at any size.
+const OPTIMIZE_SQL: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;";
 
 /// Microseconds since the epoch, the unit of every time column.
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
@@ -66,6 +78,7 @@ impl Projector {
             conn,
             org,
             cache: HashMap::new(),
+            batches_since_optimize: 0,
         };
         projector.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) \
@@ -82,6 +95,7 @@ impl Projector {
         if found == Some(SCHEMA_VERSION) {
             projector.conn.execute_batch(CREATE_TABLES)?;
             projector.conn.execute_batch(CREATE_INDEXES)?;
+            projector.conn.execute_batch(OPTIMIZE_SQL)?;
         } else {
             // Another schema (or a new file): the tables are rebuilt from position 0.
             projector.reset()?;
@@ -160,6 +174,11 @@ impl Projector {
             // The cache may be ahead of what was committed.
             self.cache.clear();
         }
+        self.batches_since_optimize += 1;
+        if res.is_ok() && self.batches_since_optimize >= OPTIMIZE_EVERY {
+            self.batches_since_optimize = 0;
+            self.conn.execute_batch(OPTIMIZE_SQL)?;
+        }
         res
     }
 
@@ -189,6 +208,7 @@ impl Projector {
                     Entry {
                         case,
                         n_scope_written: 0,
+                        scope_facts: None,
                         may_have_side_rows: known,
                     },
                 );
@@ -262,6 +282,7 @@ pub fn write_fresh(
         let mut entry = Entry {
             case,
             n_scope_written: 0,
+            scope_facts: None,
             may_have_side_rows: false,
         };
         write_case(&tx, org, &mut entry, position)?;
@@ -271,6 +292,9 @@ pub fn write_fresh(
     }
     progress(total, total);
     tx.execute_batch(CREATE_INDEXES)?;
+    // Statistics for the planner: without them SQLite may drive a scoped count from a
+    // condition's index over the whole city instead of from the caller's few cases.
+    tx.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE;")?;
     tx.execute(
         "INSERT OR REPLACE INTO checkpoint (name, position) VALUES (?1, ?2)",
         params![CASE_LIST, checkpoint as i64],
@@ -307,6 +331,7 @@ fn write_case(
     let Some(row) = CaseRow::of(&entry.case, org) else {
         return Ok(());
     };
+    let facts = row.scope_facts();
     let holder_units = {
         let mut units: Vec<&str> = row.holders.iter().map(|h| h.unit_id.as_str()).collect();
         units.dedup();
@@ -318,9 +343,9 @@ fn write_case(
             location_unit_id, district_id, accepting_unit_id, created_by, created_at,
             accepted_at, completed_at, caller_name, caller_phone, confidential, title, content,
             address, holder_unit_ids, lead_unit_id, satisfaction, resolved, called_back_at,
-            n_reopened, rating_excluded)
+            n_reopened, rating_excluded, overdue_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
     )?;
     stmt.execute(params![
         row.case_id,
@@ -356,6 +381,7 @@ fn write_case(
         row.callback.map(|c| micros(c.2)),
         row.n_reopened,
         row.rating_excluded,
+        facts.overdue_at,
     ])?;
     let mut assignment = tx.prepare_cached(
         "INSERT OR REPLACE INTO case_assignment (case_id, assignment_id, parent_id, unit_id,
@@ -419,13 +445,30 @@ fn write_case(
         + entry.case.assignments().len()
         + entry.case.transfers().len()
         + usize::from(entry.case.accepting_unit_id().is_some());
-    if n_scope != entry.n_scope_written {
+    if n_scope != entry.n_scope_written || entry.scope_facts.as_ref() != Some(&facts) {
         let mut scope = tx.prepare_cached(
-            "INSERT OR IGNORE INTO case_scope (unit_id, case_id) VALUES (?1, ?2)",
+            "INSERT OR REPLACE INTO case_scope (unit_id, created_at, case_id, status, category,
+                kind, urgency, district_id, complete_due, overdue_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
+        // A case's creation time never changes, so its rows keep their keys.
         for key in visibility_keys(&entry.case, org) {
-            scope.execute(params![key, row.case_id])?;
+            scope.execute(params![
+                key,
+                facts.created_at,
+                row.case_id,
+                facts.status,
+                facts.category,
+                facts.kind,
+                facts.urgency,
+                facts.district_id,
+                facts.complete_due,
+                facts.overdue_at,
+            ])?;
         }
+        entry.scope_facts = Some(facts);
+    }
+    if n_scope != entry.n_scope_written {
         let mut touch = tx.prepare_cached(
             "INSERT OR IGNORE INTO case_touch (unit_id, case_id) VALUES (?1, ?2)",
         )?;

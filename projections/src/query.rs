@@ -117,6 +117,16 @@ impl Sort {
         })
     }
 
+    /// The order of a sort by creation, on unqualified columns (`case_scope` rows are kept in
+    /// it within each key).
+    fn by_creation(self) -> Option<&'static str> {
+        match self {
+            Sort::CreatedDesc | Sort::Relevance => Some("created_at DESC, case_id DESC"),
+            Sort::CreatedAsc => Some("created_at ASC, case_id ASC"),
+            Sort::CaseIdAsc | Sort::CompleteDueAsc => None,
+        }
+    }
+
     fn sql(self) -> &'static str {
         match self {
             Sort::CreatedDesc | Sort::Relevance => "c.created_at DESC, c.case_id DESC",
@@ -344,8 +354,12 @@ pub struct Page {
 /// Read-only queries on the read database.
 pub struct Queries {
     conn: Connection,
-    /// [`DENSE_SCOPE`], lowered by tests to take both plans on small data.
+    /// The plan of every scoped page, forced by tests to take each plan on small data.
+    forced_plan: Option<ScopePlan>,
+    /// [`DENSE_SCOPE`], lowered by tests.
     dense_scope: i64,
+    /// [`PROBE_WALK`], changed by tests.
+    probe_walk: i64,
 }
 
 const COLUMNS: &str = "c.case_id, c.version, c.position, c.stage, c.status, c.merged,
@@ -357,11 +371,40 @@ const COLUMNS: &str = "c.case_id, c.version, c.position, c.stage, c.status, c.me
 /// A WHERE clause under construction.
 #[derive(Default)]
 struct Conditions {
+    /// Every condition, on the case list `c`.
     sql: Vec<String>,
     params: Vec<Value>,
+    /// The conditions the facts of `case_scope` answer, on its rows `s`.
+    fact_sql: Vec<String>,
+    fact_params: Vec<Value>,
+    /// Some condition needs the case list itself.
+    needs_case_list: bool,
     /// The caller's `case_scope` keys; empty when the caller sees every case.
     scope_keys: Vec<Value>,
+    /// The index a page of every case (no scope) walks, when SQLite would choose worse.
+    page_index: Option<&'static str>,
 }
+
+/// How a page of a caller who sees only some cases is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScopePlan {
+    /// The caller's `case_scope` rows and their facts alone, whenever the conditions are
+    /// facts: sorted by creation, each key's rows are walked in order and stop after the
+    /// page; other sorts read the keys' matching rows and sort them. Only the page's cases
+    /// are read from the case list.
+    ScopeRows,
+    /// The case list in its sort's index order, each case's scope probed, stopping after the
+    /// page: for conditions only the case list answers, when the caller sees many cases.
+    Probing,
+    /// The caller's cases by key, each looked up in the case list: for conditions only the
+    /// case list answers (a caller number, a unit's subtree, text), when the caller sees few.
+    Driving,
+}
+
+/// A [`ScopePlan::Probing`] page first walks at most this many cases (past the earlier
+/// pages); when they do not fill the page, [`ScopePlan::Driving`] finds it. Lists are mostly
+/// of recent cases, so the walk mostly suffices.
+const PROBE_WALK: i64 = 5_000;
 
 /// How the scope condition is written, which steers SQLite's plan.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -374,14 +417,26 @@ enum ScopeForm {
     Probing,
 }
 
-/// Above this many `case_scope` rows for a caller's keys, a page walks the case list in index
-/// order ([`ScopeForm::Probing`]) instead of sorting every visible case.
-const DENSE_SCOPE: i64 = 2_000;
+/// Above this many `case_scope` rows for a caller's keys, a page whose conditions need the
+/// case list walks it in index order ([`ScopePlan::Probing`]) instead of looking up every
+/// visible case.
+const DENSE_SCOPE: i64 = 20_000;
 
 impl Conditions {
+    /// A condition only the case list answers.
     fn push(&mut self, sql: impl Into<String>, params: impl IntoIterator<Item = Value>) {
         self.sql.push(sql.into());
         self.params.extend(params);
+        self.needs_case_list = true;
+    }
+
+    /// A condition on a column `case_scope` repeats, written on the case list and on the
+    /// scope rows.
+    fn push_fact(&mut self, column_sql: &str, params: &[Value]) {
+        self.sql.push(column_sql.replace("{t}", "c"));
+        self.params.extend(params.iter().cloned());
+        self.fact_sql.push(column_sql.replace("{t}", "s"));
+        self.fact_params.extend(params.iter().cloned());
     }
 
     fn text(v: &str) -> Value {
@@ -428,11 +483,6 @@ impl Conditions {
         self.push(format!("({})", alternatives.join(" OR ")), params);
     }
 
-    fn overdue_sql() -> &'static str {
-        "((c.stage = 'open' AND (c.receive_due < ? OR c.complete_due < ?)) OR \
-          (c.stage IN ('completed', 'called_back', 'archived') AND c.completed_late = 1))"
-    }
-
     /// The WHERE clause with the scope written in `form`, and its parameters in order.
     fn clause(&self, form: ScopeForm) -> (String, Vec<Value>) {
         let mut sql = Vec::with_capacity(self.sql.len() + 1);
@@ -441,14 +491,23 @@ impl Conditions {
             let keys = Self::placeholders(self.scope_keys.len());
             sql.push(match form {
                 ScopeForm::Driving => {
-                    format!("c.case_id IN (SELECT s.case_id FROM case_scope s WHERE s.unit_id IN ({keys}))")
+                    // The facts narrow the keys' rows before any case is looked up.
+                    let facts: String = self.fact_sql.iter().map(|f| format!(" AND {f}")).collect();
+                    params.extend(self.scope_keys.iter().cloned());
+                    params.extend(self.fact_params.iter().cloned());
+                    format!(
+                        "c.case_id IN (SELECT s.case_id FROM case_scope s WHERE s.unit_id IN \
+                         ({keys}){facts})"
+                    )
                 }
-                ScopeForm::Probing => format!(
-                    "EXISTS (SELECT 1 FROM case_scope s WHERE s.case_id = c.case_id AND \
-                     s.unit_id IN ({keys}))"
-                ),
+                ScopeForm::Probing => {
+                    params.extend(self.scope_keys.iter().cloned());
+                    format!(
+                        "EXISTS (SELECT 1 FROM case_scope s WHERE s.case_id = c.case_id AND \
+                         s.unit_id IN ({keys}))"
+                    )
+                }
             });
-            params.extend(self.scope_keys.iter().cloned());
         }
         sql.extend(self.sql.iter().cloned());
         params.extend(self.params.iter().cloned());
@@ -477,15 +536,26 @@ impl Queries {
         conn.pragma_update(None, "mmap_size", 1_i64 << 32)?;
         Ok(Queries {
             conn,
+            forced_plan: None,
             dense_scope: DENSE_SCOPE,
+            probe_walk: PROBE_WALK,
         })
     }
 
-    /// Makes every scope count as dense (`true`) or none (`false`), so tests on small data
-    /// take both plans.
+    /// Makes every scoped page take `plan` (where its conditions allow), so tests on small
+    /// data take each plan.
     #[cfg(test)]
-    pub(crate) fn force_dense_scope(&mut self, dense: bool) {
-        self.dense_scope = if dense { -1 } else { i64::MAX - 1 };
+    pub(crate) fn force_plan(&mut self, plan: Option<ScopePlan>) {
+        self.forced_plan = plan;
+    }
+
+    /// Makes every scope dense and the first walk of a page `walk` cases long, so tests on
+    /// small data take the walk and its fallback.
+    #[cfg(test)]
+    pub(crate) fn force_walk(&mut self, walk: i64) {
+        self.forced_plan = None;
+        self.dense_scope = -1;
+        self.probe_walk = walk;
     }
 
     /// The connection, for the other query modules.
@@ -564,27 +634,25 @@ impl Queries {
         cond.scope(scope);
         let now_us = Value::Integer(micros(now));
         if let Some(status) = filter.status {
-            cond.push("c.status = ?", [Conditions::text(status_code(status))]);
+            cond.push_fact("{t}.status = ?", &[Conditions::text(status_code(status))]);
         }
         if let Some(overdue) = filter.overdue {
-            let sql = Conditions::overdue_sql();
-            cond.push(
-                if overdue {
-                    sql.to_owned()
-                } else {
-                    format!("NOT {sql}")
-                },
-                [now_us.clone(), now_us.clone()],
-            );
+            // `overdue_at` (see `row::ScopeFacts`): the deadlines and lateness in one column.
+            let sql = if overdue {
+                "{t}.overdue_at < ?"
+            } else {
+                "{t}.overdue_at >= ?"
+            };
+            cond.push_fact(sql, std::slice::from_ref(&now_us));
         }
         if let Some(c) = filter.category {
-            cond.push("c.category = ?", [Conditions::text(category_code(c))]);
+            cond.push_fact("{t}.category = ?", &[Conditions::text(category_code(c))]);
         }
         if let Some(k) = filter.kind {
-            cond.push("c.kind = ?", [Conditions::text(kind_code(k))]);
+            cond.push_fact("{t}.kind = ?", &[Conditions::text(kind_code(k))]);
         }
         if let Some(u) = filter.urgency {
-            cond.push("c.urgency = ?", [Conditions::text(urgency_code(u))]);
+            cond.push_fact("{t}.urgency = ?", &[Conditions::text(urgency_code(u))]);
         }
         if let Some(unit) = &filter.unit_id {
             let table = if filter.subtree {
@@ -598,13 +666,13 @@ impl Queries {
             );
         }
         if let Some(d) = &filter.district_id {
-            cond.push("c.district_id = ?", [Conditions::text(d)]);
+            cond.push_fact("{t}.district_id = ?", &[Conditions::text(d)]);
         }
         if let Some(t) = filter.created_from {
-            cond.push("c.created_at >= ?", [Value::Integer(micros(t))]);
+            cond.push_fact("{t}.created_at >= ?", &[Value::Integer(micros(t))]);
         }
         if let Some(t) = filter.created_to {
-            cond.push("c.created_at < ?", [Value::Integer(micros(t))]);
+            cond.push_fact("{t}.created_at < ?", &[Value::Integer(micros(t))]);
         }
         if let Some(phone) = &filter.caller_phone {
             cond.push("c.caller_phone = ?", [Conditions::text(phone)]);
@@ -781,12 +849,14 @@ impl Queries {
                 );
             }
             WorkList::Overdue if owner.every_overdue => {
+                // Open cases past a deadline (those completed late have `i64::MIN`): counted
+                // from the overdue index, the page read most urgent first from the deadline
+                // index, which stops after the page instead of sorting every overdue case.
                 cond.push(
-                    "c.case_id IN (SELECT o.case_id FROM case_list o WHERE o.stage = 'open' AND \
-                     o.receive_due < ? UNION SELECT o.case_id FROM case_list o WHERE \
-                     o.stage = 'open' AND o.complete_due < ?)",
-                    [now_us.clone(), now_us.clone()],
+                    "c.overdue_at > ? AND c.overdue_at < ? AND c.stage = 'open'",
+                    [Value::Integer(i64::MIN), now_us.clone()],
                 );
+                cond.page_index = Some("INDEXED BY case_list_complete_due");
             }
             WorkList::Overdue => holder(
                 &mut cond,
@@ -944,6 +1014,39 @@ impl Queries {
         Ok(n > self.dense_scope)
     }
 
+    /// The plan for a page of a caller who sees only some cases, and for
+    /// [`ScopePlan::Probing`] how many cases it may walk (`None`: as many as it takes).
+    fn scope_plan(
+        &self,
+        cond: &Conditions,
+        sort: Sort,
+    ) -> Result<(ScopePlan, Option<i64>), ProjectionError> {
+        let index_ordered = matches!(
+            sort,
+            Sort::CreatedDesc | Sort::CreatedAsc | Sort::CaseIdAsc | Sort::Relevance
+        );
+        let other = if cond.needs_case_list {
+            ScopePlan::Driving
+        } else {
+            ScopePlan::ScopeRows
+        };
+        if let Some(plan) = self.forced_plan {
+            return Ok(match plan {
+                ScopePlan::ScopeRows if cond.needs_case_list => (ScopePlan::Driving, None),
+                ScopePlan::Probing if !index_ordered => (ScopePlan::Driving, None),
+                plan => (plan, None),
+            });
+        }
+        if !cond.needs_case_list {
+            return Ok((ScopePlan::ScopeRows, None));
+        }
+        Ok(if index_ordered && self.scope_is_dense(cond)? {
+            (ScopePlan::Probing, Some(self.probe_walk))
+        } else {
+            (other, None)
+        })
+    }
+
     fn page(
         &self,
         cond: &Conditions,
@@ -955,20 +1058,20 @@ impl Queries {
     ) -> Result<Page, ProjectionError> {
         let page = page.max(1);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let scoped = !cond.scope_keys.is_empty();
+        let keys = Conditions::placeholders(cond.scope_keys.len());
+        let facts: String = cond.fact_sql.iter().map(|f| format!(" AND {f}")).collect();
         // Counting every match of a broad condition costs more than the page itself; past
         // COUNT_LIMIT the total is reported as capped.
-        let total: i64 = if cond.sql.is_empty() && !cond.scope_keys.is_empty() {
-            // Only the scope: its index alone counts. A case listed under k of the keys is
-            // read k times, so k times the cap are read to be sure the cap is reached.
-            let cap = (COUNT_LIMIT + 1) * cond.scope_keys.len() as u64;
+        let total: i64 = if scoped && !cond.needs_case_list {
+            // The keys' rows and their facts answer it: no lookup in the case list.
             self.conn.query_row(
                 &format!(
-                    "SELECT min(count(DISTINCT case_id), {}) FROM (SELECT s.case_id FROM \
-                     case_scope s WHERE s.unit_id IN ({}) LIMIT {cap})",
-                    COUNT_LIMIT + 1,
-                    Conditions::placeholders(cond.scope_keys.len())
+                    "SELECT count(*) FROM (SELECT DISTINCT s.case_id FROM case_scope s \
+                     WHERE s.unit_id IN ({keys}){facts} LIMIT {})",
+                    COUNT_LIMIT + 1
                 ),
-                rusqlite::params_from_iter(cond.scope_keys.iter()),
+                rusqlite::params_from_iter(cond.scope_keys.iter().chain(&cond.fact_params)),
                 |r| r.get(0),
             )?
         } else {
@@ -982,38 +1085,33 @@ impl Queries {
                 |r| r.get(0),
             )?
         };
-        // A caller who sees many cases gets the page by walking the sort's index and probing
-        // the scope of each case, which stops after the page; one who sees few gets their
-        // cases and sorts them.
-        let index_ordered = matches!(
-            sort,
-            Sort::CreatedDesc | Sort::CreatedAsc | Sort::CaseIdAsc | Sort::Relevance
-        );
-        let form = if index_ordered && self.scope_is_dense(cond)? {
-            ScopeForm::Probing
+        let offset = i64::from(page - 1).saturating_mul(i64::from(per_page));
+        let (plan, walk) = if scoped {
+            self.scope_plan(cond, sort)?
         } else {
-            ScopeForm::Driving
+            (ScopePlan::Driving, None)
         };
-        let (clause, cond_params) = cond.clause(form);
-        let (extra_sql, mut params) = match extra_column {
-            Some((sql, param)) => (sql, vec![param]),
-            None => ("NULL", Vec::new()),
-        };
-        params.extend(cond_params);
-        params.push(Value::Integer(i64::from(per_page)));
-        params.push(Value::Integer(
-            i64::from(page - 1).saturating_mul(i64::from(per_page)),
-        ));
-        let sql = format!(
-            "SELECT {COLUMNS}, {extra_sql} FROM case_list c {clause} ORDER BY {} LIMIT ? OFFSET ?",
-            sort.sql()
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let items = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                summary(r, now)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = self.page_rows(
+            cond,
+            extra_column.clone(),
+            sort,
+            plan,
+            walk,
+            per_page,
+            offset,
+            now,
+        )?;
+        // A walk that did not fill the page (nor reach the last match) read too few cases:
+        // the other plan finds the page.
+        let expected = (total - offset).clamp(0, i64::from(per_page));
+        if walk.is_some() && (items.len() as i64) < expected {
+            let other = if cond.needs_case_list {
+                ScopePlan::Driving
+            } else {
+                ScopePlan::ScopeRows
+            };
+            items = self.page_rows(cond, extra_column, sort, other, None, per_page, offset, now)?;
+        }
         let total = total.max(0) as u64;
         Ok(Page {
             items,
@@ -1023,6 +1121,111 @@ impl Queries {
             per_page,
             position: self.checkpoint()?,
         })
+    }
+
+    /// One page of `cond` by `plan`; a [`ScopePlan::Probing`] with `walk` reads only that
+    /// many cases in the sort's order (after `offset`), so its page may come out short.
+    #[allow(clippy::too_many_arguments)]
+    fn page_rows(
+        &self,
+        cond: &Conditions,
+        extra_column: Option<(&str, Value)>,
+        sort: Sort,
+        plan: ScopePlan,
+        walk: Option<i64>,
+        per_page: u32,
+        offset: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseSummary>, ProjectionError> {
+        let keys = Conditions::placeholders(cond.scope_keys.len());
+        let facts: String = cond.fact_sql.iter().map(|f| format!(" AND {f}")).collect();
+        let (extra_sql, mut params) = match extra_column {
+            Some((sql, param)) => (sql, vec![param]),
+            None => ("NULL", Vec::new()),
+        };
+        let sql = if plan == ScopePlan::ScopeRows {
+            if let Some(order) = sort.by_creation() {
+                // Each key's rows are in creation order: the first `offset + per_page`
+                // matches of every key hold the page (a case has the same facts under each
+                // of its keys, and UNION drops its repeats).
+                let n = offset.saturating_add(i64::from(per_page));
+                let mut walks = Vec::with_capacity(cond.scope_keys.len());
+                for key in &cond.scope_keys {
+                    walks.push(format!(
+                        "SELECT * FROM (SELECT s.case_id, s.created_at FROM case_scope s \
+                         WHERE s.unit_id = ?{facts} ORDER BY {order} LIMIT {n})"
+                    ));
+                    params.push(key.clone());
+                    params.extend(cond.fact_params.iter().cloned());
+                }
+                format!(
+                    "SELECT {COLUMNS}, {extra_sql} FROM case_list c WHERE c.case_id IN \
+                     (SELECT case_id FROM ({}) ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {}",
+                    walks.join(" UNION "),
+                    sort.sql()
+                )
+            } else {
+                // One row per case (a case is under several keys with the same facts), the
+                // page chosen on the scope rows; only its cases are read from the case list.
+                params.extend(cond.scope_keys.iter().cloned());
+                params.extend(cond.fact_params.iter().cloned());
+                format!(
+                    "SELECT {COLUMNS}, {extra_sql} FROM case_list c WHERE c.case_id IN \
+                     (SELECT s.case_id FROM case_scope s WHERE s.unit_id IN ({keys}){facts} \
+                     GROUP BY s.case_id ORDER BY {} LIMIT ? OFFSET ?) ORDER BY {}",
+                    sort.sql().replace("c.", "s."),
+                    sort.sql()
+                )
+            }
+        } else {
+            let form = if plan == ScopePlan::Probing {
+                ScopeForm::Probing
+            } else {
+                ScopeForm::Driving
+            };
+            // Probing walks the sort's own index: SQLite would rather start from a
+            // condition's index (every overdue case in the city) and sort them all.
+            let index = match (plan, sort) {
+                (ScopePlan::Probing, Sort::CaseIdAsc) => "NOT INDEXED",
+                (ScopePlan::Probing, _) => "INDEXED BY case_list_created",
+                _ if cond.scope_keys.is_empty() => cond.page_index.unwrap_or_default(),
+                _ => "",
+            };
+            let (clause, cond_params) = cond.clause(form);
+            params.extend(cond_params);
+            let (from, clause) = match walk {
+                // The first cases in the sort's order (past the earlier pages' share) from the
+                // sort's index alone; each one's scope probed before its row is read.
+                Some(walk) => {
+                    let n = walk
+                        .saturating_add(offset)
+                        .saturating_add(i64::from(per_page));
+                    (
+                        format!(
+                            "(SELECT case_id AS walk_id FROM case_list {index} ORDER BY {} \
+                             LIMIT {n}) w CROSS JOIN case_list c ON c.case_id = w.walk_id",
+                            sort.sql().replace("c.", "")
+                        ),
+                        clause.replace("s.case_id = c.case_id", "s.case_id = w.walk_id"),
+                    )
+                }
+                None => (format!("case_list c {index}"), clause),
+            };
+            format!(
+                "SELECT {COLUMNS}, {extra_sql} FROM {from} {clause} ORDER BY {} LIMIT ? \
+                 OFFSET ?",
+                sort.sql()
+            )
+        };
+        params.push(Value::Integer(i64::from(per_page)));
+        params.push(Value::Integer(offset));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let items = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                summary(r, now)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(items)
     }
 }
 

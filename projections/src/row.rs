@@ -309,6 +309,55 @@ pub fn visibility_keys(case: &Case, org: &OrgTree) -> Vec<String> {
     out
 }
 
+/// What `case_scope` repeats beside each of a case's keys: the columns a list filters and
+/// sorts by, as `case_list` holds them (times in microseconds, no deadline as `i64::MAX`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeFacts {
+    /// `case_list.created_at` (a case has it from its first event; `i64::MIN` never occurs).
+    pub created_at: i64,
+    /// `case_list.status`.
+    pub status: &'static str,
+    /// `case_list.category`.
+    pub category: Option<&'static str>,
+    /// `case_list.kind`.
+    pub kind: Option<&'static str>,
+    /// `case_list.urgency`.
+    pub urgency: Option<&'static str>,
+    /// `case_list.district_id`.
+    pub district_id: Option<String>,
+    /// `case_list.complete_due`.
+    pub complete_due: i64,
+    /// The case is overdue at `now` exactly when this is before `now`: for an open case its
+    /// earlier deadline (receive or complete), for one completed late (逾期办结) `i64::MIN`,
+    /// else `i64::MAX` — the same as the case list's overdue condition.
+    pub overdue_at: i64,
+}
+
+impl CaseRow {
+    /// The row's [`ScopeFacts`].
+    pub fn scope_facts(&self) -> ScopeFacts {
+        let micros = |t: Option<DateTime<Utc>>| t.map_or(i64::MAX, |t| t.timestamp_micros());
+        let (receive_due, complete_due) = (micros(self.receive_due), micros(self.complete_due));
+        let overdue_at = match self.stage {
+            Stage::Open => receive_due.min(complete_due),
+            Stage::Completed | Stage::CalledBack | Stage::Archived if self.completed_late => {
+                i64::MIN
+            }
+            _ => i64::MAX,
+        };
+        ScopeFacts {
+            created_at: self.created_at.map_or(i64::MIN, |t| t.timestamp_micros()),
+            status: status_code(self.status),
+            category: self.category,
+            kind: self.kind,
+            urgency: self.urgency,
+            district_id: self.district_id.clone(),
+            complete_due,
+            overdue_at,
+        }
+    }
+}
+
 /// The `case_scope` key of the cases `username` created.
 pub fn created_by_key(username: &str) -> String {
     format!("by:{username}")

@@ -2,7 +2,7 @@
 //! and is rebuilt from the event store.
 
 /// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// Tables this crate owns, dropped by a reset.
 pub(crate) const TABLES: &[&str] = &[
@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS case_list (
     resolved INTEGER,
     called_back_at INTEGER,
     n_reopened INTEGER NOT NULL,
-    rating_excluded INTEGER NOT NULL
+    rating_excluded INTEGER NOT NULL,
+    -- Overdue at `now` exactly when `overdue_at < now` (see `row::ScopeFacts::overdue_at`).
+    overdue_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 -- Who may see each case (domain::identity::may_view_case), one row per key: every unit a case
@@ -70,10 +72,25 @@ CREATE TABLE IF NOT EXISTS case_list (
 -- creator and `acc:{unit}` of the unit that accepted it. A caller may see the case when one of
 -- their keys (their unit, for leaders the units they oversee, their name, their unit as the
 -- accepting one) is here with it.
+-- Each row repeats the case's columns that lists filter and sort by (`row::ScopeFacts`), so a
+-- caller's list is counted and paged from their keys' rows alone, read in order, without a
+-- lookup in case_list per visible case. `overdue_at`: overdue when it is before `now`
+-- (the earlier deadline of an open case; the smallest integer once completed late; the
+-- largest otherwise).
+-- Keyed by creation time within each key, so a caller's newest (or oldest) cases are a walk
+-- of their keys' rows in order.
 CREATE TABLE IF NOT EXISTS case_scope (
     unit_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
     case_id TEXT NOT NULL,
-    PRIMARY KEY (unit_id, case_id)
+    status TEXT NOT NULL,
+    category TEXT,
+    kind TEXT,
+    urgency TEXT,
+    district_id TEXT,
+    complete_due INTEGER NOT NULL,
+    overdue_at INTEGER NOT NULL,
+    PRIMARY KEY (unit_id, created_at, case_id)
 ) WITHOUT ROWID;
 
 -- Every unit a case was given (an assignment, live or not).
@@ -127,16 +144,20 @@ CREATE TABLE IF NOT EXISTS case_assignment (
 /// The secondary indexes; a bulk load creates them after the rows.
 pub(crate) const CREATE_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS case_list_called_back ON case_list (called_back_at);
--- Overdue at query time: open cases by each deadline, completed ones by lateness.
-CREATE INDEX IF NOT EXISTS case_list_receive_due ON case_list (stage, receive_due);
+-- Overdue at query time: `overdue_at < now`; the most urgent open cases first.
+CREATE INDEX IF NOT EXISTS case_list_overdue ON case_list (overdue_at, stage);
 CREATE INDEX IF NOT EXISTS case_list_complete_due ON case_list (stage, complete_due);
-CREATE INDEX IF NOT EXISTS case_list_late ON case_list (completed_late, stage);
 CREATE INDEX IF NOT EXISTS case_list_created ON case_list (created_at);
 CREATE INDEX IF NOT EXISTS case_list_district ON case_list (district_id, created_at);
 CREATE INDEX IF NOT EXISTS case_list_phone ON case_list (caller_phone, created_at);
 CREATE INDEX IF NOT EXISTS case_list_status ON case_list (status, created_at);
 CREATE INDEX IF NOT EXISTS case_list_creator ON case_list (created_by, stage);
 CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage);
+-- Whether a case is under one of a caller's keys.
+CREATE INDEX IF NOT EXISTS case_scope_case ON case_scope (case_id);
+-- A scoped list's commonest conditions, counted within the caller's keys.
+CREATE INDEX IF NOT EXISTS case_scope_overdue ON case_scope (unit_id, overdue_at);
+CREATE INDEX IF NOT EXISTS case_scope_status ON case_scope (unit_id, status, category);
 CREATE INDEX IF NOT EXISTS case_holder_due ON case_holder (unit_id, state, complete_by);
 CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id);
 CREATE INDEX IF NOT EXISTS case_assignment_given ON case_assignment (transferred_at);
