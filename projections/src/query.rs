@@ -383,6 +383,8 @@ struct Conditions {
     scope_keys: Vec<Value>,
     /// The index a page of every case (no scope) walks, when SQLite would choose worse.
     page_index: Option<&'static str>,
+    /// The index such a count reads, when SQLite would choose worse.
+    count_index: Option<&'static str>,
 }
 
 /// How a page of a caller who sees only some cases is found.
@@ -857,6 +859,7 @@ impl Queries {
                     [Value::Integer(i64::MIN), now_us.clone()],
                 );
                 cond.page_index = Some("INDEXED BY case_list_complete_due");
+                cond.count_index = Some("INDEXED BY case_list_overdue");
             }
             WorkList::Overdue => holder(
                 &mut cond,
@@ -1076,9 +1079,14 @@ impl Queries {
             )?
         } else {
             let (clause, params) = cond.clause(ScopeForm::Driving);
+            let index = if scoped {
+                ""
+            } else {
+                cond.count_index.unwrap_or_default()
+            };
             self.conn.query_row(
                 &format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM case_list c {clause} LIMIT {})",
+                    "SELECT count(*) FROM (SELECT 1 FROM case_list c {index} {clause} LIMIT {})",
                     COUNT_LIMIT + 1
                 ),
                 rusqlite::params_from_iter(params.iter()),
