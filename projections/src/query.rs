@@ -408,6 +408,11 @@ pub(crate) enum ScopePlan {
 /// of recent cases, so the walk mostly suffices.
 const PROBE_WALK: i64 = 5_000;
 
+/// How a probe finds a case's scope row from its case list row `c`; `case_scope` keeps no
+/// creation time as NULL (see `row::ScopeFacts::created_at`).
+const PROBE_ROW: &str =
+    "s.created_at = coalesce(c.created_at, -9223372036854775808) AND s.case_id = c.case_id";
+
 /// How the scope condition is written, which steers SQLite's plan.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ScopeForm {
@@ -504,9 +509,10 @@ impl Conditions {
                 }
                 ScopeForm::Probing => {
                     params.extend(self.scope_keys.iter().cloned());
+                    // The whole key of the scope row: (key, created_at, case).
                     format!(
-                        "EXISTS (SELECT 1 FROM case_scope s WHERE s.case_id = c.case_id AND \
-                         s.unit_id IN ({keys}))"
+                        "EXISTS (SELECT 1 FROM case_scope s WHERE s.unit_id IN ({keys}) AND \
+                         {PROBE_ROW})"
                     )
                 }
             });
@@ -1210,11 +1216,15 @@ impl Queries {
                         .saturating_add(i64::from(per_page));
                     (
                         format!(
-                            "(SELECT case_id AS walk_id FROM case_list {index} ORDER BY {} \
-                             LIMIT {n}) w CROSS JOIN case_list c ON c.case_id = w.walk_id",
+                            "(SELECT case_id AS walk_id, coalesce(created_at, \
+                             -9223372036854775808) AS walk_at FROM case_list {index} ORDER BY \
+                             {} LIMIT {n}) w CROSS JOIN case_list c ON c.case_id = w.walk_id",
                             sort.sql().replace("c.", "")
                         ),
-                        clause.replace("s.case_id = c.case_id", "s.case_id = w.walk_id"),
+                        clause.replace(
+                            PROBE_ROW,
+                            "s.created_at = w.walk_at AND s.case_id = w.walk_id",
+                        ),
                     )
                 }
                 None => (format!("case_list c {index}"), clause),

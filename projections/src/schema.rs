@@ -153,8 +153,6 @@ CREATE INDEX IF NOT EXISTS case_list_phone ON case_list (caller_phone, created_a
 CREATE INDEX IF NOT EXISTS case_list_status ON case_list (status, created_at);
 CREATE INDEX IF NOT EXISTS case_list_creator ON case_list (created_by, stage);
 CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage);
--- Whether a case is under one of a caller's keys.
-CREATE INDEX IF NOT EXISTS case_scope_case ON case_scope (case_id);
 -- A scoped list's commonest conditions, counted within the caller's keys.
 CREATE INDEX IF NOT EXISTS case_scope_overdue ON case_scope (unit_id, overdue_at);
 CREATE INDEX IF NOT EXISTS case_scope_status ON case_scope (unit_id, status, category);
