@@ -22,12 +22,19 @@ use crate::store::{EventStore, Position, RecordedEvent};
 /// Events read from the store per batch, and at most applied per transaction.
 const BATCH: usize = 8192;
 
+/// Read connections: a slow query (a substring search over a million cases while the case
+/// index is rebuilt, a report) does not hold up the others' work lists.
+const READ_CONNECTIONS: usize = 4;
+
 /// The read database and what feeds it.
 pub struct ReadSide {
     store: Arc<dyn EventStore>,
     /// `None` only while a batch is being applied on a blocking thread.
     projector: tokio::sync::Mutex<Option<Projector>>,
-    queries: Mutex<Queries>,
+    /// Read connections, each used by one query at a time.
+    queries: Vec<Mutex<Queries>>,
+    /// Where the next query that finds every connection busy waits.
+    next_queries: std::sync::atomic::AtomicUsize,
     /// The checkpoint after the last committed batch.
     applied: watch::Sender<u64>,
     path: PathBuf,
@@ -54,12 +61,15 @@ impl ReadSide {
             projector.reset()?;
         }
         let checkpoint = projector.checkpoint()?;
-        let queries = Queries::open(path)
+        let queries = (0..READ_CONNECTIONS)
+            .map(|_| Queries::open(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("failed to open read database `{}`", path.display()))?;
         Ok(Arc::new(ReadSide {
             store,
             projector: tokio::sync::Mutex::new(Some(projector)),
-            queries: Mutex::new(queries),
+            queries,
+            next_queries: std::sync::atomic::AtomicUsize::new(0),
             applied: watch::Sender::new(checkpoint),
             path: path.to_owned(),
         }))
@@ -85,7 +95,8 @@ impl ReadSide {
         )
     }
 
-    /// Runs a query on a blocking thread.
+    /// Runs a query on a blocking thread, on a free read connection (or, when all are busy,
+    /// waiting for one in turn).
     ///
     /// # Errors
     /// The query's failure, or a panicked query thread.
@@ -95,7 +106,22 @@ impl ReadSide {
     ) -> anyhow::Result<T> {
         let side = self.clone();
         tokio::task::spawn_blocking(move || {
-            let queries = side.queries.lock().unwrap_or_else(|e| e.into_inner());
+            let free = side.queries.iter().find_map(|q| match q.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            });
+            let queries = match free {
+                Some(guard) => guard,
+                None => {
+                    let n = side
+                        .next_queries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    side.queries[n % side.queries.len()]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                }
+            };
             f(&queries)
         })
         .await
@@ -583,5 +609,55 @@ mod tests {
         assert!(side.wait_for(second, Duration::from_secs(5)).await);
         assert_eq!(status(&side).await, [Status::InProgress]);
         follower.abort();
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::ReadSide;
+    use crate::store::EventStore;
+    use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_query_does_not_hold_up_the_others() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store: Arc<dyn EventStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
+        let org = crate::directory::load_org().expect("org");
+        let read = ReadSide::open(&dir.path().join("read.db"), store, org).expect("read side");
+        // Three queries hold their connections until released.
+        let (release, held) = tokio::sync::watch::channel(false);
+        let mut slow = Vec::new();
+        for _ in 0..3 {
+            let mut held = held.clone();
+            slow.push(tokio::spawn({
+                let read = read.clone();
+                async move {
+                    read.query(move |q| {
+                        let _ = q.checkpoint()?;
+                        // A blocking thread: wait as a long query would.
+                        let _ = tokio::runtime::Handle::current().block_on(held.wait_for(|go| *go));
+                        Ok(())
+                    })
+                    .await
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let quick =
+            tokio::time::timeout(Duration::from_secs(5), read.query(|q| q.checkpoint())).await;
+        release.send_replace(true);
+        for task in slow {
+            task.await.expect("task").expect("slow query");
+        }
+        assert_eq!(
+            quick
+                .expect("a free connection answers while three are busy")
+                .expect("query"),
+            0
+        );
     }
 }

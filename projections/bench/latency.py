@@ -1,6 +1,7 @@
 """p50/p99 of case-list and work-list queries over HTTP on a data directory.
 
 Usage: python3 projections/bench/latency.py DATA_DIR [N]  (N requests per query, default 50)
+With CLIENTS=K in the environment it then also runs every query mixed from K clients at once.
 DATA_DIR is typically made by `minqing generate --data DATA_DIR --cases N` followed by
 `minqing rebuild --data DATA_DIR`; the citizen-history query uses the caller with the most
 cases in the read model (a generated year has frequent callers). MINQING_DEMO_PASSWORD must be
@@ -45,10 +46,30 @@ cases = [
   ('supervisor', '/api/v1/worklist?list=overdue'),
   ('operator', '/api/v1/cases?caller_phone=' + urllib.parse.quote(phone) + '&per_page=20'),
 ]
+n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 for user, path in cases:
     lat = []; total = None
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     for _ in range(n):
         t = time.perf_counter(); r = call('GET', path, tok[user]); lat.append((time.perf_counter() - t) * 1000); total = r.get('total')
     lat.sort()
     print(f"{user:22} {path:80} total={total:>7} p50={lat[len(lat)//2]:7.1f} ms p99={lat[int(len(lat)*0.99)-1]:7.1f} ms")
+
+# CLIENTS=K: then every query above at once from K clients (each takes the next query in
+# turn, N rounds), as a centre's many users would: throughput and the latency they see.
+clients = int(os.environ.get('CLIENTS', '0'))
+if clients:
+    import threading
+    lat = []; lock = threading.Lock()
+    def client(k):
+        mine = []
+        for i in range(n):
+            user, path = cases[(k + i) % len(cases)]
+            t = time.perf_counter(); call('GET', path, tok[user]); mine.append((time.perf_counter() - t) * 1000)
+        with lock: lat.extend(mine)
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    took = time.perf_counter() - start
+    lat.sort()
+    print(f"{clients} clients, the queries above mixed: {len(lat)} requests in {took:.1f} s = {len(lat)/took:.0f}/s p50={lat[len(lat)//2]:.1f} ms p99={lat[int(len(lat)*0.99)-1]:.1f} ms")
