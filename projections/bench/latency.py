@@ -25,7 +25,7 @@ def call(method, path, token=None, body=None):
     req.add_header('content-type', 'application/json')
     if token: req.add_header('authorization', 'Bearer ' + token)
     with urllib.request.urlopen(req) as r: return json.loads(r.read() or b'{}')
-tok = {u: call('POST', '/api/v1/auth/login', body={'username': u, 'password': password})['token'] for u in ['city_leader', 'chengguan_dispatcher', 'chengguan_s01_handler', 'housing_handler', 'supervisor', 'operator']}
+tok = {u: call('POST', '/api/v1/auth/login', body={'username': u, 'password': password})['token'] for u in ['city_leader', 'dispatcher', 'chengguan_dispatcher', 'chengguan_s01_handler', 'housing_handler', 'supervisor', 'operator']}
 cases = [
   ('city_leader', '/api/v1/cases?district=d.chengguan&status=transferred&category=complaint&per_page=20'),
   ('city_leader', '/api/v1/cases?per_page=20'),
@@ -43,6 +43,7 @@ cases = [
   ('chengguan_dispatcher', '/api/v1/worklist?list=in_progress'),
   ('chengguan_dispatcher', '/api/v1/worklist?list=due_soon'),
   ('chengguan_dispatcher', '/api/v1/worklist?list=transferred_by_me'),
+  ('dispatcher', '/api/v1/worklist?list=transferred_by_me'),
   ('supervisor', '/api/v1/worklist?list=overdue'),
   ('operator', '/api/v1/cases?caller_phone=' + urllib.parse.quote(phone) + '&per_page=20'),
 ]

@@ -385,6 +385,9 @@ struct Conditions {
     page_index: Option<&'static str>,
     /// The index such a count reads, when SQLite would choose worse.
     count_index: Option<&'static str>,
+    /// A count of every case (no scope) from a side table alone, when its rows and the
+    /// matching cases are one to one (capped like the others: at most `COUNT_LIMIT + 1`).
+    count_sql: Option<(&'static str, Vec<Value>)>,
 }
 
 /// How a page of a caller who sees only some cases is found.
@@ -890,6 +893,13 @@ impl Queries {
                      t.from_unit_id = ?)",
                     Conditions::text(&owner.unit_id),
                 ));
+                // One transfer row per case and unit, written with the case's row: the
+                // transfer index alone counts them.
+                cond.count_sql = Some((
+                    "SELECT count(*) FROM (SELECT t.case_id FROM case_transfer t WHERE \
+                     t.from_unit_id = ? LIMIT 10001)",
+                    vec![Conditions::text(&owner.unit_id)],
+                ));
             }
         }
         if let Some((where_sql, params)) = holder_cond {
@@ -1072,7 +1082,10 @@ impl Queries {
         let facts: String = cond.fact_sql.iter().map(|f| format!(" AND {f}")).collect();
         // Counting every match of a broad condition costs more than the page itself; past
         // COUNT_LIMIT the total is reported as capped.
-        let total: i64 = if scoped && !cond.needs_case_list {
+        let total: i64 = if let (false, Some((sql, params))) = (scoped, &cond.count_sql) {
+            self.conn
+                .query_row(sql, rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+        } else if scoped && !cond.needs_case_list {
             // The keys' rows and their facts answer it: no lookup in the case list.
             self.conn.query_row(
                 &format!(

@@ -959,6 +959,7 @@ fn work_lists_show_what_a_unit_must_do() {
         recall,
         [("C1", Some(false)), ("C2", Some(true)), ("C4", Some(true))]
     );
+    assert_eq!(page.total, 3);
 }
 
 #[test]
