@@ -427,15 +427,16 @@ fn write_case(
         ])?;
     }
     let mut transfer = tx.prepare_cached(
-        "INSERT INTO case_transfer (case_id, from_unit_id, transfer_id, recallable)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO case_transfer (case_id, from_unit_id, transfer_id, recallable, complete_due)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for t in &row.transfers {
         transfer.execute(params![
             row.case_id,
             t.from_unit_id,
             t.transfer_id,
-            t.recallable
+            t.recallable,
+            facts.complete_due,
         ])?;
     }
     entry.may_have_side_rows = !row.holders.is_empty() || !row.transfers.is_empty();

@@ -388,6 +388,9 @@ struct Conditions {
     /// A count of every case (no scope) from a side table alone, when its rows and the
     /// matching cases are one to one (capped like the others: at most `COUNT_LIMIT + 1`).
     count_sql: Option<(&'static str, Vec<Value>)>,
+    /// The case ids of every case (no scope) in the page's sort order from a side table's
+    /// index alone, to which the page's `LIMIT ? OFFSET ?` is added.
+    page_ids: Option<(&'static str, Vec<Value>)>,
 }
 
 /// How a page of a caller who sees only some cases is found.
@@ -900,6 +903,12 @@ impl Queries {
                      t.from_unit_id = ? LIMIT 10001)",
                     vec![Conditions::text(&owner.unit_id)],
                 ));
+                // Most urgent first (the list's order), straight from the transfer index.
+                cond.page_ids = Some((
+                    "SELECT t.case_id FROM case_transfer t WHERE t.from_unit_id = ? \
+                     ORDER BY t.complete_due ASC, t.case_id ASC",
+                    vec![Conditions::text(&owner.unit_id)],
+                ));
             }
         }
         if let Some((where_sql, params)) = holder_cond {
@@ -1170,7 +1179,16 @@ impl Queries {
             Some((sql, param)) => (sql, vec![param]),
             None => ("NULL", Vec::new()),
         };
-        let sql = if plan == ScopePlan::ScopeRows {
+        let sql = if let (true, Some((ids, ids_params)), Sort::CompleteDueAsc) =
+            (cond.scope_keys.is_empty(), &cond.page_ids, sort)
+        {
+            params.extend(ids_params.iter().cloned());
+            format!(
+                "SELECT {COLUMNS}, {extra_sql} FROM case_list c WHERE c.case_id IN ({ids} \
+                 LIMIT ? OFFSET ?) ORDER BY {}",
+                sort.sql()
+            )
+        } else if plan == ScopePlan::ScopeRows {
             if let Some(order) = sort.by_creation() {
                 // Each key's rows are in creation order: the first `offset + per_page`
                 // matches of every key hold the page (a case has the same facts under each

@@ -2,7 +2,7 @@
 //! and is rebuilt from the event store.
 
 /// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// Tables this crate owns, dropped by a reset.
 pub(crate) const TABLES: &[&str] = &[
@@ -118,6 +118,8 @@ CREATE TABLE IF NOT EXISTS case_transfer (
     from_unit_id TEXT NOT NULL,
     transfer_id INTEGER NOT NULL,
     recallable INTEGER NOT NULL,
+    -- `case_list.complete_due`, so a unit's transfers are listed most urgent first by index.
+    complete_due INTEGER NOT NULL,
     PRIMARY KEY (case_id, from_unit_id)
 ) WITHOUT ROWID;
 
@@ -157,7 +159,7 @@ CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, 
 CREATE INDEX IF NOT EXISTS case_scope_overdue ON case_scope (unit_id, overdue_at);
 CREATE INDEX IF NOT EXISTS case_scope_status ON case_scope (unit_id, status, category);
 CREATE INDEX IF NOT EXISTS case_holder_due ON case_holder (unit_id, state, complete_by);
-CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id);
+CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id, complete_due);
 CREATE INDEX IF NOT EXISTS case_assignment_given ON case_assignment (transferred_at);
 CREATE INDEX IF NOT EXISTS case_assignment_completed ON case_assignment (completed_at);
 CREATE INDEX IF NOT EXISTS case_assignment_ended ON case_assignment (ended_at);

@@ -960,6 +960,35 @@ fn work_lists_show_what_a_unit_must_do() {
         [("C1", Some(false)), ("C2", Some(true)), ("C4", Some(true))]
     );
     assert_eq!(page.total, 3);
+    // Most urgent first, a page at a time, as the case list's own deadlines order them.
+    let mut expected: Vec<(i64, &str)> = page
+        .items
+        .iter()
+        .map(|c| {
+            (
+                c.complete_due.map_or(i64::MAX, |t| t.timestamp_micros()),
+                c.case_id.as_str(),
+            )
+        })
+        .collect();
+    expected.sort_unstable();
+    let mut paged = Vec::new();
+    for n in 1..=4 {
+        let one = q
+            .work_list(
+                WorkList::TransferredByMe,
+                &owner,
+                monday(2),
+                monday(6),
+                n,
+                1,
+            )
+            .expect("work list");
+        assert_eq!(one.total, 3);
+        paged.extend(one.items.into_iter().map(|c| c.case_id));
+    }
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id.to_owned()).collect();
+    assert_eq!(paged, expected);
 }
 
 #[test]
