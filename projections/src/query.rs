@@ -385,12 +385,6 @@ struct Conditions {
     page_index: Option<&'static str>,
     /// The index such a count reads, when SQLite would choose worse.
     count_index: Option<&'static str>,
-    /// A count of every case (no scope) from a side table alone, when its rows and the
-    /// matching cases are one to one (capped like the others: at most `COUNT_LIMIT + 1`).
-    count_sql: Option<(&'static str, Vec<Value>)>,
-    /// The case ids of every case (no scope) in the page's sort order from a side table's
-    /// index alone, to which the page's `LIMIT ? OFFSET ?` is added.
-    page_ids: Option<(&'static str, Vec<Value>)>,
 }
 
 /// How a page of a caller who sees only some cases is found.
@@ -430,6 +424,21 @@ enum ScopeForm {
     Probing,
 }
 
+/// A work list read from a side table (see [`Queries::side_page`]).
+struct SideList {
+    /// The table and its alias, `case_holder h`.
+    from: &'static str,
+    /// The alias.
+    alias: &'static str,
+    /// The table's deadline column, in the order of the case list's `complete_due`.
+    deadline: &'static str,
+    /// Which of its rows, on the alias.
+    where_sql: String,
+    params: Vec<Value>,
+    /// A column added to each row of the page (`recallable`), with its parameter.
+    column: Option<(&'static str, Value)>,
+}
+
 /// Above this many `case_scope` rows for a caller's keys, a page whose conditions need the
 /// case list walks it in index order ([`ScopePlan::Probing`]) instead of looking up every
 /// visible case.
@@ -441,6 +450,11 @@ impl Conditions {
         self.sql.push(sql.into());
         self.params.extend(params);
         self.needs_case_list = true;
+    }
+
+    /// The conditions on the scope rows' facts, each as ` AND …`.
+    fn facts_sql(&self) -> String {
+        self.fact_sql.iter().map(|f| format!(" AND {f}")).collect()
     }
 
     /// A condition on a column `case_scope` repeats, written on the case list and on the
@@ -505,7 +519,7 @@ impl Conditions {
             sql.push(match form {
                 ScopeForm::Driving => {
                     // The facts narrow the keys' rows before any case is looked up.
-                    let facts: String = self.fact_sql.iter().map(|f| format!(" AND {f}")).collect();
+                    let facts = self.facts_sql();
                     params.extend(self.scope_keys.iter().cloned());
                     params.extend(self.fact_params.iter().cloned());
                     format!(
@@ -610,7 +624,7 @@ impl Queries {
         {
             return self.page_by_rank(&cond, matches, filter.page, filter.per_page, now);
         }
-        self.page(&cond, None, filter.sort, filter.page, filter.per_page, now)
+        self.page(&cond, filter.sort, filter.page, filter.per_page, now)
     }
 
     /// The ids of every case `filter` matches within `scope` (no page, no limit): for
@@ -835,13 +849,19 @@ impl Queries {
         let units: Vec<Value> = owner.units.iter().map(|u| Conditions::text(u)).collect();
         // Holder lists are driven by the holder table's (unit, state, complete-by) index, most
         // urgent first, so a page does not sort every holder of a busy unit.
-        let mut holder_cond: Option<(String, Vec<Value>)> = None;
-        let mut holder = |_: &mut Conditions, extra: &str, mut params: Vec<Value>| {
+        let mut side: Option<SideList> = None;
+        let mut holder = |extra: &str, mut params: Vec<Value>| {
             let mut all = units.clone();
             all.append(&mut params);
-            holder_cond = Some((format!("{units_in} AND {extra}"), all));
+            side = Some(SideList {
+                from: "case_holder h",
+                alias: "h",
+                deadline: "complete_by",
+                where_sql: format!("{units_in} AND {extra}"),
+                params: all,
+                column: None,
+            });
         };
-        let mut extra_column = None;
         let mut sort = Sort::CompleteDueAsc;
         match list {
             WorkList::Drafts => {
@@ -851,12 +871,11 @@ impl Queries {
                 );
                 sort = Sort::CreatedDesc;
             }
-            WorkList::ToReceive => holder(&mut cond, "h.state = 'pending'", vec![]),
-            WorkList::InProgress => holder(&mut cond, "h.state = 'received'", vec![]),
+            WorkList::ToReceive => holder("h.state = 'pending'", vec![]),
+            WorkList::InProgress => holder("h.state = 'received'", vec![]),
             WorkList::DueSoon => {
                 let until = Value::Integer(micros(due_soon_until));
                 holder(
-                    &mut cond,
                     "h.complete_by >= ? AND NOT (h.state = 'pending' AND h.receive_by < ?) AND \
                      ((h.state = 'pending' AND h.receive_by <= ?) OR h.complete_by <= ?)",
                     vec![now_us.clone(), now_us.clone(), until.clone(), until],
@@ -874,7 +893,6 @@ impl Queries {
                 cond.count_index = Some("INDEXED BY case_list_overdue");
             }
             WorkList::Overdue => holder(
-                &mut cond,
                 "((h.state = 'pending' AND h.receive_by < ?) OR h.complete_by < ?)",
                 vec![now_us.clone(), now_us.clone()],
             ),
@@ -886,65 +904,71 @@ impl Queries {
                 sort = Sort::CreatedAsc;
             }
             WorkList::TransferredByMe => {
-                cond.push(
-                    "c.case_id IN (SELECT t.case_id FROM case_transfer t WHERE \
-                     t.from_unit_id = ?)",
-                    [Conditions::text(&owner.unit_id)],
-                );
-                extra_column = Some((
-                    "(SELECT t.recallable FROM case_transfer t WHERE t.case_id = c.case_id AND \
-                     t.from_unit_id = ?)",
-                    Conditions::text(&owner.unit_id),
-                ));
-                // One transfer row per case and unit, written with the case's row: the
-                // transfer index alone counts them.
-                cond.count_sql = Some((
-                    "SELECT count(*) FROM (SELECT t.case_id FROM case_transfer t WHERE \
-                     t.from_unit_id = ? LIMIT 10001)",
-                    vec![Conditions::text(&owner.unit_id)],
-                ));
-                // Most urgent first (the list's order), straight from the transfer index.
-                cond.page_ids = Some((
-                    "SELECT t.case_id FROM case_transfer t WHERE t.from_unit_id = ? \
-                     ORDER BY t.complete_due ASC, t.case_id ASC",
-                    vec![Conditions::text(&owner.unit_id)],
-                ));
+                // The transfer table's (from unit, complete-by) index, most urgent first; the
+                // complete-by there is the case list's, written with it.
+                side = Some(SideList {
+                    from: "case_transfer t",
+                    alias: "t",
+                    deadline: "complete_due",
+                    where_sql: "t.from_unit_id = ?".to_owned(),
+                    params: vec![Conditions::text(&owner.unit_id)],
+                    column: Some((
+                        "(SELECT t.recallable FROM case_transfer t WHERE t.case_id = c.case_id \
+                         AND t.from_unit_id = ?)",
+                        Conditions::text(&owner.unit_id),
+                    )),
+                });
             }
         }
-        if let Some((where_sql, params)) = holder_cond {
-            return self.holder_page(&where_sql, params, page, per_page, now);
+        if let Some(side) = side {
+            return self.side_page(side, page, per_page, now);
         }
-        self.page(&cond, extra_column, sort, page, per_page, now)
+        self.page(&cond, sort, page, per_page, now)
     }
 
-    fn holder_page(
+    /// A work list kept in a side table with one row per case and holder (or transferring
+    /// unit): counted there (distinct cases), and the page read there in its deadline's index
+    /// order, most urgent first; only the page's cases are read from the case list, in the
+    /// case list's own deadline order.
+    fn side_page(
         &self,
-        where_sql: &str,
-        params: Vec<Value>,
+        side: SideList,
         page: u32,
         per_page: u32,
         now: DateTime<Utc>,
     ) -> Result<Page, ProjectionError> {
         let page = page.max(1);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let SideList {
+            from,
+            alias: a,
+            deadline,
+            where_sql,
+            params,
+            column,
+        } = side;
         let total: i64 = self.conn.query_row(
             &format!(
-                "SELECT count(DISTINCT case_id) FROM (SELECT h.case_id FROM case_holder h \
+                "SELECT count(DISTINCT case_id) FROM (SELECT {a}.case_id FROM {from} \
                  WHERE {where_sql} LIMIT {})",
                 COUNT_LIMIT + 1
             ),
             rusqlite::params_from_iter(params.iter()),
             |r| r.get(0),
         )?;
-        let mut item_params = params;
+        let (column_sql, mut item_params) = match column {
+            Some((sql, param)) => (sql, vec![param]),
+            None => ("NULL", Vec::new()),
+        };
+        item_params.extend(params);
         item_params.push(Value::Integer(i64::from(per_page)));
         item_params.push(Value::Integer(
             i64::from(page - 1).saturating_mul(i64::from(per_page)),
         ));
         let sql = format!(
-            "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN (SELECT h.case_id FROM \
-             case_holder h WHERE {where_sql} ORDER BY h.complete_by, h.case_id LIMIT ? OFFSET ?) \
-             ORDER BY c.complete_due, c.case_id"
+            "SELECT {COLUMNS}, {column_sql} FROM case_list c WHERE c.case_id IN (SELECT \
+             {a}.case_id FROM {from} WHERE {where_sql} ORDER BY {a}.{deadline}, {a}.case_id \
+             LIMIT ? OFFSET ?) ORDER BY c.complete_due, c.case_id"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt
@@ -952,6 +976,17 @@ impl Queries {
                 summary(r, now)
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        self.finish(items, total, page, per_page)
+    }
+
+    /// A page with its total, capped at [`COUNT_LIMIT`], and the read model's position.
+    fn finish(
+        &self,
+        items: Vec<CaseSummary>,
+        total: i64,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page, ProjectionError> {
         let total = total.max(0) as u64;
         Ok(Page {
             items,
@@ -1013,15 +1048,7 @@ impl Queries {
                 .collect::<Result<_, _>>()?;
             items.extend(ids.iter().filter_map(|id| rows.remove(*id)));
         }
-        let total = ordered.len() as u64;
-        Ok(Page {
-            items,
-            total: total.min(COUNT_LIMIT),
-            total_capped: total > COUNT_LIMIT,
-            page,
-            per_page,
-            position: self.checkpoint()?,
-        })
+        self.finish(items, ordered.len() as i64, page, per_page)
     }
 
     /// Whether the caller's scope keys list more than [`DENSE_SCOPE`] cases.
@@ -1053,11 +1080,6 @@ impl Queries {
             sort,
             Sort::CreatedDesc | Sort::CreatedAsc | Sort::CaseIdAsc | Sort::Relevance
         );
-        let other = if cond.needs_case_list {
-            ScopePlan::Driving
-        } else {
-            ScopePlan::ScopeRows
-        };
         if let Some(plan) = self.forced_plan {
             return Ok(match plan {
                 ScopePlan::ScopeRows if cond.needs_case_list => (ScopePlan::Driving, None),
@@ -1071,14 +1093,13 @@ impl Queries {
         Ok(if index_ordered && self.scope_is_dense(cond)? {
             (ScopePlan::Probing, Some(self.probe_walk))
         } else {
-            (other, None)
+            (ScopePlan::Driving, None)
         })
     }
 
     fn page(
         &self,
         cond: &Conditions,
-        extra_column: Option<(&str, Value)>,
         sort: Sort,
         page: u32,
         per_page: u32,
@@ -1088,13 +1109,10 @@ impl Queries {
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
         let scoped = !cond.scope_keys.is_empty();
         let keys = Conditions::placeholders(cond.scope_keys.len());
-        let facts: String = cond.fact_sql.iter().map(|f| format!(" AND {f}")).collect();
+        let facts = cond.facts_sql();
         // Counting every match of a broad condition costs more than the page itself; past
         // COUNT_LIMIT the total is reported as capped.
-        let total: i64 = if let (false, Some((sql, params))) = (scoped, &cond.count_sql) {
-            self.conn
-                .query_row(sql, rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
-        } else if scoped && !cond.needs_case_list {
+        let total: i64 = if scoped && !cond.needs_case_list {
             // The keys' rows and their facts answer it: no lookup in the case list.
             self.conn.query_row(
                 &format!(
@@ -1127,36 +1145,14 @@ impl Queries {
         } else {
             (ScopePlan::Driving, None)
         };
-        let mut items = self.page_rows(
-            cond,
-            extra_column.clone(),
-            sort,
-            plan,
-            walk,
-            per_page,
-            offset,
-            now,
-        )?;
+        let mut items = self.page_rows(cond, sort, plan, walk, per_page, offset, now)?;
         // A walk that did not fill the page (nor reach the last match) read too few cases:
-        // the other plan finds the page.
+        // the caller's cases looked up one by one find the page.
         let expected = (total - offset).clamp(0, i64::from(per_page));
         if walk.is_some() && (items.len() as i64) < expected {
-            let other = if cond.needs_case_list {
-                ScopePlan::Driving
-            } else {
-                ScopePlan::ScopeRows
-            };
-            items = self.page_rows(cond, extra_column, sort, other, None, per_page, offset, now)?;
+            items = self.page_rows(cond, sort, ScopePlan::Driving, None, per_page, offset, now)?;
         }
-        let total = total.max(0) as u64;
-        Ok(Page {
-            items,
-            total: total.min(COUNT_LIMIT),
-            total_capped: total > COUNT_LIMIT,
-            page,
-            per_page,
-            position: self.checkpoint()?,
-        })
+        self.finish(items, total, page, per_page)
     }
 
     /// One page of `cond` by `plan`; a [`ScopePlan::Probing`] with `walk` reads only that
@@ -1165,7 +1161,6 @@ impl Queries {
     fn page_rows(
         &self,
         cond: &Conditions,
-        extra_column: Option<(&str, Value)>,
         sort: Sort,
         plan: ScopePlan,
         walk: Option<i64>,
@@ -1174,21 +1169,9 @@ impl Queries {
         now: DateTime<Utc>,
     ) -> Result<Vec<CaseSummary>, ProjectionError> {
         let keys = Conditions::placeholders(cond.scope_keys.len());
-        let facts: String = cond.fact_sql.iter().map(|f| format!(" AND {f}")).collect();
-        let (extra_sql, mut params) = match extra_column {
-            Some((sql, param)) => (sql, vec![param]),
-            None => ("NULL", Vec::new()),
-        };
-        let sql = if let (true, Some((ids, ids_params)), Sort::CompleteDueAsc) =
-            (cond.scope_keys.is_empty(), &cond.page_ids, sort)
-        {
-            params.extend(ids_params.iter().cloned());
-            format!(
-                "SELECT {COLUMNS}, {extra_sql} FROM case_list c WHERE c.case_id IN ({ids} \
-                 LIMIT ? OFFSET ?) ORDER BY {}",
-                sort.sql()
-            )
-        } else if plan == ScopePlan::ScopeRows {
+        let facts = cond.facts_sql();
+        let mut params = Vec::new();
+        let sql = if plan == ScopePlan::ScopeRows {
             if let Some(order) = sort.by_creation() {
                 // Each key's rows are in creation order: the first `offset + per_page`
                 // matches of every key hold the page (a case has the same facts under each
@@ -1204,7 +1187,7 @@ impl Queries {
                     params.extend(cond.fact_params.iter().cloned());
                 }
                 format!(
-                    "SELECT {COLUMNS}, {extra_sql} FROM case_list c WHERE c.case_id IN \
+                    "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN \
                      (SELECT case_id FROM ({}) ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {}",
                     walks.join(" UNION "),
                     sort.sql()
@@ -1215,7 +1198,7 @@ impl Queries {
                 params.extend(cond.scope_keys.iter().cloned());
                 params.extend(cond.fact_params.iter().cloned());
                 format!(
-                    "SELECT {COLUMNS}, {extra_sql} FROM case_list c WHERE c.case_id IN \
+                    "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN \
                      (SELECT s.case_id FROM case_scope s WHERE s.unit_id IN ({keys}){facts} \
                      GROUP BY s.case_id ORDER BY {} LIMIT ? OFFSET ?) ORDER BY {}",
                     sort.sql().replace("c.", "s."),
@@ -1261,7 +1244,7 @@ impl Queries {
                 None => (format!("case_list c {index}"), clause),
             };
             format!(
-                "SELECT {COLUMNS}, {extra_sql} FROM {from} {clause} ORDER BY {} LIMIT ? \
+                "SELECT {COLUMNS}, NULL FROM {from} {clause} ORDER BY {} LIMIT ? \
                  OFFSET ?",
                 sort.sql()
             )
