@@ -297,13 +297,7 @@ impl<P: IndexProjection> IndexFollower<P> {
         if *rx.borrow_and_update() >= position {
             return true;
         }
-        self.wanted.send_if_modified(|wanted| {
-            let raise = position > *wanted;
-            if raise {
-                *wanted = position;
-            }
-            raise
-        });
+        raise_to(&self.wanted, position);
         tokio::time::timeout(timeout, rx.wait_for(|visible| *visible >= position))
             .await
             .is_ok_and(|res| res.is_ok())
@@ -329,28 +323,14 @@ impl<P: IndexProjection> IndexFollower<P> {
             *last_commit = Instant::now();
         }
         if projection.unpublished() == 0 {
-            let checkpoint = projection.checkpoint();
-            self.visible.send_if_modified(|visible| {
-                let raise = checkpoint > *visible;
-                if raise {
-                    *visible = checkpoint;
-                }
-                raise
-            });
+            raise_to(&self.visible, projection.checkpoint());
         }
         Ok(())
     }
 
     /// Raises what searches see to the last commit.
     fn publish_committed(&self) {
-        let committed = self.projection.committed();
-        self.visible.send_if_modified(|visible| {
-            let raise = committed > *visible;
-            if raise {
-                *visible = committed;
-            }
-            raise
-        });
+        raise_to(&self.visible, self.projection.committed());
     }
 
     /// Catches up (retrying after failures, from the last commit), then follows the store.
@@ -532,6 +512,18 @@ pub fn log_replaced(name: &str, dir: &Path, opened: Opened, version: u32) {
             "index was written with another schema version; rebuilding it from position 0"
         );
     }
+}
+
+/// Raises a position `tx` publishes to `position`, never lowers it; receivers wake only when
+/// it rose.
+fn raise_to(tx: &watch::Sender<u64>, position: u64) {
+    tx.send_if_modified(|current| {
+        let raise = position > *current;
+        if raise {
+            *current = position;
+        }
+        raise
+    });
 }
 
 /// Commits `projection` on the blocking pool.
