@@ -256,6 +256,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         demo_password: args.demo_password.clone(),
         ..Settings::default()
     };
+    let _lock = crate::datadir::DataDirLock::create_and_acquire(&args.data, "generate")?;
     let store = Arc::new(crate::server::open_store(&settings)?);
     let existing = store
         .streams_with_prefix("case-")

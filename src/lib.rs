@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: typed settings.
+//! - [`datadir`]: the lock that gives a data directory one owner (`serve`, `rebuild`).
 //! - [`store`]: the event store port and its backends (embedded SQLite by default).
 //! - [`app`]: the command service (load, decide, append, follow-ups) and the event codec.
 //! - [`directory`]: units, users, password hashes, bearer sessions.
@@ -27,6 +28,7 @@ pub mod app;
 pub mod bench;
 pub mod case_search;
 pub mod config;
+pub mod datadir;
 pub mod directory;
 pub mod generate;
 pub mod http;

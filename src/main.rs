@@ -158,6 +158,8 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Rebuild { data } => {
             init_logging(false);
+            // Refused up front while a service (or another rebuild) owns the directory.
+            let _lock = minqing::datadir::DataDirLock::acquire(&data, "rebuild")?;
             let rt = tokio::runtime::Runtime::new()?;
             let (events, secs) = rt.block_on(minqing::projection_runner::rebuild(&data))?;
             println!(

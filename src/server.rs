@@ -58,6 +58,8 @@ pub struct Running {
     scheduler: tokio::task::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Held until the service has stopped.
+    _lock: crate::datadir::DataDirLock,
 }
 
 impl Running {
@@ -139,6 +141,12 @@ pub async fn build_on(
 pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     // A bad setting stops the start before anything is opened.
     settings.validate()?;
+    // Bind before the data directory is created or seeded: a taken port leaves nothing behind.
+    let listener = TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("failed to listen on `{}`", settings.addr))?;
+    // One owner per data directory, before anything in it is opened.
+    let lock = crate::datadir::DataDirLock::create_and_acquire(&settings.data_dir, "serve")?;
     let app = build(settings).await?;
     let read_path = settings.data_dir.join("read.db");
     let read = ReadSide::open(&read_path, app.store.clone(), app.org.clone())?;
@@ -151,9 +159,6 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         )
         .context("invalid job schedule")?,
     );
-    let listener = TcpListener::bind(settings.addr)
-        .await
-        .with_context(|| format!("failed to listen on `{}`", settings.addr))?;
     let addr = listener
         .local_addr()
         .context("failed to read the bound address")?;
@@ -189,6 +194,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         scheduler,
         shutdown: tx,
         task,
+        _lock: lock,
     })
 }
 

@@ -8,6 +8,7 @@ mod case_search;
 mod concurrency;
 mod confidentiality;
 mod crash;
+mod datadir;
 mod drafts;
 mod flows;
 mod generate;

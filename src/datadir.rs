@@ -1,0 +1,144 @@
+//! One owner per data directory: `serve`, `rebuild` and `generate` hold an exclusive lock on
+//! `DIR/minqing.lock` for as long as they run, so a second one is refused before it opens or
+//! replaces anything.
+//!
+//! The lock is the operating system's (`flock` on Unix), so it goes with the process: a
+//! `kill -9` leaves no stale lock behind. The file keeps the holder's pid and command for the
+//! refusal's message; its content is never trusted for anything else.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// The lock file's name inside the data directory.
+pub const LOCK_FILE: &str = "minqing.lock";
+
+/// The held lock; dropping it (or the process ending) releases it.
+#[derive(Debug)]
+pub struct DataDirLock {
+    file: File,
+    path: PathBuf,
+}
+
+/// Why a data directory could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error(
+        "data directory `{dir}` is in use by another minqing process ({holder}); stop it first"
+    )]
+    Held {
+        /// The directory.
+        dir: String,
+        /// What the lock file says of its holder (`pid 1234, serve`), or that it says nothing.
+        holder: String,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("failed to lock data directory `{dir}`")]
+    Io {
+        /// The directory.
+        dir: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DataDirLock {
+    /// Locks `dir` (which must exist) for `purpose` (`serve`, `rebuild`, …).
+    ///
+    /// # Errors
+    /// [`LockError::Held`] when another process holds the lock, [`LockError::Io`] when the
+    /// file cannot be opened or locked.
+    pub fn acquire(dir: &Path, purpose: &str) -> Result<Self, LockError> {
+        let path = dir.join(LOCK_FILE);
+        let io = |source| LockError::Io {
+            dir: dir.display().to_string(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                // Best effort: the holder may be rewriting it right now.
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(LockError::Held {
+                    dir: dir.display().to_string(),
+                    holder: if holder.is_empty() {
+                        "it did not say which".into()
+                    } else {
+                        holder.chars().take(200).collect()
+                    },
+                });
+            }
+            Err(TryLockError::Error(err)) => return Err(io(err)),
+        }
+        let note = format!("pid {}, {purpose}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(note.as_bytes()))
+            .and_then(|()| file.sync_data())
+            .map_err(io)?;
+        Ok(Self { file, path })
+    }
+
+    /// Creates `dir` if needed, then locks it as [`DataDirLock::acquire`] does.
+    ///
+    /// # Errors
+    /// As [`DataDirLock::acquire`], and when the directory cannot be created.
+    pub fn create_and_acquire(dir: &Path, purpose: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create data directory `{}`", dir.display()))?;
+        Ok(Self::acquire(dir, purpose)?)
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for DataDirLock {
+    fn drop(&mut self) {
+        // Leave the file (another process may already be waiting on it); only unlock.
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_directory_is_refused_with_the_holder() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = DataDirLock::acquire(dir.path(), "serve").expect("first");
+        let err = DataDirLock::acquire(dir.path(), "rebuild").expect_err("second");
+        let text = err.to_string();
+        assert!(matches!(err, LockError::Held { .. }), "{text}");
+        assert!(
+            text.contains(&format!("pid {}, serve", std::process::id())),
+            "{text}"
+        );
+        drop(first);
+        DataDirLock::acquire(dir.path(), "rebuild").expect("free again after the holder went");
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_not_created() {
+        let dir = tempfile::tempdir().expect("dir");
+        let missing = dir.path().join("nope");
+        assert!(DataDirLock::acquire(&missing, "rebuild").is_err());
+        assert!(!missing.exists());
+    }
+}
