@@ -106,11 +106,23 @@ pub struct App {
     cache: Mutex<HashMap<CaseId, Arc<Case>>>,
     /// Master case → its merged duplicates (并单), for closing them with the master.
     duplicates: Mutex<HashMap<CaseId, Vec<CaseId>>>,
-    /// (day, next sequence number) for case numbers.
-    next_number: tokio::sync::Mutex<Option<(String, u32)>>,
+    /// The day's case numbers: the next one and those given back by failed appends.
+    next_number: tokio::sync::Mutex<Option<CaseNumbers>>,
     /// One lock per (user, idempotency key) in flight: copies of a retried command run one
     /// after the other, so the later ones find the first one's events and return its answer.
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Case numbers of one day (`YYYYMMDD` + sequence), handed out without holes.
+struct CaseNumbers {
+    /// The day, from [`case_day`].
+    day: String,
+    /// The next sequence number never handed out.
+    next: u32,
+    /// Numbers handed out whose append did not happen (or may not have): taken first.
+    free: std::collections::BTreeSet<u32>,
+    /// Another writer took a number: count from the store before the next one.
+    recount: bool,
 }
 
 /// Cases held in the cache before it is emptied (a crude bound on memory).
@@ -438,14 +450,28 @@ impl App {
             return Ok(done);
         }
         let now = self.now();
-        for _attempt in 0..5 {
-            let case_id = self.next_case_id(now).await?;
+        let ctx = self.context(actor, now);
+        let decide_as = |case_id: &CaseId| {
             let cmd = Command::Create {
                 case_id: case_id.clone(),
                 intake: intake.clone(),
                 submit,
             };
-            let events = decide(&Case::default(), &cmd, &self.context(actor, now))?;
+            decide(&Case::default(), &cmd, &ctx)
+        };
+        // Validate before numbering: the rules do not look at the number, so a refused intake
+        // uses none up (an auditor reads a gap in a day's numbers as a deleted case).
+        let day = case_day(now);
+        decide_as(&case_number(&day, 0).map_err(|e| StoreError::Backend(e.to_string()))?)?;
+        for _attempt in 0..8 {
+            let case_id = self.take_case_number(&day).await?;
+            let events = match decide_as(&case_id) {
+                Ok(events) => events,
+                Err(err) => {
+                    self.give_back_case_number(&day, &case_id).await;
+                    return Err(err.into());
+                }
+            };
             match self
                 .append(
                     &case_id,
@@ -456,8 +482,19 @@ impl App {
                 )
                 .await
             {
-                Err(AppError::Conflict { .. }) => continue,
-                other => return other,
+                // The number is taken in the store (another instance, or an append whose
+                // outcome was unknown did happen): count again from the store.
+                Err(AppError::Conflict { .. }) => {
+                    self.recount_case_numbers().await;
+                    continue;
+                }
+                // The append did not happen or may not have: offer the number again; the
+                // store's own check refuses it if it was stored after all.
+                Err(err) => {
+                    self.give_back_case_number(&day, &case_id).await;
+                    return Err(err);
+                }
+                Ok(outcome) => return Ok(outcome),
             }
         }
         Err(AppError::Store(StoreError::Backend(
@@ -465,27 +502,70 @@ impl App {
         )))
     }
 
-    async fn next_case_id(&self, now: DateTime<Utc>) -> Result<CaseId, AppError> {
-        let day = case_day(now);
-        let mut next = self.next_number.lock().await;
-        let n = match next.as_ref() {
-            Some((d, n)) if *d == day => *n,
-            _ => {
-                let existing = self
-                    .store
-                    .streams_with_prefix(&format!("case-{day}"))
-                    .await?;
-                existing
-                    .iter()
-                    .filter_map(|(s, _)| {
-                        s.strip_prefix(&format!("case-{day}"))?.parse::<u32>().ok()
-                    })
-                    .max()
-                    .map_or(1, |m| m + 1)
+    /// The next case number of `day`: the smallest one given back, else one past the highest
+    /// this process has handed out or the store holds.
+    async fn take_case_number(&self, day: &str) -> Result<CaseId, AppError> {
+        let mut numbers = self.next_number.lock().await;
+        let fresh = numbers.as_ref().is_none_or(|n| n.day != day);
+        if fresh || numbers.as_ref().is_some_and(|n| n.recount) {
+            let prefix = format!("case-{day}");
+            let stored: std::collections::HashSet<u32> = self
+                .store
+                .streams_with_prefix(&prefix)
+                .await?
+                .iter()
+                .filter_map(|(s, _)| s.strip_prefix(&prefix)?.parse::<u32>().ok())
+                .collect();
+            let past_stored = stored.iter().max().map_or(1, |m| m + 1);
+            match numbers.as_mut() {
+                Some(n) if !fresh => {
+                    n.next = n.next.max(past_stored);
+                    n.free.retain(|f| !stored.contains(f));
+                    n.recount = false;
+                }
+                _ => {
+                    *numbers = Some(CaseNumbers {
+                        day: day.to_owned(),
+                        next: past_stored,
+                        free: std::collections::BTreeSet::new(),
+                        recount: false,
+                    });
+                }
+            }
+        }
+        let Some(numbers) = numbers.as_mut() else {
+            unreachable!("set above")
+        };
+        let n = match numbers.free.pop_first() {
+            Some(n) => n,
+            None => {
+                numbers.next += 1;
+                numbers.next - 1
             }
         };
-        *next = Some((day.clone(), n + 1));
-        case_number(&day, n).map_err(|e| AppError::Store(StoreError::Backend(e.to_string())))
+        case_number(day, n).map_err(|e| AppError::Store(StoreError::Backend(e.to_string())))
+    }
+
+    /// Returns a number whose case was not stored, so the next intake of the day takes it.
+    async fn give_back_case_number(&self, day: &str, case_id: &CaseId) {
+        let mut numbers = self.next_number.lock().await;
+        if let Some(numbers) = numbers.as_mut()
+            && numbers.day == day
+            && let Some(n) = case_id
+                .as_str()
+                .strip_prefix(day)
+                .and_then(|n| n.parse::<u32>().ok())
+        {
+            numbers.free.insert(n);
+        }
+    }
+
+    /// Marks the counter stale, so the next number is counted from the store again (the
+    /// numbers given back and not stored meanwhile are kept).
+    async fn recount_case_numbers(&self) {
+        if let Some(numbers) = self.next_number.lock().await.as_mut() {
+            numbers.recount = true;
+        }
     }
 
     /// Runs a command on an existing case.
@@ -702,3 +782,6 @@ impl App {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

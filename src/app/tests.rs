@@ -1,0 +1,221 @@
+//! Case numbers without holes (issue 9 item 2): a refused intake and a failed append use no
+//! number; a number taken in the store by another writer is skipped.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use domain::kinds::{Category, Channel, Kind, Urgency};
+use domain::org::UnitId;
+use tempfile::TempDir;
+
+use super::*;
+use crate::directory::{Directory, load_org};
+use crate::server::{load_calendar, load_policy};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AppendResult, Subscription};
+
+/// Monday 2 March 2026, 10:00 in Shanghai.
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-02T10:00:00+08:00")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+}
+
+/// A store whose next `fail` appends fail as a full disk would, after which it behaves.
+struct Flaky {
+    inner: SqliteStore,
+    fail: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Flaky {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Backend("database or disk is full".into()));
+        }
+        self.inner.append(stream, expected, events).await
+    }
+    async fn read_stream(&self, s: &str, v: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream(s, v).await
+    }
+    async fn read_all(&self, a: Position, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(a, l).await
+    }
+    async fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        self.inner.find_event(id).await
+    }
+    async fn stream_version(&self, s: &str) -> Result<u64, StoreError> {
+        self.inner.stream_version(s).await
+    }
+    async fn streams_with_prefix(&self, p: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        self.inner.streams_with_prefix(p).await
+    }
+    async fn events_of_type(&self, t: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.events_of_type(t).await
+    }
+    fn head(&self) -> Position {
+        self.inner.head()
+    }
+    async fn wait_for(&self, p: Position, t: Duration) -> bool {
+        self.inner.wait_for(p, t).await
+    }
+    fn subscribe(&self, after: Position) -> Subscription {
+        self.inner.subscribe(after)
+    }
+}
+
+struct World {
+    _dir: TempDir,
+    store: Arc<Flaky>,
+    app: App,
+}
+
+fn world() -> World {
+    let dir = TempDir::new().expect("dir");
+    let store = Arc::new(Flaky {
+        inner: SqliteStore::open(&dir.path().join("events.db")).expect("store"),
+        fail: AtomicUsize::new(0),
+    });
+    let org = load_org().expect("org");
+    let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+    let app = App::new(
+        store.clone(),
+        org,
+        load_calendar().expect("calendar"),
+        load_policy().expect("policy"),
+        directory,
+        Arc::new(FixedClock),
+    );
+    World {
+        _dir: dir,
+        store,
+        app,
+    }
+}
+
+fn operator() -> Actor {
+    Actor {
+        username: "operator".into(),
+        unit_id: UnitId::new("city"),
+        roles: vec![Role::Operator],
+        oversees: Vec::new(),
+    }
+}
+
+fn intake(title: &str) -> Intake {
+    Intake {
+        caller_name: "张三".into(),
+        caller_phone: "13812345678".into(),
+        channel: Some(Channel::Phone),
+        category: Some(Category::Complaint),
+        kind: Some(Kind::Escalated),
+        urgency: Some(Urgency::Normal),
+        title: title.into(),
+        content: "夜间施工".into(),
+        address: "某小区".into(),
+        location_unit_id: Some(UnitId::new("d.chengguan.s01")),
+        confidential: false,
+    }
+}
+
+async fn create(app: &App, intake: Intake) -> Result<String, AppError> {
+    app.create(&operator(), intake, true, None)
+        .await
+        .map(|o| o.id.to_string())
+}
+
+#[tokio::test]
+async fn a_refused_intake_uses_no_case_number() {
+    let w = world();
+    assert_eq!(
+        create(&w.app, intake("噪音")).await.expect("1"),
+        "2026030200001"
+    );
+    let mut bad = intake("噪音");
+    bad.caller_phone = "12".into();
+    assert!(matches!(
+        create(&w.app, bad).await,
+        Err(AppError::Domain(_))
+    ));
+    assert_eq!(
+        create(&w.app, intake("噪音")).await.expect("2"),
+        "2026030200002"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_append_gives_its_number_to_the_next_intake() {
+    let w = world();
+    assert_eq!(
+        create(&w.app, intake("一")).await.expect("1"),
+        "2026030200001"
+    );
+    w.store.fail.store(2, Ordering::SeqCst);
+    assert!(matches!(
+        create(&w.app, intake("二")).await,
+        Err(AppError::Store(_))
+    ));
+    assert!(matches!(
+        create(&w.app, intake("二")).await,
+        Err(AppError::Store(_))
+    ));
+    assert_eq!(
+        create(&w.app, intake("二")).await.expect("2"),
+        "2026030200002"
+    );
+    assert_eq!(
+        create(&w.app, intake("三")).await.expect("3"),
+        "2026030200003"
+    );
+}
+
+#[tokio::test]
+async fn a_number_another_writer_took_is_skipped_without_a_hole() {
+    let w = world();
+    assert_eq!(
+        create(&w.app, intake("一")).await.expect("1"),
+        "2026030200001"
+    );
+    // Another instance on the same store takes the next number behind this one's back.
+    let other = world_on(&w);
+    assert_eq!(
+        create(&other, intake("二")).await.expect("2"),
+        "2026030200002"
+    );
+    assert_eq!(
+        create(&w.app, intake("三")).await.expect("3"),
+        "2026030200003"
+    );
+    assert_eq!(
+        create(&other, intake("四")).await.expect("4"),
+        "2026030200004"
+    );
+}
+
+/// A second application on the store of `w`, as a second service instance would be.
+fn world_on(w: &World) -> App {
+    let org = load_org().expect("org");
+    let dir = TempDir::new().expect("dir");
+    let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+    App::new(
+        w.store.clone(),
+        org,
+        load_calendar().expect("calendar"),
+        load_policy().expect("policy"),
+        directory,
+        Arc::new(FixedClock),
+    )
+}
