@@ -657,7 +657,14 @@ mod tests {
         city.create_with("C7", c7, 29, true).await;
         let answer = Command::Answer {
             reply: "可通过公积金中心网站提取。".into(),
-            kb_article_ids: vec!["fund-001".into()],
+            source: domain::AnswerSource::Articles(vec![domain::CitedArticle {
+                id: "fund-001".into(),
+                facts: Some(domain::ArticleFacts {
+                    published: true,
+                    valid_from: None,
+                    valid_until: None,
+                }),
+            }]),
         };
         city.run("operator", "C7", 29, answer).await;
         // C8: a draft.

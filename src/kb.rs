@@ -70,6 +70,29 @@ pub enum KbError {
     Decode(u64),
 }
 
+/// An article's state from its stream (`None` when there is none, or the id cannot be one) and
+/// the stream's version.
+///
+/// # Errors
+/// Store failures, [`KbError::Decode`].
+pub async fn load_article(
+    store: &dyn EventStore,
+    id: &str,
+) -> Result<(Option<Article>, u64), KbError> {
+    if !article::is_valid_id(id) {
+        return Ok((None, 0));
+    }
+    let records = store.read_stream(&article::stream_name(id), 1).await?;
+    let version = records.last().map_or(0, |r| r.version);
+    let mut state = None;
+    for record in &records {
+        let event = projection::decode_article_event(&record.data)
+            .map_err(|_| KbError::Decode(record.position.0))?;
+        state = article::evolve(state, &event);
+    }
+    Ok((state, version))
+}
+
 /// An article with what the projection knows of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArticleView {
@@ -266,28 +289,18 @@ impl Kb {
             .suggest(text, limit, self.app.now())?)
     }
 
+    /// Every knowledge gap (知识库缺口) recorded by on-call answers, the most often met first.
+    pub fn gaps(&self) -> Vec<knowledge_base::projection::Gap> {
+        self.index.projection().gaps()
+    }
+
     /// How many calls the article answered.
     pub fn answer_count(&self, id: &str) -> u64 {
         self.index.projection().answers(id)
     }
 
     async fn load(&self, id: &str) -> Result<(Option<Article>, u64), KbError> {
-        if !article::is_valid_id(id) {
-            return Ok((None, 0));
-        }
-        let records = self
-            .app
-            .store
-            .read_stream(&article::stream_name(id), 1)
-            .await?;
-        let version = records.last().map_or(0, |r| r.version);
-        let mut state = None;
-        for record in &records {
-            let event = projection::decode_article_event(&record.data)
-                .map_err(|_| KbError::Decode(record.position.0))?;
-            state = article::evolve(state, &event);
-        }
-        Ok((state, version))
+        load_article(self.app.store.as_ref(), id).await
     }
 
     /// The article, whatever its status.
@@ -502,8 +515,20 @@ async fn apply_batch(
                 projection.passed(position)?;
             }
             cache.insert(id.to_owned(), (record.version, state));
-        } else if let Some(ids) = projection::cited_articles(&record.event_type, &record.data) {
-            projection.answered(position, &ids)?;
+        } else if let Some(answer) = projection::read_answer(&record.event_type, &record.data) {
+            match &answer.knowledge_gap {
+                Some(question) => projection.gap_met(
+                    position,
+                    question,
+                    &answer.reply,
+                    record
+                        .stream
+                        .strip_prefix("case-")
+                        .unwrap_or(&record.stream),
+                    record.recorded_at,
+                )?,
+                None => projection.answered(position, &answer.article_ids)?,
+            }
         } else {
             projection.passed(position)?;
         }

@@ -306,6 +306,8 @@ pub struct Case {
     pub(crate) accepted_at: Option<DateTime<Utc>>,
     pub(crate) answered_on_call: bool,
     pub(crate) kb_article_ids: Vec<String>,
+    /// 知识库缺口 recorded by the on-call answer: what was asked.
+    pub(crate) knowledge_gap: Option<String>,
     pub(crate) transfers: Vec<Transfer>,
     pub(crate) assignments: Vec<Assignment>,
     pub(crate) completed_at: Option<DateTime<Utc>>,
@@ -331,6 +333,7 @@ impl Default for Case {
             accepted_at: None,
             answered_on_call: false,
             kb_article_ids: Vec::new(),
+            knowledge_gap: None,
             transfers: Vec::new(),
             assignments: Vec::new(),
             completed_at: None,
@@ -385,6 +388,11 @@ impl Case {
     /// Knowledge-base articles cited by the on-call answer.
     pub fn kb_article_ids(&self) -> &[String] {
         &self.kb_article_ids
+    }
+
+    /// The knowledge gap (知识库缺口) the on-call answer recorded: what the caller asked.
+    pub fn knowledge_gap(&self) -> Option<&str> {
+        self.knowledge_gap.as_deref()
     }
     /// All transfers, in order.
     pub fn transfers(&self) -> &[Transfer] {
@@ -586,9 +594,14 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.accepting_unit_id = Some(event.unit_id.clone());
             case.accepted_at = Some(at);
         }
-        EventBody::AnsweredOnCall { kb_article_ids, .. } => {
+        EventBody::AnsweredOnCall {
+            kb_article_ids,
+            knowledge_gap,
+            ..
+        } => {
             case.answered_on_call = true;
             case.kb_article_ids = kb_article_ids.clone();
+            case.knowledge_gap = knowledge_gap.clone();
             case.stage = Stage::Completed;
             case.completed_at = Some(at);
         }

@@ -1,5 +1,6 @@
 //! Commands: what users ask the case to do. Imperative names; `decide` checks the rules.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::WorkingTime;
@@ -17,6 +18,40 @@ pub struct MasterInfo {
     pub stage: Stage,
     /// Whether the master is itself merged into another case.
     pub merged: bool,
+}
+
+/// An article an on-call answer cites, as the knowledge base has it at the moment of the
+/// answer: `decide` stays pure, so the caller loads the articles and passes this in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CitedArticle {
+    /// The article id as the operator gave it.
+    pub id: String,
+    /// What the knowledge base knows of it; `None` when there is no such article.
+    pub facts: Option<ArticleFacts>,
+}
+
+/// What rule 15 looks at in a cited article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleFacts {
+    /// 已发布 (not a draft, not retired).
+    pub published: bool,
+    /// From when the answer holds (none: since ever).
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Until when it holds, exclusive (none: until retired).
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// What an on-call answer (即办) rests on: articles of the knowledge base, or, when the base
+/// has no answer, a knowledge gap (知识库缺口) recording what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerSource {
+    /// The articles cited, at least one.
+    Articles(Vec<CitedArticle>),
+    /// 知识库缺口: the base had no answer to `question`.
+    KnowledgeGap {
+        /// What the caller asked.
+        question: String,
+    },
 }
 
 /// A request to change a case.
@@ -38,12 +73,12 @@ pub enum Command {
     },
     /// Submit a draft (受理).
     Submit,
-    /// 即办: answer on the call from the knowledge base and close.
+    /// 即办: answer on the call from the knowledge base (or record a knowledge gap) and close.
     Answer {
         /// The answer.
         reply: String,
-        /// Articles cited.
-        kb_article_ids: Vec<String>,
+        /// The articles cited, or the gap.
+        source: AnswerSource,
     },
     /// 转办 to one unit, or to several (联办件: one lead, co-handlers).
     Transfer {
@@ -170,6 +205,8 @@ pub mod limits {
     pub const NOTE: usize = 5000;
     /// Articles cited by one answer.
     pub const ARTICLES: usize = 20;
+    /// The question of a knowledge gap (知识库缺口).
+    pub const QUESTION: usize = 500;
     /// Co-handling units in one transfer.
     pub const CO_UNITS: usize = 20;
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::calendar::{DeadlinePolicy, WorkingCalendar, WorkingTime};
 use crate::case::{AssignmentState, Case, HandlingRole, Intake, Satisfaction, Stage};
-use crate::command::{Command, MasterInfo, limits};
+use crate::command::{AnswerSource, CitedArticle, Command, MasterInfo, limits};
 use crate::error::CaseError;
 use crate::event::{DeadlineKind, Event, EventBody, NewAssignment};
 use crate::identity::is_valid_phone;
@@ -191,10 +191,7 @@ impl Decider<'_> {
                     intake: self.complete_intake(self.case.intake())?,
                 })])
             }
-            Command::Answer {
-                reply,
-                kb_article_ids,
-            } => self.answer(reply, kb_article_ids),
+            Command::Answer { reply, source } => self.answer(reply, source),
             Command::Transfer {
                 lead_unit_id,
                 co_unit_ids,
@@ -393,7 +390,9 @@ impl Decider<'_> {
         Ok(out)
     }
 
-    fn answer(&self, reply: &str, kb_article_ids: &[String]) -> Result<Vec<Event>, CaseError> {
+    /// Rules 2 and 15: an immediate case answered on the call, citing articles that are
+    /// published and valid now, or recording a knowledge gap when the base has no answer.
+    fn answer(&self, reply: &str, source: &AnswerSource) -> Result<Vec<Event>, CaseError> {
         self.require_role(&[Role::Operator, Role::ShiftLeader])?;
         self.require_open()?;
         self.at_accepting_centre()?;
@@ -404,26 +403,51 @@ impl Decider<'_> {
             return Err(CaseError::AlreadyTransferred);
         }
         let reply = text("reply", reply, limits::NOTE)?;
-        let mut ids: Vec<String> = Vec::new();
-        for id in kb_article_ids {
-            let id = id.trim();
-            if !id.is_empty() && !ids.iter().any(|x| x == id) {
-                ids.push(id.to_owned());
+        let (kb_article_ids, knowledge_gap) = match source {
+            AnswerSource::Articles(cited) => (self.citations(cited)?, None),
+            AnswerSource::KnowledgeGap { question } => {
+                let question = text("knowledge_gap.question", question, limits::QUESTION)?;
+                (Vec::new(), Some(question))
             }
+        };
+        Ok(vec![self.event(EventBody::AnsweredOnCall {
+            reply,
+            kb_article_ids,
+            knowledge_gap,
+        })])
+    }
+
+    /// Rule 15: the ids of the cited articles, once each, every one published and valid now.
+    fn citations(&self, cited: &[CitedArticle]) -> Result<Vec<String>, CaseError> {
+        let mut ids: Vec<String> = Vec::new();
+        for article in cited {
+            let id = article.id.trim();
+            if id.is_empty() || ids.iter().any(|x| x == id) {
+                continue;
+            }
+            if ids.len() == limits::ARTICLES {
+                return Err(CaseError::TooLong {
+                    field: "kb_article_ids",
+                    max: limits::ARTICLES,
+                });
+            }
+            let facts = article
+                .facts
+                .as_ref()
+                .ok_or_else(|| CaseError::UnknownArticle(id.to_owned()))?;
+            let now = self.ctx.now;
+            let in_force = facts.published
+                && facts.valid_from.is_none_or(|from| from <= now)
+                && facts.valid_until.is_none_or(|until| now < until);
+            if !in_force {
+                return Err(CaseError::ArticleNotInForce(id.to_owned()));
+            }
+            ids.push(id.to_owned());
         }
         if ids.is_empty() {
             return Err(CaseError::NoArticleCited);
         }
-        if ids.len() > limits::ARTICLES {
-            return Err(CaseError::TooLong {
-                field: "kb_article_ids",
-                max: limits::ARTICLES,
-            });
-        }
-        Ok(vec![self.event(EventBody::AnsweredOnCall {
-            reply,
-            kb_article_ids: ids,
-        })])
+        Ok(ids)
     }
 
     /// Rules 3 and 4: whom `from` may transfer to.

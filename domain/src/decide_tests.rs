@@ -6,6 +6,7 @@ use super::*;
 use crate::calendar::WorkingTime;
 use crate::case::{AssignmentState, Intake, Overdue, Status};
 use crate::case::{CaseId, evolve};
+use crate::command::{ArticleFacts, CitedArticle};
 use crate::event::DeadlineKind;
 use crate::kinds::{Category, Channel, Kind, Urgency};
 use crate::testing::{Scenario, actor, leader, local, world};
@@ -313,7 +314,7 @@ fn an_immediate_case_is_answered_on_the_call_citing_articles() {
         &op(),
         Command::Answer {
             reply: "可到社保大厅补办。".into(),
-            kb_article_ids: vec![],
+            source: cites(&[]),
         },
         CaseError::NoArticleCited,
     );
@@ -321,12 +322,101 @@ fn an_immediate_case_is_answered_on_the_call_citing_articles() {
         &op(),
         Command::Answer {
             reply: "可到社保大厅补办。".into(),
-            kb_article_ids: vec!["kb-001".into(), "kb-001".into()],
+            source: cites(&["kb-001", "kb-001"]),
         },
     );
     assert_eq!(s.case.status(), Status::Completed);
     assert_eq!(s.case.kb_article_ids(), ["kb-001".to_owned()]);
     assert_eq!(s.case.status_label(monday()), "即办办结");
+}
+
+/// Articles as the knowledge base has them: published and valid, unless the id says
+/// otherwise (`unknown…` does not exist, `draft…` is not published, `expired…` is past its
+/// validity, `future…` not yet valid).
+fn cites(ids: &[&str]) -> AnswerSource {
+    let at = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    };
+    AnswerSource::Articles(
+        ids.iter()
+            .map(|id| CitedArticle {
+                id: (*id).to_owned(),
+                facts: (!id.starts_with("unknown")).then(|| ArticleFacts {
+                    published: !id.starts_with("draft"),
+                    valid_from: id.starts_with("future").then(|| at("2030-01-01T00:00:00Z")),
+                    valid_until: id
+                        .starts_with("expired")
+                        .then(|| at("2020-01-01T00:00:00Z")),
+                }),
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn an_on_call_answer_cites_only_articles_published_and_valid_now() {
+    let mut s = accepted(Kind::Immediate);
+    let answer = |ids: &[&str]| Command::Answer {
+        reply: "可到社保大厅补办。".into(),
+        source: cites(ids),
+    };
+    s.refused(
+        &op(),
+        answer(&["kb-001", "unknown-9"]),
+        CaseError::UnknownArticle("unknown-9".into()),
+    );
+    s.refused(
+        &op(),
+        answer(&["draft-1"]),
+        CaseError::ArticleNotInForce("draft-1".into()),
+    );
+    s.refused(
+        &op(),
+        answer(&["expired-1"]),
+        CaseError::ArticleNotInForce("expired-1".into()),
+    );
+    s.refused(
+        &op(),
+        answer(&["future-1"]),
+        CaseError::ArticleNotInForce("future-1".into()),
+    );
+    s.refused(&op(), answer(&[" "]), CaseError::NoArticleCited);
+    assert_eq!(s.case.status(), Status::Accepted, "nothing was answered");
+    s.ok(&op(), answer(&["kb-001"]));
+}
+
+#[test]
+fn an_on_call_answer_may_record_a_knowledge_gap_instead_of_citing() {
+    let mut s = accepted(Kind::Immediate);
+    let gap = |question: &str| Command::Answer {
+        reply: "已记录，将由相关部门答复。".into(),
+        source: AnswerSource::KnowledgeGap {
+            question: question.into(),
+        },
+    };
+    s.refused(
+        &op(),
+        gap("  "),
+        CaseError::Missing("knowledge_gap.question"),
+    );
+    s.refused(
+        &op(),
+        gap(&"问".repeat(501)),
+        CaseError::TooLong {
+            field: "knowledge_gap.question",
+            max: 500,
+        },
+    );
+    let events = s.ok(&op(), gap(" 新生儿医保怎么在网上办 "));
+    assert!(matches!(
+        &events[0],
+        EventBody::AnsweredOnCall { kb_article_ids, knowledge_gap: Some(q), .. }
+            if kb_article_ids.is_empty() && q == "新生儿医保怎么在网上办"
+    ));
+    assert_eq!(s.case.status(), Status::Completed);
+    assert_eq!(s.case.knowledge_gap(), Some("新生儿医保怎么在网上办"));
 }
 
 #[test]
@@ -346,7 +436,7 @@ fn only_an_immediate_case_is_answered_on_the_call() {
         &op(),
         Command::Answer {
             reply: "答复".into(),
-            kb_article_ids: vec!["kb-1".into()],
+            source: cites(&["kb-1"]),
         },
         CaseError::NotImmediate,
     );
@@ -1130,7 +1220,7 @@ fn an_immediate_case_is_archived_without_a_call_back() {
         &op(),
         Command::Answer {
             reply: "答复".into(),
-            kb_article_ids: vec!["kb-1".into()],
+            source: cites(&["kb-1"]),
         },
     );
     s.ok(&op(), Command::Archive);
@@ -1301,7 +1391,7 @@ fn commands() -> Vec<Command> {
         Command::Merge { master },
         Command::Answer {
             reply: "答复".into(),
-            kb_article_ids: vec!["kb-1".into()],
+            source: cites(&["kb-1"]),
         },
         Command::WarnDeadline {
             assignment_id: 1,

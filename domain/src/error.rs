@@ -50,9 +50,18 @@ pub enum CaseError {
     /// Rule 2: only an immediate case is answered on the call.
     #[error("only an immediate case can be answered on the call")]
     NotImmediate,
-    /// Rule 2: the on-call answer cites the knowledge-base articles it used.
-    #[error("an on-call answer must cite at least one knowledge-base article")]
+    /// Rules 2 and 15: the on-call answer cites the knowledge-base articles it used, or
+    /// records a knowledge gap.
+    #[error(
+        "an on-call answer must cite at least one knowledge-base article or record a knowledge gap"
+    )]
     NoArticleCited,
+    /// Rule 15: a cited article does not exist.
+    #[error("knowledge-base article `{0}` does not exist")]
+    UnknownArticle(String),
+    /// Rule 15: a cited article is not published, or not valid at the moment of the answer.
+    #[error("knowledge-base article `{0}` is not published and valid now")]
+    ArticleNotInForce(String),
     /// The case is not open for handling (completed, called back or archived).
     #[error("the case is closed for handling")]
     NotOpen,
@@ -167,6 +176,8 @@ impl CaseError {
             CaseError::ImmediateNotTransferable => "immediate_not_transferable",
             CaseError::NotImmediate => "not_immediate",
             CaseError::NoArticleCited => "no_article_cited",
+            CaseError::UnknownArticle(_) => "unknown_article",
+            CaseError::ArticleNotInForce(_) => "article_not_in_force",
             CaseError::NotOpen => "not_open",
             CaseError::TargetNotAllowed(_) => "target_not_allowed",
             CaseError::DuplicateTarget(_) => "duplicate_target",
@@ -213,7 +224,9 @@ impl CaseError {
             CaseError::UnknownUnit(_) => "单位不存在",
             CaseError::ImmediateNotTransferable => "即办件不能转办",
             CaseError::NotImmediate => "只有即办件可以直接答复",
-            CaseError::NoArticleCited => "直接答复须引用知识库条目",
+            CaseError::NoArticleCited => "直接答复须引用知识库条目，或登记知识库缺口",
+            CaseError::UnknownArticle(_) => "引用的知识库条目不存在",
+            CaseError::ArticleNotInForce(_) => "引用的知识库条目未发布或不在有效期内",
             CaseError::NotOpen => "工单已办结，不能再办理",
             CaseError::TargetNotAllowed(_) => "不能转办给该单位",
             CaseError::DuplicateTarget(_) => "转办单位重复",

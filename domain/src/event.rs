@@ -79,12 +79,16 @@ pub enum EventBody {
         /// The intake as submitted.
         intake: Intake,
     },
-    /// 即办 — answered on the call and closed, citing knowledge-base articles.
+    /// 即办 — answered on the call and closed, citing knowledge-base articles, or recording a
+    /// knowledge gap (知识库缺口) when the base had no answer.
     AnsweredOnCall {
         /// The answer given to the citizen.
         reply: String,
-        /// The knowledge-base articles cited.
+        /// The knowledge-base articles cited (empty for a knowledge gap).
         kb_article_ids: Vec<String>,
+        /// 知识库缺口: what the caller asked that the base could not answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        knowledge_gap: Option<String>,
     },
     /// 转办 — a unit handed the case to one unit or several (联办件).
     Transferred {

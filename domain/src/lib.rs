@@ -49,7 +49,7 @@ pub mod time;
 pub(crate) mod testing;
 
 pub use case::{Case, CaseId, Intake, Satisfaction, Stage, Status, evolve, replay};
-pub use command::{Command, MasterInfo};
+pub use command::{AnswerSource, ArticleFacts, CitedArticle, Command, MasterInfo};
 pub use decide::{Context, decide};
 pub use error::CaseError;
 pub use event::{Event, EventBody};

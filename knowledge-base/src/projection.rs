@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::article::{Article, ArticleEvent};
@@ -24,6 +25,50 @@ struct Payload {
     /// [`SCHEMA_VERSION`] when committed.
     #[serde(default)]
     schema_version: u32,
+    /// 知识库缺口 by [`gap_key`] of their question.
+    #[serde(default)]
+    gaps: BTreeMap<String, Gap>,
+}
+
+/// A knowledge gap (知识库缺口): a question the base could not answer on the call, and how often
+/// callers met it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The question as first recorded.
+    pub question: String,
+    /// How many on-call answers recorded it.
+    pub count: u64,
+    /// When it was first met.
+    pub first_at: DateTime<Utc>,
+    /// When it was last met.
+    pub last_at: DateTime<Utc>,
+    /// The reply given the last time.
+    pub last_reply: String,
+    /// The case of the last time (its number).
+    pub last_case_id: String,
+}
+
+/// What a gap is counted under: its question without white space, case or final
+/// punctuation, so `医保 怎么办？` and `医保怎么办` are one gap.
+pub fn gap_key(question: &str) -> String {
+    question
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .trim_end_matches(['?', '？', '。', '.', '!', '！', '，', ','])
+        .to_owned()
+}
+
+/// An on-call answer as the projection reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerRead {
+    /// The articles cited.
+    pub article_ids: Vec<String>,
+    /// The gap recorded instead, if any.
+    pub knowledge_gap: Option<String>,
+    /// The reply given.
+    pub reply: String,
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +189,58 @@ impl Projection {
         Ok(())
     }
 
+    /// Counts a knowledge gap met at `position` (case `case_id`, at `at`).
+    ///
+    /// # Errors
+    /// [`ProjectionError::Poisoned`].
+    pub fn gap_met(
+        &self,
+        position: u64,
+        question: &str,
+        reply: &str,
+        case_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), ProjectionError> {
+        let mut state = self.state()?;
+        if position <= state.payload.checkpoint {
+            return Ok(());
+        }
+        let gap = state
+            .payload
+            .gaps
+            .entry(gap_key(question))
+            .or_insert_with(|| Gap {
+                question: question.to_owned(),
+                count: 0,
+                first_at: at,
+                last_at: at,
+                last_reply: String::new(),
+                last_case_id: String::new(),
+            });
+        gap.count += 1;
+        gap.last_at = gap.last_at.max(at);
+        gap.last_reply = reply.to_owned();
+        gap.last_case_id = case_id.to_owned();
+        state.payload.checkpoint = position;
+        state.dirty = true;
+        Ok(())
+    }
+
+    /// Every knowledge gap, the most often met first (then the most recent).
+    pub fn gaps(&self) -> Vec<Gap> {
+        let mut gaps: Vec<Gap> = self
+            .state()
+            .map(|s| s.payload.gaps.values().cloned().collect())
+            .unwrap_or_default();
+        gaps.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(b.last_at.cmp(&a.last_at))
+                .then(a.question.cmp(&b.question))
+        });
+        gaps
+    }
+
     /// Moves the checkpoint past an event of no interest.
     ///
     /// # Errors
@@ -226,15 +323,35 @@ pub fn decode_article_event(data: &str) -> Result<ArticleEvent, serde_json::Erro
 
 /// The article ids a case event cites, if it is an answer on the call.
 pub fn cited_articles(event_type: &str, data: &str) -> Option<Vec<String>> {
+    read_answer(event_type, data).map(|a| a.article_ids)
+}
+
+/// An answer on the call: the articles it cites, or the knowledge gap it records.
+pub fn read_answer(event_type: &str, data: &str) -> Option<AnswerRead> {
     if event_type != ANSWERED_ON_CALL {
         return None;
     }
     let value: serde_json::Value = serde_json::from_str(data).ok()?;
     let body = value.get(ANSWERED_ON_CALL).unwrap_or(&value);
-    let ids = body.get("kb_article_ids")?.as_array()?;
-    Some(
-        ids.iter()
-            .filter_map(|id| id.as_str().map(str::to_owned))
-            .collect(),
-    )
+    let article_ids = body
+        .get("kb_article_ids")
+        .and_then(|ids| ids.as_array())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(AnswerRead {
+        article_ids,
+        knowledge_gap: body
+            .get("knowledge_gap")
+            .and_then(|q| q.as_str())
+            .map(str::to_owned),
+        reply: body
+            .get("reply")
+            .and_then(|r| r.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }

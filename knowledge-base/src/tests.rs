@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::article::{self, Article, ArticleCommand, Status};
 use crate::fixtures;
 use crate::index::{KbIndex, SearchRequest};
-use crate::projection::{Projection, cited_articles};
+use crate::projection::{Projection, cited_articles, gap_key, read_answer};
 
 fn now() -> DateTime<Utc> {
     "2026-03-02T02:00:00Z".parse().unwrap()
@@ -351,6 +351,54 @@ fn an_answer_on_the_call_cites_its_articles() {
         Some(vec!["hrss-001".to_owned(), "fund-001".to_owned()])
     );
     assert_eq!(cited_articles("accepted", data), None);
+}
+
+#[test]
+fn knowledge_gaps_are_counted_by_question_and_committed_with_the_index() {
+    let index =
+        KbIndex::create_in_ram(fixtures::segmenter().unwrap(), fixtures::synonyms()).unwrap();
+    let projection = Projection::open(index).unwrap();
+    let t = |h: u32| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2026-03-02T{h:02}:00:00+08:00"))
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    projection
+        .gap_met(1, "新生儿医保 怎么办？", "已登记", "2026030200001", t(9))
+        .unwrap();
+    projection
+        .gap_met(2, "井盖谁修", "已登记", "2026030200002", t(10))
+        .unwrap();
+    projection
+        .gap_met(3, "新生儿医保怎么办", "稍后回电", "2026030200003", t(11))
+        .unwrap();
+    // Replaying what was applied is a no-op.
+    projection
+        .gap_met(3, "新生儿医保怎么办", "稍后回电", "2026030200003", t(11))
+        .unwrap();
+    assert!(projection.commit(0).unwrap());
+    let gaps = projection.gaps();
+    assert_eq!(gaps.len(), 2);
+    assert_eq!(gaps[0].question, "新生儿医保 怎么办？");
+    assert_eq!(gaps[0].count, 2);
+    assert_eq!((gaps[0].first_at, gaps[0].last_at), (t(9), t(11)));
+    assert_eq!(gaps[0].last_reply, "稍后回电");
+    assert_eq!(gaps[0].last_case_id, "2026030200003");
+    assert_eq!(gaps[1].count, 1);
+    // What a restart reads back from the commit.
+    projection.rollback().unwrap();
+    assert_eq!(projection.gaps(), gaps);
+}
+
+#[test]
+fn an_answer_recording_a_gap_is_read_with_its_question_and_reply() {
+    let data =
+        r#"{"answered_on_call":{"reply":"已登记","kb_article_ids":[],"knowledge_gap":"井盖谁修"}}"#;
+    let answer = read_answer("answered_on_call", data).unwrap();
+    assert_eq!(answer.knowledge_gap.as_deref(), Some("井盖谁修"));
+    assert_eq!(answer.reply, "已登记");
+    assert!(answer.article_ids.is_empty());
+    assert_eq!(gap_key(" 井盖 谁修？ "), gap_key("井盖谁修"));
 }
 
 #[test]

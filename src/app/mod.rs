@@ -11,7 +11,8 @@ use domain::calendar::{DeadlinePolicy, WorkingCalendar};
 use domain::org::OrgTree;
 use domain::roles::{Actor, Role};
 use domain::{
-    Case, CaseError, CaseId, Command, Context, Event, Intake, MasterInfo, decide, evolve,
+    AnswerSource, ArticleFacts, Case, CaseError, CaseId, CitedArticle, Command, Context, Event,
+    Intake, MasterInfo, decide, evolve,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -171,7 +172,7 @@ impl<'a> Retry<'a> {
             key,
             scope: format!("{}\n{}", case_id, cmd.name()),
             username,
-            request: fingerprint(&format!("{cmd:?}{if_match:?}")),
+            request: fingerprint(&format!("{}{if_match:?}", request_text(cmd))),
         }
     }
 
@@ -214,6 +215,21 @@ pub fn case_day(at: DateTime<Utc>) -> String {
 /// When `day` is not a case number's day part.
 pub fn case_number(day: &str, n: u32) -> Result<CaseId, domain::case::InvalidCaseId> {
     CaseId::parse(&format!("{day}{n:05}"))
+}
+
+/// What a command's fingerprint is made of: what the client sent (for an answer, the ids it
+/// cited, not what the knowledge base said of them, which may change between retries).
+fn request_text(cmd: &Command) -> String {
+    match cmd {
+        Command::Answer {
+            reply,
+            source: AnswerSource::Articles(cited),
+        } => {
+            let ids: Vec<&str> = cited.iter().map(|c| c.id.as_str()).collect();
+            format!("Answer {reply:?} {ids:?}")
+        }
+        _ => format!("{cmd:?}"),
+    }
 }
 
 /// A stable fingerprint of a request's content.
@@ -715,6 +731,57 @@ impl App {
             actor,
             case_id,
             Command::Merge { master: info },
+            if_match,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// 即办: loads the cited articles so the rule (15) can check they are published and valid
+    /// now, then answers; with `knowledge_gap` the answer records the gap instead.
+    ///
+    /// # Errors
+    /// As [`App::execute`]; an article that does not decode is a store failure.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn answer(
+        &self,
+        actor: &Actor,
+        case_id: &CaseId,
+        reply: String,
+        kb_article_ids: Vec<String>,
+        knowledge_gap: Option<String>,
+        if_match: Option<u64>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Outcome, AppError> {
+        let source = match knowledge_gap {
+            Some(question) => AnswerSource::KnowledgeGap { question },
+            None => {
+                let mut cited = Vec::new();
+                // One past the limit is enough for the rule to refuse too many; no more
+                // streams are read for a long list.
+                for id in kb_article_ids
+                    .iter()
+                    .take(domain::command::limits::ARTICLES + 1)
+                {
+                    let (article, _) = crate::kb::load_article(self.store.as_ref(), id.trim())
+                        .await
+                        .map_err(|e| AppError::Store(StoreError::Backend(format!("{e:#}"))))?;
+                    cited.push(CitedArticle {
+                        id: id.clone(),
+                        facts: article.map(|a| ArticleFacts {
+                            published: a.status == knowledge_base::article::Status::Published,
+                            valid_from: a.content.valid_from,
+                            valid_until: a.content.valid_until,
+                        }),
+                    });
+                }
+                AnswerSource::Articles(cited)
+            }
+        };
+        self.execute(
+            actor,
+            case_id,
+            Command::Answer { reply, source },
             if_match,
             idempotency_key,
         )

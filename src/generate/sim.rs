@@ -1192,7 +1192,15 @@ impl<'w, 'r> CaseSim<'w, 'r> {
             &operator,
             Command::Answer {
                 reply: format!("{prefix}{}", article.answer),
-                kb_article_ids: vec![article.id.clone()],
+                // The fixture articles, seeded published and without a validity period.
+                source: domain::AnswerSource::Articles(vec![domain::CitedArticle {
+                    id: article.id.clone(),
+                    facts: Some(domain::ArticleFacts {
+                        published: true,
+                        valid_from: None,
+                        valid_until: None,
+                    }),
+                }]),
             },
         )?;
         let mut last = self.now;

@@ -225,9 +225,22 @@ async fn run(
 pub struct AnswerBody {
     /// The answer given on the call.
     reply: String,
-    /// Knowledge-base articles cited (at least one).
+    /// Knowledge-base articles cited: at least one, each published and valid now (unless
+    /// `knowledge_gap` is given instead).
     #[serde(default)]
     kb_article_ids: Vec<String>,
+    /// 知识库缺口: when the knowledge base has no answer, what the caller asked (instead of
+    /// citing articles).
+    #[serde(default)]
+    knowledge_gap: Option<KnowledgeGapBody>,
+}
+
+/// 知识库缺口.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeGapBody {
+    /// What the caller asked that the knowledge base could not answer (at most 500 characters).
+    question: String,
 }
 
 /// 转办.
@@ -398,16 +411,44 @@ verb!(
     EmptyBody,
     |_app, _user, _b| Command::Submit
 );
-verb!(
-    answer,
-    "/api/v1/cases/{id}/answer",
-    "即办: answer an immediate case on the call, citing articles.",
-    AnswerBody,
-    |_app, _user, b| Command::Answer {
-        reply: b.reply,
-        kb_article_ids: b.kb_article_ids
+/// 即办: answer an immediate case on the call, citing articles published and valid now, or
+/// recording a knowledge gap (知识库缺口) when the base has no answer.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/answer", tag = "cases", request_body = AnswerBody,
+    params(
+        ("id" = String, Path, description = "工单编号"),
+        ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe"),
+    ),
+    responses((status = 200, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn answer(
+    State(app): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    ApiJson(body): ApiJson<AnswerBody>,
+) -> Result<Json<CommandResponse>, ApiError> {
+    let case_id = parse_id(&id)?;
+    let gap = body.knowledge_gap.map(|g| g.question);
+    if gap.is_some() && !body.kb_article_ids.is_empty() {
+        return Err(ApiError::bad_request(
+            "gap_with_citations",
+            "an answer cites `kb_article_ids` or records a `knowledge_gap`, not both",
+        ));
     }
-);
+    let outcome = app
+        .answer(
+            &user.actor(),
+            &case_id,
+            body.reply,
+            body.kb_article_ids,
+            gap,
+            headers.if_match,
+            headers.idempotency_key.as_deref(),
+        )
+        .await?;
+    Ok(Json(outcome.into()))
+}
 verb!(
     transfer,
     "/api/v1/cases/{id}/transfer",
@@ -652,6 +693,8 @@ pub struct CaseView {
     archived_at: Option<String>,
     answered_on_call: bool,
     kb_article_ids: Vec<String>,
+    /// 知识库缺口 the on-call answer recorded: what the caller asked.
+    knowledge_gap: Option<String>,
     merged_into: Option<String>,
     duplicates: Vec<String>,
     n_reopened: u32,
@@ -831,6 +874,7 @@ fn case_view(
         archived_at: opt_ts(case.archived_at()),
         answered_on_call: case.answered_on_call(),
         kb_article_ids: case.kb_article_ids().to_vec(),
+        knowledge_gap: case.knowledge_gap().map(str::to_owned),
         merged_into: case.merged_into().map(|m| m.to_string()),
         duplicates: app
             .duplicates_of(case_id)

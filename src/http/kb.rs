@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_article, update_article))
         .routes(routes!(publish_article))
         .routes(routes!(retire_article))
+        .routes(routes!(list_gaps))
 }
 
 fn kb_error(err: KbError) -> ApiError {
@@ -205,6 +206,89 @@ async fn suggest(
     let limit = q.limit.unwrap_or(SUGGESTIONS).clamp(1, MAX_SUGGESTIONS);
     let found = kb.suggest(&q.q, limit).map_err(kb_error)?;
     Ok(Json(found.into()))
+}
+
+/// Paging of the knowledge-gap list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct GapQuery {
+    /// Page number, from 1 (at most 10000).
+    page: Option<usize>,
+    /// Gaps per page (default 50, at most 200).
+    per_page: Option<usize>,
+}
+
+/// One knowledge gap (知识库缺口).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GapView {
+    /// What callers asked that the base could not answer (as first recorded).
+    question: String,
+    /// How many on-call answers recorded it.
+    count: u64,
+    /// First and last time it was met (RFC 3339, Asia/Shanghai).
+    first_at: String,
+    last_at: String,
+    /// The reply the operator gave the last time.
+    last_reply: String,
+    /// The case of the last time.
+    last_case_id: String,
+}
+
+/// The knowledge gaps, the most often met first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GapList {
+    /// How many distinct gaps there are.
+    total: usize,
+    gaps: Vec<GapView>,
+}
+
+/// Who sees the knowledge gaps: those who write articles.
+const GAP_READERS: &[domain::roles::Role] = &[
+    domain::roles::Role::ShiftLeader,
+    domain::roles::Role::Admin,
+    domain::roles::Role::Handler,
+];
+
+/// 知识库缺口: the questions on-call answers found no article for, with how often each was met,
+/// for knowledge-base editors (shift leaders, admins, handlers).
+#[utoipa::path(get, path = "/api/v1/kb/gaps", tag = "kb", params(GapQuery),
+    responses((status = 200, body = GapList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_gaps(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(user): Caller,
+    ApiQuery(q): ApiQuery<GapQuery>,
+) -> Result<Json<GapList>, ApiError> {
+    if !user.roles.iter().any(|r| GAP_READERS.contains(r)) {
+        return Err(ApiError::Forbidden {
+            code: "role_not_allowed",
+            title: "当前角色无权查看知识库缺口",
+            detail: "knowledge gaps are for shift_leader, admin and handler".into(),
+        });
+    }
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(50);
+    if !(1..=10_000).contains(&page) || !(1..=200).contains(&per_page) {
+        return Err(ApiError::bad_request(
+            "invalid_paging",
+            "`page` must be 1 to 10000 and `per_page` 1 to 200",
+        ));
+    }
+    let gaps = kb.gaps();
+    let total = gaps.len();
+    let gaps = gaps
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|g| GapView {
+            question: g.question,
+            count: g.count,
+            first_at: ts(g.first_at),
+            last_at: ts(g.last_at),
+            last_reply: g.last_reply,
+            last_case_id: g.last_case_id,
+        })
+        .collect();
+    Ok(Json(GapList { total, gaps }))
 }
 
 /// An article as written by an editor. Times are RFC 3339 with offset.

@@ -55,17 +55,14 @@ async fn an_immediate_case_is_answered_on_the_call_and_archived() {
         &op,
         &id,
         "answer",
-        &json!({ "reply": "请携带身份证和公积金卡到窗口办理。", "kb_article_ids": ["kb-fund-001", "kb-fund-002"] }),
+        &json!({ "reply": "请携带身份证和公积金卡到窗口办理。", "kb_article_ids": ["fund-001", "fund-002"] }),
     )
     .await;
     let case = app.case(&op, &id).await;
     assert_eq!(case["status"], "completed");
     assert_eq!(case["status_label"], "即办办结");
     assert_eq!(case["answered_on_call"], true);
-    assert_eq!(
-        case["kb_article_ids"],
-        json!(["kb-fund-001", "kb-fund-002"])
-    );
+    assert_eq!(case["kb_article_ids"], json!(["fund-001", "fund-002"]));
     assert!(case["holders"].as_array().unwrap().is_empty());
 
     // Answered once; a second answer is refused.
@@ -73,7 +70,7 @@ async fn an_immediate_case_is_answered_on_the_call_and_archived() {
         &op,
         &id,
         "answer",
-        &json!({ "reply": "再答一次", "kb_article_ids": ["kb-fund-001"] }),
+        &json!({ "reply": "再答一次", "kb_article_ids": ["fund-001"] }),
         422,
         "not_open",
     )

@@ -383,3 +383,166 @@ async fn an_article_outside_its_validity_is_never_an_answer() {
     .await;
     assert_problem(res, 422, "kb_article_expired").await;
 }
+
+#[tokio::test]
+async fn an_on_call_answer_citing_an_unknown_draft_or_retired_article_is_refused_and_closes_nothing()
+ {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let leader = app.login("shift_leader").await;
+    let id = app.create(&op, &immediate_intake("咨询下雪公交")).await.id;
+    // A draft article, and one published then retired.
+    assert_eq!(
+        post(
+            &app,
+            &leader,
+            "/api/v1/kb/articles",
+            &article("snow-draft", "city.bureau.transport")
+        )
+        .await
+        .status(),
+        201
+    );
+    assert_eq!(
+        post(
+            &app,
+            &leader,
+            "/api/v1/kb/articles",
+            &article("snow-old", "city.bureau.transport")
+        )
+        .await
+        .status(),
+        201
+    );
+    json_ok(
+        post(
+            &app,
+            &leader,
+            "/api/v1/kb/articles/snow-old/publish",
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    json_ok(
+        post(
+            &app,
+            &leader,
+            "/api/v1/kb/articles/snow-old/retire",
+            &json!({ "reason": "政策已调整" }),
+        )
+        .await,
+    )
+    .await;
+    let version = app.version(&id).await;
+    for (cited, code, named) in [
+        (
+            json!(["fund-001", "no-such-article"]),
+            "unknown_article",
+            "no-such-article",
+        ),
+        (json!(["snow-draft"]), "article_not_in_force", "snow-draft"),
+        (json!(["snow-old"]), "article_not_in_force", "snow-old"),
+    ] {
+        let res = app
+            .post_verb(
+                &op,
+                &id,
+                "answer",
+                &json!({ "reply": "已答复", "kb_article_ids": cited }),
+            )
+            .await;
+        let problem = assert_problem(res, 422, code).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains(named),
+            "the refusal names the article: {problem}"
+        );
+    }
+    assert_eq!(app.version(&id).await, version, "nothing was appended");
+    assert_eq!(app.case(&op, &id).await["status"], "accepted");
+}
+
+#[tokio::test]
+async fn with_no_answer_in_the_base_the_operator_records_a_knowledge_gap_and_editors_see_how_often()
+{
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let mut last = 0;
+    for question in [
+        "新生儿医保 网上怎么办理？",
+        "新生儿医保网上怎么办理",
+        "路边井盖谁来修",
+    ] {
+        let id = app.create(&op, &immediate_intake(question)).await.id;
+        let done = app
+            .ok(
+                &op,
+                &id,
+                "answer",
+                &json!({
+                    "reply": "已登记，相关部门将在一个工作日内回复。",
+                    "knowledge_gap": { "question": question },
+                }),
+            )
+            .await;
+        last = done.position;
+        let case = app.case(&op, &id).await;
+        assert_eq!(case["status"], "completed");
+        assert_eq!(case["knowledge_gap"], question.trim());
+        assert_eq!(case["kb_article_ids"], json!([]));
+    }
+    // Citing and recording a gap at once is bad input.
+    let id = app.create(&op, &immediate_intake("又一问")).await.id;
+    let res = app
+        .post_verb(
+            &op,
+            &id,
+            "answer",
+            &json!({ "reply": "答", "kb_article_ids": ["fund-001"], "knowledge_gap": { "question": "又一问" } }),
+        )
+        .await;
+    assert_problem(res, 400, "gap_with_citations").await;
+
+    // Operators record gaps; editors read them.
+    assert_problem(
+        app.get(Some(&op), "/api/v1/kb/gaps").await,
+        403,
+        "role_not_allowed",
+    )
+    .await;
+    let leader = app.login("shift_leader").await;
+    let mut gaps = Value::Null;
+    for _ in 0..50 {
+        // The list follows the store through the index; wait for the last answer.
+        let res = app
+            .get(
+                Some(&leader),
+                &format!("/api/v1/kb/search?q=医保&min_position={last}"),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        gaps = json_ok(app.get(Some(&leader), "/api/v1/kb/gaps").await).await;
+        if gaps["total"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(gaps["total"], 2, "{gaps}");
+    assert_eq!(gaps["gaps"][0]["question"], "新生儿医保 网上怎么办理？");
+    assert_eq!(
+        gaps["gaps"][0]["count"], 2,
+        "the same question counts once per call"
+    );
+    assert_eq!(gaps["gaps"][1]["question"], "路边井盖谁来修");
+    assert_eq!(gaps["gaps"][1]["count"], 1);
+    assert_eq!(
+        gaps["gaps"][0]["last_reply"],
+        "已登记，相关部门将在一个工作日内回复。"
+    );
+    let res = app.get(Some(&leader), "/api/v1/kb/gaps?page=0").await;
+    assert_problem(res, 400, "invalid_paging").await;
+    let res = app
+        .get(Some(&leader), "/api/v1/kb/gaps?per_page=100000")
+        .await;
+    assert_problem(res, 400, "invalid_paging").await;
+}
