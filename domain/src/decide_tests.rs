@@ -1576,3 +1576,24 @@ fn deadline_warnings_are_refused_on_closed_cases_and_for_other_roles() {
         CaseError::NotOpen,
     );
 }
+
+// ---- scope (rule 14) ----
+
+#[test]
+fn a_district_efficiency_office_sees_its_district_only_and_the_city_office_everything() {
+    use crate::identity::may_view_case;
+    let w = world();
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    let city_office = actor("supervisor", "city.efficiency", Role::Supervisor);
+    let a_office = actor("a_supervisor", "d.a", Role::Supervisor);
+    let b_office = actor("b_supervisor", "d.b", Role::Supervisor);
+    assert!(city_office.sees_every_case(&w.org));
+    assert!(!a_office.sees_every_case(&w.org));
+    assert!(may_view_case(&city_office, &s.case, &w.org));
+    assert!(may_view_case(&a_office, &s.case, &w.org));
+    assert!(
+        !may_view_case(&b_office, &s.case, &w.org),
+        "another district's efficiency office"
+    );
+}

@@ -84,11 +84,12 @@ pub fn may_see_identity(actor: &Actor, case: &Case, org: &OrgTree) -> bool {
     actor.has_any(&[Role::Handler, Role::Dispatcher, Role::ShiftLeader])
 }
 
-/// Whether `actor` may see the case at all: the city centre, admins and the efficiency office
-/// see every case; a leader sees the cases transferred to units they oversee; everyone else sees
-/// the cases their unit (or a unit below it) was given, transferred, or accepted.
+/// Whether `actor` may see the case at all: the city centre, admins and the city's efficiency
+/// office see every case ([`Actor::sees_every_case`]); a leader sees the cases transferred to
+/// units they oversee; everyone else (a district's efficiency office included) sees the cases
+/// their unit (or a unit below it) was given, transferred, or accepted.
 pub fn may_view_case(actor: &Actor, case: &Case, org: &OrgTree) -> bool {
-    if actor.has(Role::Admin) || actor.has(Role::Supervisor) || actor.at_city_centre(org) {
+    if actor.sees_every_case(org) {
         return true;
     }
     if case.created_by() == actor.username {

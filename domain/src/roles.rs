@@ -70,6 +70,18 @@ impl Actor {
             .is_some_and(|u| u.kind == UnitKind::HotlineCentre)
     }
 
+    /// Whether the actor's scope is the whole city (rule 14): admins, the city centre, and the
+    /// city's efficiency office. A district's efficiency office staff (a supervisor whose unit
+    /// is below the city) see their district only, as its dispatchers do.
+    pub fn sees_every_case(&self, org: &OrgTree) -> bool {
+        self.has(Role::Admin)
+            || self.at_city_centre(org)
+            || (self.has(Role::Supervisor)
+                && org
+                    .get(&self.unit_id)
+                    .is_some_and(|u| u.level == crate::org::Level::City))
+    }
+
     /// Whether `unit` lies within a unit this actor oversees.
     pub fn oversees_unit(&self, org: &OrgTree, unit: &UnitId) -> bool {
         self.oversees.iter().any(|o| org.is_within(unit, o))

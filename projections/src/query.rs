@@ -28,7 +28,7 @@ pub const MAX_PER_PAGE: u32 = 200;
 /// Which cases a caller may see, as `domain::identity::may_view_case` decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    /// Admins, the efficiency office and the city centre see every case.
+    /// Admins, the city's efficiency office and the city centre see every case.
     All,
     /// Everyone else: what they created, what their unit accepted, and what their unit (or a
     /// unit below it, or for leaders a unit they oversee) was given or transferred.
@@ -45,7 +45,7 @@ pub enum Scope {
 impl Scope {
     /// The scope of `actor`.
     pub fn of(actor: &Actor, org: &OrgTree) -> Scope {
-        if actor.has(Role::Admin) || actor.has(Role::Supervisor) || actor.at_city_centre(org) {
+        if actor.sees_every_case(org) {
             return Scope::All;
         }
         let mut units = vec![actor.unit_id.to_string()];
@@ -242,7 +242,9 @@ impl WorkListOwner {
             username: actor.username.clone(),
             unit_id: actor.unit_id.to_string(),
             units,
-            every_overdue: actor.has(Role::Supervisor),
+            // The whole city's overdue cases are the city efficiency office's list; a
+            // district's office sees what its scope holds.
+            every_overdue: actor.has(Role::Supervisor) && actor.sees_every_case(org),
         }
     }
 }

@@ -605,7 +605,9 @@ impl App {
             return Ok(done);
         }
         let case = self.case(case_id).await?;
-        if case.version() == 0 {
+        // Scope before any rule (rule 14): outside it a case answers as an unknown one, so the
+        // verbs tell nobody which cases exist or where they stand.
+        if case.version() == 0 || !domain::identity::may_view_case(actor, &case, &self.org) {
             return Err(AppError::NotFound(case_id.to_string()));
         }
         if let Some(expected) = if_match
@@ -718,14 +720,26 @@ impl App {
         if_match: Option<u64>,
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
-        let master = self.case(master_id).await?;
-        if master.version() == 0 {
-            return Err(CaseError::InvalidMaster(master_id.to_string()).into());
+        // The duplicate's scope first: outside it, it is an unknown case whatever the master.
+        let case = self.case(case_id).await?;
+        if case.version() == 0 || !domain::identity::may_view_case(actor, &case, &self.org) {
+            return Err(AppError::NotFound(case_id.to_string()));
         }
-        let info = MasterInfo {
-            id: master_id.clone(),
-            stage: master.stage(),
-            merged: master.merged_into().is_some(),
+        let master = self.case(master_id).await?;
+        // A master outside the caller's scope is as unknown as one that does not exist: the
+        // rule sees a case that was never created, after checking who asks.
+        let info = if domain::identity::may_view_case(actor, &master, &self.org) {
+            MasterInfo {
+                id: master_id.clone(),
+                stage: master.stage(),
+                merged: master.merged_into().is_some(),
+            }
+        } else {
+            MasterInfo {
+                id: master_id.clone(),
+                stage: domain::Stage::New,
+                merged: false,
+            }
         };
         self.execute(
             actor,

@@ -923,7 +923,8 @@ async fn identity_views(
                 .into(),
         });
     }
-    if app.case(&case_id).await.map_err(ApiError::from)?.version() == 0 {
+    let case = app.case(&case_id).await.map_err(ApiError::from)?;
+    if case.version() == 0 || !domain::identity::may_view_case(&actor, &case, &app.org) {
         return Err(ApiError::NotFound(format!("no case `{case_id}`")));
     }
     let views = app.identity_views(&case_id).await?;

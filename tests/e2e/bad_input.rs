@@ -336,22 +336,15 @@ async fn steps_out_of_order_are_refused_as_illegal_transitions() {
 #[tokio::test]
 async fn receiving_a_case_never_transferred_to_the_unit_is_forbidden_and_receiving_twice_is_illegal()
  {
-    // A unit that was given no part of the case may not act on it (403, like any other unit
-    // outside the case); an out-of-order step by the unit that holds it is a broken rule (422).
+    // For a unit that was given no part of the case it does not exist (404, as for an unknown
+    // case: rule 14); an out-of-order step by the unit that holds it is a broken rule (422).
     let app = TestApp::spawn().await;
     let op = app.login("operator").await;
     let dispatcher = app.login("dispatcher").await;
     let housing = app.login("housing_handler").await;
     let id = app.accept(&op, "未转办先接收").await;
-    app.refused(
-        &housing,
-        &id,
-        "receive",
-        &json!({}),
-        403,
-        "unit_not_allowed",
-    )
-    .await;
+    app.refused(&housing, &id, "receive", &json!({}), 404, "not_found")
+        .await;
     app.post_verb(
         &dispatcher,
         &id,
@@ -412,15 +405,16 @@ async fn a_role_without_the_right_is_forbidden() {
     .await;
     app.refused(&leader, &id, "archive", &json!({}), 403, "role_not_allowed")
         .await;
-    // A district dispatcher is not the accepting centre.
+    // A district dispatcher is not the accepting centre: before the case reaches the
+    // district, it does not exist there.
     let district = app.login("chengguan_dispatcher").await;
     app.refused(
         &district,
         &id,
         "transfer",
         &json!({ "lead_unit_id": "d.chengguan.s01" }),
-        403,
-        "unit_not_allowed",
+        404,
+        "not_found",
     )
     .await;
     // Dispatchers transfer; they do not accept calls.

@@ -492,15 +492,8 @@ async fn a_district_centre_transfers_down_to_a_street() {
     );
     // Another district's street sees nothing and may do nothing.
     assert_eq!(app.get_case(&other_street, &id).await.status(), 404);
-    app.refused(
-        &other_street,
-        &id,
-        "receive",
-        &json!({}),
-        403,
-        "unit_not_allowed",
-    )
-    .await;
+    app.refused(&other_street, &id, "receive", &json!({}), 404, "not_found")
+        .await;
 
     // Rule 5: once the district transferred on, the city can no longer recall.
     app.refused(
@@ -567,14 +560,15 @@ async fn the_transferring_unit_recalls_until_the_receiver_records_handling() {
         &json!({ "lead_unit_id": "city.bureau.urban" }),
     )
     .await;
-    // Only the unit that made the transfer may recall it.
+    // Only the unit that made the transfer may recall it; for a unit never given the case it
+    // does not exist.
     app.refused(
         &housing,
         &id,
         "recall",
         &json!({ "reason": "不是我转的" }),
-        422,
-        "nothing_to_recall",
+        404,
+        "not_found",
     )
     .await;
     app.refused(

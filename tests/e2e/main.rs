@@ -17,5 +17,6 @@ mod oversight;
 mod queries;
 mod reports;
 mod routing;
+mod scopes;
 mod service;
 mod shutdown;

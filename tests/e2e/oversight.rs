@@ -100,13 +100,14 @@ async fn supervision_and_annotation_change_neither_status_nor_holders() {
     )
     .await;
     // A district leader of another district, and a city leader over other units, may not.
+    // Another district's case does not exist for its leader (rule 14).
     app.refused(
         &qilihe_leader,
         &id,
         "annotate",
         &json!({ "text": "越权批示" }),
-        403,
-        "not_overseen",
+        404,
+        "not_found",
     )
     .await;
     app.refused(
@@ -337,14 +338,14 @@ async fn the_handling_unit_appeals_an_unsatisfied_rating_and_the_shift_leader_de
         "no_appeal",
     )
     .await;
-    // Only the unit that handled it appeals.
+    // Only the unit that handled it appeals; for a unit that never had it, it does not exist.
     app.refused(
         &urban,
         &id,
         "appeal",
         &json!({ "reason": "不是我办的" }),
-        403,
-        "unit_not_allowed",
+        404,
+        "not_found",
     )
     .await;
     app.refused(
