@@ -325,9 +325,10 @@ impl Jobs {
     /// Read-model and file-system failures.
     pub async fn write_report(&self, date: NaiveDate) -> anyhow::Result<[PathBuf; 2]> {
         let org = self.app.org.clone();
+        let now = self.app.now();
         let report = self
             .read
-            .query(move |q| q.daily_report(date, &org, &|_| true))
+            .query(move |q| q.daily_report(date, &org, &|_| true, now))
             .await?;
         let view = DailyReportView::of(&self.app, &report);
         let total = &report.total;

@@ -233,7 +233,8 @@ pub struct Transfer {
     pub at: DateTime<Utc>,
 }
 
-/// A call-back (回访) record.
+/// A call-back (回访) record. Every one counts in the KPIs of the unit it rated (rule 13);
+/// only an upheld appeal takes it out, and the record stays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallBack {
     /// How satisfied.
@@ -242,6 +243,15 @@ pub struct CallBack {
     pub resolved: bool,
     /// When.
     pub at: DateTime<Utc>,
+    /// The unit rated: the lead that had completed the case when the centre called back.
+    #[serde(default)]
+    pub unit_id: Option<UnitId>,
+    /// The case was reopened (重办) after this call-back.
+    #[serde(default)]
+    pub reopened: bool,
+    /// An upheld appeal (申诉) excludes this rating from the KPIs.
+    #[serde(default)]
+    pub excluded: bool,
 }
 
 /// An appeal (申诉) against a rating.
@@ -726,10 +736,14 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             resolved,
             ..
         } => {
+            let unit_id = case.completing_lead().map(|a| a.unit_id.clone());
             case.callbacks.push(CallBack {
                 satisfaction: *satisfaction,
                 resolved: *resolved,
                 at,
+                unit_id,
+                reopened: false,
+                excluded: false,
             });
             case.appeal = None;
             case.stage = Stage::CalledBack;
@@ -745,6 +759,9 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                 a.complete_by = *complete_by;
             }
             case.n_reopened += 1;
+            if let Some(last) = case.callbacks.last_mut() {
+                last.reopened = true;
+            }
             case.completed_at = None;
             case.stage = Stage::Open;
         }
@@ -785,6 +802,10 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         EventBody::AppealDecided { upheld, .. } => {
             if let Some(appeal) = case.appeal.as_mut() {
                 appeal.upheld = Some(*upheld);
+                // The appeal is against the latest rating.
+                if *upheld && let Some(last) = case.callbacks.last_mut() {
+                    last.excluded = true;
+                }
             }
         }
     }

@@ -236,6 +236,82 @@ impl OrgTree {
         id == ancestor || self.is_below(id, ancestor)
     }
 
+    /// The name of the place a unit stands for: a district centre (`城关区12345热线分中心`)
+    /// names its district (`城关区`); every other unit its own name.
+    pub fn place_name(unit: &Unit) -> &str {
+        match unit.kind {
+            UnitKind::DistrictCentre => unit
+                .name
+                .split("12345")
+                .next()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&unit.name),
+            _ => &unit.name,
+        }
+    }
+
+    /// A unit named with its parents below the city, top down (`城关区 / 酒泉路街道 / 龙源社区 /
+    /// 第一网格`), so units of the same name in different places are told apart; the city's
+    /// own units are named alone. Unknown ids are returned as they are.
+    pub fn path_label(&self, id: &UnitId) -> String {
+        let Some(unit) = self.get(id) else {
+            return id.to_string();
+        };
+        let mut parts: Vec<&str> = self
+            .ancestors(id)
+            .into_iter()
+            .filter(|u| u.parent_id.is_some())
+            .map(Self::place_name)
+            .collect();
+        parts.reverse();
+        parts.push(Self::place_name(unit));
+        parts.join(" / ")
+    }
+
+    /// The units a unit is ranked against (like with like): the city's bureaus together, the
+    /// district centres together, a district's departments and street offices among
+    /// themselves, a street's communities among themselves and its grids among themselves.
+    /// Centres, the efficiency office and buildings are not ranked (`None`).
+    pub fn peer_group(&self, id: &UnitId) -> Option<PeerGroup> {
+        let unit = self.get(id)?;
+        let street = || {
+            std::iter::once(unit)
+                .chain(self.ancestors(id))
+                .find(|u| u.kind == UnitKind::StreetOffice)
+        };
+        let (key, label) = match unit.kind {
+            UnitKind::Bureau => ("bureaus".to_owned(), "市局委办".to_owned()),
+            UnitKind::DistrictCentre => {
+                ("district_centres".to_owned(), "区/县热线分中心".to_owned())
+            }
+            UnitKind::DistrictDepartment | UnitKind::StreetOffice => {
+                let district = self.district_of(id)?;
+                (
+                    format!("district:{}", district.id),
+                    format!("{} 区属部门和街道", Self::place_name(district)),
+                )
+            }
+            UnitKind::CommunityCommittee => {
+                let street = street()?;
+                (
+                    format!("communities:{}", street.id),
+                    format!("{} 社区", self.path_label(&street.id)),
+                )
+            }
+            UnitKind::GridStation => {
+                let street = street()?;
+                (
+                    format!("grids:{}", street.id),
+                    format!("{} 网格", self.path_label(&street.id)),
+                )
+            }
+            UnitKind::HotlineCentre | UnitKind::EfficiencyOffice | UnitKind::Building => {
+                return None;
+            }
+        };
+        Some(PeerGroup { key, label })
+    }
+
     /// The district-level unit `id` belongs to (itself if it is one), if any.
     pub fn district_of(&self, id: &UnitId) -> Option<&Unit> {
         let unit = self.get(id)?;
@@ -246,6 +322,15 @@ impl OrgTree {
             .into_iter()
             .find(|u| u.kind == UnitKind::DistrictCentre)
     }
+}
+
+/// A set of comparable units for a ranking ([`OrgTree::peer_group`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerGroup {
+    /// Stable key, e.g. `district:d.chengguan`.
+    pub key: String,
+    /// Its Chinese label, e.g. `城关区 区属部门和街道`.
+    pub label: String,
 }
 
 #[cfg(test)]
@@ -306,6 +391,102 @@ pub(crate) mod tests {
         assert!(org.is_within(&grid, &grid));
         assert_eq!(org.district_of(&grid).map(|u| u.id.as_str()), Some("d.a"));
         assert_eq!(org.root().id.as_str(), "city");
+    }
+
+    fn named(id: &str, name: &str, level: Level, kind: UnitKind, parent: Option<&str>) -> Unit {
+        Unit {
+            name: name.to_owned(),
+            ..unit(id, level, kind, parent)
+        }
+    }
+
+    fn named_city() -> OrgTree {
+        use Level::*;
+        use UnitKind::*;
+        OrgTree::new(vec![
+            named("city", "兰州市热线中心", City, HotlineCentre, None),
+            named(
+                "city.bureau.housing",
+                "市住建局",
+                City,
+                Bureau,
+                Some("city"),
+            ),
+            named(
+                "d.a",
+                "城关区12345热线分中心",
+                District,
+                DistrictCentre,
+                Some("city"),
+            ),
+            named(
+                "d.a.dept.urban",
+                "城关区城管局",
+                District,
+                DistrictDepartment,
+                Some("d.a"),
+            ),
+            named("d.a.s01", "张掖路街道", Street, StreetOffice, Some("d.a")),
+            named(
+                "d.a.s01.c01",
+                "龙源社区",
+                Community,
+                CommunityCommittee,
+                Some("d.a.s01"),
+            ),
+            named(
+                "d.a.s01.c01.g01",
+                "第一网格",
+                Grid,
+                GridStation,
+                Some("d.a.s01.c01"),
+            ),
+            named(
+                "d.b",
+                "七里河区12345热线分中心",
+                District,
+                DistrictCentre,
+                Some("city"),
+            ),
+            named("d.b.s01", "西园街道", Street, StreetOffice, Some("d.b")),
+        ])
+        .expect("well formed")
+    }
+
+    #[test]
+    fn a_unit_is_named_with_its_places_below_the_city() {
+        let org = named_city();
+        let label = |id: &str| org.path_label(&UnitId::new(id));
+        assert_eq!(
+            label("d.a.s01.c01.g01"),
+            "城关区 / 张掖路街道 / 龙源社区 / 第一网格"
+        );
+        assert_eq!(label("d.a"), "城关区");
+        assert_eq!(label("city.bureau.housing"), "市住建局");
+        assert_eq!(label("city"), "兰州市热线中心");
+        assert_eq!(label("nowhere"), "nowhere");
+    }
+
+    #[test]
+    fn units_are_ranked_like_with_like() {
+        let org = named_city();
+        let group = |id: &str| org.peer_group(&UnitId::new(id)).map(|g| (g.key, g.label));
+        assert_eq!(
+            group("city.bureau.housing"),
+            Some(("bureaus".into(), "市局委办".into()))
+        );
+        assert_eq!(group("d.a.dept.urban"), group("d.a.s01"));
+        assert_eq!(
+            group("d.a.s01").map(|g| g.1),
+            Some("城关区 区属部门和街道".into())
+        );
+        assert_ne!(group("d.a.s01"), group("d.b.s01"), "another district");
+        assert_eq!(
+            group("d.a.s01.c01.g01"),
+            Some(("grids:d.a.s01".into(), "城关区 / 张掖路街道 网格".into()))
+        );
+        assert_ne!(group("d.a.s01.c01"), group("d.a.s01.c01.g01"));
+        assert_eq!(group("city"), None);
     }
 
     #[test]

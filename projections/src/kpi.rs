@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::calendar::WorkingCalendar;
+use domain::org::{OrgTree, PeerGroup, UnitId};
 
 use crate::ProjectionError;
 use crate::projector::micros;
@@ -221,9 +222,19 @@ pub struct UnitKpi {
     pub reopened: u64,
     /// The weighted score, `None` without any rate.
     pub score: Option<f64>,
-    /// 1-based place in the ranking.
-    pub rank: u32,
+    /// The units it is ranked against ([`OrgTree::peer_group`]); `None` for units that are
+    /// never ranked (centres).
+    pub peer_group: Option<PeerGroup>,
+    /// 1-based place among its peer group's ranked units; `None` when not ranked (fewer than
+    /// [`MIN_RATED_TO_RANK`] rated cases, no score, or no peer group).
+    pub rank: Option<u32>,
+    /// How many units of its peer group are ranked.
+    pub ranked_among: u32,
 }
+
+/// Rated cases (call-backs) a unit needs in the period to be ranked: a rate over one or two
+/// ratings says little, and a unit must not top a ranking on a single satisfied call.
+pub const MIN_RATED_TO_RANK: u64 = 5;
 
 fn rate(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
@@ -274,9 +285,11 @@ impl UnitKpi {
 }
 
 impl Queries {
-    /// The KPIs of every unit with activity in `[from, to)`, ranked by the weighted score
-    /// (highest first; ties by the shorter average handling time, then by unit id; units
-    /// without a score last). Handling times are measured on `calendar`.
+    /// The KPIs of every unit with activity in `[from, to)`, ranked like with like: within
+    /// each peer group ([`OrgTree::peer_group`]) by the weighted score (highest first; ties by
+    /// the shorter average handling time, then by unit id), only units with at least
+    /// [`MIN_RATED_TO_RANK`] rated cases. Listed by peer group, the ranked units first in
+    /// rank order, then the unranked ones. Handling times are measured on `calendar`.
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`].
@@ -286,6 +299,7 @@ impl Queries {
         to: DateTime<Utc>,
         weights: &KpiWeights,
         calendar: &WorkingCalendar,
+        org: &OrgTree,
     ) -> Result<Vec<UnitKpi>, ProjectionError> {
         let (from, to) = (micros(from), micros(to));
         let conn = self.connection();
@@ -352,14 +366,16 @@ impl Queries {
             entry.0 += span.duration;
             entry.1 |= span.provisional;
         }
+        // Every call-back counts for the unit it rated, reopened or not; only an upheld
+        // appeal takes one out (rule 13).
         let mut rated = conn.prepare_cached(
-            "SELECT lead_unit_id, count(*),
+            "SELECT unit_id, count(*),
                     sum(satisfaction IN ('satisfied', 'basically_satisfied')),
                     sum(resolved)
-             FROM case_list
+             FROM case_callback
              WHERE called_back_at >= ?1 AND called_back_at < ?2
-               AND lead_unit_id IS NOT NULL AND rating_excluded = 0
-             GROUP BY lead_unit_id",
+               AND unit_id IS NOT NULL AND excluded = 0
+             GROUP BY unit_id",
         )?;
         for row in rated.query_map([from, to], |r| {
             Ok((
@@ -373,10 +389,10 @@ impl Queries {
             facts.push((unit, [a, b, c], 2));
         }
         let mut reopened = conn.prepare_cached(
-            "SELECT lead_unit_id, count(*) FROM case_list
+            "SELECT unit_id, count(*) FROM case_callback
              WHERE called_back_at >= ?1 AND called_back_at < ?2
-               AND lead_unit_id IS NOT NULL AND rating_excluded = 0 AND n_reopened > 0
-             GROUP BY lead_unit_id",
+               AND unit_id IS NOT NULL AND excluded = 0 AND reopened = 1
+             GROUP BY unit_id",
         )?;
         for row in reopened.query_map([from, to], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
@@ -419,29 +435,100 @@ impl Queries {
             .into_values()
             .map(|mut k| {
                 k.score = k.compute_score(weights);
+                k.peer_group = org.peer_group(&UnitId::new(k.unit_id.clone()));
                 k
             })
             .collect();
-        out.sort_by(|a, b| {
-            b.score
-                .unwrap_or(-1.0)
-                .total_cmp(&a.score.unwrap_or(-1.0))
-                .then_with(|| {
-                    let hours = |k: &UnitKpi| k.avg_handling_hours().unwrap_or(f64::INFINITY);
-                    hours(a).total_cmp(&hours(b))
-                })
-                .then_with(|| a.unit_id.cmp(&b.unit_id))
-        });
-        for (i, k) in out.iter_mut().enumerate() {
-            k.rank = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        }
+        rank(&mut out);
         Ok(out)
+    }
+}
+
+/// Ranks `units` within their peer groups and orders them for display (see
+/// [`Queries::kpis`]).
+fn rank(units: &mut [UnitKpi]) {
+    let rankable = |k: &UnitKpi| {
+        k.peer_group.is_some() && k.score.is_some() && k.called_back >= MIN_RATED_TO_RANK
+    };
+    units.sort_by(|a, b| {
+        let group = |k: &UnitKpi| k.peer_group.as_ref().map(|g| g.key.clone());
+        // Units without a group (centres) after every group.
+        (group(a).is_none(), group(a))
+            .cmp(&(group(b).is_none(), group(b)))
+            .then_with(|| rankable(b).cmp(&rankable(a)))
+            .then_with(|| b.score.unwrap_or(-1.0).total_cmp(&a.score.unwrap_or(-1.0)))
+            .then_with(|| {
+                let hours = |k: &UnitKpi| k.avg_handling_hours().unwrap_or(f64::INFINITY);
+                hours(a).total_cmp(&hours(b))
+            })
+            .then_with(|| a.unit_id.cmp(&b.unit_id))
+    });
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for k in units.iter_mut() {
+        k.rank = None;
+        if rankable(k)
+            && let Some(group) = &k.peer_group
+        {
+            let n = counts.entry(group.key.clone()).or_default();
+            *n += 1;
+            k.rank = Some(*n);
+        }
+    }
+    for k in units.iter_mut() {
+        k.ranked_among = k
+            .peer_group
+            .as_ref()
+            .and_then(|g| counts.get(&g.key))
+            .copied()
+            .unwrap_or(0);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unit(id: &str, group: Option<&str>, score: f64, rated: u64) -> UnitKpi {
+        UnitKpi {
+            unit_id: id.into(),
+            called_back: rated,
+            score: Some(score),
+            peer_group: group.map(|g| PeerGroup {
+                key: g.into(),
+                label: g.into(),
+            }),
+            ..UnitKpi::default()
+        }
+    }
+
+    #[test]
+    fn units_are_ranked_within_their_peer_group_and_only_with_enough_ratings() {
+        let mut units = vec![
+            unit("street.a", Some("district:a"), 0.7, 9),
+            unit("bureau.x", Some("bureaus"), 0.6, 5),
+            unit("street.b", Some("district:a"), 0.9, 6),
+            unit("bureau.y", Some("bureaus"), 0.95, 20),
+            // One perfect call is no ranking.
+            unit("street.c", Some("district:a"), 1.0, 1),
+            unit("centre", None, 1.0, 50),
+        ];
+        rank(&mut units);
+        let view: Vec<(&str, Option<u32>, u32)> = units
+            .iter()
+            .map(|k| (k.unit_id.as_str(), k.rank, k.ranked_among))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                ("bureau.y", Some(1), 2),
+                ("bureau.x", Some(2), 2),
+                ("street.b", Some(1), 2),
+                ("street.a", Some(2), 2),
+                ("street.c", None, 2),
+                ("centre", None, 0),
+            ]
+        );
+    }
 
     #[test]
     fn weights_parse_by_name_and_unnamed_ones_are_zero() {

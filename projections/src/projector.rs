@@ -405,6 +405,24 @@ fn write_case(
             a.ended_at.map(micros),
         ])?;
     }
+    // Call-backs are only ever added, but their reopened and excluded marks change.
+    let mut callback = tx.prepare_cached(
+        "INSERT OR REPLACE INTO case_callback (case_id, seq, unit_id, called_back_at,
+            satisfaction, resolved, reopened, excluded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for c in &row.callbacks {
+        callback.execute(params![
+            row.case_id,
+            c.seq,
+            c.unit_id,
+            micros(c.at),
+            c.satisfaction,
+            c.resolved,
+            c.reopened,
+            c.excluded,
+        ])?;
+    }
     if entry.may_have_side_rows {
         tx.prepare_cached("DELETE FROM case_holder WHERE case_id = ?1")?
             .execute([&row.case_id])?;

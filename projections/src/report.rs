@@ -286,7 +286,9 @@ pub fn compute(
 
 impl Queries {
     /// The report of `date` (Asia/Shanghai) for the districts and bureaus `visible` lets
-    /// through (all of them for the efficiency office; a leader's own).
+    /// through (all of them for the efficiency office; a leader's own), as it stands at the
+    /// day's end, or at `now` for the day under way (today's report is a snapshot of now, not
+    /// of the coming midnight: nothing is overdue yet that falls due tonight).
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`]. A date without a following day (the end of time) gives
@@ -296,8 +298,9 @@ impl Queries {
         date: NaiveDate,
         org: &OrgTree,
         visible: &dyn Fn(&str) -> bool,
+        now: DateTime<Utc>,
     ) -> Result<DailyReport, ProjectionError> {
-        let Some((from, to)) = shanghai_day(date) else {
+        let Some((from, day_end)) = shanghai_day(date) else {
             return Ok(DailyReport {
                 date,
                 from: DateTime::<Utc>::MAX_UTC,
@@ -306,6 +309,8 @@ impl Queries {
                 total: DailyFigures::default(),
             });
         };
+        // A day not yet begun is reported empty, at its start.
+        let to = day_end.min(now.max(from));
         let (from_us, to_us) = (micros(from), micros(to));
         let conn = self.connection();
         // Every case with an assignment given or completed that day, or live at its end
@@ -373,11 +378,13 @@ impl Queries {
                 case_completed_at: case_completed,
             });
         }
+        // Every call-back of the day counts, reopened or not; only an upheld appeal takes one
+        // out (rule 13).
         let mut rated = conn.prepare_cached(
-            "SELECT lead_unit_id, satisfaction IN ('satisfied', 'basically_satisfied')
-             FROM case_list
+            "SELECT unit_id, satisfaction IN ('satisfied', 'basically_satisfied')
+             FROM case_callback
              WHERE called_back_at >= ?1 AND called_back_at < ?2
-               AND lead_unit_id IS NOT NULL AND rating_excluded = 0",
+               AND unit_id IS NOT NULL AND excluded = 0",
         )?;
         let callbacks = rated
             .query_map([from_us, to_us], |r| {

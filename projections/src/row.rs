@@ -129,6 +129,37 @@ pub struct CaseRow {
     pub n_reopened: u32,
     /// An upheld appeal (申诉) excludes the rating from the KPIs.
     pub rating_excluded: bool,
+    /// Every call-back (回访) ever made, oldest first: each rating counts for the unit it
+    /// rated, a reopen does not take it back (rule 13).
+    pub callbacks: Vec<CallBackRow>,
+}
+
+/// One call-back of a case (`case_callback`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallBackRow {
+    /// 1 for the first call-back of the case.
+    pub seq: u32,
+    /// The unit rated (the lead that had completed the case).
+    pub unit_id: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `satisfied`, `basically_satisfied` or `unsatisfied`.
+    pub satisfaction: &'static str,
+    /// Whether resolved.
+    pub resolved: bool,
+    /// The case was reopened after it.
+    pub reopened: bool,
+    /// An upheld appeal excludes it from the KPIs.
+    pub excluded: bool,
+}
+
+/// The wire code of a satisfaction.
+fn satisfaction_code(satisfaction: Satisfaction) -> &'static str {
+    match satisfaction {
+        Satisfaction::Satisfied => "satisfied",
+        Satisfaction::BasicallySatisfied => "basically_satisfied",
+        Satisfaction::Unsatisfied => "unsatisfied",
+    }
 }
 
 impl CaseRow {
@@ -234,16 +265,25 @@ impl CaseRow {
                 })
                 .collect(),
             lead_unit_id: case.completing_lead().map(|a| a.unit_id.to_string()),
-            callback: case.last_callback().map(|c| {
-                let code = match c.satisfaction {
-                    Satisfaction::Satisfied => "satisfied",
-                    Satisfaction::BasicallySatisfied => "basically_satisfied",
-                    Satisfaction::Unsatisfied => "unsatisfied",
-                };
-                (code, c.resolved, c.at)
-            }),
+            callback: case
+                .last_callback()
+                .map(|c| (satisfaction_code(c.satisfaction), c.resolved, c.at)),
             n_reopened: case.n_reopened(),
             rating_excluded: case.appeal().is_some_and(|a| a.upheld == Some(true)),
+            callbacks: case
+                .callbacks()
+                .iter()
+                .zip(1..)
+                .map(|(c, seq)| CallBackRow {
+                    seq,
+                    unit_id: c.unit_id.as_ref().map(ToString::to_string),
+                    at: c.at,
+                    satisfaction: satisfaction_code(c.satisfaction),
+                    resolved: c.resolved,
+                    reopened: c.reopened,
+                    excluded: c.excluded,
+                })
+                .collect(),
         })
     }
 }

@@ -2,7 +2,7 @@
 //! and is rebuilt from the event store.
 
 /// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
 /// Tables this crate owns, dropped by a reset.
 pub(crate) const TABLES: &[&str] = &[
@@ -13,6 +13,7 @@ pub(crate) const TABLES: &[&str] = &[
     "case_holder",
     "case_transfer",
     "case_assignment",
+    "case_callback",
 ];
 
 /// The tables, without their secondary indexes ([`CREATE_INDEXES`]).
@@ -141,6 +142,20 @@ CREATE TABLE IF NOT EXISTS case_assignment (
     ended_at INTEGER,
     PRIMARY KEY (case_id, assignment_id)
 ) WITHOUT ROWID;
+
+-- Every call-back (回访) ever made, for the KPIs and the daily report: a reopen keeps the
+-- rating it followed; an upheld appeal marks it excluded, the row stays.
+CREATE TABLE IF NOT EXISTS case_callback (
+    case_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    unit_id TEXT,
+    called_back_at INTEGER NOT NULL,
+    satisfaction TEXT NOT NULL,
+    resolved INTEGER NOT NULL,
+    reopened INTEGER NOT NULL,
+    excluded INTEGER NOT NULL,
+    PRIMARY KEY (case_id, seq)
+) WITHOUT ROWID;
 ";
 
 /// The secondary indexes; a bulk load creates them after the rows.
@@ -164,4 +179,5 @@ CREATE INDEX IF NOT EXISTS case_assignment_given ON case_assignment (transferred
 CREATE INDEX IF NOT EXISTS case_assignment_completed ON case_assignment (completed_at);
 CREATE INDEX IF NOT EXISTS case_assignment_ended ON case_assignment (ended_at);
 CREATE INDEX IF NOT EXISTS case_assignment_open ON case_assignment (state, transferred_at);
+CREATE INDEX IF NOT EXISTS case_callback_at ON case_callback (called_back_at);
 ";

@@ -1073,6 +1073,7 @@ fn kpis_of_a_small_hand_computed_week() {
             monday(7 * 24 - 9),
             &crate::kpi::KpiWeights::default(),
             &world().calendar,
+            &world().org,
         )
         .expect("kpis");
     assert_eq!(week.len(), 1, "{week:?}");
@@ -1092,7 +1093,12 @@ fn kpis_of_a_small_hand_computed_week() {
     // (0.2 × 0.5 + 0.3 × 1 + 0.3 × 0.5 + 0.2 × 0.5) / 1.0
     let score = housing.score.expect("score");
     assert!((score - 0.65).abs() < 1e-9, "{score}");
-    assert_eq!(housing.rank, 1);
+    // Two ratings are too few to be ranked.
+    assert_eq!(housing.rank, None);
+    assert_eq!(
+        housing.peer_group.as_ref().map(|g| g.key.as_str()),
+        Some("bureaus")
+    );
     // The week before has nothing.
     let before = q
         .kpis(
@@ -1100,9 +1106,127 @@ fn kpis_of_a_small_hand_computed_week() {
             monday(-9),
             &crate::kpi::KpiWeights::default(),
             &world().calendar,
+            &world().org,
         )
         .expect("kpis");
     assert!(before.is_empty());
+}
+
+#[test]
+fn a_reopened_case_keeps_its_unsatisfied_rating_and_only_an_upheld_appeal_takes_one_out() {
+    let mut log = Log::default();
+    let t = monday;
+    let complete = || Command::Complete {
+        reply: "已处理。".into(),
+    };
+    let callback = |satisfaction| Command::CallBack {
+        satisfaction,
+        resolved: satisfaction != Satisfaction::Unsatisfied,
+        note: String::new(),
+    };
+    for id in ["R1", "R2"] {
+        log.create(id, "d.chengguan.s01.c01", "13800000001", false);
+        log.run("dispatcher", id, t(1), transfer("city.bureau.housing", &[]));
+        log.run("housing_handler", id, t(2), Command::Receive);
+        log.run("housing_handler", id, t(3), complete());
+        log.run("operator", id, t(4), callback(Satisfaction::Unsatisfied));
+    }
+    // R1: reopened, redone, and this time the caller is satisfied: both ratings count.
+    log.run(
+        "operator",
+        "R1",
+        t(5),
+        Command::Reopen {
+            reason: "未解决".into(),
+        },
+    );
+    log.run("housing_handler", "R1", t(6), complete());
+    log.run("operator", "R1", t(7), callback(Satisfaction::Satisfied));
+    // R2: the unit appeals and the centre upholds it: that rating no longer counts.
+    log.run(
+        "housing_handler",
+        "R2",
+        t(5),
+        Command::Appeal {
+            reason: "来电人诉求超出职责".into(),
+        },
+    );
+    log.run(
+        "shift_leader",
+        "R2",
+        t(6),
+        Command::DecideAppeal {
+            upheld: true,
+            note: "申诉成立".into(),
+        },
+    );
+    let (_dir, _path, q) = built(&log);
+    let week = q
+        .kpis(
+            monday(-9),
+            monday(7 * 24 - 9),
+            &crate::kpi::KpiWeights::default(),
+            &world().calendar,
+            &world().org,
+        )
+        .expect("kpis");
+    let housing = &week[0];
+    assert_eq!(housing.unit_id, "city.bureau.housing");
+    assert_eq!(
+        housing.called_back, 2,
+        "R1's two call-backs; R2's is excluded"
+    );
+    assert_eq!(housing.satisfied, 1);
+    assert_eq!(housing.reopen_rate(), Some(0.5));
+    // The daily report counts the same call-backs.
+    let report = q
+        .daily_report(
+            chrono::NaiveDate::from_ymd_opt(2025, 3, 3).expect("date"),
+            &world().org,
+            &|_| true,
+            DateTime::<Utc>::MAX_UTC,
+        )
+        .expect("report");
+    let total = report.total;
+    assert_eq!((total.called_back, total.satisfied), (2, 1), "{total:?}");
+}
+
+#[test]
+fn todays_daily_report_is_a_snapshot_of_now_not_of_the_coming_midnight() {
+    let mut log = Log::default();
+    // Given at 10:00, to be signed for within two working hours (by 12:00).
+    log.create("T1", "d.chengguan.s01.c01", "13800000001", false);
+    log.run(
+        "dispatcher",
+        "T1",
+        monday(1),
+        transfer("city.bureau.housing", &[]),
+    );
+    let (_dir, _path, q) = built(&log);
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 3, 3).expect("date");
+    let at = |now| {
+        q.daily_report(day, &world().org, &|_| true, now)
+            .expect("report")
+    };
+    let at_eleven = at(monday(2));
+    assert_eq!(at_eleven.to, monday(2), "as of now");
+    assert_eq!(at_eleven.total.received, 1);
+    assert_eq!(
+        at_eleven.total.overdue_not_received, 0,
+        "not due before noon"
+    );
+    let at_day_end = at(monday(20));
+    assert_eq!(at_day_end.total.overdue_not_received, 1);
+    // A day not yet begun is empty.
+    let tomorrow = q
+        .daily_report(
+            day.succ_opt().expect("date"),
+            &world().org,
+            &|_| true,
+            monday(2),
+        )
+        .expect("report");
+    assert_eq!(tomorrow.total.received, 0);
 }
 
 #[test]
@@ -1162,19 +1286,22 @@ fn average_handling_time_counts_working_hours_from_transfer_to_completion() {
             local("2025-11-01 00:00"),
             &crate::kpi::KpiWeights::default(),
             &world().calendar,
+            &world().org,
         )
         .expect("kpis");
-    let units: Vec<(&str, Option<f64>, Option<f64>, u32)> = kpis
+    type Row<'a> = (&'a str, Option<f64>, Option<f64>, Option<u32>);
+    let units: Vec<Row<'_>> = kpis
         .iter()
         .map(|k| (k.unit_id.as_str(), k.avg_handling_hours(), k.score, k.rank))
         .collect();
-    // Both score 1 (every case signed and completed in time, none called back); the faster
-    // unit ranks first although its id sorts after the other's.
+    // Both score 1 (every case signed and completed in time); none was called back, so
+    // neither is ranked, and the faster unit is listed first although its id sorts after the
+    // other's.
     assert_eq!(
         units,
         [
-            ("city.bureau.urban", Some(2.75), Some(1.0), 1),
-            ("city.bureau.housing", Some(8.0), Some(1.0), 2),
+            ("city.bureau.urban", Some(2.75), Some(1.0), None),
+            ("city.bureau.housing", Some(8.0), Some(1.0), None),
         ]
     );
     // Only March: H1 alone for the urban bureau.
@@ -1184,6 +1311,7 @@ fn average_handling_time_counts_working_hours_from_transfer_to_completion() {
             local("2025-04-01 00:00"),
             &crate::kpi::KpiWeights::default(),
             &world().calendar,
+            &world().org,
         )
         .expect("kpis");
     let urban = march
@@ -1198,6 +1326,7 @@ fn average_handling_time_counts_working_hours_from_transfer_to_completion() {
             local("2025-10-06 00:00"),
             &crate::kpi::KpiWeights::default(),
             &world().calendar,
+            &world().org,
         )
         .expect("kpis");
     assert_eq!(given_only.len(), 1, "{given_only:?}");
@@ -1264,7 +1393,7 @@ fn the_daily_report_reads_the_day_back_from_the_read_database() {
     let w = world();
     let monday_date = NaiveDate::from_ymd_opt(2025, 3, 3).expect("date");
     let report = q
-        .daily_report(monday_date, &w.org, &|_| true)
+        .daily_report(monday_date, &w.org, &|_| true, DateTime::<Utc>::MAX_UTC)
         .expect("report");
     assert_eq!(report.from, local("2025-03-03 00:00"));
     assert_eq!(report.to, local("2025-03-04 00:00"));
@@ -1302,13 +1431,23 @@ fn the_daily_report_reads_the_day_back_from_the_read_database() {
     );
     // Tuesday: the urban bureau signed late but holds it in time; housing still unsigned.
     let tuesday = q
-        .daily_report(monday_date.succ_opt().expect("date"), &w.org, &|_| true)
+        .daily_report(
+            monday_date.succ_opt().expect("date"),
+            &w.org,
+            &|_| true,
+            DateTime::<Utc>::MAX_UTC,
+        )
         .expect("report");
     assert_eq!(tuesday.total.received, 0);
     assert_eq!(tuesday.total.overdue_not_received, 1);
     // A district leader's view: their own row, and a total of it alone.
     let chengguan = q
-        .daily_report(monday_date, &w.org, &|unit| unit == "d.chengguan")
+        .daily_report(
+            monday_date,
+            &w.org,
+            &|unit| unit == "d.chengguan",
+            DateTime::<Utc>::MAX_UTC,
+        )
         .expect("report");
     assert_eq!(chengguan.units.len(), 1);
     assert_eq!(chengguan.total.received, 1);

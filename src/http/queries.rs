@@ -431,9 +431,18 @@ pub struct KpiQuery {
 /// One unit's KPIs; rates are 0 to 1, null without data.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnitKpiView {
-    rank: u32,
+    /// Place among the ranked units of its peer group (like with like: the city's bureaus,
+    /// a district's departments and streets, a street's communities, a street's grids); null
+    /// when not ranked (fewer than 5 rated cases in the period, no score, or a centre).
+    rank: Option<u32>,
+    /// How many units of its peer group are ranked.
+    ranked_among: u32,
+    /// The peer group, e.g. `城关区 区属部门和街道`; null for units never ranked.
+    peer_group: Option<String>,
     unit_id: String,
     unit_name: String,
+    /// The unit with its places below the city, e.g. `城关区 / 酒泉路街道 / 龙源社区 / 第一网格`.
+    unit_path: String,
     /// 接收量: assignments given in the period.
     received: u64,
     /// 按时签收率.
@@ -557,9 +566,10 @@ async fn kpis(
     let actor = user.actor();
     let scope = Scope::of(&actor, &app.org);
     let calendar = app.calendar.clone();
+    let org = app.org.clone();
     let (rows, position) = read
         .query(move |queries| {
-            let rows = queries.kpis(from, to, &weights, &calendar)?;
+            let rows = queries.kpis(from, to, &weights, &calendar, &org)?;
             Ok((rows, queries.checkpoint()?))
         })
         .await
@@ -577,6 +587,9 @@ async fn kpis(
         .filter(|k| q.unit_id.as_deref().is_none_or(|u| u == k.unit_id))
         .map(|k| UnitKpiView {
             rank: k.rank,
+            ranked_among: k.ranked_among,
+            peer_group: k.peer_group.as_ref().map(|g| g.label.clone()),
+            unit_path: app.org.path_label(&UnitId::new(k.unit_id.clone())),
             unit_name: app
                 .org
                 .get(&UnitId::new(k.unit_id.clone()))
@@ -598,14 +611,16 @@ async fn kpis(
         .collect();
     if csv {
         let mut out = String::from(
-            "\u{feff}排名,单位编号,单位名称,接收量,按时签收率,办结量,按时办结率,回访量,满意率,解决率,重办率,平均办理时长(工作小时),综合得分\n",
+            "\u{feff}比较组,排名,单位编号,单位名称,单位全称,接收量,按时签收率,办结量,按时办结率,回访量,满意率,解决率,重办率,平均办理时长(工作小时),综合得分\n",
         );
         for u in &units {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                u.rank,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                csv_field(u.peer_group.as_deref().unwrap_or_default()),
+                u.rank.map(|r| r.to_string()).unwrap_or_default(),
                 csv_field(&u.unit_id),
                 csv_field(&u.unit_name),
+                csv_field(&u.unit_path),
                 u.received,
                 pct(u.on_time_receive_rate),
                 u.completed,

@@ -208,6 +208,7 @@ async fn daily_report(
     super::queries::caught_up(&read, q.min_position).await?;
     let scope = Scope::of(&actor, &app.org);
     let org = app.org.clone();
+    let now = app.now();
     let report = read
         .query(move |queries| {
             let visible = |group: &str| match &scope {
@@ -216,7 +217,7 @@ async fn daily_report(
                     .iter()
                     .any(|u| org.is_within(&UnitId::new(group), &UnitId::new(u.clone()))),
             };
-            queries.daily_report(date, &org, &visible)
+            queries.daily_report(date, &org, &visible, now)
         })
         .await
         .map_err(ApiError::Internal)?;

@@ -79,9 +79,6 @@ async fn the_daily_report_counts_the_days_cases_per_district_and_bureau_for_supe
     let end: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(&format!("{day}T00:00:00+08:00"))
         .expect("day")
         + Duration::days(1);
-    let unsigned_late = |h: &Value| u64::from(time(&h["receive_by"]) < end);
-    let (b_late, c_late) = (unsigned_late(&b_holder), unsigned_late(&c_holder));
-
     let path = format!(
         "/api/v1/reports/daily?date={day}&min_position={}",
         last.position
@@ -90,6 +87,11 @@ async fn the_daily_report_counts_the_days_cases_per_district_and_bureau_for_supe
     let res = app.get(Some(&supervisor), &path).await;
     assert_eq!(res.status(), StatusCode::OK);
     let report: Value = res.json().await.expect("JSON");
+    // Today's report is a snapshot of the moment it was asked for, not of the coming midnight.
+    let as_of = time(&report["as_of"]);
+    assert!(as_of <= end, "{report}");
+    let unsigned_late = |h: &Value| u64::from(time(&h["receive_by"]) < as_of);
+    let (b_late, c_late) = (unsigned_late(&b_holder), unsigned_late(&c_holder));
     assert_eq!(report["date"], day.as_str());
     assert_eq!(report["units"].as_array().expect("units").len(), 9 + 15);
     let housing_row = row(&report, "city.bureau.housing");
