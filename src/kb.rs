@@ -289,6 +289,40 @@ impl Kb {
             .suggest(text, limit, self.app.now())?)
     }
 
+    /// Every article in any state (draft, published, retired), newest change first, read
+    /// from the event store (one stream per article, so it stays right while the index
+    /// catches up).
+    ///
+    /// # Errors
+    /// Store failures, [`KbError::Decode`].
+    pub async fn articles(&self) -> Result<Vec<ArticleView>, KbError> {
+        let streams = self
+            .app
+            .store
+            .streams_with_prefix(article::STREAM_PREFIX)
+            .await?;
+        let mut out = Vec::with_capacity(streams.len());
+        for (stream, _) in streams {
+            let Some(id) = stream.strip_prefix(article::STREAM_PREFIX) else {
+                continue;
+            };
+            if let (Some(article), stream_version) = self.load(id).await? {
+                out.push(ArticleView {
+                    answer_count: self.answer_count(&article.id),
+                    article,
+                    stream_version,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            b.article
+                .updated_at
+                .cmp(&a.article.updated_at)
+                .then_with(|| a.article.id.cmp(&b.article.id))
+        });
+        Ok(out)
+    }
+
     /// Every knowledge gap (知识库缺口) recorded by on-call answers, the most often met first.
     pub fn gaps(&self) -> Vec<knowledge_base::projection::Gap> {
         self.index.projection().gaps()

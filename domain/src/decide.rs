@@ -8,7 +8,7 @@ use crate::case::{AssignmentState, Case, HandlingRole, Intake, Satisfaction, Sta
 use crate::command::{AnswerSource, CitedArticle, Command, MasterInfo, limits};
 use crate::error::CaseError;
 use crate::event::{DeadlineKind, Event, EventBody, NewAssignment};
-use crate::identity::is_valid_phone;
+use crate::identity::normalize_phone;
 use crate::kinds::{Channel, Kind, Urgency};
 use crate::org::{Level, OrgTree, UnitId, UnitKind};
 use crate::roles::{Actor, Role};
@@ -359,10 +359,13 @@ impl Decider<'_> {
     fn draft_intake(&self, intake: &Intake) -> Result<Intake, CaseError> {
         let mut out = intake.clone();
         out.caller_name = optional_text("caller_name", &intake.caller_name, limits::NAME)?;
-        out.caller_phone = intake.caller_phone.trim().to_owned();
-        if !out.caller_phone.is_empty() && !is_valid_phone(&out.caller_phone) {
-            return Err(CaseError::InvalidPhone(out.caller_phone));
-        }
+        let phone = intake.caller_phone.trim();
+        // Filed in one form (normalize_phone), so a caller's history finds every call.
+        out.caller_phone = if phone.is_empty() {
+            String::new()
+        } else {
+            normalize_phone(phone).ok_or_else(|| CaseError::InvalidPhone(phone.to_owned()))?
+        };
         out.title = optional_text("title", &intake.title, limits::TITLE)?;
         out.content = optional_text("content", &intake.content, limits::CONTENT)?;
         out.address = optional_text("address", &intake.address, limits::ADDRESS)?;

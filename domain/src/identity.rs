@@ -30,6 +30,28 @@ pub fn is_valid_phone(phone: &str) -> bool {
         && all_digits(local)
 }
 
+/// A phone number as the centre files it, so one caller is one number however it was written:
+/// spaces, dashes, dots and brackets dropped, the country code (`+86`, `0086`) taken off, a
+/// landline given back its leading 0 (`+86 931 8123456` → `09318123456`). `None` when what is
+/// left is not a number [`is_valid_phone`] accepts.
+pub fn normalize_phone(text: &str) -> Option<String> {
+    let mut digits: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '（' | '）' | '\u{3000}'))
+        .collect();
+    for prefix in ["+86", "0086"] {
+        if let Some(rest) = digits.strip_prefix(prefix) {
+            digits = if rest.starts_with('1') || rest.starts_with('0') {
+                rest.to_owned()
+            } else {
+                format!("0{rest}")
+            };
+            break;
+        }
+    }
+    is_valid_phone(&digits).then_some(digits)
+}
+
 /// 张三 → 张*, 欧阳娜娜 → 欧***; an empty name stays empty.
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
@@ -136,6 +158,37 @@ mod tests {
             "0931-8123456x",
         ] {
             assert!(!is_valid_phone(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_number_however_it_is_written() {
+        for written in [
+            "13812345678",
+            "+86 138 1234 5678",
+            "138-1234-5678",
+            "0086 13812345678",
+        ] {
+            assert_eq!(
+                normalize_phone(written).as_deref(),
+                Some("13812345678"),
+                "{written}"
+            );
+        }
+        for written in [
+            "0931-8123456",
+            "0931 812 3456",
+            "(0931)8123456",
+            "+86 931 8123456",
+        ] {
+            assert_eq!(
+                normalize_phone(written).as_deref(),
+                Some("09318123456"),
+                "{written}"
+            );
+        }
+        for bad in ["", "12812345678", "0931-81234", "abc", "+86"] {
+            assert_eq!(normalize_phone(bad), None, "{bad}");
         }
     }
 

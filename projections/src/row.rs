@@ -227,7 +227,10 @@ impl CaseRow {
             accepted_at: case.accepted_at(),
             completed_at: case.completed_at(),
             caller_name: intake.caller_name.clone(),
-            caller_phone: intake.caller_phone.clone(),
+            // Cases filed before numbers were normalized at intake are listed by the same
+            // form, so a caller's history finds them too.
+            caller_phone: domain::identity::normalize_phone(&intake.caller_phone)
+                .unwrap_or_else(|| intake.caller_phone.clone()),
             confidential: intake.confidential,
             title: intake.title.clone(),
             content: intake.content.clone(),

@@ -130,6 +130,8 @@ pub struct UnitView {
     #[schema(value_type = String)]
     kind: domain::org::UnitKind,
     parent_id: Option<String>,
+    /// The unit with its places below the city, e.g. `城关区 / 张掖路街道 / 龙源社区`.
+    path: String,
 }
 
 /// Filters for the unit list.
@@ -140,32 +142,96 @@ pub struct UnitQuery {
     /// Only units at this level.
     #[param(value_type = Option<String>)]
     level: Option<Level>,
+    /// Units whose name (or path) contains this text, e.g. `张掖路`; the best matches first
+    /// (the name itself, then names that start with it, higher levels first). At most 100
+    /// characters.
+    q: Option<String>,
+    /// With `q`: how many units at most (default 20, 1 to 200).
+    limit: Option<usize>,
 }
 
-/// The units of the six-level tree, parents first.
+/// The units of the six-level tree, parents first; with `q`, the units found by name, best
+/// first, so a picker never downloads the whole tree.
 #[utoipa::path(get, path = "/api/v1/units", tag = "directory", params(UnitQuery),
-    responses((status = 200, body = [UnitView]), (status = 401, body = Problem)))]
+    responses((status = 200, body = [UnitView]), (status = 400, body = Problem), (status = 401, body = Problem)))]
 async fn units(
     State(app): State<AppState>,
     Caller(_user): Caller,
     ApiQuery(q): ApiQuery<UnitQuery>,
-) -> Json<Vec<UnitView>> {
+) -> Result<Json<Vec<UnitView>>, ApiError> {
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > 100) {
+        return Err(ApiError::bad_request(
+            "query_too_long",
+            "`q` must be at most 100 characters",
+        ));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`limit` must be 1 to 200",
+        ));
+    }
     let parent = q.parent_id.map(UnitId::new);
-    Json(
-        app.org
-            .units()
-            .iter()
-            .filter(|u| parent.is_none() || u.parent_id == parent)
-            .filter(|u| q.level.is_none_or(|l| u.level == l))
-            .map(|u| UnitView {
-                id: u.id.to_string(),
-                name: u.name.clone(),
-                level: u.level,
-                kind: u.kind,
-                parent_id: u.parent_id.as_ref().map(|p| p.to_string()),
-            })
+    let org = &app.org;
+    let candidates = org
+        .units()
+        .iter()
+        .filter(|u| parent.is_none() || u.parent_id == parent)
+        .filter(|u| q.level.is_none_or(|l| u.level == l));
+    let view = |u: &domain::org::Unit| UnitView {
+        id: u.id.to_string(),
+        name: u.name.clone(),
+        level: u.level,
+        kind: u.kind,
+        parent_id: u.parent_id.as_ref().map(|p| p.to_string()),
+        path: org.path_label(&u.id),
+    };
+    let Some(text) = text else {
+        return Ok(Json(candidates.map(view).collect()));
+    };
+    let mut found: Vec<(u8, &domain::org::Unit, String)> = candidates
+        .filter_map(|u| {
+            let path = org.path_label(&u.id);
+            let closeness = if u.name == text {
+                0
+            } else if u.name.starts_with(text) {
+                1
+            } else if u.name.contains(text) {
+                2
+            } else if path.contains(text) {
+                3
+            } else {
+                return None;
+            };
+            Some((closeness, u, path))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| level_rank(a.1.level).cmp(&level_rank(b.1.level)))
+            .then_with(|| a.2.cmp(&b.2))
+    });
+    Ok(Json(
+        found
+            .into_iter()
+            .take(limit)
+            .map(|(_, u, _)| view(u))
             .collect(),
-    )
+    ))
+}
+
+/// City first, buildings last.
+fn level_rank(level: Level) -> u8 {
+    match level {
+        Level::City => 0,
+        Level::District => 1,
+        Level::Street => 2,
+        Level::Community => 3,
+        Level::Grid => 4,
+        Level::Building => 5,
+    }
 }
 
 /// All users (admins only).

@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(search))
         .routes(routes!(suggest))
-        .routes(routes!(create_article))
+        .routes(routes!(create_article, list_articles))
         .routes(routes!(get_article, update_article))
         .routes(routes!(publish_article))
         .routes(routes!(retire_article))
@@ -422,6 +422,130 @@ fn written(kb: &Kb, w: Written) -> ArticleResponse {
         },
         Some(w.position),
     )
+}
+
+/// Conditions of the editors' article list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleListQuery {
+    /// Only articles in this state: draft, published or retired.
+    status: Option<String>,
+    /// Only articles owned by this unit.
+    unit_id: Option<String>,
+    /// Page number, from 1 (at most 10000).
+    page: Option<usize>,
+    /// Articles per page (default 50, at most 200).
+    per_page: Option<usize>,
+}
+
+/// One article in the editors' list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleSummary {
+    id: String,
+    title: String,
+    /// draft, published, retired.
+    status: String,
+    /// 草稿, 已发布, 已下线.
+    status_label: String,
+    category: String,
+    unit_id: String,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    /// Content version.
+    version: u32,
+    updated_at: String,
+    /// Send it as `If-Match` when editing.
+    stream_version: u64,
+    /// How many calls it answered.
+    answer_count: u64,
+}
+
+/// A page of the editors' article list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleList {
+    /// How many articles match in all.
+    total: usize,
+    articles: Vec<ArticleSummary>,
+}
+
+/// Articles in every state, for editors (shift leaders and admins see all; handlers their
+/// own unit's), the most recently changed first.
+#[utoipa::path(get, path = "/api/v1/kb/articles", tag = "kb", params(ArticleListQuery),
+    responses((status = 200, body = ArticleList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_articles(
+    Extension(kb): Extension<Arc<Kb>>,
+    Caller(user): Caller,
+    ApiQuery(q): ApiQuery<ArticleListQuery>,
+) -> Result<Json<ArticleList>, ApiError> {
+    use domain::roles::Role;
+    let all_units = user
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::ShiftLeader | Role::Admin));
+    if !all_units && !user.roles.contains(&Role::Handler) {
+        return Err(ApiError::Forbidden {
+            code: "role_not_allowed",
+            title: "只有知识库编辑人员可以查看文章列表",
+            detail: "the article list is for shift_leader, admin and handler".into(),
+        });
+    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s @ ("draft" | "published" | "retired")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("`status` must be draft, published or retired, got `{other}`"),
+            ));
+        }
+    };
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(50);
+    if !(1..=10_000).contains(&page) || !(1..=200).contains(&per_page) {
+        return Err(ApiError::bad_request(
+            "invalid_paging",
+            "`page` must be 1 to 10000 and `per_page` 1 to 200",
+        ));
+    }
+    let own_unit = user.unit_id.to_string();
+    let mut matching = Vec::new();
+    for view in kb.articles().await.map_err(kb_error)? {
+        let a = &view.article;
+        let code = serde_json::to_value(a.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if (all_units || a.content.unit_id == own_unit)
+            && status.as_ref().is_none_or(|s| *s == code)
+            && q.unit_id.as_ref().is_none_or(|u| *u == a.content.unit_id)
+        {
+            matching.push((code, view));
+        }
+    }
+    let total = matching.len();
+    let articles = matching
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|(status, view)| {
+            let a = view.article;
+            ArticleSummary {
+                status_label: a.status.label().to_owned(),
+                status,
+                valid_from: a.content.valid_from.map(ts),
+                valid_until: a.content.valid_until.map(ts),
+                version: a.version,
+                updated_at: ts(a.updated_at),
+                id: a.id,
+                title: a.content.title,
+                category: a.content.category,
+                unit_id: a.content.unit_id,
+                stream_version: view.stream_version,
+                answer_count: view.answer_count,
+            }
+        })
+        .collect();
+    Ok(Json(ArticleList { total, articles }))
 }
 
 /// Writes a new article (a draft).

@@ -145,7 +145,8 @@ pub struct CaseList {
     /// With `q`, how the text was matched: `segmented` (the case index: whole words,
     /// synonyms, ranked by relevance, `total` exact) or, while that index is still being
     /// built after a start, `substring` (the read model: `q` as one substring of the title,
-    /// content or address, newest first, `total` capped at 10,000 like any list).
+    /// content or address, newest first, `total` capped at 10,000 like any list); `case_id`
+    /// when `q` is a case number (that case, if the caller may see it).
     #[serde(skip_serializing_if = "Option::is_none")]
     text_match: Option<&'static str>,
 }
@@ -264,7 +265,10 @@ async fn list_cases(
         district_id: q.district,
         created_from: parse_time("created_from", q.created_from.as_deref())?,
         created_to: parse_time("created_to", q.created_to.as_deref())?,
-        caller_phone: q.caller_phone,
+        // However the number is written (+86, spaces, a dash after the area code).
+        caller_phone: q
+            .caller_phone
+            .map(|p| domain::identity::normalize_phone(&p).unwrap_or(p)),
         // The text condition is the case index's (below), not the read model's substring.
         q: None,
         text_matches: None,
@@ -278,6 +282,17 @@ async fn list_cases(
     let identity = IdentityRule::of(&actor, &app.org);
     let now = app.now();
     let (page, text_match) = match text {
+        // A case number finds that case (within the caller's scope, as every other answer).
+        Some(number) if is_case_number(number) => {
+            let mut filter = filter;
+            filter.text_matches = Some(vec![number.to_owned()]);
+            (
+                read.query(move |queries| queries.cases(&filter, &scope, &identity, now))
+                    .await
+                    .map_err(ApiError::Internal)?,
+                Some("case_id"),
+            )
+        }
         None => (
             read.query(move |queries| queries.cases(&filter, &scope, &identity, now))
                 .await
@@ -310,6 +325,11 @@ async fn list_cases(
     let mut list = to_wire(page);
     list.text_match = text_match;
     Ok(Json(list))
+}
+
+/// Whether `text` is a case number (`YYYYMMDD` and five or more digits).
+fn is_case_number(text: &str) -> bool {
+    (13..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A page of the cases matching the words `text` and `filter` within `scope`. The case index

@@ -546,3 +546,63 @@ async fn with_no_answer_in_the_base_the_operator_records_a_knowledge_gap_and_edi
         .await;
     assert_problem(res, 400, "invalid_paging").await;
 }
+
+#[tokio::test]
+async fn editors_list_articles_in_every_state_and_handlers_their_own_units() {
+    let app = TestApp::spawn().await;
+    let leader = app.login("shift_leader").await;
+    let transport = app.login("transport_handler").await;
+    let op = app.login("operator").await;
+    assert_eq!(
+        post(
+            &app,
+            &transport,
+            "/api/v1/kb/articles",
+            &article("snow-list", "city.bureau.transport")
+        )
+        .await
+        .status(),
+        201
+    );
+    let drafts = json_ok(
+        app.get(Some(&leader), "/api/v1/kb/articles?status=draft")
+            .await,
+    )
+    .await;
+    assert_eq!(drafts["total"], 1, "{drafts}");
+    assert_eq!(drafts["articles"][0]["id"], "snow-list");
+    assert_eq!(drafts["articles"][0]["status_label"], "草稿");
+    let all = json_ok(
+        app.get(Some(&leader), "/api/v1/kb/articles?per_page=200")
+            .await,
+    )
+    .await;
+    assert_eq!(all["total"], 155, "the 154 seeded articles and the draft");
+    assert_eq!(
+        all["articles"][0]["id"], "snow-list",
+        "the newest change first"
+    );
+    // A handler lists their own unit's articles only.
+    let own = json_ok(app.get(Some(&transport), "/api/v1/kb/articles").await).await;
+    assert!(
+        own["articles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["unit_id"] == "city.bureau.transport"),
+        "{own}"
+    );
+    assert_problem(
+        app.get(Some(&op), "/api/v1/kb/articles").await,
+        403,
+        "role_not_allowed",
+    )
+    .await;
+    assert_problem(
+        app.get(Some(&leader), "/api/v1/kb/articles?status=lost")
+            .await,
+        400,
+        "invalid_query",
+    )
+    .await;
+}

@@ -416,3 +416,116 @@ async fn identity_views(app: &TestApp, token: &str, id: &str) -> serde_json::Val
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
+
+/// `q` as sent in a URL.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_case_number_a_phone_written_any_way_and_a_unit_name_find_what_people_look_for() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    // The caller gives the number with the country code and spaces the first time.
+    let first = app
+        .create(
+            &op,
+            &located("楼道灯坏了", "d.chengguan.s02", "+86 137 0000 0002"),
+        )
+        .await;
+    let second = app
+        .create(
+            &op,
+            &located("电梯停运", "d.chengguan.s02", "137-0000-0002"),
+        )
+        .await;
+    let landline = app
+        .create(&op, &located("水压低", "d.chengguan.s02", "0931 812 3456"))
+        .await;
+    let last = landline.position;
+    // Filed in one form.
+    assert_eq!(
+        app.case(&op, &first.id).await["caller_phone"],
+        "13700000002"
+    );
+    assert_eq!(
+        app.case(&op, &landline.id).await["caller_phone"],
+        "09318123456"
+    );
+
+    for written in [
+        "13700000002",
+        "+8613700000002",
+        "137 0000 0002",
+        "0086-137-0000-0002",
+    ] {
+        let list = get_json(
+            &app,
+            &op,
+            &format!(
+                "/api/v1/cases?caller_phone={}&min_position={last}",
+                encoded(written)
+            ),
+        )
+        .await;
+        assert_eq!(
+            listed(&list),
+            {
+                let mut ids = vec![first.id.clone(), second.id.clone()];
+                ids.sort();
+                ids
+            },
+            "caller history for `{written}`"
+        );
+    }
+    let list = get_json(
+        &app,
+        &op,
+        &format!("/api/v1/cases?caller_phone=0931-8123456&min_position={last}"),
+    )
+    .await;
+    assert_eq!(listed(&list), vec![landline.id.clone()]);
+
+    // A case number in `q` finds that case, for whoever may see it.
+    let found = get_json(
+        &app,
+        &op,
+        &format!("/api/v1/cases?q={}&min_position={last}", second.id),
+    )
+    .await;
+    assert_eq!(listed(&found), vec![second.id.clone()]);
+    assert_eq!(found["text_match"], "case_id");
+    let street = app.login("chengguan_s01_handler").await;
+    let found = get_json(&app, &street, &format!("/api/v1/cases?q={}", second.id)).await;
+    assert_eq!(found["total"], 0, "not in the street's scope: {found}");
+
+    // Units by name, with their path, best match first.
+    let units = get_json(&app, &op, &format!("/api/v1/units?q={}", encoded("张掖路"))).await;
+    let units = units.as_array().expect("units");
+    assert_eq!(units[0]["id"], "d.chengguan.s02", "{units:?}");
+    assert_eq!(units[0]["path"], "城关区 / 张掖路街道");
+    assert!(
+        units.len() > 1,
+        "its communities and grids follow: {units:?}"
+    );
+    assert!(units.len() <= 20);
+    assert!(
+        units[1..].iter().all(|u| u["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("城关区 / 张掖路街道 / ")),
+        "{units:?}"
+    );
+    let res = app.get(Some(&op), "/api/v1/units?q=x&limit=0").await;
+    assert_problem(res, 400, "invalid_query").await;
+    let all = get_json(&app, &op, "/api/v1/units").await;
+    assert_eq!(all.as_array().expect("units").len(), 1382);
+}
