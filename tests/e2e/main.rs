@@ -18,3 +18,4 @@ mod reports;
 mod routing;
 mod service;
 mod shutdown;
+mod worklists;
