@@ -174,8 +174,8 @@ CREATE INDEX IF NOT EXISTS case_list_district ON case_list (district_id, created
 CREATE INDEX IF NOT EXISTS case_list_phone ON case_list (caller_phone, created_at);
 CREATE INDEX IF NOT EXISTS case_list_status ON case_list (status, created_at);
 CREATE INDEX IF NOT EXISTS case_list_creator ON case_list (created_by, stage);
--- The centre's cases by stage; completed ones in order of completion (待回访).
-CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage, completed_at);
+-- The centre's cases by stage; completed ones not merged in order of completion (待回访).
+CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage, merged, completed_at);
 -- A scoped list's commonest conditions, counted within the caller's keys.
 CREATE INDEX IF NOT EXISTS case_scope_overdue ON case_scope (unit_id, overdue_at);
 CREATE INDEX IF NOT EXISTS case_scope_status ON case_scope (unit_id, status, category);
