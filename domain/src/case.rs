@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::Deadline;
 use crate::event::{DeadlineKind, Event, EventBody};
 use crate::kinds::{Category, Channel, Kind, Urgency};
-use crate::org::UnitId;
+use crate::org::{OrgTree, UnitId};
 
 /// 工单编号 — the case number; the event stream is `case-{number}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -136,6 +136,16 @@ pub struct ExtensionRequest {
     pub working_days: u32,
     /// Why.
     pub reason: String,
+}
+
+/// A request waiting for the transferring unit's decision (待审批).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingRequest {
+    /// 退回申请: the receiver asks the transferrer to take the case back.
+    Return,
+    /// 延期申请: the receiver asks for more time.
+    Extension,
 }
 
 /// One unit's share of the case, created by a transfer.
@@ -490,6 +500,83 @@ impl Case {
         self.callbacks.last()
     }
 
+    /// How often the efficiency office pressed a unit on it (督办).
+    pub fn n_supervised(&self) -> u32 {
+        self.n_supervised
+    }
+
+    /// How many instructions leaders wrote on it (批示).
+    pub fn n_annotated(&self) -> u32 {
+        self.n_annotated
+    }
+
+    /// 联办件 — whether the case is out with several units at once: a live co-handler (协办)
+    /// beside its lead. A recalled joint transfer leaves no joint case behind.
+    pub fn is_joint(&self) -> bool {
+        self.assignments
+            .iter()
+            .any(|a| a.role == HandlingRole::Co && a.is_live())
+    }
+
+    /// 到期预警 — whether a holder was warned of a deadline that still runs
+    /// ([`Assignment::warned`]).
+    pub fn deadline_warned(&self) -> bool {
+        self.stage == Stage::Open && self.holders().any(Assignment::warned)
+    }
+
+    /// 待转办 — the centres at which the case waits for a transfer, with the assignment each
+    /// holds (`None` for the accepting centre): the accepting centre while nothing it
+    /// transferred is live (never transferred, recalled, or a return it accepted), and a
+    /// centre holding the case received with no return request of its own pending (a
+    /// district centre given it, or given it back when its own transfer was recalled). These
+    /// are the places `decide` starts a transfer from; the handling units below the centres
+    /// hold their cases to handle them, not to pass them on. Immediate (即办) and merged cases
+    /// never wait for a transfer.
+    pub fn waiting_for_transfer(&self, org: &OrgTree) -> Vec<(&UnitId, Option<u32>)> {
+        let open = self.stage == Stage::Open
+            && self.merged_into.is_none()
+            && self.intake.kind != Some(Kind::Immediate);
+        if !open {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if let Some(centre) = &self.accepting_unit_id
+            && !self.has_live_root_transfer()
+        {
+            out.push((centre, None));
+        }
+        let is_centre = |unit: &UnitId| org.get(unit).is_some_and(|u| u.kind.is_centre());
+        for a in self.holders() {
+            if a.state == AssignmentState::Received
+                && a.return_request.is_none()
+                && is_centre(&a.unit_id)
+            {
+                out.push((&a.unit_id, Some(a.id)));
+            }
+        }
+        out
+    }
+
+    /// 待审批 — the requests waiting for a decision: each open assignment's pending return
+    /// request (退回申请) and extension request (延期申请), to be decided by the unit that
+    /// transferred it ([`Assignment::from_unit_id`]), as `decide` finds them for
+    /// `DecideReturn` and `DecideExtension`. None once the case is closed or merged.
+    pub fn requests_awaiting_decision(&self) -> Vec<(&Assignment, PendingRequest)> {
+        if self.stage != Stage::Open || self.merged_into.is_some() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for a in self.assignments.iter().filter(|a| a.is_open()) {
+            if a.return_request.is_some() {
+                out.push((a, PendingRequest::Return));
+            }
+            if a.extension_request.is_some() {
+                out.push((a, PendingRequest::Extension));
+            }
+        }
+        out
+    }
+
     /// The state a user sees, without overdue.
     pub fn status(&self) -> Status {
         match self.stage {
@@ -815,4 +902,203 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
 /// Folds a history into a case.
 pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> Case {
     events.into_iter().fold(Case::default(), evolve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::WorkingTime;
+    use crate::command::Command;
+    use crate::event::DeadlineKind;
+    use crate::roles::{Actor, Role};
+    use crate::testing::{Scenario, actor, local, world};
+
+    fn op() -> Actor {
+        actor("operator", "city", Role::Operator)
+    }
+    fn disp() -> Actor {
+        actor("dispatcher", "city", Role::Dispatcher)
+    }
+    fn da() -> Actor {
+        actor("a_dispatcher", "d.a", Role::Dispatcher)
+    }
+    fn s01() -> Actor {
+        actor("a_s01_handler", "d.a.s01", Role::Handler)
+    }
+    fn housing() -> Actor {
+        actor("housing_handler", "city.bureau.housing", Role::Handler)
+    }
+    fn sup() -> Actor {
+        actor("supervisor", "city.efficiency", Role::Supervisor)
+    }
+
+    fn accepted() -> Scenario {
+        let mut s = Scenario::new(local(2025, 3, 3, 10, 0));
+        s.ok(
+            &op(),
+            Command::Create {
+                case_id: CaseId::parse("2025030300001").expect("valid id"),
+                intake: Intake {
+                    caller_name: "张三".into(),
+                    caller_phone: "13812345678".into(),
+                    channel: Some(Channel::Phone),
+                    category: Some(Category::Complaint),
+                    kind: Some(Kind::Escalated),
+                    urgency: Some(Urgency::Normal),
+                    title: "楼上装修噪音扰民".into(),
+                    content: "晚上十点后仍在装修，影响休息。".into(),
+                    address: "某小区3号楼".into(),
+                    location_unit_id: Some(UnitId::new("d.a.s01.c01")),
+                    confidential: false,
+                },
+                submit: true,
+            },
+        );
+        s
+    }
+
+    fn transfer(lead: &str, co: &[&str]) -> Command {
+        Command::Transfer {
+            lead_unit_id: UnitId::new(lead),
+            co_unit_ids: co.iter().map(|c| UnitId::new(*c)).collect(),
+            note: "请依职责办理".into(),
+        }
+    }
+
+    fn recall() -> Command {
+        Command::Recall {
+            reason: "派错单位".into(),
+        }
+    }
+
+    /// The units the case waits at, each checked against `decide`: a dispatcher there may
+    /// start a transfer (to a unit it may reach), and none elsewhere may.
+    fn waiting(s: &Scenario) -> Vec<(String, Option<u32>)> {
+        let out: Vec<(String, Option<u32>)> = s
+            .case
+            .waiting_for_transfer(&world().org)
+            .into_iter()
+            .map(|(u, a)| (u.to_string(), a))
+            .collect();
+        for (unit, target) in [("city", "d.b"), ("d.a", "d.a.s02")] {
+            let dispatcher = actor("d", unit, Role::Dispatcher);
+            let res = s.try_cmd(&dispatcher, &transfer(target, &[]));
+            let listed = out.iter().any(|(u, _)| u == unit);
+            assert_eq!(res.is_ok(), listed, "{unit}: {res:?}");
+        }
+        out
+    }
+
+    #[test]
+    fn a_case_waits_for_transfer_at_its_centre_until_sent_and_again_once_recalled() {
+        let mut s = accepted();
+        assert_eq!(waiting(&s), [("city".to_owned(), None)]);
+        s.ok(&disp(), transfer("d.a", &[]));
+        // Given to the district centre, not yet received: it waits to be received, not sent.
+        assert!(waiting(&s).is_empty());
+        s.ok(&da(), Command::Receive);
+        assert_eq!(waiting(&s), [("d.a".to_owned(), Some(1))]);
+        s.ok(&da(), transfer("d.a.s01", &[]));
+        assert!(waiting(&s).is_empty());
+        // A street holds its case to handle it, not to pass it on.
+        s.ok(&s01(), Command::Receive);
+        assert!(waiting(&s).is_empty());
+        // Recalled from the street: back at the district centre; then the city takes it back.
+        s.ok(&da(), recall());
+        assert_eq!(waiting(&s), [("d.a".to_owned(), Some(1))]);
+        s.ok(&disp(), recall());
+        assert_eq!(waiting(&s), [("city".to_owned(), None)]);
+    }
+
+    #[test]
+    fn a_return_request_waits_for_the_transferrer_and_an_accepted_one_brings_the_case_back() {
+        let mut s = accepted();
+        s.ok(&disp(), transfer("d.a", &[]));
+        s.ok(&da(), Command::Receive);
+        assert!(s.case.requests_awaiting_decision().is_empty());
+        s.ok(
+            &da(),
+            Command::RequestReturn {
+                reason: "不属于本区".into(),
+            },
+        );
+        // While its own return request is pending, the district centre cannot send it on.
+        assert!(waiting(&s).is_empty());
+        let pending: Vec<(u32, &str, PendingRequest)> = s
+            .case
+            .requests_awaiting_decision()
+            .into_iter()
+            .map(|(a, r)| (a.id, a.from_unit_id.as_str(), r))
+            .collect();
+        assert_eq!(pending, [(1, "city", PendingRequest::Return)]);
+        s.ok(
+            &disp(),
+            Command::DecideReturn {
+                accept: true,
+                note: String::new(),
+            },
+        );
+        assert!(s.case.requests_awaiting_decision().is_empty());
+        assert_eq!(waiting(&s), [("city".to_owned(), None)]);
+    }
+
+    #[test]
+    fn an_extension_request_waits_for_the_transferrer_until_decided() {
+        let mut s = accepted();
+        s.ok(&disp(), transfer("city.bureau.housing", &[]));
+        s.ok(&housing(), Command::Receive);
+        s.ok(
+            &housing(),
+            Command::RequestExtension {
+                working_days: 3,
+                reason: "需现场勘查".into(),
+            },
+        );
+        let pending: Vec<(&str, PendingRequest)> = s
+            .case
+            .requests_awaiting_decision()
+            .into_iter()
+            .map(|(a, r)| (a.from_unit_id.as_str(), r))
+            .collect();
+        assert_eq!(pending, [("city", PendingRequest::Extension)]);
+        // The unit `requests_awaiting_decision` names is the one `decide` lets decide.
+        let decision = Command::DecideExtension {
+            approve: false,
+            note: "请按期办结".into(),
+        };
+        assert!(s.try_cmd(&da(), &decision).is_err());
+        s.ok(&disp(), decision);
+        assert!(s.case.requests_awaiting_decision().is_empty());
+    }
+
+    #[test]
+    fn a_joint_transfer_makes_a_joint_case_until_it_is_recalled() {
+        let mut s = accepted();
+        assert!(!s.case.is_joint());
+        s.ok(&disp(), transfer("d.a", &["city.bureau.housing"]));
+        assert!(s.case.is_joint());
+        s.ok(&disp(), recall());
+        assert!(!s.case.is_joint());
+        s.ok(&disp(), transfer("d.a", &[]));
+        assert!(!s.case.is_joint());
+    }
+
+    #[test]
+    fn a_deadline_warning_shows_while_its_deadline_still_runs() {
+        let mut s = accepted();
+        s.ok(&disp(), transfer("city.bureau.housing", &[]));
+        assert!(!s.case.deadline_warned());
+        s.ok(
+            &sup(),
+            Command::WarnDeadline {
+                assignment_id: 1,
+                deadline: DeadlineKind::Receive,
+                within: WorkingTime::Days(1),
+            },
+        );
+        assert!(s.case.deadline_warned());
+        // Received: the receive-by it was warned of no longer runs.
+        s.ok(&housing(), Command::Receive);
+        assert!(!s.case.deadline_warned());
+    }
 }

@@ -6,6 +6,7 @@ DATA_DIR is typically made by `minqing generate --data DATA_DIR --cases N` follo
 `minqing rebuild --data DATA_DIR`; the citizen-history query uses the caller with the most
 cases in the read model (a generated year has frequent callers). MINQING_DEMO_PASSWORD must be
 the password the directory was seeded with (default demo-12345, as for generate and serve).
+For `GET /api/v1/worklist/counts` the `total` printed is the sum of the counts.
 """
 import json, os, sqlite3, subprocess, sys, time, urllib.request, urllib.parse, signal, statistics
 data = sys.argv[1]
@@ -46,12 +47,16 @@ cases = [
   ('dispatcher', '/api/v1/worklist?list=transferred_by_me'),
   ('supervisor', '/api/v1/worklist?list=overdue'),
   ('operator', '/api/v1/cases?caller_phone=' + urllib.parse.quote(phone) + '&per_page=20'),
-]
+  ('dispatcher', '/api/v1/worklist?list=to_transfer'),
+  ('dispatcher', '/api/v1/worklist?list=to_decide'),
+  ('operator', '/api/v1/worklist?list=to_call_back'),
+  ('housing_handler', '/api/v1/worklist?list=to_decide'),
+] + [(u, '/api/v1/worklist/counts') for u in ['dispatcher', 'operator', 'chengguan_dispatcher', 'chengguan_s01_handler', 'housing_handler', 'supervisor', 'city_leader']]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 for user, path in cases:
     lat = []; total = None
     for _ in range(n):
-        t = time.perf_counter(); r = call('GET', path, tok[user]); lat.append((time.perf_counter() - t) * 1000); total = r.get('total')
+        t = time.perf_counter(); r = call('GET', path, tok[user]); lat.append((time.perf_counter() - t) * 1000); total = r['total'] if 'total' in r else sum(v for k, v in r.items() if isinstance(v, int) and k != 'position')
     lat.sort()
     print(f"{user:22} {path:80} total={total:>7} p50={lat[len(lat)//2]:7.1f} ms p99={lat[int(len(lat)*0.99)-1]:7.1f} ms")
 

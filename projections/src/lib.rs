@@ -43,7 +43,7 @@ mod tests;
 use domain::Event;
 
 pub use projector::{Projector, write_fresh};
-pub use query::{CaseFilter, CaseSummary, Page, Queries, Scope, Sort, WorkList};
+pub use query::{CaseFilter, CaseSummary, Page, Queries, Scope, Sort, WorkList, WorkListCount};
 
 /// Name of the case-list projection in the checkpoint table.
 pub const CASE_LIST: &str = "case_list";

@@ -24,7 +24,8 @@ struct Entry {
     n_scope_written: usize,
     /// The facts the scope rows hold, when written.
     scope_facts: Option<ScopeFacts>,
-    /// Whether holder or transfer rows may exist (so they must be deleted before a rewrite).
+    /// Whether holder, transfer or waiting rows may exist (so they must be deleted before a
+    /// rewrite).
     may_have_side_rows: bool,
 }
 
@@ -343,9 +344,10 @@ fn write_case(
             location_unit_id, district_id, accepting_unit_id, created_by, created_at,
             accepted_at, completed_at, caller_name, caller_phone, confidential, title, content,
             address, holder_unit_ids, lead_unit_id, satisfaction, resolved, called_back_at,
-            n_reopened, rating_excluded, overdue_at)
+            n_reopened, rating_excluded, overdue_at, supervised, annotated, warned, joint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35,
+            ?36, ?37, ?38)",
     )?;
     stmt.execute(params![
         row.case_id,
@@ -382,6 +384,10 @@ fn write_case(
         row.n_reopened,
         row.rating_excluded,
         facts.overdue_at,
+        row.supervised,
+        row.annotated,
+        row.warned,
+        row.joint,
     ])?;
     let mut assignment = tx.prepare_cached(
         "INSERT OR REPLACE INTO case_assignment (case_id, assignment_id, parent_id, unit_id,
@@ -428,6 +434,22 @@ fn write_case(
             .execute([&row.case_id])?;
         tx.prepare_cached("DELETE FROM case_transfer WHERE case_id = ?1")?
             .execute([&row.case_id])?;
+        tx.prepare_cached("DELETE FROM case_waiting WHERE case_id = ?1")?
+            .execute([&row.case_id])?;
+    }
+    let mut waiting = tx.prepare_cached(
+        "INSERT INTO case_waiting (case_id, list, assignment_id, request, unit_id, due)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for w in &row.waiting {
+        waiting.execute(params![
+            row.case_id,
+            w.list,
+            w.assignment_id,
+            w.request,
+            w.unit_id,
+            w.due.map_or(i64::MAX, micros),
+        ])?;
     }
     let mut holder = tx.prepare_cached(
         "INSERT INTO case_holder (case_id, assignment_id, unit_id, role, state, receive_by,
@@ -457,7 +479,8 @@ fn write_case(
             facts.complete_due,
         ])?;
     }
-    entry.may_have_side_rows = !row.holders.is_empty() || !row.transfers.is_empty();
+    entry.may_have_side_rows =
+        !row.holders.is_empty() || !row.transfers.is_empty() || !row.waiting.is_empty();
     // Assignments and transfers are only ever added and a case is accepted once, so this count
     // says whether the keys grew; it is at least 1, so a case's first write adds its creator.
     let n_scope = 1

@@ -195,6 +195,13 @@ pub enum WorkList {
     ToCallBack,
     /// 我转办的: open transfers the caller's unit made, with whether it may still recall.
     TransferredByMe,
+    /// 待转办: cases waiting at the caller's centre to be sent on (`Case::waiting_for_transfer`:
+    /// accepted here and not sent yet, recalled, or returned with the return accepted; for a
+    /// district centre, received from the city).
+    ToTransfer,
+    /// 待审批: return and extension requests waiting for the caller's unit to decide
+    /// (`Case::requests_awaiting_decision`).
+    ToDecide,
 }
 
 impl WorkList {
@@ -208,9 +215,50 @@ impl WorkList {
             "overdue" => WorkList::Overdue,
             "to_call_back" => WorkList::ToCallBack,
             "transferred_by_me" => WorkList::TransferredByMe,
+            "to_transfer" => WorkList::ToTransfer,
+            "to_decide" => WorkList::ToDecide,
             _ => return None,
         })
     }
+
+    /// Every work list, in the order `GET /api/v1/worklist/counts` gives them.
+    pub const ALL: [WorkList; 9] = [
+        WorkList::Drafts,
+        WorkList::ToTransfer,
+        WorkList::ToReceive,
+        WorkList::InProgress,
+        WorkList::DueSoon,
+        WorkList::Overdue,
+        WorkList::ToDecide,
+        WorkList::ToCallBack,
+        WorkList::TransferredByMe,
+    ];
+
+    /// The wire code.
+    pub fn code(self) -> &'static str {
+        match self {
+            WorkList::Drafts => "drafts",
+            WorkList::ToReceive => "to_receive",
+            WorkList::InProgress => "in_progress",
+            WorkList::DueSoon => "due_soon",
+            WorkList::Overdue => "overdue",
+            WorkList::ToCallBack => "to_call_back",
+            WorkList::TransferredByMe => "transferred_by_me",
+            WorkList::ToTransfer => "to_transfer",
+            WorkList::ToDecide => "to_decide",
+        }
+    }
+}
+
+/// The number of cases in one work list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkListCount {
+    /// Which list.
+    pub list: WorkList,
+    /// Its cases, at most [`COUNT_LIMIT`].
+    pub count: u64,
+    /// More than [`COUNT_LIMIT`] cases.
+    pub capped: bool,
 }
 
 /// Whose work list: a user, their unit, the units a leader oversees.
@@ -302,8 +350,18 @@ pub struct CaseSummary {
     pub address: String,
     /// Units holding it now.
     pub holder_unit_ids: Vec<String>,
+    /// 督办 received.
+    pub supervised: bool,
+    /// 批示 received.
+    pub annotated: bool,
+    /// 到期预警 of a deadline that still runs.
+    pub warned: bool,
+    /// 联办件.
+    pub joint: bool,
     /// For [`WorkList::TransferredByMe`]: whether the unit may still recall.
     pub recallable: Option<bool>,
+    /// For [`WorkList::ToDecide`]: the requests waiting (`return`, `extension`).
+    pub requests: Option<Vec<String>>,
 }
 
 /// A holder past a deadline.
@@ -368,7 +426,10 @@ const COLUMNS: &str = "c.case_id, c.version, c.position, c.stage, c.status, c.me
     c.answered_on_call, c.receive_due, c.complete_due, c.completed_late, c.category, c.kind,
     c.urgency, c.location_unit_id, c.district_id, c.accepting_unit_id, c.created_by,
     c.created_at, c.accepted_at, c.completed_at, c.caller_name, c.caller_phone, c.confidential,
-    c.title, c.address, c.holder_unit_ids";
+    c.title, c.address, c.holder_unit_ids, c.supervised, c.annotated, c.warned, c.joint";
+
+/// What a list that adds no column of its own selects after [`COLUMNS`].
+const NO_EXTRA: &str = "NULL, NULL";
 
 /// A WHERE clause under construction.
 #[derive(Default)]
@@ -426,19 +487,29 @@ enum ScopeForm {
     Probing,
 }
 
+/// How a work list is read.
+enum ListPlan {
+    /// From a side table's index, in its deadline order.
+    Side(SideList),
+    /// From the case list, like `GET /api/v1/cases`.
+    Cases(Conditions, Sort),
+}
+
 /// A work list read from a side table (see [`Queries::side_page`]).
 struct SideList {
     /// The table and its alias, `case_holder h`.
     from: &'static str,
     /// The alias.
     alias: &'static str,
-    /// The table's deadline column, in the order of the case list's `complete_due`.
+    /// The table's column the list is ordered by (the deadline that matters for it), on
+    /// its rows and so for each case (the earliest of its rows).
     deadline: &'static str,
     /// Which of its rows, on the alias.
     where_sql: String,
     params: Vec<Value>,
-    /// A column added to each row of the page (`recallable`), with its parameter.
-    column: Option<(&'static str, Value)>,
+    /// The columns added to each row of the page (`recallable`, `requests`), on the case
+    /// list `c`, with their parameters.
+    extra: Option<(String, Vec<Value>)>,
 }
 
 /// Above this many `case_scope` rows for a caller's keys, a page whose conditions need the
@@ -829,7 +900,12 @@ impl Queries {
     }
 
     /// A work list of `owner`, overdue judged at `now`, "due soon" meaning a deadline between
-    /// `now` and `due_soon_until`.
+    /// `now` and `due_soon_until`. Each list is ordered by the deadline that matters for it:
+    /// `to_receive` by the owner's receive-by, `in_progress`, `due_soon`, `overdue` and
+    /// `transferred_by_me` by complete-by, `to_call_back` by completion (the call-back limit
+    /// runs from it, the same for every case), `to_decide` by the requesting unit's
+    /// complete-by, `to_transfer` by acceptance (the longest waiting first), drafts newest
+    /// first.
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`].
@@ -842,6 +918,47 @@ impl Queries {
         page: u32,
         per_page: u32,
     ) -> Result<Page, ProjectionError> {
+        match Self::work_list_plan(list, owner, now, due_soon_until) {
+            ListPlan::Side(side) => self.side_page(side, page, per_page, now),
+            ListPlan::Cases(cond, sort) => self.page(&cond, sort, page, per_page, now),
+        }
+    }
+
+    /// The number of cases in every work list of `owner` ([`WorkList::ALL`], in that order),
+    /// each counted as its page counts its total: from the index the list is read by, at most
+    /// [`COUNT_LIMIT`] rows.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn work_list_counts(
+        &self,
+        owner: &WorkListOwner,
+        now: DateTime<Utc>,
+        due_soon_until: DateTime<Utc>,
+    ) -> Result<Vec<WorkListCount>, ProjectionError> {
+        let mut out = Vec::with_capacity(WorkList::ALL.len());
+        for list in WorkList::ALL {
+            let n = match Self::work_list_plan(list, owner, now, due_soon_until) {
+                ListPlan::Side(side) => self.side_count(&side)?,
+                ListPlan::Cases(cond, _) => self.count(&cond)?,
+            }
+            .max(0) as u64;
+            out.push(WorkListCount {
+                list,
+                count: n.min(COUNT_LIMIT),
+                capped: n > COUNT_LIMIT,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How a work list is read: its rows and the order.
+    fn work_list_plan(
+        list: WorkList,
+        owner: &WorkListOwner,
+        now: DateTime<Utc>,
+        due_soon_until: DateTime<Utc>,
+    ) -> ListPlan {
         let mut cond = Conditions::default();
         let now_us = Value::Integer(micros(now));
         let units_in = format!(
@@ -849,39 +966,49 @@ impl Queries {
             Conditions::placeholders(owner.units.len())
         );
         let units: Vec<Value> = owner.units.iter().map(|u| Conditions::text(u)).collect();
-        // Holder lists are driven by the holder table's (unit, state, complete-by) index, most
+        // Holder lists are driven by the holder table's (unit, state, deadline) indexes, most
         // urgent first, so a page does not sort every holder of a busy unit.
-        let mut side: Option<SideList> = None;
-        let mut holder = |extra: &str, mut params: Vec<Value>| {
+        let holder = |deadline: &'static str, extra: &str, mut params: Vec<Value>| {
             let mut all = units.clone();
             all.append(&mut params);
-            side = Some(SideList {
+            ListPlan::Side(SideList {
                 from: "case_holder h",
                 alias: "h",
-                deadline: "complete_by",
+                deadline,
                 where_sql: format!("{units_in} AND {extra}"),
                 params: all,
-                column: None,
-            });
+                extra: None,
+            })
         };
-        let mut sort = Sort::CompleteDueAsc;
+        // The lists of the waiting table, for the owner's own unit (only it may act).
+        let waiting = |list: &str, extra: Option<(String, Vec<Value>)>| {
+            ListPlan::Side(SideList {
+                from: "case_waiting w",
+                alias: "w",
+                deadline: "due",
+                where_sql: "w.unit_id = ? AND w.list = ?".to_owned(),
+                params: vec![Conditions::text(&owner.unit_id), Conditions::text(list)],
+                extra,
+            })
+        };
         match list {
             WorkList::Drafts => {
                 cond.push(
                     "c.stage = 'draft' AND c.created_by = ?",
                     [Conditions::text(&owner.username)],
                 );
-                sort = Sort::CreatedDesc;
+                ListPlan::Cases(cond, Sort::CreatedDesc)
             }
-            WorkList::ToReceive => holder("h.state = 'pending'", vec![]),
-            WorkList::InProgress => holder("h.state = 'received'", vec![]),
+            WorkList::ToReceive => holder("receive_by", "h.state = 'pending'", vec![]),
+            WorkList::InProgress => holder("complete_by", "h.state = 'received'", vec![]),
             WorkList::DueSoon => {
                 let until = Value::Integer(micros(due_soon_until));
                 holder(
+                    "complete_by",
                     "h.complete_by >= ? AND NOT (h.state = 'pending' AND h.receive_by < ?) AND \
                      ((h.state = 'pending' AND h.receive_by <= ?) OR h.complete_by <= ?)",
                     vec![now_us.clone(), now_us.clone(), until.clone(), until],
-                );
+                )
             }
             WorkList::Overdue if owner.every_overdue => {
                 // Open cases past a deadline (those completed late have `i64::MIN`): counted
@@ -893,45 +1020,78 @@ impl Queries {
                 );
                 cond.page_index = Some("INDEXED BY case_list_complete_due");
                 cond.count_index = Some("INDEXED BY case_list_overdue");
+                ListPlan::Cases(cond, Sort::CompleteDueAsc)
             }
             WorkList::Overdue => holder(
+                "complete_by",
                 "((h.state = 'pending' AND h.receive_by < ?) OR h.complete_by < ?)",
                 vec![now_us.clone(), now_us.clone()],
             ),
-            WorkList::ToCallBack => {
-                cond.push(
-                    "c.stage = 'completed' AND c.merged = 0 AND c.accepting_unit_id = ?",
-                    [Conditions::text(&owner.unit_id)],
-                );
-                sort = Sort::CreatedAsc;
-            }
-            WorkList::TransferredByMe => {
-                // The transfer table's (from unit, complete-by) index, most urgent first; the
-                // complete-by there is the case list's, written with it.
-                side = Some(SideList {
-                    from: "case_transfer t",
-                    alias: "t",
-                    deadline: "complete_due",
-                    where_sql: "t.from_unit_id = ?".to_owned(),
-                    params: vec![Conditions::text(&owner.unit_id)],
-                    column: Some((
-                        "(SELECT t.recallable FROM case_transfer t WHERE t.case_id = c.case_id \
-                         AND t.from_unit_id = ?)",
-                        Conditions::text(&owner.unit_id),
-                    )),
-                });
-            }
+            // The centre's completed cases from its (accepting unit, stage, completed at)
+            // index, in order of completion: the call-back limit is one working time after
+            // completion for every case, so the earliest completed is the earliest due.
+            WorkList::ToCallBack => ListPlan::Side(SideList {
+                from: "case_list k",
+                alias: "k",
+                deadline: "completed_at",
+                where_sql: "k.accepting_unit_id = ? AND k.stage = 'completed' AND k.merged = 0"
+                    .to_owned(),
+                params: vec![Conditions::text(&owner.unit_id)],
+                extra: None,
+            }),
+            // The transfer table's (from unit, complete-by) index, most urgent first; the
+            // complete-by there is the case list's, written with it.
+            WorkList::TransferredByMe => ListPlan::Side(SideList {
+                from: "case_transfer t",
+                alias: "t",
+                deadline: "complete_due",
+                where_sql: "t.from_unit_id = ?".to_owned(),
+                params: vec![Conditions::text(&owner.unit_id)],
+                extra: Some((
+                    "(SELECT t.recallable FROM case_transfer t WHERE t.case_id = c.case_id \
+                     AND t.from_unit_id = ?), NULL"
+                        .to_owned(),
+                    vec![Conditions::text(&owner.unit_id)],
+                )),
+            }),
+            WorkList::ToTransfer => waiting("to_transfer", None),
+            WorkList::ToDecide => waiting(
+                "to_decide",
+                Some((
+                    "NULL, (SELECT group_concat(request, ',') FROM (SELECT DISTINCT w.request \
+                     FROM case_waiting w WHERE w.case_id = c.case_id AND w.list = 'to_decide' \
+                     AND w.unit_id = ? ORDER BY w.request))"
+                        .to_owned(),
+                    vec![Conditions::text(&owner.unit_id)],
+                )),
+            ),
         }
-        if let Some(side) = side {
-            return self.side_page(side, page, per_page, now);
-        }
-        self.page(&cond, sort, page, per_page, now)
+    }
+
+    /// The cases of a side list, at most [`COUNT_LIMIT`] + 1 rows read.
+    fn side_count(&self, side: &SideList) -> Result<i64, ProjectionError> {
+        let SideList {
+            from,
+            alias: a,
+            where_sql,
+            params,
+            ..
+        } = side;
+        Ok(self.conn.query_row(
+            &format!(
+                "SELECT count(DISTINCT case_id) FROM (SELECT {a}.case_id FROM {from} \
+                 WHERE {where_sql} LIMIT {})",
+                COUNT_LIMIT + 1
+            ),
+            rusqlite::params_from_iter(params.iter()),
+            |r| r.get(0),
+        )?)
     }
 
     /// A work list kept in a side table with one row per case and holder (or transferring
-    /// unit): counted there (distinct cases), and the page read there in its deadline's index
-    /// order, most urgent first; only the page's cases are read from the case list, in the
-    /// case list's own deadline order.
+    /// unit, or waiting unit): counted there (distinct cases), and the page read there in its
+    /// deadline's index order, most urgent first; only the page's cases are read from the case
+    /// list, in that same order (a case's earliest row).
     fn side_page(
         &self,
         side: SideList,
@@ -941,36 +1101,35 @@ impl Queries {
     ) -> Result<Page, ProjectionError> {
         let page = page.max(1);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let total = self.side_count(&side)?;
         let SideList {
             from,
             alias: a,
             deadline,
             where_sql,
             params,
-            column,
+            extra,
         } = side;
-        let total: i64 = self.conn.query_row(
-            &format!(
-                "SELECT count(DISTINCT case_id) FROM (SELECT {a}.case_id FROM {from} \
-                 WHERE {where_sql} LIMIT {})",
-                COUNT_LIMIT + 1
-            ),
-            rusqlite::params_from_iter(params.iter()),
-            |r| r.get(0),
-        )?;
-        let (column_sql, mut item_params) = match column {
-            Some((sql, param)) => (sql, vec![param]),
-            None => ("NULL", Vec::new()),
-        };
-        item_params.extend(params);
+        let mut item_params = params;
         item_params.push(Value::Integer(i64::from(per_page)));
         item_params.push(Value::Integer(
             i64::from(page - 1).saturating_mul(i64::from(per_page)),
         ));
+        let extra_sql = match extra {
+            Some((sql, params)) => {
+                item_params.extend(params);
+                sql
+            }
+            None => NO_EXTRA.to_owned(),
+        };
+        // NULL deadlines (none occur in the lists) would sort first; the page keeps the side
+        // table's order, a case at its earliest row.
         let sql = format!(
-            "SELECT {COLUMNS}, {column_sql} FROM case_list c WHERE c.case_id IN (SELECT \
-             {a}.case_id FROM {from} WHERE {where_sql} ORDER BY {a}.{deadline}, {a}.case_id \
-             LIMIT ? OFFSET ?) ORDER BY c.complete_due, c.case_id"
+            "WITH p (case_id, due) AS (SELECT {a}.case_id, {a}.{deadline} FROM {from} \
+             WHERE {where_sql} ORDER BY {a}.{deadline}, {a}.case_id LIMIT ? OFFSET ?) \
+             SELECT {COLUMNS}, {extra_sql} FROM (SELECT case_id, min(due) AS due FROM p \
+             GROUP BY case_id) q CROSS JOIN case_list c ON c.case_id = q.case_id \
+             ORDER BY q.due, c.case_id"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt
@@ -1040,7 +1199,7 @@ impl Queries {
         let mut items = Vec::with_capacity(ids.len());
         if !ids.is_empty() {
             let sql = format!(
-                "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN ({})",
+                "SELECT {COLUMNS}, {NO_EXTRA} FROM case_list c WHERE c.case_id IN ({})",
                 Conditions::placeholders(ids.len())
             );
             let mut stmt = self.conn.prepare(&sql)?;
@@ -1099,22 +1258,14 @@ impl Queries {
         })
     }
 
-    fn page(
-        &self,
-        cond: &Conditions,
-        sort: Sort,
-        page: u32,
-        per_page: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Page, ProjectionError> {
-        let page = page.max(1);
-        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+    /// The cases matching `cond`, at most [`COUNT_LIMIT`] + 1 counted.
+    fn count(&self, cond: &Conditions) -> Result<i64, ProjectionError> {
         let scoped = !cond.scope_keys.is_empty();
         let keys = Conditions::placeholders(cond.scope_keys.len());
         let facts = cond.facts_sql();
         // Counting every match of a broad condition costs more than the page itself; past
         // COUNT_LIMIT the total is reported as capped.
-        let total: i64 = if scoped && !cond.needs_case_list {
+        Ok(if scoped && !cond.needs_case_list {
             // The keys' rows and their facts answer it: no lookup in the case list.
             self.conn.query_row(
                 &format!(
@@ -1140,7 +1291,21 @@ impl Queries {
                 rusqlite::params_from_iter(params.iter()),
                 |r| r.get(0),
             )?
-        };
+        })
+    }
+
+    fn page(
+        &self,
+        cond: &Conditions,
+        sort: Sort,
+        page: u32,
+        per_page: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Page, ProjectionError> {
+        let page = page.max(1);
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let scoped = !cond.scope_keys.is_empty();
+        let total = self.count(cond)?;
         let offset = i64::from(page - 1).saturating_mul(i64::from(per_page));
         let (plan, walk) = if scoped {
             self.scope_plan(cond, sort)?
@@ -1189,7 +1354,7 @@ impl Queries {
                     params.extend(cond.fact_params.iter().cloned());
                 }
                 format!(
-                    "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN \
+                    "SELECT {COLUMNS}, {NO_EXTRA} FROM case_list c WHERE c.case_id IN \
                      (SELECT case_id FROM ({}) ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {}",
                     walks.join(" UNION "),
                     sort.sql()
@@ -1200,7 +1365,7 @@ impl Queries {
                 params.extend(cond.scope_keys.iter().cloned());
                 params.extend(cond.fact_params.iter().cloned());
                 format!(
-                    "SELECT {COLUMNS}, NULL FROM case_list c WHERE c.case_id IN \
+                    "SELECT {COLUMNS}, {NO_EXTRA} FROM case_list c WHERE c.case_id IN \
                      (SELECT s.case_id FROM case_scope s WHERE s.unit_id IN ({keys}){facts} \
                      GROUP BY s.case_id ORDER BY {} LIMIT ? OFFSET ?) ORDER BY {}",
                     sort.sql().replace("c.", "s."),
@@ -1246,7 +1411,7 @@ impl Queries {
                 None => (format!("case_list c {index}"), clause),
             };
             format!(
-                "SELECT {COLUMNS}, NULL FROM {from} {clause} ORDER BY {} LIMIT ? \
+                "SELECT {COLUMNS}, {NO_EXTRA} FROM {from} {clause} ORDER BY {} LIMIT ? \
                  OFFSET ?",
                 sort.sql()
             )
@@ -1308,6 +1473,13 @@ fn summary(r: &rusqlite::Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<CaseSu
         } else {
             holders.split(',').map(str::to_owned).collect()
         },
-        recallable: r.get(26)?,
+        supervised: r.get(26)?,
+        annotated: r.get(27)?,
+        warned: r.get(28)?,
+        joint: r.get(29)?,
+        recallable: r.get(30)?,
+        requests: r
+            .get::<_, Option<String>>(31)?
+            .map(|list| list.split(',').map(str::to_owned).collect()),
     })
 }

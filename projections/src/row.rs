@@ -1,7 +1,7 @@
 //! What one case looks like in the case list, built from its state by pure functions.
 
 use chrono::{DateTime, Utc};
-use domain::case::{AssignmentState, HandlingRole, Overdue};
+use domain::case::{AssignmentState, HandlingRole, Overdue, PendingRequest};
 use domain::kinds::{Category, Kind, Urgency};
 use domain::org::{OrgTree, UnitId};
 use domain::{Case, Satisfaction, Stage, Status};
@@ -32,6 +32,24 @@ pub struct TransferRow {
     pub transfer_id: u32,
     /// Whether 追回 is still allowed: no receiver has handled, completed or transferred on.
     pub recallable: bool,
+}
+
+/// A unit the case waits at: a centre to send it on (待转办) or a transferring unit to decide a
+/// request (待审批).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingRow {
+    /// `to_transfer` or `to_decide` (the work list).
+    pub list: &'static str,
+    /// `transfer`, `return` or `extension`.
+    pub request: &'static str,
+    /// The assignment the request or the holding centre has; 0 for the accepting centre.
+    pub assignment_id: u32,
+    /// The unit that must act.
+    pub unit_id: String,
+    /// What the list is ordered by: for `to_transfer` when the case was accepted (no
+    /// transfer deadline is recorded, so the case waiting longest comes first); for
+    /// `to_decide` the requesting assignment's complete-by, which the decision is about.
+    pub due: Option<DateTime<Utc>>,
 }
 
 /// One assignment (a unit's share of the case), for the KPIs.
@@ -132,6 +150,16 @@ pub struct CaseRow {
     /// Every call-back (回访) ever made, oldest first: each rating counts for the unit it
     /// rated, a reopen does not take it back (rule 13).
     pub callbacks: Vec<CallBackRow>,
+    /// 督办 received.
+    pub supervised: bool,
+    /// 批示 received.
+    pub annotated: bool,
+    /// 到期预警 of a deadline that still runs.
+    pub warned: bool,
+    /// 联办件.
+    pub joint: bool,
+    /// Where it waits for a transfer or a decision.
+    pub waiting: Vec<WaitingRow>,
 }
 
 /// One call-back of a case (`case_callback`).
@@ -287,8 +315,44 @@ impl CaseRow {
                     excluded: c.excluded,
                 })
                 .collect(),
+            supervised: case.n_supervised() > 0,
+            annotated: case.n_annotated() > 0,
+            warned: case.deadline_warned(),
+            joint: case.is_joint(),
+            waiting: waiting_rows(case, org),
         })
     }
+}
+
+/// The units the case waits at, from `Case::waiting_for_transfer` and
+/// `Case::requests_awaiting_decision`.
+fn waiting_rows(case: &Case, org: &OrgTree) -> Vec<WaitingRow> {
+    let mut out: Vec<WaitingRow> = case
+        .waiting_for_transfer(org)
+        .into_iter()
+        .map(|(unit, assignment)| WaitingRow {
+            list: "to_transfer",
+            request: "transfer",
+            assignment_id: assignment.unwrap_or(0),
+            unit_id: unit.to_string(),
+            due: case.accepted_at(),
+        })
+        .collect();
+    out.extend(
+        case.requests_awaiting_decision()
+            .into_iter()
+            .map(|(a, request)| WaitingRow {
+                list: "to_decide",
+                request: match request {
+                    PendingRequest::Return => "return",
+                    PendingRequest::Extension => "extension",
+                },
+                assignment_id: a.id,
+                unit_id: a.from_unit_id.to_string(),
+                due: Some(a.complete_by.at),
+            }),
+    );
+    out
 }
 
 /// For each unit with a transfer whose assignments are still open, its latest such transfer and

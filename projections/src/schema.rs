@@ -2,7 +2,7 @@
 //! and is rebuilt from the event store.
 
 /// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
-pub(crate) const SCHEMA_VERSION: i64 = 8;
+pub(crate) const SCHEMA_VERSION: i64 = 9;
 
 /// Tables this crate owns, dropped by a reset.
 pub(crate) const TABLES: &[&str] = &[
@@ -14,6 +14,7 @@ pub(crate) const TABLES: &[&str] = &[
     "case_transfer",
     "case_assignment",
     "case_callback",
+    "case_waiting",
 ];
 
 /// The tables, without their secondary indexes ([`CREATE_INDEXES`]).
@@ -65,7 +66,12 @@ CREATE TABLE IF NOT EXISTS case_list (
     n_reopened INTEGER NOT NULL,
     rating_excluded INTEGER NOT NULL,
     -- Overdue at `now` exactly when `overdue_at < now` (see `row::ScopeFacts::overdue_at`).
-    overdue_at INTEGER NOT NULL
+    overdue_at INTEGER NOT NULL,
+    -- The flags a list row shows: 督办 and 批示 received, 到期预警 of a running deadline, 联办件.
+    supervised INTEGER NOT NULL,
+    annotated INTEGER NOT NULL,
+    warned INTEGER NOT NULL,
+    joint INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 -- Who may see each case (domain::identity::may_view_case), one row per key: every unit a case
@@ -124,6 +130,20 @@ CREATE TABLE IF NOT EXISTS case_transfer (
     PRIMARY KEY (case_id, from_unit_id)
 ) WITHOUT ROWID;
 
+-- Where a case waits at a unit (`row::WaitingRow`): `to_transfer` (待转办), a centre to send it
+-- on (`Case::waiting_for_transfer`; assignment 0 for the accepting centre), or `to_decide`
+-- (待审批), the transferring unit to decide a `return` or `extension` request
+-- (`Case::requests_awaiting_decision`). `due` orders each list (see `row::WaitingRow::due`).
+CREATE TABLE IF NOT EXISTS case_waiting (
+    case_id TEXT NOT NULL,
+    list TEXT NOT NULL,
+    assignment_id INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    unit_id TEXT NOT NULL,
+    due INTEGER NOT NULL,
+    PRIMARY KEY (case_id, list, assignment_id, request)
+) WITHOUT ROWID;
+
 -- Every assignment ever made, for the KPIs and the daily report (which rebuilds who held
 -- what at the end of a past day from these times: parent_id tells a unit that transferred on,
 -- ended_at when an assignment was recalled or cancelled).
@@ -169,11 +189,14 @@ CREATE INDEX IF NOT EXISTS case_list_district ON case_list (district_id, created
 CREATE INDEX IF NOT EXISTS case_list_phone ON case_list (caller_phone, created_at);
 CREATE INDEX IF NOT EXISTS case_list_status ON case_list (status, created_at);
 CREATE INDEX IF NOT EXISTS case_list_creator ON case_list (created_by, stage);
-CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage);
+-- The centre's cases by stage; completed ones not merged in order of completion (待回访).
+CREATE INDEX IF NOT EXISTS case_list_accepting ON case_list (accepting_unit_id, stage, merged, completed_at);
 -- A scoped list's commonest conditions, counted within the caller's keys.
 CREATE INDEX IF NOT EXISTS case_scope_overdue ON case_scope (unit_id, overdue_at);
 CREATE INDEX IF NOT EXISTS case_scope_status ON case_scope (unit_id, status, category);
 CREATE INDEX IF NOT EXISTS case_holder_due ON case_holder (unit_id, state, complete_by);
+CREATE INDEX IF NOT EXISTS case_holder_receive ON case_holder (unit_id, state, receive_by);
+CREATE INDEX IF NOT EXISTS case_waiting_due ON case_waiting (unit_id, list, due);
 CREATE INDEX IF NOT EXISTS case_transfer_from ON case_transfer (from_unit_id, complete_due);
 CREATE INDEX IF NOT EXISTS case_assignment_given ON case_assignment (transferred_at);
 CREATE INDEX IF NOT EXISTS case_assignment_completed ON case_assignment (completed_at);

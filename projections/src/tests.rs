@@ -145,6 +145,35 @@ impl Log {
             location_unit_id: Some(UnitId::new(location)),
             confidential,
         };
+        self.accept(case_id, intake, now);
+    }
+
+    /// A case of `category` and `urgency` accepted at `now`.
+    pub fn create_with(
+        &mut self,
+        case_id: &str,
+        location: &str,
+        category: Category,
+        urgency: Urgency,
+        now: DateTime<Utc>,
+    ) {
+        let intake = Intake {
+            caller_name: "李四".into(),
+            caller_phone: "13800000011".into(),
+            channel: Some(Channel::Phone),
+            category: Some(category),
+            kind: Some(Kind::Escalated),
+            urgency: Some(urgency),
+            title: format!("停水 {case_id}"),
+            content: "小区停水两天了。".into(),
+            address: "某小区5号楼".into(),
+            location_unit_id: Some(UnitId::new(location)),
+            confidential: false,
+        };
+        self.accept(case_id, intake, now);
+    }
+
+    fn accept(&mut self, case_id: &str, intake: Intake, now: DateTime<Utc>) {
         self.run(
             "operator",
             case_id,
@@ -989,6 +1018,417 @@ fn work_lists_show_what_a_unit_must_do() {
     }
     let expected: Vec<String> = expected.into_iter().map(|(_, id)| id.to_owned()).collect();
     assert_eq!(paged, expected);
+}
+
+/// The ids of `user`'s work list at `now`, in the list's own order.
+fn ordered(q: &Queries, user: &str, list: WorkList, now: DateTime<Utc>) -> Vec<String> {
+    let (_, _, owner) = as_user(user);
+    let page = q
+        .work_list(list, &owner, now, now + Duration::hours(4), 1, 50)
+        .expect("work list");
+    let all: Vec<String> = page.items.into_iter().map(|c| c.case_id).collect();
+    // A page at a time gives the same order.
+    let mut paged = Vec::new();
+    for n in 1..=all.len() as u32 {
+        let one = q
+            .work_list(list, &owner, now, now + Duration::hours(4), n, 1)
+            .expect("work list");
+        paged.extend(one.items.into_iter().map(|c| c.case_id));
+    }
+    assert_eq!(paged, all, "{user} {list:?} a page at a time");
+    all
+}
+
+#[test]
+fn to_receive_lists_the_earliest_receive_by_first() {
+    let mut log = Log::default();
+    // An inquiry (handled in a day) due for receipt at 10:30, and an urgent complaint (five
+    // days) due for receipt at 09:30: the urgent one is received first, though the inquiry's
+    // handling deadline comes sooner.
+    let at = local("2025-03-03 08:30");
+    log.create_with(
+        "R1",
+        "d.qilihe.s01.c01",
+        Category::Inquiry,
+        Urgency::Normal,
+        at,
+    );
+    log.create_with(
+        "R2",
+        "d.qilihe.s01.c02",
+        Category::Complaint,
+        Urgency::Urgent,
+        at,
+    );
+    for id in ["R1", "R2"] {
+        log.run("dispatcher", id, at, transfer("d.qilihe", &[]));
+    }
+    let receive_by = |id: &str| {
+        log.cases[&format!("case-{id}")].assignments()[0]
+            .receive_by
+            .at
+    };
+    assert_eq!(receive_by("R1"), local("2025-03-03 10:30"));
+    assert_eq!(receive_by("R2"), local("2025-03-03 09:30"));
+    let (_dir, _path, q) = built(&log);
+    assert_eq!(
+        ordered(&q, "qilihe_dispatcher", WorkList::ToReceive, at),
+        ["R2", "R1"]
+    );
+}
+
+#[test]
+fn in_progress_lists_the_earliest_complete_by_of_the_unit_first() {
+    let mut log = Log::default();
+    let at = local("2025-03-03 09:00");
+    // J: a joint case; the co-handler (the urban bureau) got three more days, the lead did
+    // not, so the case's own earliest deadline is the lead's.
+    log.create_with(
+        "J",
+        "d.qilihe.s01.c01",
+        Category::Complaint,
+        Urgency::Normal,
+        at,
+    );
+    log.run(
+        "dispatcher",
+        "J",
+        at,
+        transfer("city.bureau.housing", &["city.bureau.urban"]),
+    );
+    log.run("housing_handler", "J", at, Command::Receive);
+    log.run("urban_handler", "J", at, Command::Receive);
+    log.run(
+        "urban_handler",
+        "J",
+        at,
+        Command::RequestExtension {
+            working_days: 3,
+            reason: "需现场勘查".into(),
+        },
+    );
+    log.run(
+        "dispatcher",
+        "J",
+        at,
+        Command::DecideExtension {
+            approve: true,
+            note: String::new(),
+        },
+    );
+    // K: the urban bureau's alone, given a day later.
+    let later = local("2025-03-04 09:00");
+    log.create_with(
+        "K",
+        "d.qilihe.s01.c02",
+        Category::Complaint,
+        Urgency::Normal,
+        later,
+    );
+    log.run("dispatcher", "K", later, transfer("city.bureau.urban", &[]));
+    log.run("urban_handler", "K", later, Command::Receive);
+    let (_dir, _path, q) = built(&log);
+    // The urban bureau's own deadlines: K on 11 March, J on 13 March.
+    assert_eq!(
+        ordered(&q, "urban_handler", WorkList::InProgress, later),
+        ["K", "J"]
+    );
+    assert_eq!(
+        ordered(&q, "housing_handler", WorkList::InProgress, later),
+        ["J"]
+    );
+}
+
+#[test]
+fn to_call_back_lists_the_earliest_completed_first() {
+    let mut log = Log::default();
+    let at = local("2025-03-03 09:00");
+    // P is older but completed later than Q: Q's call-back falls due first (the call-back
+    // limit is one working time after completion for every case).
+    for id in ["P", "Q"] {
+        log.create_with(
+            id,
+            "d.qilihe.s01.c01",
+            Category::Complaint,
+            Urgency::Normal,
+            at,
+        );
+        log.run("dispatcher", id, at, transfer("city.bureau.housing", &[]));
+        log.run("housing_handler", id, at, Command::Receive);
+    }
+    for (id, hour) in [("Q", 1), ("P", 2)] {
+        log.run(
+            "housing_handler",
+            id,
+            at + Duration::hours(hour),
+            Command::Complete {
+                reply: "已处理。".into(),
+            },
+        );
+    }
+    let (_dir, _path, q) = built(&log);
+    assert_eq!(
+        ordered(
+            &q,
+            "operator",
+            WorkList::ToCallBack,
+            at + Duration::hours(3)
+        ),
+        ["Q", "P"]
+    );
+}
+
+/// The city with cases waiting at a centre or for a decision: W1 received by 七里河 (to send
+/// on), W2 with 七里河's return request and W3 with the housing bureau's extension request
+/// (both for the city centre to decide), W4 recalled back to the city centre.
+fn waiting_city() -> Log {
+    let mut log = city();
+    let t = monday;
+    for id in ["W1", "W2"] {
+        log.create_at(id, "d.qilihe.s02.c01", "13800000021", false, t(0));
+        log.run("dispatcher", id, t(1), transfer("d.qilihe", &[]));
+        log.run("qilihe_dispatcher", id, t(1), Command::Receive);
+    }
+    log.run(
+        "qilihe_dispatcher",
+        "W2",
+        t(2),
+        Command::RequestReturn {
+            reason: "不属于本区".into(),
+        },
+    );
+    // W3 is given before W2, so its handling deadline comes first.
+    log.create_at("W3", "d.xigu.s01.c01", "13800000023", false, t(0));
+    log.run(
+        "dispatcher",
+        "W3",
+        t(0),
+        transfer("city.bureau.housing", &[]),
+    );
+    log.run("housing_handler", "W3", t(1), Command::Receive);
+    log.run(
+        "housing_handler",
+        "W3",
+        t(2),
+        Command::RequestExtension {
+            working_days: 2,
+            reason: "需现场勘查".into(),
+        },
+    );
+    // W4 was accepted before C5 and recalled: it has waited longest.
+    log.create_at("W4", "d.anning.s02.c01", "13800000024", false, t(-1));
+    log.run("dispatcher", "W4", t(0), transfer("d.anning", &[]));
+    log.run(
+        "dispatcher",
+        "W4",
+        t(1),
+        Command::Recall {
+            reason: "派错单位".into(),
+        },
+    );
+    log
+}
+
+#[test]
+fn to_transfer_and_to_decide_list_what_waits_for_the_unit() {
+    let log = waiting_city();
+    let (_dir, _path, q) = built(&log);
+    let at = monday(3);
+    assert_eq!(
+        ordered(&q, "dispatcher", WorkList::ToTransfer, at),
+        ["W4", "C5"]
+    );
+    assert_eq!(
+        ordered(&q, "qilihe_dispatcher", WorkList::ToTransfer, at),
+        ["W1"]
+    );
+    // A street holds its case to handle it, not to send it on.
+    assert!(ordered(&q, "chengguan_s01_handler", WorkList::ToTransfer, at).is_empty());
+    assert_eq!(
+        ordered(&q, "dispatcher", WorkList::ToDecide, at),
+        ["W3", "W2"]
+    );
+    assert!(ordered(&q, "qilihe_dispatcher", WorkList::ToDecide, at).is_empty());
+    let (_, _, owner) = as_user("dispatcher");
+    let page = q
+        .work_list(WorkList::ToDecide, &owner, at, at, 1, 50)
+        .expect("work list");
+    let requests: Vec<(&str, Option<Vec<String>>)> = page
+        .items
+        .iter()
+        .map(|c| (c.case_id.as_str(), c.requests.clone()))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("W3", Some(vec!["extension".to_owned()])),
+            ("W2", Some(vec!["return".to_owned()]))
+        ]
+    );
+    // Decided: gone from the list; the accepted return brings W2 back to the city centre.
+    let mut log = log;
+    log.run(
+        "dispatcher",
+        "W2",
+        monday(4),
+        Command::DecideReturn {
+            accept: true,
+            note: String::new(),
+        },
+    );
+    log.run(
+        "dispatcher",
+        "W3",
+        monday(4),
+        Command::DecideExtension {
+            approve: true,
+            note: String::new(),
+        },
+    );
+    let (_dir, _path, q) = built(&log);
+    assert!(ordered(&q, "dispatcher", WorkList::ToDecide, monday(5)).is_empty());
+    assert_eq!(
+        ordered(&q, "dispatcher", WorkList::ToTransfer, monday(5)),
+        ["W4", "C5", "W2"]
+    );
+}
+
+#[test]
+fn every_work_list_is_what_the_domain_says_within_what_its_owner_may_view() {
+    let log = waiting_city();
+    let (_dir, _path, q) = built(&log);
+    let w = world();
+    let at = monday(3);
+    for actor in w.users.values() {
+        let (_, _, owner) = as_user(&actor.username);
+        let counts = q
+            .work_list_counts(&owner, at, at + Duration::hours(4))
+            .expect("counts");
+        assert_eq!(counts.len(), WorkList::ALL.len());
+        for (list, count) in WorkList::ALL.into_iter().zip(&counts) {
+            assert_eq!(count.list, list);
+            let page = q
+                .work_list(list, &owner, at, at + Duration::hours(4), 1, 200)
+                .expect("work list");
+            assert_eq!(count.count, page.total, "{} {list:?}", actor.username);
+            assert_eq!(page.items.len() as u64, page.total, "{}", actor.username);
+            for row in &page.items {
+                let case = &log.cases[&format!("case-{}", row.case_id)];
+                assert!(
+                    may_view_case(actor, case, &w.org),
+                    "{} {list:?} {}",
+                    actor.username,
+                    row.case_id
+                );
+            }
+            let unit = &actor.unit_id;
+            let expected: Option<Vec<&str>> = match list {
+                WorkList::ToTransfer => Some(
+                    log.cases
+                        .values()
+                        .filter(|c| {
+                            c.waiting_for_transfer(&w.org)
+                                .iter()
+                                .any(|(u, _)| *u == unit)
+                        })
+                        .filter_map(|c| c.id().map(CaseId::as_str))
+                        .collect(),
+                ),
+                WorkList::ToDecide => Some(
+                    log.cases
+                        .values()
+                        .filter(|c| {
+                            c.requests_awaiting_decision()
+                                .iter()
+                                .any(|(a, _)| &a.from_unit_id == unit)
+                        })
+                        .filter_map(|c| c.id().map(CaseId::as_str))
+                        .collect(),
+                ),
+                _ => None,
+            };
+            if let Some(mut expected) = expected {
+                expected.sort_unstable();
+                assert_eq!(ids(&page), expected, "{} {list:?}", actor.username);
+            }
+        }
+    }
+}
+
+#[test]
+fn list_rows_carry_the_flags_a_worker_scans_for() {
+    let mut log = waiting_city();
+    log.run(
+        "supervisor",
+        "C1",
+        monday(2),
+        Command::Supervise {
+            opinion: "请加快办理".into(),
+        },
+    );
+    log.run(
+        "city_leader",
+        "C1",
+        monday(2),
+        Command::Annotate {
+            text: "请尽快解决群众诉求".into(),
+        },
+    );
+    log.run(
+        "supervisor",
+        "C2",
+        monday(1),
+        Command::WarnDeadline {
+            assignment_id: 1,
+            deadline: domain::event::DeadlineKind::Receive,
+            within: domain::calendar::WorkingTime::Days(1),
+        },
+    );
+    log.create("J1", "d.chengguan.s01.c01", "13800000031", false);
+    log.run(
+        "dispatcher",
+        "J1",
+        monday(1),
+        transfer("d.chengguan", &["city.bureau.housing"]),
+    );
+    let (_dir, _path, q) = built(&log);
+    let (scope, identity, _) = as_user("admin");
+    let page = q
+        .cases(&everything(), &scope, &identity, monday(2))
+        .expect("cases");
+    let flags = |id: &str| {
+        let c = page.items.iter().find(|c| c.case_id == id).expect("row");
+        (c.supervised, c.annotated, c.warned, c.joint, c.confidential)
+    };
+    assert_eq!(flags("C1"), (true, true, false, false, false));
+    assert_eq!(flags("C2"), (false, false, true, false, true));
+    assert_eq!(flags("J1"), (false, false, false, true, false));
+    assert_eq!(flags("C5"), (false, false, false, false, false));
+    // Every row's flags are the domain's, on the work lists too.
+    for row in &page.items {
+        let case = &log.cases[&format!("case-{}", row.case_id)];
+        assert_eq!(
+            (row.supervised, row.annotated, row.warned, row.joint),
+            (
+                case.n_supervised() > 0,
+                case.n_annotated() > 0,
+                case.deadline_warned(),
+                case.is_joint()
+            ),
+            "{}",
+            row.case_id
+        );
+    }
+    let (_, _, owner) = as_user("qilihe_dispatcher");
+    let to_receive = q
+        .work_list(WorkList::ToReceive, &owner, monday(2), monday(3), 1, 50)
+        .expect("work list");
+    let c2 = to_receive
+        .items
+        .iter()
+        .find(|c| c.case_id == "C2")
+        .expect("C2");
+    assert!(c2.warned && c2.confidential);
 }
 
 #[test]

@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_cases))
         .routes(routes!(work_list))
+        .routes(routes!(work_list_counts))
         .routes(routes!(kpis))
 }
 
@@ -125,9 +126,21 @@ pub struct CaseListItem {
     /// True when the caller's identity is masked for this viewer.
     identity_masked: bool,
     confidential: bool,
+    /// 督办: the efficiency office has pressed on it.
+    supervised: bool,
+    /// 批示: a leader has written an instruction on it.
+    annotated: bool,
+    /// 到期预警: a holder was warned of a deadline that still runs.
+    warned: bool,
+    /// 联办件: out with a lead and co-handlers at once.
+    joint: bool,
     /// In `transferred_by_me`: whether the caller's unit may still recall (追回).
     #[serde(skip_serializing_if = "Option::is_none")]
     recallable: Option<bool>,
+    /// In `to_decide`: the requests waiting for the caller's unit, `return` (退回申请) and/or
+    /// `extension` (延期申请).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests: Option<Vec<String>>,
 }
 
 /// A page of cases.
@@ -216,7 +229,12 @@ fn to_wire(page: Page) -> CaseList {
             receive_due: c.receive_due.map(ts),
             complete_due: c.complete_due.map(ts),
             confidential: c.confidential,
+            supervised: c.supervised,
+            annotated: c.annotated,
+            warned: c.warned,
+            joint: c.joint,
             recallable: c.recallable,
+            requests: c.requests,
         });
     }
     CaseList {
@@ -380,7 +398,8 @@ async fn text_page(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct WorkListQuery {
-    /// drafts, to_receive, in_progress, due_soon, overdue, to_call_back, transferred_by_me.
+    /// drafts, to_transfer, to_receive, in_progress, due_soon, overdue, to_decide,
+    /// to_call_back, transferred_by_me.
     list: String,
     /// For due_soon: the warning window in working hours (default 4).
     due_within_hours: Option<u32>,
@@ -393,7 +412,10 @@ pub struct WorkListQuery {
 }
 
 /// 待办: the caller's work list (their unit's; for leaders also the units they oversee; for
-/// the efficiency office every overdue case).
+/// the efficiency office every overdue case), most urgent first: to_receive by receive-by,
+/// in_progress, due_soon, overdue and transferred_by_me by complete-by, to_call_back by
+/// completion, to_decide by the requesting unit's complete-by, to_transfer (待转办: waiting at
+/// the caller's centre to be sent on) longest waiting first, drafts newest first.
 #[utoipa::path(get, path = "/api/v1/worklist", tag = "cases", params(WorkListQuery),
     responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn work_list(
@@ -406,30 +428,130 @@ async fn work_list(
         ApiError::bad_request(
             "invalid_query",
             format!(
-                "`list` must be drafts, to_receive, in_progress, due_soon, overdue, to_call_back \
-                 or transferred_by_me, got `{}`",
+                "`list` must be drafts, to_transfer, to_receive, in_progress, due_soon, overdue, \
+                 to_decide, to_call_back or transferred_by_me, got `{}`",
                 q.list
             ),
         )
     })?;
-    let hours = q.due_within_hours.unwrap_or(4);
-    if !(1..=80).contains(&hours) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "`due_within_hours` must be 1 to 80",
-        ));
-    }
+    let until = due_soon_until(&app, q.due_within_hours)?;
     caught_up(&read, q.min_position).await?;
     let actor = user.actor();
     let owner = WorkListOwner::of(&actor, &app.org);
     let now = app.now();
-    let until = app.calendar.add(now, WorkingTime::Minutes(hours * 60)).at;
     let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(DEFAULT_PER_PAGE));
     let page = read
         .query(move |queries| queries.work_list(list, &owner, now, until, page, per_page))
         .await
         .map_err(ApiError::Internal)?;
     Ok(Json(to_wire(page)))
+}
+
+/// The end of the `due_soon` window: `hours` working hours from now (default 4).
+fn due_soon_until(app: &AppState, hours: Option<u32>) -> Result<DateTime<Utc>, ApiError> {
+    let hours = hours.unwrap_or(4);
+    if !(1..=80).contains(&hours) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`due_within_hours` must be 1 to 80",
+        ));
+    }
+    Ok(app
+        .calendar
+        .add(app.now(), WorkingTime::Minutes(hours * 60))
+        .at)
+}
+
+/// The work list counts' options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WorkListCountsQuery {
+    /// For due_soon: the warning window in working hours (default 4).
+    due_within_hours: Option<u32>,
+    /// Wait (up to 5 s) until the read model has applied this global position.
+    min_position: Option<u64>,
+}
+
+/// The number of cases in each of the caller's work lists, each at most 10,000.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkListCounts {
+    /// 草稿.
+    drafts: u64,
+    /// 待转办.
+    to_transfer: u64,
+    /// 待接收.
+    to_receive: u64,
+    /// 办理中.
+    in_progress: u64,
+    /// 即将到期.
+    due_soon: u64,
+    /// 已逾期.
+    overdue: u64,
+    /// 待审批.
+    to_decide: u64,
+    /// 待回访.
+    to_call_back: u64,
+    /// 我转办的.
+    transferred_by_me: u64,
+    /// The lists with more than 10,000 cases (counted as 10,000).
+    capped: Vec<&'static str>,
+    /// The global position the read model had applied when answering.
+    position: u64,
+}
+
+/// 待办数量: how many cases each of the caller's work lists holds (the lists of
+/// `GET /api/v1/worklist`, counted the same way), in one call cheap enough to poll.
+#[utoipa::path(get, path = "/api/v1/worklist/counts", tag = "cases", params(WorkListCountsQuery),
+    responses((status = 200, body = WorkListCounts), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
+async fn work_list_counts(
+    State(app): State<AppState>,
+    Extension(read): Extension<Arc<ReadSide>>,
+    Caller(user): Caller,
+    ApiQuery(q): ApiQuery<WorkListCountsQuery>,
+) -> Result<Json<WorkListCounts>, ApiError> {
+    let until = due_soon_until(&app, q.due_within_hours)?;
+    caught_up(&read, q.min_position).await?;
+    let actor = user.actor();
+    let owner = WorkListOwner::of(&actor, &app.org);
+    let now = app.now();
+    let (counts, position) = read
+        .query(move |queries| {
+            let counts = queries.work_list_counts(&owner, now, until)?;
+            Ok((counts, queries.checkpoint()?))
+        })
+        .await
+        .map_err(ApiError::Internal)?;
+    let mut out = WorkListCounts {
+        drafts: 0,
+        to_transfer: 0,
+        to_receive: 0,
+        in_progress: 0,
+        due_soon: 0,
+        overdue: 0,
+        to_decide: 0,
+        to_call_back: 0,
+        transferred_by_me: 0,
+        capped: Vec::new(),
+        position,
+    };
+    for c in counts {
+        let field = match c.list {
+            WorkList::Drafts => &mut out.drafts,
+            WorkList::ToTransfer => &mut out.to_transfer,
+            WorkList::ToReceive => &mut out.to_receive,
+            WorkList::InProgress => &mut out.in_progress,
+            WorkList::DueSoon => &mut out.due_soon,
+            WorkList::Overdue => &mut out.overdue,
+            WorkList::ToDecide => &mut out.to_decide,
+            WorkList::ToCallBack => &mut out.to_call_back,
+            WorkList::TransferredByMe => &mut out.transferred_by_me,
+        };
+        *field = c.count;
+        if c.capped {
+            out.capped.push(c.list.code());
+        }
+    }
+    Ok(Json(out))
 }
 
 /// Which KPIs.

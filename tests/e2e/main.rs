@@ -20,3 +20,4 @@ mod routing;
 mod scopes;
 mod service;
 mod shutdown;
+mod worklists;
