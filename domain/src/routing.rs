@@ -12,15 +12,18 @@
 //! parent's (targets and fallback together).
 //!
 //! # Choosing the matter
-//! The words come segmented (the binary uses the knowledge base's jieba analysis); a keyword
-//! matches when it is one of the words (a word inside a longer catalogue word of the text,
-//! 工资 in 拖欠工资, is part of that phrase and not counted again). A matter is a candidate when one of its own keywords
-//! matched, the category is one it covers, and it has targets. Candidates are ranked by, in
-//! order: the specific keywords matched along their path (their own and their ancestors'),
-//! depth (a 小类 beats its 中类), the generic words matched (小区, 房子: words that say
-//! little alone), the length of the longest keyword matched, then catalogue order; a tie on
-//! everything but the order is said in the reason. Matters without keywords answer by
-//! category alone, only when no keyword matter applies (属地 complaints, district inquiries).
+//! The words come segmented (the binary uses the knowledge base's jieba analysis), in the
+//! order of the text; a keyword matches when it is one of the words (a word inside a longer
+//! catalogue word of the text, 工资 in 拖欠工资, is part of that phrase and not counted
+//! again). A matter is a candidate when one of its own keywords matched, the category is one
+//! it covers, and it has targets. Candidates are ranked by, in order: the specific keywords
+//! matched along their path (their own and their ancestors', so a 小类 that matched always
+//! beats its 中类), the generic words matched (小区, 楼上: words that say little alone, so
+//! they never beat a specific one), the earliest mention (callers say what it is about
+//! first, in the title), depth, the length of the longest keyword, then catalogue order; a
+//! tie on everything but the order is said in the reason. Matters without keywords answer
+//! by category alone, only when no keyword matter applies (属地 complaints, district
+//! inquiries).
 //! The first candidate whose targets (or fallback) resolve at the location wins.
 //!
 //! # Invariants
@@ -405,8 +408,10 @@ impl Catalogue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Score {
     specific: usize,
-    depth: usize,
     generic: usize,
+    /// Where its first counted word appears: callers say what it is about first (the title).
+    earliest: std::cmp::Reverse<usize>,
+    depth: usize,
     longest: usize,
 }
 
@@ -418,7 +423,12 @@ struct Candidate {
     generic: Vec<String>,
 }
 
-fn score(catalogue: &Catalogue, i: usize, words: &HashSet<&str>, phrases: &[&str]) -> Candidate {
+fn score(
+    catalogue: &Catalogue,
+    i: usize,
+    words: &HashMap<&str, usize>,
+    phrases: &[&str],
+) -> Candidate {
     let mut path: Vec<usize> = catalogue.ancestors_and_self(i).collect();
     path.reverse();
     let mut matched = Vec::new();
@@ -426,12 +436,12 @@ fn score(catalogue: &Catalogue, i: usize, words: &HashSet<&str>, phrases: &[&str
     for &j in &path {
         let m = &catalogue.matters[j];
         for word in &m.keywords {
-            if words.contains(word.as_str()) && !matched.contains(word) {
+            if words.contains_key(word.as_str()) && !matched.contains(word) {
                 matched.push(word.clone());
             }
         }
         for word in &m.generic {
-            if words.contains(word.as_str()) && !generic.contains(word) {
+            if words.contains_key(word.as_str()) && !generic.contains(word) {
                 generic.push(word.clone());
             }
         }
@@ -446,18 +456,32 @@ fn score(catalogue: &Catalogue, i: usize, words: &HashSet<&str>, phrases: &[&str
     };
     matched.retain(|w| !inside(w));
     generic.retain(|w| !inside(w));
+    // Where the matter is first mentioned: its words, or the parts of them said before.
+    let earliest = matched
+        .iter()
+        .chain(&generic)
+        .flat_map(|w| {
+            phrases
+                .iter()
+                .filter(|v| w.contains(**v))
+                .filter_map(|v| words.get(v).copied())
+        })
+        .min()
+        .unwrap_or(usize::MAX);
     let longest = matched
         .iter()
         .chain(&generic)
         .map(|w| w.chars().count())
         .max()
         .unwrap_or(0);
+
     Candidate {
         matter: i,
         score: Score {
             specific: matched.len(),
-            depth: catalogue.matters[i].depth(),
             generic: generic.len(),
+            earliest: std::cmp::Reverse(earliest),
+            depth: catalogue.matters[i].depth(),
             longest,
         },
         matched,
@@ -530,11 +554,15 @@ pub fn suggest<S: AsRef<str>>(
         .get(location)
         .ok_or_else(|| RoutingError::UnknownLocation(location.clone()))?;
     let lowered: Vec<String> = words.iter().map(|w| w.as_ref().to_lowercase()).collect();
-    let words: HashSet<&str> = lowered.iter().map(String::as_str).collect();
+    // Each word with where it first appears.
+    let mut words: HashMap<&str, usize> = HashMap::new();
+    for (n, word) in lowered.iter().enumerate() {
+        words.entry(word.as_str()).or_insert(n);
+    }
 
     // The catalogue's words in the text.
     let phrases: Vec<&str> = words
-        .iter()
+        .keys()
         .copied()
         .filter(|w| catalogue.by_word.contains_key(*w))
         .collect();
@@ -605,7 +633,7 @@ pub fn suggest<S: AsRef<str>>(
                 })
                 .collect();
             reason.push_str(&format!(
-                "；与{}匹配程度相同（同样多的事项词、同一层级），按目录顺序取在前的事项",
+                "；与{}匹配程度相同（事项词一样多、最先提到的词相同、层级相同），按目录顺序取在前的事项",
                 others.join("、")
             ));
         }
@@ -917,11 +945,27 @@ mod tests {
 
     #[test]
     fn a_tie_takes_the_first_matter_and_says_which_others_tied() {
-        // 停水 and 电梯: one word each, both 小类.
-        let s = run("d.a.s01", Category::Complaint, &["电梯", "停水"]);
+        // 跑水 is a word of 停水 and of 电梯 alike: both 小类, nothing else to tell them apart.
+        let mut spec = spec();
+        spec.matters[0].children[0].children[0]
+            .keywords
+            .push("跑水".into());
+        spec.matters[0].children[1].children[0]
+            .keywords
+            .push("跑水".into());
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let s = suggest(
+            &catalogue,
+            &city(),
+            &UnitId::new("d.a.s01"),
+            Category::Complaint,
+            &["跑水"],
+        )
+        .expect("known");
         assert_eq!(code(&s), Some("010101"));
         assert!(
-            s.reason.contains("010201「城乡建设 > 物业管理 > 电梯」")
+            s.reason
+                .contains("010201「城乡建设 > 物业管理 > 电梯」（含「跑水」）")
                 && s.reason.contains("匹配程度相同")
                 && s.reason.contains("按目录顺序"),
             "{}",
@@ -930,6 +974,19 @@ mod tests {
         // No tie, no such note.
         let s = run("d.a.s01", Category::Complaint, &["停水"]);
         assert!(!s.reason.contains("匹配程度相同"), "{}", s.reason);
+    }
+
+    #[test]
+    fn between_equal_matches_the_one_mentioned_first_wins() {
+        // 停水 and 电梯: one word each, both 小类; the caller's first words say the topic.
+        let s = run("d.a.s01", Category::Complaint, &["电梯", "坏了", "停水"]);
+        assert_eq!(code(&s), Some("010201"));
+        assert!(!s.reason.contains("匹配程度相同"), "{}", s.reason);
+        let s = run("d.a.s01", Category::Complaint, &["停水", "电梯"]);
+        assert_eq!(code(&s), Some("010101"));
+        // More words still beat an earlier mention.
+        let s = run("d.a.s01", Category::Complaint, &["电梯", "自来水", "停水"]);
+        assert_eq!(code(&s), Some("010101"));
     }
 
     #[test]
