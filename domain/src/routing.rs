@@ -18,9 +18,9 @@
 //! again). A matter is a candidate when one of its own keywords matched, the category is one
 //! it covers, and it has targets. Candidates are ranked by, in order: the specific keywords
 //! matched along their path (their own and their ancestors', so a 小类 that matched always
-//! beats its 中类), the generic words matched (小区, 楼上: words that say little alone, so
-//! they never beat a specific one), the earliest mention (callers say what it is about
-//! first, in the title), depth, the length of the longest keyword, then catalogue order; a
+//! beats its 中类), the earliest mention (callers say what it is about first, in the
+//! title), the generic words matched (小区, 楼上: words that say little alone, so they never
+//! beat a specific one), depth, the length of the longest keyword, then catalogue order; a
 //! tie on everything but the order is said in the reason. Matters without keywords answer
 //! by category alone, only when no keyword matter applies (属地 complaints, district
 //! inquiries).
@@ -408,9 +408,9 @@ impl Catalogue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Score {
     specific: usize,
-    generic: usize,
     /// Where its first counted word appears: callers say what it is about first (the title).
     earliest: std::cmp::Reverse<usize>,
+    generic: usize,
     depth: usize,
     longest: usize,
 }
