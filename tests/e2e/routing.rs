@@ -198,3 +198,22 @@ async fn a_case_route_carries_the_suggestion_for_centre_staff() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_matter_of_a_suggestion() {
+    let app = TestApp::spawn().await;
+    let res = app.get(None, "/api/v1/openapi.json").await;
+    assert_eq!(res.status().as_u16(), 200);
+    let doc: Value = res.json().await.expect("JSON");
+    let schemas = &doc["components"]["schemas"];
+    let suggestion = &schemas["SuggestionView"]["properties"];
+    for field in ["matter", "matched", "rule_id", "reason", "units"] {
+        assert!(suggestion.get(field).is_some(), "{field}: {suggestion}");
+    }
+    let matter = &schemas["MatterView"]["properties"];
+    for field in ["code", "name", "path"] {
+        assert!(matter.get(field).is_some(), "{field}: {matter}");
+    }
+    let params = doc["paths"]["/api/v1/routing/suggest"]["get"]["parameters"].to_string();
+    assert!(params.contains("text"), "{params}");
+}
