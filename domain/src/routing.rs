@@ -600,18 +600,15 @@ pub fn suggest<S: AsRef<str>>(
             continue;
         }
         let mut reason = format!("派单目录 {}：诉求含", title(matter));
-        reason.push_str(&quoted(&candidate.matched));
-        if !candidate.generic.is_empty() {
-            let label = if candidate.matched.is_empty() {
-                "（泛指词，没有更具体的事项词）"
-            } else {
-                "及泛指词"
-            };
-            if candidate.matched.is_empty() {
+        match (candidate.matched.is_empty(), candidate.generic.is_empty()) {
+            (_, true) => reason.push_str(&quoted(&candidate.matched)),
+            (true, false) => {
                 reason.push_str(&quoted(&candidate.generic));
-                reason.push_str(label);
-            } else {
-                reason.push_str(label);
+                reason.push_str("（泛指词，没有更具体的事项词）");
+            }
+            (false, false) => {
+                reason.push_str(&quoted(&candidate.matched));
+                reason.push_str("及泛指词");
                 reason.push_str(&quoted(&candidate.generic));
             }
         }
@@ -629,7 +626,8 @@ pub fn suggest<S: AsRef<str>>(
                 .iter()
                 .map(|c| {
                     let m = &catalogue.matters[c.matter];
-                    format!("{}（含{}）", title(m), quoted(&c.matched))
+                    let words: Vec<String> = c.matched.iter().chain(&c.generic).cloned().collect();
+                    format!("{}（含{}）", title(m), quoted(&words))
                 })
                 .collect();
             reason.push_str(&format!(
