@@ -6,7 +6,7 @@
 //! load mix (`fixtures/load-mix.json`: month, weekday, hour, holidays); each case's life is
 //! simulated when it arrives (`sim`): every event comes from `domain::decide` run at a
 //! simulated time with the fixtures' tree, working calendar, deadline policy and
-//! responsibility table, and is encoded as `App` encodes it (stream `case-{number}`, numbers
+//! dispatch catalogue, and is encoded as `App` encodes it (stream `case-{number}`, numbers
 //! per day from 00001, random v4 event ids, the overdue sweep's key-derived ids). The events
 //! wait in a min-heap by time and are written in time order, all cases interleaved as in a real
 //! log, in large transactions through [`SqliteStore::import`]. Memory grows with the cases
@@ -275,7 +275,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .context("failed to seed the knowledge base")?;
     let actors: Vec<Actor> = app.directory.users().iter().map(|u| u.actor()).collect();
     let articles = fixture_articles()?;
-    let table = crate::http::routing::responsibility_table()?;
+    let dispatch = crate::dispatch::dispatch()?;
     let (n_cases, seed) = (args.cases, args.seed);
     let batch_events = usize::try_from(args.batch_events).unwrap_or(usize::MAX);
 
@@ -290,7 +290,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             &app.org,
             &app.calendar,
             &app.policy,
-            table,
+            dispatch,
             &actors,
             articles,
             start,
@@ -386,13 +386,13 @@ mod tests {
     fn generate(f: &Fixtures, n: u64, seed: u64) -> (Vec<ImportAppend>, u64, Option<String>) {
         let start = year_start(2025).unwrap();
         let end = year_start(2026).unwrap();
-        let table = crate::http::routing::responsibility_table().unwrap();
+        let dispatch = crate::dispatch::dispatch().unwrap();
         let world = World::new(
             &f.mix,
             &f.org,
             &f.calendar,
             &f.policy,
-            table,
+            dispatch,
             &f.actors,
             fixture_articles().unwrap(),
             start,
@@ -437,13 +437,13 @@ mod tests {
         // 2025-03-10 10:05 in Shanghai: five minutes after a tick of the sweep.
         let last_tick = start + chrono::Duration::days(68) + chrono::Duration::hours(10);
         let end = last_tick + chrono::Duration::minutes(5);
-        let table = crate::http::routing::responsibility_table().unwrap();
+        let dispatch = crate::dispatch::dispatch().unwrap();
         let world = World::new(
             &f.mix,
             &f.org,
             &f.calendar,
             &f.policy,
-            table,
+            dispatch,
             &f.actors,
             fixture_articles().unwrap(),
             start,

@@ -6,6 +6,8 @@
 //! - [`store`]: the event store port and its backends (embedded SQLite by default).
 //! - [`app`]: the command service (load, decide, append, follow-ups) and the event codec.
 //! - [`directory`]: units, users, password hashes, bearer sessions.
+//! - [`dispatch`]: the dispatch catalogue (派单目录) and the segmentation of requests for
+//!   routing suggestions.
 //! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
 //! - [`kb`]: the knowledge-base service (article commands, the search index as a projection).
 //! - [`case_search`]: the case-text index (title, content, address, replies) behind the case
@@ -30,6 +32,7 @@ pub mod case_search;
 pub mod config;
 pub mod datadir;
 pub mod directory;
+pub mod dispatch;
 pub mod generate;
 pub mod http;
 pub mod index_follower;

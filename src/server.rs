@@ -118,7 +118,7 @@ pub async fn build_on(
     clock: Arc<dyn crate::app::Clock>,
 ) -> anyhow::Result<Arc<App>> {
     let org = load_org()?;
-    crate::http::routing::responsibility_table()?;
+    crate::dispatch::dispatch()?;
     let directory = Directory::open(&settings.data_dir, &org, &settings.demo_password)?;
     let app = Arc::new(App::new(
         store,

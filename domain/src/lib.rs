@@ -13,7 +13,7 @@
 //! - [`case`]: the aggregate's state, statuses and `evolve`.
 //! - [`command`], [`event`], [`error`]: what is asked, what happened, why it was refused.
 //! - [`decide`](mod@decide): the rules.
-//! - [`routing`]: the routing suggestion from the responsibility table (职责清单).
+//! - [`routing`]: the routing suggestion from the dispatch catalogue (派单目录).
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
 //! - [`time`]: fast reading of the timestamps the store writes.
 //!

@@ -1,18 +1,38 @@
-//! 职责清单 — the routing suggestion for a new case: from the citizen's place in the six-level
-//! tree and the request's category (and, when given, words of its title and content), the
-//! units responsible by the responsibility table, each with the path the transfer takes
-//! (city centre → district centre → unit).
+//! 派单目录 — the routing suggestion for a new case: from the citizen's place in the six-level
+//! tree, the request's category and the words of its title and content, the matter (事项) of
+//! the dispatch catalogue the request is about and the units responsible for it, each with the
+//! path the transfer takes (city centre → district centre → unit).
 //!
-//! The table is data (`fixtures/responsibility.json`): an ordered list of rules, the first
-//! that matches and resolves at the location wins. A rule names its targets by unit kind (which
-//! fixes the level) and, for bureaus and district departments, a slug: `hrss` is the city's
-//! `city.bureau.hrss`, or the location's district's `d.<district>.dept.hrss`.
+//! The catalogue is data (`fixtures/dispatch-catalogue.json`), shaped like GB/T 39666-2020
+//! (政府热线服务分类与代码): matters in levels (大类 > 中类 > 小类, two digits of the code
+//! per level, `03` > `0301` > `030101`), each with the words callers use for it and the
+//! responsible units. A target names a unit kind (which fixes the level) and, for bureaus and
+//! district departments, a slug: `hrss` is the city's `city.bureau.hrss`, or the location's
+//! district's `d.<district>.dept.hrss`. A matter without targets of its own takes its
+//! parent's (targets and fallback together).
+//!
+//! # Choosing the matter
+//! The words come segmented (the binary uses the knowledge base's jieba analysis), in the
+//! order of the text; a keyword matches when it is one of the words (a word inside a longer
+//! catalogue word of the text, 工资 in 拖欠工资, is part of that phrase and not counted
+//! again). A matter is a candidate when one of its own keywords matched, the category is one
+//! it covers, and it has targets. Candidates are ranked by, in order: the specific keywords
+//! matched along their path (their own and their ancestors', so a 小类 that matched always
+//! beats its 中类), the earliest mention (callers say what it is about first, in the
+//! title), the generic words matched (小区, 楼上: words that say little alone, so they never
+//! beat a specific one), depth, the length of the longest keyword, then catalogue order; a
+//! tie on everything but the order is said in the reason. Matters without keywords answer
+//! by category alone, only when no keyword matter applies (属地 complaints, district
+//! inquiries).
+//! The first candidate whose targets (or fallback) resolve at the location wins.
 //!
 //! # Invariants
 //! - Every suggested unit is reached by transfers the rules allow (`decide::may_transfer_to`):
 //!   the city centre to a bureau or a district centre, the district centre down its subtree.
 //!   A target that cannot be reached so is never suggested.
-//! - Pure: the table and the tree come in as arguments.
+//! - Pure: the catalogue, the tree and the words come in as arguments.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,12 +40,12 @@ use crate::decide::may_transfer_to;
 use crate::kinds::Category;
 use crate::org::{Level, OrgTree, Unit, UnitId, UnitKind};
 
-/// One unit a rule points to: a kind (and so a level) and, for bureaus and district
+/// One unit a matter points to: a kind (and so a level) and, for bureaus and district
 /// departments, which one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// The level, stated for readers of the table; must agree with `unit_kind`.
+    /// The level, stated for readers of the catalogue; must agree with `unit_kind`.
     pub level: Level,
     /// What kind of unit.
     pub unit_kind: UnitKind,
@@ -35,55 +55,74 @@ pub struct Target {
     pub slug: Option<String>,
 }
 
-/// One line of the responsibility table.
+/// One matter (事项) as written in the catalogue file: a class with its children, or a leaf.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Rule {
-    /// Stable code, e.g. `street_vending`.
-    pub id: String,
-    /// 事项 — the Chinese name of the matter, shown as the reason.
-    pub label: String,
-    /// The categories it covers; empty means every category.
-    #[serde(default)]
+pub struct MatterSpec {
+    /// 分类代码: the parent's code and two digits (`03`, `0301`, `030101`).
+    pub code: String,
+    /// 名称, e.g. 停水.
+    pub name: String,
+    /// The categories it covers; empty means the parent's (all at the top).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<Category>,
-    /// Words of the title or content; empty means the rule matches on category alone.
-    #[serde(default)]
+    /// Words callers use for it; empty (and no `generic`) on a leaf means it answers by
+    /// category alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
-    /// The responsible units, all suggested (the first is the main one).
+    /// Words that point to it only weakly (小区): they rank below any specific keyword.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generic: Vec<String>,
+    /// The responsible units, all suggested (the first is the main one); empty means the
+    /// parent's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
     /// Used only when no target resolves at the location (e.g. no district above it).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallback: Vec<Target>,
+    /// The matters one level down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<MatterSpec>,
 }
 
-/// The responsibility table as stored in `fixtures/responsibility.json`.
+/// The catalogue as stored in `fixtures/dispatch-catalogue.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResponsibilityTable {
-    /// Free text describing the table's sources.
+#[serde(deny_unknown_fields)]
+pub struct CatalogueSpec {
+    /// Free text describing the catalogue's sources.
     #[serde(default)]
     pub comment: String,
-    /// The rules, tried in order.
-    pub rules: Vec<Rule>,
+    /// The top-level classes (大类), in order.
+    pub matters: Vec<MatterSpec>,
 }
 
-/// The table is not well formed.
+/// The catalogue is not well formed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TableError {
-    /// Two rules share an id.
-    #[error("rule id `{0}` appears twice")]
-    DuplicateRule(String),
-    /// A rule has no targets.
-    #[error("rule `{0}` has no targets")]
+pub enum CatalogueError {
+    /// Two matters share a code.
+    #[error("matter code `{0}` appears twice")]
+    DuplicateCode(String),
+    /// A code that is not its parent's code and two digits.
+    #[error("matter code `{0}` is not its parent's code followed by two digits")]
+    CodeShape(String),
+    /// A leaf without targets, neither its own nor inherited.
+    #[error("matter `{0}` has no targets")]
     NoTargets(String),
+    /// A fallback on a matter that does not name its own targets.
+    #[error("matter `{0}` has a fallback but no targets of its own")]
+    FallbackWithoutTargets(String),
     /// A target's level does not match its unit kind.
-    #[error("rule `{0}` names a target whose level does not match its unit kind")]
+    #[error("matter `{0}` names a target whose level does not match its unit kind")]
     LevelMismatch(String),
     /// A bureau or district department without a slug, or a slug on another kind.
-    #[error("rule `{0}` needs a slug exactly for bureau and district department targets")]
+    #[error("matter `{0}` needs a slug exactly for bureau and district department targets")]
     Slug(String),
     /// A target kind that never handles cases (centre, efficiency office, building).
-    #[error("rule `{0}` names a unit kind that does not handle cases")]
+    #[error("matter `{0}` names a unit kind that does not handle cases")]
     NotAHandler(String),
+    /// An empty name or a blank keyword.
+    #[error("matter `{0}` has an empty name or a blank keyword")]
+    Blank(String),
 }
 
 /// Why a suggestion could not be made.
@@ -92,6 +131,65 @@ pub enum RoutingError {
     /// The location is not in the tree.
     #[error("unknown unit `{0}`")]
     UnknownLocation(UnitId),
+}
+
+/// One matter of a checked catalogue, with what it inherits already applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matter {
+    /// 分类代码.
+    pub code: String,
+    /// 名称.
+    pub name: String,
+    /// The names from the top class down to this matter.
+    pub path: Vec<String>,
+    /// The categories it covers (empty: all).
+    pub categories: Vec<Category>,
+    /// Its own keywords, lower case.
+    pub keywords: Vec<String>,
+    /// Its own generic words, lower case.
+    pub generic: Vec<String>,
+    /// Its responsible units, its own or inherited (empty for a class without any).
+    pub targets: Vec<Target>,
+    /// Its fallback, going with its targets.
+    pub fallback: Vec<Target>,
+    /// Whether it has no children.
+    pub is_leaf: bool,
+    parent: Option<usize>,
+}
+
+impl Matter {
+    /// The level in the catalogue: 1 for a top class.
+    pub fn depth(&self) -> usize {
+        self.path.len()
+    }
+
+    fn covers(&self, category: Category) -> bool {
+        self.categories.is_empty() || self.categories.contains(&category)
+    }
+
+    fn by_category_only(&self) -> bool {
+        self.is_leaf && self.keywords.is_empty() && self.generic.is_empty()
+    }
+}
+
+/// 派单目录 — the checked catalogue, indexed by keyword.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    comment: String,
+    matters: Vec<Matter>,
+    /// Keyword → the matters that list it, and whether as a generic word.
+    by_word: HashMap<String, Vec<(usize, bool)>>,
+}
+
+/// The matter a suggestion chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatterRef {
+    /// 分类代码.
+    pub code: String,
+    /// 名称.
+    pub name: String,
+    /// The names from the top class down to it.
+    pub path: Vec<String>,
 }
 
 /// One suggested unit with the path of transfers that reaches it.
@@ -111,14 +209,16 @@ impl SuggestedUnit {
     }
 }
 
-/// What the table says for a location and a category.
+/// What the catalogue says for a location, a category and the request's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suggestion {
-    /// The rule that matched (`None` when none did).
-    pub rule_id: Option<String>,
-    /// The reason in Chinese: the rule, what matched, whom it points to.
+    /// The matter chosen (`None` when none applies at the location).
+    pub matter: Option<MatterRef>,
+    /// The keywords that matched along the chosen matter's path, in catalogue order.
+    pub matched: Vec<String>,
+    /// The reason in Chinese: the matter, what matched, ties, whom it points to.
     pub reason: String,
-    /// The units, main one first; empty when no rule resolves at the location.
+    /// The units, main one first; empty when no matter resolves at the location.
     pub units: Vec<SuggestedUnit>,
 }
 
@@ -133,6 +233,24 @@ impl Target {
                 | UnitKind::CommunityCommittee
                 | UnitKind::GridStation
         )
+    }
+
+    fn check(&self, code: &str) -> Result<(), CatalogueError> {
+        if self.unit_kind.level() != self.level {
+            return Err(CatalogueError::LevelMismatch(code.to_owned()));
+        }
+        if !self.handles_cases() {
+            return Err(CatalogueError::NotAHandler(code.to_owned()));
+        }
+        let needs_slug = matches!(
+            self.unit_kind,
+            UnitKind::Bureau | UnitKind::DistrictDepartment
+        );
+        let slug_ok = self.slug.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if needs_slug != slug_ok {
+            return Err(CatalogueError::Slug(code.to_owned()));
+        }
+        Ok(())
     }
 
     /// The unit this target means for a case located at `location`.
@@ -156,56 +274,218 @@ impl Target {
     }
 }
 
-impl Rule {
-    /// The keyword that matched, `Some("")` for a rule without keywords, `None` when the rule
-    /// does not apply.
-    fn matches(&self, category: Category, text: &str) -> Option<&str> {
-        if !self.categories.is_empty() && !self.categories.contains(&category) {
-            return None;
+impl Catalogue {
+    /// Checks the catalogue's shape (not the tree: a slug may name a unit some districts
+    /// lack) and indexes it.
+    ///
+    /// # Errors
+    /// [`CatalogueError::DuplicateCode`], [`CatalogueError::CodeShape`],
+    /// [`CatalogueError::NoTargets`], [`CatalogueError::FallbackWithoutTargets`],
+    /// [`CatalogueError::LevelMismatch`], [`CatalogueError::Slug`],
+    /// [`CatalogueError::NotAHandler`], [`CatalogueError::Blank`].
+    pub fn new(spec: CatalogueSpec) -> Result<Catalogue, CatalogueError> {
+        let mut catalogue = Catalogue {
+            comment: spec.comment,
+            matters: Vec::new(),
+            by_word: HashMap::new(),
+        };
+        let mut codes = HashSet::new();
+        for top in &spec.matters {
+            catalogue.add(top, None, &mut codes)?;
         }
-        if self.keywords.is_empty() {
-            return Some("");
+        for (i, matter) in catalogue.matters.iter().enumerate() {
+            for word in &matter.keywords {
+                catalogue
+                    .by_word
+                    .entry(word.clone())
+                    .or_default()
+                    .push((i, false));
+            }
+            for word in &matter.generic {
+                catalogue
+                    .by_word
+                    .entry(word.clone())
+                    .or_default()
+                    .push((i, true));
+            }
         }
-        self.keywords
-            .iter()
-            .find(|k| text.contains(k.as_str()))
-            .map(String::as_str)
+        Ok(catalogue)
+    }
+
+    fn add(
+        &mut self,
+        spec: &MatterSpec,
+        parent: Option<usize>,
+        codes: &mut HashSet<String>,
+    ) -> Result<(), CatalogueError> {
+        let code = spec.code.as_str();
+        let parent_matter = parent.map(|p| &self.matters[p]);
+        let prefix = parent_matter.map_or("", |p| p.code.as_str());
+        let shape_ok = code.len() == prefix.len() + 2
+            && code.starts_with(prefix)
+            && code.bytes().all(|b| b.is_ascii_digit());
+        if !shape_ok {
+            return Err(CatalogueError::CodeShape(code.to_owned()));
+        }
+        if !codes.insert(code.to_owned()) {
+            return Err(CatalogueError::DuplicateCode(code.to_owned()));
+        }
+        let blank = |w: &String| w.trim().is_empty();
+        if spec.name.trim().is_empty() || spec.keywords.iter().chain(&spec.generic).any(blank) {
+            return Err(CatalogueError::Blank(code.to_owned()));
+        }
+        if spec.targets.is_empty() && !spec.fallback.is_empty() {
+            return Err(CatalogueError::FallbackWithoutTargets(code.to_owned()));
+        }
+        for target in spec.targets.iter().chain(&spec.fallback) {
+            target.check(code)?;
+        }
+        let (targets, fallback) = if spec.targets.is_empty() {
+            parent_matter.map_or((Vec::new(), Vec::new()), |p| {
+                (p.targets.clone(), p.fallback.clone())
+            })
+        } else {
+            (spec.targets.clone(), spec.fallback.clone())
+        };
+        if spec.children.is_empty() && targets.is_empty() {
+            return Err(CatalogueError::NoTargets(code.to_owned()));
+        }
+        let categories = match parent_matter {
+            Some(p) if spec.categories.is_empty() => p.categories.clone(),
+            _ => spec.categories.clone(),
+        };
+        let mut path = parent_matter.map_or(Vec::new(), |p| p.path.clone());
+        path.push(spec.name.clone());
+        let lower = |words: &[String]| -> Vec<String> {
+            words.iter().map(|w| w.trim().to_lowercase()).collect()
+        };
+        self.matters.push(Matter {
+            code: code.to_owned(),
+            name: spec.name.clone(),
+            path,
+            categories,
+            keywords: lower(&spec.keywords),
+            generic: lower(&spec.generic),
+            targets,
+            fallback,
+            is_leaf: spec.children.is_empty(),
+            parent,
+        });
+        let me = self.matters.len() - 1;
+        for child in &spec.children {
+            self.add(child, Some(me), codes)?;
+        }
+        Ok(())
+    }
+
+    /// Free text describing the catalogue's sources.
+    pub fn comment(&self) -> &str {
+        &self.comment
+    }
+
+    /// Every matter, classes before their children, in catalogue order.
+    pub fn matters(&self) -> &[Matter] {
+        &self.matters
+    }
+
+    /// The matter with `code`.
+    pub fn matter(&self, code: &str) -> Option<&Matter> {
+        self.matters.iter().find(|m| m.code == code)
+    }
+
+    /// Every keyword and generic word of the catalogue, each once (e.g. to keep them whole
+    /// when segmenting).
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.by_word.keys().map(String::as_str)
+    }
+
+    fn ancestors_and_self(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(Some(i), |&j| self.matters[j].parent)
     }
 }
 
-impl ResponsibilityTable {
-    /// Checks the table's shape (not the tree: a slug may name a unit some districts lack).
-    ///
-    /// # Errors
-    /// [`TableError::DuplicateRule`], [`TableError::NoTargets`], [`TableError::LevelMismatch`],
-    /// [`TableError::Slug`], [`TableError::NotAHandler`].
-    pub fn validate(&self) -> Result<(), TableError> {
-        let mut seen = std::collections::HashSet::new();
-        for rule in &self.rules {
-            if !seen.insert(rule.id.as_str()) {
-                return Err(TableError::DuplicateRule(rule.id.clone()));
-            }
-            if rule.targets.is_empty() {
-                return Err(TableError::NoTargets(rule.id.clone()));
-            }
-            for target in rule.targets.iter().chain(&rule.fallback) {
-                if target.unit_kind.level() != target.level {
-                    return Err(TableError::LevelMismatch(rule.id.clone()));
-                }
-                if !target.handles_cases() {
-                    return Err(TableError::NotAHandler(rule.id.clone()));
-                }
-                let needs_slug = matches!(
-                    target.unit_kind,
-                    UnitKind::Bureau | UnitKind::DistrictDepartment
-                );
-                let slug_ok = target.slug.as_deref().is_some_and(|s| !s.trim().is_empty());
-                if needs_slug != slug_ok {
-                    return Err(TableError::Slug(rule.id.clone()));
-                }
+/// How well a candidate matter matches; compared field by field, greater is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Score {
+    specific: usize,
+    /// Where its first counted word appears: callers say what it is about first (the title).
+    earliest: std::cmp::Reverse<usize>,
+    generic: usize,
+    depth: usize,
+    longest: usize,
+}
+
+struct Candidate {
+    matter: usize,
+    score: Score,
+    /// Specific keywords matched along the path, then generic ones.
+    matched: Vec<String>,
+    generic: Vec<String>,
+}
+
+fn score(
+    catalogue: &Catalogue,
+    i: usize,
+    words: &HashMap<&str, usize>,
+    phrases: &[&str],
+) -> Candidate {
+    let mut path: Vec<usize> = catalogue.ancestors_and_self(i).collect();
+    path.reverse();
+    let mut matched = Vec::new();
+    let mut generic = Vec::new();
+    for &j in &path {
+        let m = &catalogue.matters[j];
+        for word in &m.keywords {
+            if words.contains_key(word.as_str()) && !matched.contains(word) {
+                matched.push(word.clone());
             }
         }
-        Ok(())
+        for word in &m.generic {
+            if words.contains_key(word.as_str()) && !generic.contains(word) {
+                generic.push(word.clone());
+            }
+        }
+    }
+    // Search-mode segmentation gives a phrase and its parts (拖欠工资, 工资; 狂犬疫苗, 狂犬):
+    // a word inside a longer catalogue word of the text is part of that phrase and not
+    // counted again.
+    let inside = |w: &String| {
+        phrases
+            .iter()
+            .any(|v| v.len() > w.len() && v.contains(w.as_str()))
+    };
+    matched.retain(|w| !inside(w));
+    generic.retain(|w| !inside(w));
+    // Where the matter is first mentioned: its words, or the parts of them said before.
+    let earliest = matched
+        .iter()
+        .chain(&generic)
+        .flat_map(|w| {
+            phrases
+                .iter()
+                .filter(|v| w.contains(**v))
+                .filter_map(|v| words.get(v).copied())
+        })
+        .min()
+        .unwrap_or(usize::MAX);
+    let longest = matched
+        .iter()
+        .chain(&generic)
+        .map(|w| w.chars().count())
+        .max()
+        .unwrap_or(0);
+
+    Candidate {
+        matter: i,
+        score: Score {
+            specific: matched.len(),
+            generic: generic.len(),
+            earliest: std::cmp::Reverse(earliest),
+            depth: catalogue.matters[i].depth(),
+            longest,
+        },
+        matched,
+        generic,
     }
 }
 
@@ -242,60 +522,168 @@ fn resolve_all(org: &OrgTree, location: &Unit, targets: &[Target]) -> Vec<Sugges
     out
 }
 
-/// The responsible units for a case at `location` of `category`, `text` being its title and
-/// content (may be empty). The first rule that matches and resolves at the location wins.
+fn resolve_matter(org: &OrgTree, place: &Unit, matter: &Matter) -> Vec<SuggestedUnit> {
+    match resolve_all(org, place, &matter.targets) {
+        units if !units.is_empty() => units,
+        _ => resolve_all(org, place, &matter.fallback),
+    }
+}
+
+fn quoted(words: &[String]) -> String {
+    words.iter().map(|w| format!("「{w}」")).collect()
+}
+
+fn title(matter: &Matter) -> String {
+    format!("{}「{}」", matter.code, matter.path.join(" > "))
+}
+
+/// The responsible units for a case at `location` of `category`, `words` being the segmented
+/// title and content (may be empty; compared in lower case). The best-ranked matter that
+/// resolves at the location wins (see the module's documentation).
 ///
 /// # Errors
 /// [`RoutingError::UnknownLocation`] when `location` is not in the tree.
-pub fn suggest(
-    table: &ResponsibilityTable,
+pub fn suggest<S: AsRef<str>>(
+    catalogue: &Catalogue,
     org: &OrgTree,
     location: &UnitId,
     category: Category,
-    text: &str,
+    words: &[S],
 ) -> Result<Suggestion, RoutingError> {
     let place = org
         .get(location)
         .ok_or_else(|| RoutingError::UnknownLocation(location.clone()))?;
-    for rule in &table.rules {
-        let Some(keyword) = rule.matches(category, text) else {
-            continue;
-        };
-        let units = match resolve_all(org, place, &rule.targets) {
-            units if !units.is_empty() => units,
-            _ => resolve_all(org, place, &rule.fallback),
-        };
-        if units.is_empty() {
-            continue;
-        }
-        let matched = if keyword.is_empty() {
-            format!("类别为「{}」", category.label())
-        } else {
-            format!("类别为「{}」且诉求含「{keyword}」", category.label())
-        };
-        let whom: Vec<String> = units
+    let lowered: Vec<String> = words.iter().map(|w| w.as_ref().to_lowercase()).collect();
+    // Each word with where it first appears.
+    let mut words: HashMap<&str, usize> = HashMap::new();
+    for (n, word) in lowered.iter().enumerate() {
+        words.entry(word.as_str()).or_insert(n);
+    }
+
+    // The catalogue's words in the text.
+    let phrases: Vec<&str> = words
+        .keys()
+        .copied()
+        .filter(|w| catalogue.by_word.contains_key(*w))
+        .collect();
+    let mut hit: Vec<usize> = phrases
+        .iter()
+        .filter_map(|w| catalogue.by_word.get(*w))
+        .flatten()
+        .map(|&(i, _)| i)
+        .collect();
+    hit.sort_unstable();
+    hit.dedup();
+    let mut candidates: Vec<Candidate> = hit
+        .into_iter()
+        .filter(|&i| {
+            let m = &catalogue.matters[i];
+            m.covers(category) && !m.targets.is_empty()
+        })
+        .map(|i| score(catalogue, i, &words, &phrases))
+        .collect();
+    // Best first; catalogue order breaks ties (the sort is stable and `hit` was sorted).
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.score));
+
+    let whom = |units: &[SuggestedUnit]| -> String {
+        let names: Vec<String> = units
             .iter()
             .filter_map(|u| org.get(&u.unit_id))
             .map(|u| format!("{}（{}）", u.name, u.kind.label()))
             .collect();
+        names.join("、")
+    };
+    for (n, candidate) in candidates.iter().enumerate() {
+        let matter = &catalogue.matters[candidate.matter];
+        let units = resolve_matter(org, place, matter);
+        if units.is_empty() {
+            continue;
+        }
+        let mut reason = format!("派单目录 {}：诉求含", title(matter));
+        match (candidate.matched.is_empty(), candidate.generic.is_empty()) {
+            (_, true) => reason.push_str(&quoted(&candidate.matched)),
+            (true, false) => {
+                reason.push_str(&quoted(&candidate.generic));
+                reason.push_str("（泛指词，没有更具体的事项词）");
+            }
+            (false, false) => {
+                reason.push_str(&quoted(&candidate.matched));
+                reason.push_str("及泛指词");
+                reason.push_str(&quoted(&candidate.generic));
+            }
+        }
+        reason.push_str(&format!(
+            "（类别为「{}」），由{}负责",
+            category.label(),
+            whom(&units)
+        ));
+        let tied: Vec<&Candidate> = candidates[n + 1..]
+            .iter()
+            .filter(|c| c.score == candidate.score)
+            .collect();
+        if !tied.is_empty() {
+            let others: Vec<String> = tied
+                .iter()
+                .map(|c| {
+                    let m = &catalogue.matters[c.matter];
+                    let words: Vec<String> = c.matched.iter().chain(&c.generic).cloned().collect();
+                    format!("{}（含{}）", title(m), quoted(&words))
+                })
+                .collect();
+            reason.push_str(&format!(
+                "；与{}匹配程度相同（事项词一样多、最先提到的词相同、层级相同），按目录顺序取在前的事项",
+                others.join("、")
+            ));
+        }
+        let mut matched = candidate.matched.clone();
+        matched.extend(candidate.generic.iter().cloned());
         return Ok(Suggestion {
-            rule_id: Some(rule.id.clone()),
-            reason: format!(
-                "职责清单「{}」：{matched}，由{}负责",
-                rule.label,
-                whom.join("、")
-            ),
+            matter: Some(matter_ref(matter)),
+            matched,
+            reason,
+            units,
+        });
+    }
+
+    // No keyword matter applies here: the matters that answer by category alone.
+    for matter in catalogue.matters.iter().filter(|m| m.by_category_only()) {
+        if !matter.covers(category) {
+            continue;
+        }
+        let units = resolve_matter(org, place, matter);
+        if units.is_empty() {
+            continue;
+        }
+        let reason = format!(
+            "派单目录 {}：诉求中没有目录的事项词，按类别「{}」由{}负责",
+            title(matter),
+            category.label(),
+            whom(&units)
+        );
+        return Ok(Suggestion {
+            matter: Some(matter_ref(matter)),
+            matched: Vec::new(),
+            reason,
             units,
         });
     }
     Ok(Suggestion {
-        rule_id: None,
+        matter: None,
+        matched: Vec::new(),
         reason: format!(
-            "职责清单中没有适用于该地点的「{}」类规则，请人工判断",
+            "派单目录中没有适用于该地点的「{}」类事项，请人工判断",
             category.label()
         ),
         units: Vec::new(),
     })
+}
+
+fn matter_ref(matter: &Matter) -> MatterRef {
+    MatterRef {
+        code: matter.code.clone(),
+        name: matter.name.clone(),
+        path: matter.path.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -311,87 +699,163 @@ mod tests {
         }
     }
 
-    fn rule(id: &str, categories: &[Category], keywords: &[&str], targets: Vec<Target>) -> Rule {
-        Rule {
-            id: id.into(),
-            label: id.into(),
-            categories: categories.to_vec(),
+    fn bureau(slug: &str) -> Target {
+        target(Level::City, UnitKind::Bureau, Some(slug))
+    }
+
+    fn dept(slug: &str) -> Target {
+        target(Level::District, UnitKind::DistrictDepartment, Some(slug))
+    }
+
+    fn matter(code: &str, name: &str, keywords: &[&str], targets: Vec<Target>) -> MatterSpec {
+        MatterSpec {
+            code: code.into(),
+            name: name.into(),
+            categories: Vec::new(),
             keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+            generic: Vec::new(),
             targets,
             fallback: Vec::new(),
+            children: Vec::new(),
         }
     }
 
-    /// A table shaped like the fixture, on the small test city.
-    fn table() -> ResponsibilityTable {
+    fn class(code: &str, name: &str, keywords: &[&str], children: Vec<MatterSpec>) -> MatterSpec {
+        MatterSpec {
+            children,
+            ..matter(code, name, keywords, Vec::new())
+        }
+    }
+
+    /// The small test city with a water bureau.
+    fn city() -> OrgTree {
+        let mut units = small_city().units().to_vec();
+        units.push(Unit {
+            id: UnitId::new("city.bureau.water"),
+            name: "city.bureau.water".into(),
+            level: Level::City,
+            kind: UnitKind::Bureau,
+            parent_id: Some(UnitId::new("city")),
+        });
+        OrgTree::new(units).expect("well formed")
+    }
+
+    /// A catalogue shaped like the fixture.
+    fn spec() -> CatalogueSpec {
         use Category::*;
-        let mut vending = rule(
-            "street_vending",
-            &[Complaint, Report],
+        let mut water = class("0101", "供水", &["自来水", "供水"], Vec::new());
+        water.targets = vec![bureau("water")];
+        water.children = vec![
+            matter("010101", "停水", &["停水", "没水"], Vec::new()),
+            matter("010102", "水质", &["水质", "发黄"], Vec::new()),
+        ];
+        let mut property = class(
+            "0102",
+            "物业管理",
+            &["物业"],
+            vec![matter("010201", "电梯", &["电梯"], Vec::new())],
+        );
+        property.generic = vec!["小区".into()];
+        property.targets = vec![dept("housing")];
+        property.fallback = vec![bureau("housing")];
+        let mut vending = matter(
+            "010301",
+            "占道经营",
             &["摊贩", "占道"],
             vec![
-                target(Level::District, UnitKind::DistrictDepartment, Some("urban")),
+                dept("urban"),
                 target(Level::Street, UnitKind::StreetOffice, None),
             ],
         );
-        vending.fallback = vec![target(Level::City, UnitKind::Bureau, Some("urban"))];
-        let mut housing = rule(
-            "housing",
-            &[],
-            &["物业"],
-            vec![target(
-                Level::District,
-                UnitKind::DistrictDepartment,
-                Some("housing"),
-            )],
-        );
-        housing.fallback = vec![target(Level::City, UnitKind::Bureau, Some("housing"))];
-        ResponsibilityTable {
-            comment: String::new(),
-            rules: vec![
-                vending,
-                housing,
-                rule(
-                    "grid_help",
-                    &[HelpRequest],
-                    &["独居老人"],
-                    vec![target(Level::Grid, UnitKind::GridStation, None)],
-                ),
-                rule(
-                    "local",
-                    &[Complaint, Report, HelpRequest],
-                    &[],
+        vending.categories = vec![Complaint, Report];
+        vending.fallback = vec![bureau("urban")];
+        let noise = class(
+            "0104",
+            "噪声",
+            &["噪音"],
+            vec![
+                matter("010401", "施工噪声", &["工地"], vec![dept("urban")]),
+                matter(
+                    "010402",
+                    "生活噪声",
+                    &["邻居"],
                     vec![target(Level::Street, UnitKind::StreetOffice, None)],
                 ),
-                rule(
-                    "district",
+            ],
+        );
+        let lonely = matter(
+            "010501",
+            "独居老人",
+            &["独居老人"],
+            vec![target(Level::Grid, UnitKind::GridStation, None)],
+        );
+        let mut local = matter(
+            "990101",
+            "属地事项",
+            &[],
+            vec![target(Level::Street, UnitKind::StreetOffice, None)],
+        );
+        local.categories = vec![Complaint, Report, HelpRequest];
+        let district = matter(
+            "990102",
+            "区县受理",
+            &[],
+            vec![target(Level::District, UnitKind::DistrictCentre, None)],
+        );
+        CatalogueSpec {
+            comment: String::new(),
+            matters: vec![
+                class(
+                    "01",
+                    "城乡建设",
                     &[],
+                    vec![
+                        water,
+                        property,
+                        class("0103", "市容", &[], vec![vending]),
+                        noise,
+                        class("0105", "民政", &[], vec![lonely]),
+                    ],
+                ),
+                class(
+                    "99",
+                    "其他",
                     &[],
-                    vec![target(Level::District, UnitKind::DistrictCentre, None)],
+                    vec![class("9901", "默认", &[], vec![local, district])],
                 ),
             ],
         }
+    }
+
+    fn catalogue() -> Catalogue {
+        Catalogue::new(spec()).expect("well formed")
     }
 
     fn ids(s: &Suggestion) -> Vec<&str> {
         s.units.iter().map(|u| u.unit_id.as_str()).collect()
     }
 
-    fn run(location: &str, category: Category, text: &str) -> Suggestion {
-        suggest(
-            &table(),
-            &small_city(),
+    fn code(s: &Suggestion) -> Option<&str> {
+        s.matter.as_ref().map(|m| m.code.as_str())
+    }
+
+    fn run(location: &str, category: Category, words: &[&str]) -> Suggestion {
+        let s = suggest(
+            &catalogue(),
+            &city(),
             &UnitId::new(location),
             category,
-            text,
+            words,
         )
-        .expect("known location")
+        .expect("known location");
+        assert_transferable(&s, location);
+        s
     }
 
     /// Every suggestion is reached by allowed transfers: the last hop comes from the city
     /// centre or from the location's district centre.
     fn assert_transferable(s: &Suggestion, location: &str) {
-        let org = small_city();
+        let org = city();
         for unit in &s.units {
             assert_eq!(unit.path.first().map(UnitId::as_str), Some("city"));
             assert_eq!(unit.path.last(), Some(&unit.unit_id));
@@ -405,87 +869,169 @@ mod tests {
     }
 
     #[test]
-    fn street_vending_goes_to_the_district_urban_department_and_the_street() {
+    fn a_water_outage_in_an_estate_goes_to_the_water_bureau_not_to_housing() {
         let s = run(
             "d.a.s01.c01.g01.b01",
             Category::Complaint,
-            "楼下有流动摊贩占道",
+            &["小区", "停水"],
         );
-        assert_eq!(s.rule_id.as_deref(), Some("street_vending"));
-        assert_eq!(ids(&s), ["d.a.dept.urban", "d.a.s01"]);
+        assert_eq!(code(&s), Some("010101"));
+        let matter = s.matter.as_ref().expect("matter");
+        assert_eq!(matter.name, "停水");
+        assert_eq!(matter.path, ["城乡建设", "供水", "停水"]);
+        assert_eq!(ids(&s), ["city.bureau.water"]);
         assert_eq!(
             s.units[0].path,
-            [
-                UnitId::new("city"),
-                UnitId::new("d.a"),
-                UnitId::new("d.a.dept.urban")
-            ]
+            [UnitId::new("city"), UnitId::new("city.bureau.water")]
         );
         assert!(
-            s.reason.contains("投诉") && s.reason.contains("摊贩"),
+            s.reason.contains("010101「城乡建设 > 供水 > 停水」") && s.reason.contains("「停水」"),
             "{}",
             s.reason
         );
-        // The small test city names its units by their ids.
-        assert!(
-            s.reason.contains("d.a.dept.urban（区/县属部门）"),
-            "{}",
-            s.reason
-        );
-        assert_transferable(&s, "d.a.s01.c01.g01.b01");
+        // The generic word alone still points to property management.
+        let s = run("d.a.s01", Category::Complaint, &["小区", "门口"]);
+        assert_eq!(code(&s), Some("0102"));
+        assert!(s.reason.contains("泛指词"), "{}", s.reason);
     }
 
     #[test]
-    fn a_rule_skips_targets_the_location_lacks() {
-        // District b has no urban department in the test city: only its street is suggested.
-        let s = run("d.b.s01", Category::Report, "摊贩");
+    fn a_leaf_beats_its_class_and_more_keywords_beat_fewer() {
+        // 自来水 alone: the class; with 发黄 the leaf below it.
+        let s = run("d.a.s01", Category::Complaint, &["自来水"]);
+        assert_eq!(code(&s), Some("0101"));
+        let s = run("d.a.s01", Category::Complaint, &["自来水", "发黄"]);
+        assert_eq!(code(&s), Some("010102"));
+        assert_eq!(s.matched, ["自来水", "发黄"]);
+        // 工地 and 噪音 (施工噪声, two words along its path) beat 物业 (one).
+        let s = run("d.a.s01", Category::Complaint, &["物业", "工地", "噪音"]);
+        assert_eq!(code(&s), Some("010401"));
+        assert_eq!(ids(&s), ["d.a.dept.urban"]);
+    }
+
+    #[test]
+    fn a_phrase_and_its_parts_count_once() {
+        // 停水 and 停水通知 from one phrase are one word for 停水; 电梯 and 电梯坏 are two
+        // separate words for 电梯, so the elevator wins.
+        let mut spec = spec();
+        spec.matters[0].children[0].children[0]
+            .keywords
+            .push("停水通知".into());
+        spec.matters[0].children[1].children[0]
+            .keywords
+            .push("困人".into());
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let s = suggest(
+            &catalogue,
+            &city(),
+            &UnitId::new("d.a.s01"),
+            Category::Complaint,
+            &["停水", "停水通知", "电梯", "困人"],
+        )
+        .expect("known");
+        assert_eq!(code(&s), Some("010201"), "{}", s.reason);
+        let s = suggest(
+            &catalogue,
+            &city(),
+            &UnitId::new("d.a.s01"),
+            Category::Complaint,
+            &["停水", "停水通知"],
+        )
+        .expect("known");
+        assert_eq!(s.matched, ["停水通知"]);
+    }
+
+    #[test]
+    fn a_tie_takes_the_first_matter_and_says_which_others_tied() {
+        // 跑水 is a word of 停水 and of 电梯 alike: both 小类, nothing else to tell them apart.
+        let mut spec = spec();
+        spec.matters[0].children[0].children[0]
+            .keywords
+            .push("跑水".into());
+        spec.matters[0].children[1].children[0]
+            .keywords
+            .push("跑水".into());
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let s = suggest(
+            &catalogue,
+            &city(),
+            &UnitId::new("d.a.s01"),
+            Category::Complaint,
+            &["跑水"],
+        )
+        .expect("known");
+        assert_eq!(code(&s), Some("010101"));
+        assert!(
+            s.reason
+                .contains("010201「城乡建设 > 物业管理 > 电梯」（含「跑水」）")
+                && s.reason.contains("匹配程度相同")
+                && s.reason.contains("按目录顺序"),
+            "{}",
+            s.reason
+        );
+        // No tie, no such note.
+        let s = run("d.a.s01", Category::Complaint, &["停水"]);
+        assert!(!s.reason.contains("匹配程度相同"), "{}", s.reason);
+    }
+
+    #[test]
+    fn between_equal_matches_the_one_mentioned_first_wins() {
+        // 停水 and 电梯: one word each, both 小类; the caller's first words say the topic.
+        let s = run("d.a.s01", Category::Complaint, &["电梯", "坏了", "停水"]);
+        assert_eq!(code(&s), Some("010201"));
+        assert!(!s.reason.contains("匹配程度相同"), "{}", s.reason);
+        let s = run("d.a.s01", Category::Complaint, &["停水", "电梯"]);
+        assert_eq!(code(&s), Some("010101"));
+        // More words still beat an earlier mention.
+        let s = run("d.a.s01", Category::Complaint, &["电梯", "自来水", "停水"]);
+        assert_eq!(code(&s), Some("010101"));
+    }
+
+    #[test]
+    fn a_matter_applies_only_to_its_categories() {
+        let s = run("d.a.s01", Category::Complaint, &["摊贩"]);
+        assert_eq!(code(&s), Some("010301"));
+        assert_eq!(ids(&s), ["d.a.dept.urban", "d.a.s01"]);
+        assert!(
+            s.reason.contains("城乡建设 > 市容 > 占道经营"),
+            "{}",
+            s.reason
+        );
+        // Praise of a vendor is not a vending complaint: the category default answers.
+        let s = run("d.a.s01", Category::Praise, &["摊贩"]);
+        assert_eq!(code(&s), Some("990102"));
+        assert_eq!(ids(&s), ["d.a"]);
+        // A complaint without a keyword goes to the street (属地).
+        let s = run("d.a.s01.c01", Category::Complaint, &["扰民"]);
+        assert_eq!(code(&s), Some("990101"));
+        assert_eq!(ids(&s), ["d.a.s01"]);
+        assert!(s.reason.contains("按类别「投诉」"), "{}", s.reason);
+    }
+
+    #[test]
+    fn a_matter_falls_back_and_skips_targets_the_location_lacks() {
+        // District b has no urban department in the test city: only its street.
+        let s = run("d.b.s01", Category::Report, &["占道"]);
         assert_eq!(ids(&s), ["d.b.s01"]);
-        assert_transferable(&s, "d.b.s01");
-    }
-
-    #[test]
-    fn a_rule_falls_back_when_no_target_resolves() {
-        // At city level there is no district: the city bureau takes vending and housing.
-        let s = run("city", Category::Complaint, "摊贩");
+        // At city level there is no district: the city bureaus.
+        let s = run("city", Category::Complaint, &["摊贩"]);
         assert_eq!(ids(&s), ["city.bureau.urban"]);
         assert_eq!(
             s.units[0].path,
             [UnitId::new("city"), UnitId::new("city.bureau.urban")]
         );
-        let s = run("city", Category::Inquiry, "物业费");
+        // The leaf inherits its class's targets and fallback.
+        let s = run("city", Category::Inquiry, &["电梯"]);
+        assert_eq!(code(&s), Some("010201"));
         assert_eq!(ids(&s), ["city.bureau.housing"]);
-        assert_transferable(&s, "city");
-    }
-
-    #[test]
-    fn a_keyword_rule_needs_its_category_and_a_keyword() {
-        // Praise of a vendor is not a vending complaint: the category-wide rule answers.
-        let s = run("d.a.s01", Category::Praise, "摊贩");
-        assert_eq!(s.rule_id.as_deref(), Some("district"));
-        assert_eq!(ids(&s), ["d.a"]);
-        // A complaint without a keyword goes to the street (属地).
-        let s = run("d.a.s01.c01", Category::Complaint, "噪音扰民");
-        assert_eq!(s.rule_id.as_deref(), Some("local"));
-        assert_eq!(ids(&s), ["d.a.s01"]);
-        assert!(s.reason.contains("类别为「投诉」"), "{}", s.reason);
-    }
-
-    #[test]
-    fn a_rule_with_no_categories_covers_every_category() {
-        let s = run("d.a.s02", Category::Proposal, "物业管理");
-        assert_eq!(s.rule_id.as_deref(), Some("housing"));
-        // District a has no housing department in the test city: the fallback bureau.
+        // District a has no housing department: the fallback bureau too.
+        let s = run("d.a.s02", Category::Proposal, &["物业"]);
         assert_eq!(ids(&s), ["city.bureau.housing"]);
-        assert_transferable(&s, "d.a.s02");
     }
 
     #[test]
-    fn a_grid_rule_needs_a_location_at_grid_level_or_below() {
-        let s = run(
-            "d.a.s01.c01.g01.b01",
-            Category::HelpRequest,
-            "独居老人需要帮助",
-        );
+    fn a_matter_that_does_not_resolve_gives_way_to_the_next() {
+        let s = run("d.a.s01.c01.g01.b01", Category::HelpRequest, &["独居老人"]);
         assert_eq!(ids(&s), ["d.a.s01.c01.g01"]);
         assert_eq!(
             s.units[0].path,
@@ -495,16 +1041,33 @@ mod tests {
                 UnitId::new("d.a.s01.c01.g01")
             ]
         );
-        assert_transferable(&s, "d.a.s01.c01.g01.b01");
-        // From a street the grid is unknown: the next rule (the street) answers.
-        let s = run("d.a.s01", Category::HelpRequest, "独居老人需要帮助");
-        assert_eq!(s.rule_id.as_deref(), Some("local"));
+        // From a street the grid is unknown: the street answers by category.
+        let s = run("d.a.s01", Category::HelpRequest, &["独居老人"]);
+        assert_eq!(code(&s), Some("990101"));
         assert_eq!(ids(&s), ["d.a.s01"]);
     }
 
     #[test]
+    fn words_are_compared_in_lower_case() {
+        let mut spec = spec();
+        spec.matters[0].children[3].children[1]
+            .keywords
+            .push("KTV".into());
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let s = suggest(
+            &catalogue,
+            &city(),
+            &UnitId::new("d.a.s01"),
+            Category::Complaint,
+            &["Ktv"],
+        )
+        .expect("known");
+        assert_eq!(code(&s), Some("010402"));
+    }
+
+    #[test]
     fn every_level_of_the_tree_gets_a_transferable_suggestion() {
-        let cases = [
+        let places = [
             ("city", None),
             ("d.a", Some("d.a")),
             ("d.a.dept.urban", Some("d.a")),
@@ -513,24 +1076,23 @@ mod tests {
             ("d.a.s01.c01.g01", Some("d.a.s01")),
             ("d.a.s01.c01.g01.b01", Some("d.a.s01")),
         ];
-        for (location, expected) in cases {
-            let s = run(location, Category::Complaint, "");
+        let catalogue = catalogue();
+        let every_word: Vec<&str> = catalogue.words().collect();
+        for (location, expected) in places {
+            let s = run(location, Category::Complaint, &[] as &[&str]);
             assert_eq!(ids(&s).first().copied(), expected, "{location}");
-            assert_transferable(&s, location);
-            let s = run(location, Category::Inquiry, "");
-            assert_transferable(&s, location);
+            for word in &every_word {
+                for category in [Category::Inquiry, Category::Complaint, Category::Praise] {
+                    run(location, category, &[*word]);
+                }
+            }
         }
-        // Inside a district the district centre answers an inquiry.
-        assert_eq!(
-            ids(&run("d.a.s01.c01.g01.b01", Category::Inquiry, "")),
-            ["d.a"]
-        );
     }
 
     #[test]
-    fn no_rule_at_the_city_level_gives_no_units_and_says_so() {
-        let s = run("city", Category::Complaint, "");
-        assert_eq!(s.rule_id, None);
+    fn no_matter_at_the_city_level_gives_no_units_and_says_so() {
+        let s = run("city", Category::Complaint, &[] as &[&str]);
+        assert_eq!(s.matter, None);
         assert!(s.units.is_empty());
         assert!(s.reason.contains("人工"), "{}", s.reason);
     }
@@ -538,11 +1100,11 @@ mod tests {
     #[test]
     fn an_unknown_location_is_refused() {
         let err = suggest(
-            &table(),
-            &small_city(),
+            &catalogue(),
+            &city(),
             &UnitId::new("nowhere"),
             Category::Inquiry,
-            "",
+            &[] as &[&str],
         )
         .unwrap_err();
         assert_eq!(err, RoutingError::UnknownLocation(UnitId::new("nowhere")));
@@ -550,7 +1112,7 @@ mod tests {
 
     #[test]
     fn the_next_hop_depends_on_who_transfers() {
-        let s = run("d.a.s01", Category::Complaint, "摊贩");
+        let s = run("d.a.s01", Category::Complaint, &["摊贩"]);
         let main = &s.units[0];
         assert_eq!(
             main.next_hop(&UnitId::new("city")),
@@ -564,22 +1126,60 @@ mod tests {
     }
 
     #[test]
-    fn malformed_tables_are_refused() {
-        let mut t = table();
-        t.rules.push(t.rules[0].clone());
-        assert!(matches!(t.validate(), Err(TableError::DuplicateRule(_))));
-        let mut t = table();
-        t.rules[0].targets[0].level = Level::City;
-        assert!(matches!(t.validate(), Err(TableError::LevelMismatch(_))));
-        let mut t = table();
-        t.rules[0].targets[0].slug = None;
-        assert!(matches!(t.validate(), Err(TableError::Slug(_))));
-        let mut t = table();
-        t.rules[0].targets = vec![target(Level::City, UnitKind::HotlineCentre, None)];
-        assert!(matches!(t.validate(), Err(TableError::NotAHandler(_))));
-        let mut t = table();
-        t.rules[0].targets.clear();
-        assert!(matches!(t.validate(), Err(TableError::NoTargets(_))));
-        assert_eq!(table().validate(), Ok(()));
+    fn malformed_catalogues_are_refused() {
+        use CatalogueError::*;
+        let refused = |change: &dyn Fn(&mut CatalogueSpec)| {
+            let mut spec = spec();
+            change(&mut spec);
+            Catalogue::new(spec).unwrap_err()
+        };
+        assert_eq!(
+            refused(&|s| {
+                let copy = s.matters[0].children[0].children[0].clone();
+                s.matters[0].children[0].children.push(copy);
+            }),
+            DuplicateCode("010101".into())
+        );
+        assert_eq!(
+            refused(&|s| s.matters[0].children[0].children[0].code = "020101".into()),
+            CodeShape("020101".into())
+        );
+        assert_eq!(
+            refused(&|s| s.matters[0].children[0].children[0].code = "01011".into()),
+            CodeShape("01011".into())
+        );
+        // A leaf whose class has no targets either.
+        assert_eq!(
+            refused(&|s| {
+                let vending = &mut s.matters[0].children[2].children[0];
+                vending.targets.clear();
+                vending.fallback.clear();
+            }),
+            NoTargets("010301".into())
+        );
+        assert_eq!(
+            refused(&|s| s.matters[0].children[0].children[0].fallback = vec![bureau("urban")]),
+            FallbackWithoutTargets("010101".into())
+        );
+        assert_eq!(
+            refused(&|s| s.matters[0].children[0].targets[0].level = Level::District),
+            LevelMismatch("0101".into())
+        );
+        assert_eq!(
+            refused(&|s| s.matters[0].children[0].targets[0].slug = None),
+            Slug("0101".into())
+        );
+        assert_eq!(
+            refused(&|s| {
+                s.matters[0].children[0].targets =
+                    vec![target(Level::City, UnitKind::HotlineCentre, None)];
+            }),
+            NotAHandler("0101".into())
+        );
+        assert_eq!(
+            refused(&|s| s.matters[0].children[0].keywords.push(" ".into())),
+            Blank("0101".into())
+        );
+        assert!(Catalogue::new(spec()).is_ok());
     }
 }

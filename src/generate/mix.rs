@@ -259,7 +259,7 @@ pub struct Oversight {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vocabulary {
-    /// Housing estates (no words of the responsibility table's keywords, so they do not steer
+    /// Housing estates (no words of the dispatch catalogue's keywords, so they do not steer
     /// routing).
     pub estates: Vec<String>,
     /// Roads.

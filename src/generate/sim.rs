@@ -24,7 +24,6 @@ use domain::event::DeadlineKind;
 use domain::kinds::{Category, Kind, Urgency};
 use domain::org::{Level, OrgTree, Unit, UnitId, UnitKind};
 use domain::roles::{Actor, Role};
-use domain::routing::{ResponsibilityTable, suggest};
 use domain::{
     Case, CaseError, CaseId, Command, Context, Intake, Satisfaction, Stage, decide, evolve,
 };
@@ -33,6 +32,7 @@ use uuid::Uuid;
 
 use super::mix::{Mix, Rng, Slot, Template, Weighted};
 use crate::app::{Retry, encode_events};
+use crate::dispatch::Dispatch;
 use crate::store::{ExpectedVersion, ImportAppend};
 
 /// What does not change while cases are generated: the mix, the fixtures' rules and tree, who
@@ -42,7 +42,7 @@ pub struct World<'a> {
     org: &'a OrgTree,
     calendar: &'a WorkingCalendar,
     policy: &'a DeadlinePolicy,
-    table: &'a ResponsibilityTable,
+    dispatch: &'a Dispatch,
     /// The end of the simulated period: nothing happens after it.
     pub(super) end: DateTime<Utc>,
     /// Operators and shift leaders of the city centre (受理, 即办, 回访, 归档).
@@ -174,7 +174,7 @@ impl<'a> World<'a> {
         org: &'a OrgTree,
         calendar: &'a WorkingCalendar,
         policy: &'a DeadlinePolicy,
-        table: &'a ResponsibilityTable,
+        dispatch: &'a Dispatch,
         actors: &[Actor],
         articles: Vec<Article>,
         start: DateTime<Utc>,
@@ -350,7 +350,7 @@ impl<'a> World<'a> {
             org,
             calendar,
             policy,
-            table,
+            dispatch,
             end,
             operators,
             unit_actors,
@@ -701,10 +701,10 @@ struct Plan {
     topic: usize,
     texture: Texture,
     location: UnitId,
-    /// The responsibility table's path from the city centre: `[city, bureau]` or
+    /// The dispatch catalogue's path from the city centre: `[city, bureau]` or
     /// `[city, district, unit]`.
     path: Vec<UnitId>,
-    /// Other units the table names inside the district (co-handlers of a district-level joint
+    /// Other units the catalogue names inside the district (co-handlers of a district-level joint
     /// case).
     district_others: Vec<UnitId>,
     joint: bool,
@@ -1256,7 +1256,7 @@ impl<'w, 'r> CaseSim<'w, 'r> {
         let title = texture.render(pick(&topic.titles, self.rng), "");
         let content = texture.render(pick(&topic.contents, self.rng), "");
         let text = format!("{title} {content}");
-        let suggestion = suggest(w.table, w.org, &location, category, &text).ok();
+        let suggestion = w.dispatch.suggest(w.org, &location, category, &text).ok();
         let root = w.org.root().id.clone();
         let district = w.org.district_of(&location).map(|d| d.id.clone());
         let (path, district_others) = match suggestion.as_ref().and_then(|s| s.units.first()) {
@@ -1319,7 +1319,7 @@ impl<'w, 'r> CaseSim<'w, 'r> {
             t = self.mistaken_transfer(&dispatcher, &wrong, &right, t, &plan)?;
         }
         let lead = plan.path[1].clone();
-        // A joint case at city level when the table does not name several units in the
+        // A joint case at city level when the catalogue does not name several units in the
         // district.
         let district_joint = plan.path.len() == 3 && !plan.district_others.is_empty();
         let co: Vec<UnitId> = if plan.joint && !district_joint {
@@ -1733,7 +1733,7 @@ impl<'w, 'r> CaseSim<'w, 'r> {
     }
 
     /// Where a unit given the case after a return passes it on: a district centre to the
-    /// table's unit in its district (or keeps it), others keep it.
+    /// catalogue's unit in its district (or keeps it), others keep it.
     fn onward_from(&self, plan: &Plan, unit: &UnitId) -> Option<UnitId> {
         if plan.path.len() == 3 && plan.path.get(1) == Some(unit) {
             return plan.path.get(2).cloned();

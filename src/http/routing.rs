@@ -1,11 +1,9 @@
 //! `GET /api/v1/cases/{id}/route`: the case's place in the six-level tree, the path it has
 //! travelled (流转轨迹, recalls included), its current holders, who may receive it next and the
-//! routing suggestion of the responsibility table (职责清单).
-//! `GET /api/v1/routing/suggest`: that suggestion for a new case, from its location and category.
+//! routing suggestion of the dispatch catalogue (派单目录, `crate::dispatch`).
+//! `GET /api/v1/routing/suggest`: that suggestion for a new case, from its location, category
+//! and text.
 
-use std::sync::LazyLock;
-
-use anyhow::Context as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use domain::case::HandlingRole;
@@ -13,7 +11,7 @@ use domain::identity::may_view_case;
 use domain::kinds::Category;
 use domain::org::{Level, UnitId};
 use domain::roles::{Actor, Role};
-use domain::routing::{ResponsibilityTable, RoutingError, suggest};
+use domain::routing::RoutingError;
 use domain::{Case, CaseId, Command, Context, decide};
 use projections::route::{HopState, route};
 use serde::{Deserialize, Serialize};
@@ -33,29 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Who sees routing suggestions: the operator and the dispatcher (and their shift leader).
 const SUGGESTION_ROLES: &[Role] = &[Role::Operator, Role::ShiftLeader, Role::Dispatcher];
-
-const RESPONSIBILITY_JSON: &str = include_str!("../../fixtures/responsibility.json");
-
-static RESPONSIBILITY: LazyLock<Result<ResponsibilityTable, String>> = LazyLock::new(|| {
-    let table: ResponsibilityTable = serde_json::from_str(RESPONSIBILITY_JSON)
-        .map_err(|err| format!("failed to parse `fixtures/responsibility.json`: {err}"))?;
-    table
-        .validate()
-        .map_err(|err| format!("`fixtures/responsibility.json` is invalid: {err}"))?;
-    Ok(table)
-});
-
-/// The compiled-in responsibility table (职责清单); start-up calls it so a bad fixture stops
-/// the server instead of failing requests.
-///
-/// # Errors
-/// When the fixture does not parse or validate.
-pub fn responsibility_table() -> anyhow::Result<&'static ResponsibilityTable> {
-    RESPONSIBILITY
-        .as_ref()
-        .map_err(|err| anyhow::anyhow!("{err}"))
-        .context("failed to load the responsibility table")
-}
 
 /// A unit with its name and level.
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,13 +83,13 @@ pub struct RouteView {
     holders: Vec<UnitRef>,
     /// Who may receive it next.
     next: Vec<NextUnits>,
-    /// The responsibility table's suggestion for the case's location and category (`null`
+    /// The dispatch catalogue's suggestion for the case's location, category and text (`null`
     /// when either is missing, or for callers other than operators, shift leaders and
     /// dispatchers).
     suggestion: Option<SuggestionView>,
 }
 
-/// A unit suggested by the responsibility table, with the transfers that reach it.
+/// A unit suggested by the dispatch catalogue, with the transfers that reach it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SuggestedUnitView {
     /// The responsible unit.
@@ -131,7 +106,18 @@ pub struct SuggestedUnitView {
     transfer_to: Option<UnitRef>,
 }
 
-/// 转办建议 — who the responsibility table says is responsible, and why.
+/// The matter (事项) of the dispatch catalogue a suggestion chose.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatterView {
+    /// 分类代码, two digits per level (`010101`).
+    code: String,
+    /// 名称, e.g. 停水.
+    name: String,
+    /// The names from the top class down to the matter: `["城乡建设", "供水", "停水"]`.
+    path: Vec<String>,
+}
+
+/// 转办建议 — who the dispatch catalogue says is responsible, and why.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SuggestionView {
     /// The citizen's place, from 市 down to the location.
@@ -140,9 +126,14 @@ pub struct SuggestionView {
     category: String,
     /// 咨询, 求助, 投诉, 举报, 建议, 表扬.
     category_label: String,
-    /// The matching rule's id (`null` when none matched).
+    /// The chosen matter's code, as `matter.code` (`null` when none applies); kept for
+    /// clients of the former responsibility table.
     rule_id: Option<String>,
-    /// Why, in Chinese: the rule (事项), what matched, which units it names.
+    /// The matter chosen (`null` when none applies at the location).
+    matter: Option<MatterView>,
+    /// The catalogue's words found in the text that chose it.
+    matched: Vec<String>,
+    /// Why, in Chinese: the matter, what matched, ties, which units it names.
     reason: String,
     /// The units, the main one first; empty when no rule applies at the location.
     units: Vec<SuggestedUnitView>,
@@ -178,7 +169,7 @@ fn wire_name<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// The table's suggestion for a case at `location` of `category`, as the caller sees it.
+/// The catalogue's suggestion for a case at `location` of `category`, as the caller sees it.
 fn suggestion(
     app: &AppState,
     caller_unit: &UnitId,
@@ -186,10 +177,14 @@ fn suggestion(
     category: Category,
     text: &str,
 ) -> Result<SuggestionView, ApiError> {
-    let table = responsibility_table().map_err(ApiError::Internal)?;
-    let found = suggest(table, &app.org, location, category, text).map_err(|err| match err {
-        RoutingError::UnknownLocation(_) => ApiError::bad_request("unknown_unit", err.to_string()),
-    })?;
+    let dispatch = crate::dispatch::dispatch().map_err(ApiError::Internal)?;
+    let found = dispatch
+        .suggest(&app.org, location, category, text)
+        .map_err(|err| match err {
+            RoutingError::UnknownLocation(_) => {
+                ApiError::bad_request("unknown_unit", err.to_string())
+            }
+        })?;
     let units = found
         .units
         .iter()
@@ -208,7 +203,13 @@ fn suggestion(
         place: place(app, location),
         category: wire_name(&category),
         category_label: category.label().to_owned(),
-        rule_id: found.rule_id,
+        rule_id: found.matter.as_ref().map(|m| m.code.clone()),
+        matter: found.matter.map(|m| MatterView {
+            code: m.code,
+            name: m.name,
+            path: m.path,
+        }),
+        matched: found.matched,
         reason: found.reason,
         units,
     })
@@ -344,13 +345,15 @@ pub struct SuggestQuery {
     /// inquiry, help_request, complaint, report, proposal, praise.
     #[param(value_type = String)]
     category: Category,
-    /// Title and content of the request (optional): the table's keywords match on it.
+    /// Title and content of the request (optional): segmented into words, which the
+    /// catalogue's keywords match.
     text: Option<String>,
 }
 
-/// 转办建议: the responsible unit(s) for a new case by the responsibility table (职责清单), with
-/// the transfer path (市中心 → 区中心 → 单位) and the rule that matched. For operators, shift
-/// leaders and dispatchers.
+/// 转办建议: the responsible unit(s) for a new case by the dispatch catalogue (派单目录), with
+/// the transfer path (市中心 → 区中心 → 单位), the matter chosen (code, name, path) and why.
+/// The text is segmented and the most specific matter wins. For operators, shift leaders and
+/// dispatchers.
 #[utoipa::path(get, path = "/api/v1/routing/suggest", tag = "cases", params(SuggestQuery),
     responses((status = 200, body = SuggestionView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn get_suggestion(
@@ -383,135 +386,4 @@ async fn get_suggestion(
         q.category,
         &text,
     )?))
-}
-
-#[cfg(test)]
-mod tests {
-    use domain::decide::may_transfer_to;
-    use domain::org::UnitKind;
-
-    use super::*;
-    use crate::directory::load_org;
-
-    const CATEGORIES: [Category; 6] = [
-        Category::Inquiry,
-        Category::HelpRequest,
-        Category::Complaint,
-        Category::Report,
-        Category::Proposal,
-        Category::Praise,
-    ];
-
-    #[test]
-    fn the_responsibility_table_names_units_of_every_district() {
-        let table = responsibility_table().expect("fixture");
-        let org = load_org().expect("org");
-        let districts: Vec<&domain::org::Unit> = org
-            .units()
-            .iter()
-            .filter(|u| u.kind == UnitKind::DistrictCentre)
-            .collect();
-        for rule in &table.rules {
-            for target in rule.targets.iter().chain(&rule.fallback) {
-                let Some(slug) = &target.slug else { continue };
-                let ids: Vec<String> = match target.unit_kind {
-                    UnitKind::Bureau => vec![format!("city.bureau.{slug}")],
-                    _ => districts
-                        .iter()
-                        .map(|d| format!("{}.dept.{slug}", d.id))
-                        .collect(),
-                };
-                for id in ids {
-                    let unit = org.get(&UnitId::new(id.clone()));
-                    assert_eq!(
-                        unit.map(|u| u.kind),
-                        Some(target.unit_kind),
-                        "rule `{}`: `{id}`",
-                        rule.id
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn every_place_and_rule_of_the_fixture_gives_a_transferable_suggestion() {
-        let table = responsibility_table().expect("fixture");
-        let org = load_org().expect("org");
-        let mut texts: Vec<String> = table
-            .rules
-            .iter()
-            .flat_map(|r| r.keywords.iter().cloned())
-            .collect();
-        texts.push(String::new());
-        for place in org.units() {
-            if matches!(place.kind, UnitKind::EfficiencyOffice) {
-                continue;
-            }
-            let district = org.district_of(&place.id).map(|d| d.id.clone());
-            for category in CATEGORIES {
-                for text in &texts {
-                    let s = suggest(table, &org, &place.id, category, text).expect("known");
-                    // Inside a district a rule always applies (the district default).
-                    if district.is_some() {
-                        assert!(!s.units.is_empty(), "{} {category:?} {text}", place.id);
-                    }
-                    for unit in &s.units {
-                        for hop in unit.path.windows(2) {
-                            assert!(may_transfer_to(&org, &hop[0], &hop[1]).is_ok(), "{hop:?}");
-                        }
-                        let from = &unit.path[unit.path.len() - 2];
-                        assert!(
-                            from == &org.root().id || Some(from) == district.as_ref(),
-                            "{} → {}",
-                            place.id,
-                            unit.unit_id
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_fixture_routes_the_usual_requests_to_the_usual_units() {
-        let table = responsibility_table().expect("fixture");
-        let org = load_org().expect("org");
-        let first = |location: &str, category, text: &str| {
-            suggest(table, &org, &UnitId::new(location), category, text)
-                .expect("known")
-                .units
-                .first()
-                .map(|u| u.unit_id.to_string())
-        };
-        let building = "d.chengguan.s01.c01.g01.b01";
-        assert_eq!(
-            first(building, Category::Complaint, "小区门口有流动摊贩占道经营").as_deref(),
-            Some("d.chengguan.dept.urban")
-        );
-        assert_eq!(
-            first(building, Category::Complaint, "物业不维修电梯").as_deref(),
-            Some("d.chengguan.dept.housing")
-        );
-        assert_eq!(
-            first(building, Category::Inquiry, "社保卡怎么补办").as_deref(),
-            Some("city.bureau.hrss")
-        );
-        assert_eq!(
-            first("city", Category::Complaint, "物业乱收费").as_deref(),
-            Some("city.bureau.housing")
-        );
-        assert_eq!(
-            first(building, Category::Complaint, "楼道灯坏了很久").as_deref(),
-            Some("d.chengguan.s01")
-        );
-        assert_eq!(
-            first("d.chengguan", Category::Complaint, "").as_deref(),
-            Some("d.chengguan")
-        );
-        assert_eq!(
-            first(building, Category::Praise, "").as_deref(),
-            Some("d.chengguan")
-        );
-    }
 }

@@ -1,0 +1,329 @@
+//! 派单目录 in the service: the compiled-in dispatch catalogue
+//! (`fixtures/dispatch-catalogue.json`) and the words of a request, segmented with the
+//! knowledge base's jieba analysis, handed to the pure `domain::routing::suggest`.
+//!
+//! The segmenter is the knowledge base's (its hotline dictionary and stop words) with the
+//! catalogue's own words added to the dictionary, so a keyword the caller says comes out as
+//! one word (停水, 没水, 拖欠工资) instead of its characters.
+
+use std::sync::LazyLock;
+
+use anyhow::Context as _;
+use domain::kinds::Category;
+use domain::org::{OrgTree, UnitId};
+use domain::routing::{Catalogue, CatalogueSpec, RoutingError, Suggestion, suggest};
+use knowledge_base::analysis::Segmenter;
+
+const CATALOGUE_JSON: &str = include_str!("../fixtures/dispatch-catalogue.json");
+
+/// How often jieba should think a catalogue word occurs (the hotline dictionary's figure).
+const WORD_FREQUENCY: u32 = 20_000;
+
+/// The catalogue and the segmenter that reads requests for it.
+pub struct Dispatch {
+    catalogue: Catalogue,
+    segmenter: Segmenter,
+}
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("matters", &self.catalogue.matters().len())
+            .finish_non_exhaustive()
+    }
+}
+
+static DISPATCH: LazyLock<Result<Dispatch, String>> =
+    LazyLock::new(|| Dispatch::load().map_err(|err| format!("{err:#}")));
+
+/// The compiled-in catalogue with its segmenter; start-up calls it so a bad fixture stops the
+/// server instead of failing requests.
+///
+/// # Errors
+/// When the fixture does not parse or validate, or the dictionary does not load.
+pub fn dispatch() -> anyhow::Result<&'static Dispatch> {
+    DISPATCH
+        .as_ref()
+        .map_err(|err| anyhow::anyhow!("{err}"))
+        .context("failed to load the dispatch catalogue")
+}
+
+impl Dispatch {
+    fn load() -> anyhow::Result<Dispatch> {
+        let spec: CatalogueSpec = serde_json::from_str(CATALOGUE_JSON)
+            .context("failed to parse `fixtures/dispatch-catalogue.json`")?;
+        let catalogue =
+            Catalogue::new(spec).context("`fixtures/dispatch-catalogue.json` is invalid")?;
+        let base = knowledge_base::fixtures::segmenter()
+            .context("failed to load `fixtures/kb/user-dict.txt`")?;
+        // Only words jieba would split: the others keep the frequencies they have.
+        let mut extra: Vec<&str> = catalogue
+            .words()
+            .filter(|w| w.chars().count() > 1 && base.query_words(w) != [*w])
+            .collect();
+        extra.sort_unstable();
+        let mut dictionary = knowledge_base::fixtures::USER_DICTIONARY.to_owned();
+        dictionary.push('\n');
+        for word in extra {
+            dictionary.push_str(&format!("{word} {WORD_FREQUENCY}\n"));
+        }
+        let segmenter = Segmenter::new(&dictionary)
+            .context("failed to add the catalogue's words to the dictionary")?;
+        Ok(Dispatch {
+            catalogue,
+            segmenter,
+        })
+    }
+
+    /// The catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The distinct words of `text`, as the catalogue is matched on.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        self.segmenter.query_words(text)
+    }
+
+    /// The catalogue's suggestion for a request at `location` of `category` whose title and
+    /// content are `text`.
+    ///
+    /// # Errors
+    /// [`RoutingError::UnknownLocation`] when `location` is not in the tree.
+    pub fn suggest(
+        &self,
+        org: &OrgTree,
+        location: &UnitId,
+        category: Category,
+        text: &str,
+    ) -> Result<Suggestion, RoutingError> {
+        suggest(&self.catalogue, org, location, category, &self.words(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::decide::may_transfer_to;
+    use domain::org::UnitKind;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::directory::load_org;
+
+    const CATEGORIES: [Category; 6] = [
+        Category::Inquiry,
+        Category::HelpRequest,
+        Category::Complaint,
+        Category::Report,
+        Category::Proposal,
+        Category::Praise,
+    ];
+
+    /// A request of `fixtures/routing-labelled.jsonl`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Labelled {
+        title: String,
+        content: String,
+        category: Category,
+        location_unit_id: String,
+        /// The unit that should get it first.
+        unit: String,
+    }
+
+    fn labelled() -> Vec<Labelled> {
+        include_str!("../fixtures/routing-labelled.jsonl")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("labelled request"))
+            .collect()
+    }
+
+    #[test]
+    fn the_catalogue_names_units_of_every_district() {
+        let catalogue = dispatch().expect("fixture").catalogue();
+        let org = load_org().expect("org");
+        let districts: Vec<&domain::org::Unit> = org
+            .units()
+            .iter()
+            .filter(|u| u.kind == UnitKind::DistrictCentre)
+            .collect();
+        for matter in catalogue.matters() {
+            for target in matter.targets.iter().chain(&matter.fallback) {
+                let Some(slug) = &target.slug else { continue };
+                let ids: Vec<String> = match target.unit_kind {
+                    UnitKind::Bureau => vec![format!("city.bureau.{slug}")],
+                    _ => districts
+                        .iter()
+                        .map(|d| format!("{}.dept.{slug}", d.id))
+                        .collect(),
+                };
+                for id in ids {
+                    let unit = org.get(&UnitId::new(id.clone()));
+                    assert_eq!(
+                        unit.map(|u| u.kind),
+                        Some(target.unit_kind),
+                        "matter `{}`: `{id}`",
+                        matter.code
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_keyword_of_the_catalogue_is_one_word_when_said_alone() {
+        let dispatch = dispatch().expect("fixture");
+        let mut split = Vec::new();
+        for word in dispatch.catalogue().words() {
+            if !dispatch.words(word).iter().any(|w| w == word) {
+                split.push(word.to_owned());
+            }
+        }
+        assert!(split.is_empty(), "{split:?}");
+    }
+
+    #[test]
+    fn every_place_and_matter_of_the_fixture_gives_a_transferable_suggestion() {
+        let dispatch = dispatch().expect("fixture");
+        let org = load_org().expect("org");
+        let mut texts: Vec<String> = dispatch
+            .catalogue()
+            .matters()
+            .iter()
+            .filter_map(|m| m.keywords.first().cloned())
+            .collect();
+        texts.push(String::new());
+        let places = org
+            .units()
+            .iter()
+            .filter(|u| u.kind != UnitKind::EfficiencyOffice)
+            .step_by(7);
+        for place in places {
+            let district = org.district_of(&place.id).map(|d| d.id.clone());
+            for category in CATEGORIES {
+                for text in &texts {
+                    let s = dispatch
+                        .suggest(&org, &place.id, category, text)
+                        .expect("known");
+                    // Inside a district a matter always applies (the district default).
+                    if district.is_some() {
+                        assert!(!s.units.is_empty(), "{} {category:?} {text}", place.id);
+                    }
+                    for unit in &s.units {
+                        for hop in unit.path.windows(2) {
+                            assert!(may_transfer_to(&org, &hop[0], &hop[1]).is_ok(), "{hop:?}");
+                        }
+                        let from = &unit.path[unit.path.len() - 2];
+                        assert!(
+                            from == &org.root().id || Some(from) == district.as_ref(),
+                            "{} → {}",
+                            place.id,
+                            unit.unit_id
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fixture_routes_the_usual_requests_to_the_usual_units() {
+        let dispatch = dispatch().expect("fixture");
+        let org = load_org().expect("org");
+        let first = |location: &str, category, text: &str| {
+            let s = dispatch
+                .suggest(&org, &UnitId::new(location), category, text)
+                .expect("known");
+            let code = s.matter.map(|m| m.code).unwrap_or_default();
+            let unit = s.units.first().map(|u| u.unit_id.to_string());
+            (code, unit.unwrap_or_default())
+        };
+        let building = "d.chengguan.s01.c01.g01.b01";
+        // 小区 says little; 停水 says the water company.
+        let (code, unit) = first(building, Category::Complaint, "小区停水");
+        assert_eq!(unit, "city.bureau.water");
+        assert_eq!(
+            dispatch
+                .catalogue()
+                .matter(&code)
+                .map(|m| m.path.join(" > ")),
+            Some("城乡建设 > 供水 > 停水".to_owned())
+        );
+        assert_eq!(
+            first(building, Category::Complaint, "小区门口有流动摊贩占道经营").1,
+            "d.chengguan.dept.urban"
+        );
+        assert_eq!(
+            first(building, Category::Complaint, "物业不维修电梯").1,
+            "d.chengguan.dept.housing"
+        );
+        assert_eq!(
+            first(building, Category::Inquiry, "社保卡怎么补办").1,
+            "city.bureau.hrss"
+        );
+        assert_eq!(
+            first("city", Category::Complaint, "物业乱收费").1,
+            "city.bureau.housing"
+        );
+        assert_eq!(
+            first(building, Category::Complaint, "工地半夜施工太吵").1,
+            "d.chengguan.dept.urban"
+        );
+        assert_eq!(
+            first(building, Category::Complaint, "楼上邻居半夜太吵").1,
+            "d.chengguan.s01"
+        );
+        assert_eq!(
+            first("d.chengguan", Category::Complaint, "").1,
+            "d.chengguan"
+        );
+        assert_eq!(first(building, Category::Praise, "").1, "d.chengguan");
+    }
+
+    /// The labelled requests: the first suggested unit must be the right one for 90% of them.
+    #[test]
+    fn the_first_suggested_unit_is_right_for_nine_in_ten_labelled_requests() {
+        let dispatch = dispatch().expect("fixture");
+        let org = load_org().expect("org");
+        let requests = labelled();
+        assert!(requests.len() >= 120, "{}", requests.len());
+        let mut misses = Vec::new();
+        for r in &requests {
+            let text = format!("{} {}", r.title, r.content);
+            let s = dispatch
+                .suggest(
+                    &org,
+                    &UnitId::new(r.location_unit_id.as_str()),
+                    r.category,
+                    &text,
+                )
+                .expect("known location");
+            let first = s.units.first().map(|u| u.unit_id.as_str()).unwrap_or("-");
+            if first != r.unit {
+                misses.push(format!(
+                    "{}｜{first} ≠ {}｜{}｜{:?}",
+                    r.title,
+                    r.unit,
+                    s.reason,
+                    dispatch.words(&text)
+                ));
+            }
+        }
+        let hits = requests.len() - misses.len();
+        let rate = hits as f64 / requests.len() as f64;
+        // Printed on purpose: the hit rate is reported (`cargo test dispatch -- --nocapture`).
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "routing hit rate: {hits}/{} = {:.1}%",
+                requests.len(),
+                rate * 100.0
+            );
+            for miss in &misses {
+                println!("  miss: {miss}");
+            }
+        }
+        assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
+    }
+}
