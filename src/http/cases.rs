@@ -166,7 +166,7 @@ fn parse_id(id: &str) -> Result<CaseId, ApiError> {
 
 /// 受理: create a case (or save a draft with `submit: false`).
 #[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = CreateCase,
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
     responses((status = 201, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_case(
     State(app): State<AppState>,
@@ -366,7 +366,7 @@ macro_rules! verb {
             params(
                 ("id" = String, Path, description = "工单编号"),
                 ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"),
-                ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe"),
+                ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$"),
             ),
             responses((status = 200, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem),
                 (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -543,8 +543,10 @@ verb!(
 
 /// 并单: merge this duplicate into a master case.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/merge", tag = "cases", request_body = MergeBody,
-    params(("id" = String, Path, description = "工单编号"), ("If-Match" = Option<u64>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CommandResponse), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = String, Path, description = "工单编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
+    responses((status = 200, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn merge(
     State(app): State<AppState>,
     Caller(user): Caller,
@@ -569,6 +571,7 @@ async fn merge(
 
 /// Read-your-writes: wait until the store has reached this position.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
     /// Wait (up to 5 s) until this global position is visible.
     min_position: Option<u64>,
@@ -872,12 +875,12 @@ async fn identity_views(
     let actor = user.actor();
     let centre_lead = actor.has(Role::ShiftLeader) && actor.at_city_centre(&app.org);
     if !(actor.has(Role::Admin) || actor.has(Role::Supervisor) || centre_lead) {
-        return Err(ApiError::Forbidden {
-            code: "role_not_allowed",
-            title: "当前角色无权查看身份查阅记录",
-            detail: "identity views are readable by centre shift leaders, supervisors and admins"
-                .into(),
-        });
+        return Err(ApiError::role_not_allowed(
+            "当前角色无权查看身份查阅记录",
+            "identity views are readable by `shift_leader` (of the city centre), `supervisor` \
+             and `admin`",
+            &[Role::ShiftLeader, Role::Supervisor, Role::Admin],
+        ));
     }
     if app.case(&case_id).await.map_err(ApiError::from)?.version() == 0 {
         return Err(ApiError::NotFound(format!("no case `{case_id}`")));

@@ -570,25 +570,24 @@ async fn the_transferring_unit_recalls_until_the_receiver_records_handling() {
         &json!({ "lead_unit_id": "city.bureau.urban" }),
     )
     .await;
-    // Only the unit that made the transfer may recall it.
-    app.refused(
-        &housing,
-        &id,
-        "recall",
-        &json!({ "reason": "不是我转的" }),
-        422,
-        "nothing_to_recall",
-    )
-    .await;
-    app.refused(
-        &urban,
-        &id,
-        "recall",
-        &json!({ "reason": "我是接收方" }),
-        422,
-        "nothing_to_recall",
-    )
-    .await;
+    // Only the unit that made the transfer may recall it, and the refusal names that unit.
+    for (token, reason) in [(&housing, "不是我转的"), (&urban, "我是接收方")] {
+        let problem = app
+            .refused(
+                token,
+                &id,
+                "recall",
+                &json!({ "reason": reason }),
+                403,
+                "unit_not_allowed",
+            )
+            .await;
+        assert_eq!(problem["decided_by"]["unit_id"], "city", "{problem}");
+        assert_eq!(
+            problem["decided_by"]["unit_name"], "兰州市12345政务服务便民热线中心",
+            "{problem}"
+        );
+    }
     app.refused(
         &op,
         &id,
@@ -729,16 +728,18 @@ async fn a_receiver_asks_for_a_return_and_the_transferrer_decides() {
         "return_pending",
     )
     .await;
-    // The receiver cannot return on its own, nor decide its own request.
-    app.refused(
-        &housing,
-        &id,
-        "return-decision",
-        &json!({ "accept": true }),
-        422,
-        "no_return_request",
-    )
-    .await;
+    // The receiver cannot return on its own, nor decide its own request: the transferrer does.
+    let problem = app
+        .refused(
+            &housing,
+            &id,
+            "return-decision",
+            &json!({ "accept": true }),
+            403,
+            "unit_not_allowed",
+        )
+        .await;
+    assert_eq!(problem["decided_by"]["unit_id"], "city", "{problem}");
     // Overruling needs reasons.
     app.refused(
         &dispatcher,
@@ -1006,14 +1007,14 @@ async fn an_approved_extension_moves_the_deadline_and_a_refused_one_does_not() {
         "extension_pending",
     )
     .await;
-    // The bureau cannot approve its own request.
+    // The bureau cannot approve its own request: the transferring centre decides.
     app.refused(
         &housing,
         &id,
         "extension/decide",
         &json!({ "approve": true }),
-        422,
-        "no_extension_request",
+        403,
+        "unit_not_allowed",
     )
     .await;
 
