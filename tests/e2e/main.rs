@@ -12,6 +12,7 @@ mod drafts;
 mod flows;
 mod generate;
 mod kb;
+mod openapi;
 mod oversight;
 mod queries;
 mod reports;
