@@ -140,11 +140,40 @@ impl Decider<'_> {
     }
 
     fn at_accepting_centre(&self) -> Result<(), CaseError> {
-        if self.case.accepting_unit_id() == Some(&self.actor().unit_id) {
-            Ok(())
-        } else {
-            Err(CaseError::UnitNotAllowed(self.actor().unit_id.clone()))
+        match self.case.accepting_unit_id() {
+            Some(centre) if centre == &self.actor().unit_id => Ok(()),
+            Some(centre) => Err(self.other_unit_decides(centre)),
+            None => Err(CaseError::UnitNotAllowed(self.actor().unit_id.clone())),
         }
+    }
+
+    /// The refusal of a step that `decider` takes, not the actor's unit.
+    fn other_unit_decides(&self, decider: &UnitId) -> CaseError {
+        CaseError::OtherUnitDecides {
+            unit: self.actor().unit_id.clone(),
+            decider: decider.clone(),
+            decider_name: self
+                .ctx
+                .org
+                .get(decider)
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The unit that transferred the open assignment the actor's unit holds, or else the
+    /// unit of the latest open transfer: who recalls and decides requests when the actor's
+    /// unit may not.
+    fn transferrer_for_actor(&self) -> Option<&UnitId> {
+        let me = &self.actor().unit_id;
+        let assignments = self.case.assignments();
+        assignments
+            .iter()
+            .rev()
+            .find(|a| &a.unit_id == me && a.is_open())
+            .or_else(|| assignments.iter().rev().find(|a| a.is_open()))
+            .map(|a| &a.from_unit_id)
+            .filter(|from| *from != me)
     }
 
     fn decide(&self, cmd: &Command) -> Result<Vec<Event>, CaseError> {
@@ -581,7 +610,11 @@ impl Decider<'_> {
                         .iter()
                         .any(|a| a.transfer_id == t.id && a.is_open())
             })
-            .ok_or(CaseError::NothingToRecall)?;
+            .ok_or_else(|| match self.transferrer_for_actor() {
+                // Rule 5: only the unit that made a transfer recalls it.
+                Some(from) => self.other_unit_decides(from),
+                None => CaseError::NothingToRecall,
+            })?;
         let mut ids = Vec::new();
         for a in self.case.assignments() {
             if a.transfer_id != transfer.id || !a.is_live() {
@@ -628,12 +661,21 @@ impl Decider<'_> {
         self.require_role(TRANSFERRERS)?;
         self.require_open()?;
         let me = &self.actor().unit_id;
-        let a = self
-            .case
-            .assignments()
-            .iter()
-            .find(|a| &a.from_unit_id == me && a.is_open() && a.return_request.is_some())
-            .ok_or(CaseError::NoReturnRequest)?;
+        let a =
+            self.case
+                .assignments()
+                .iter()
+                .find(|a| &a.from_unit_id == me && a.is_open() && a.return_request.is_some())
+                .ok_or_else(|| {
+                    // Rule 5: the transferrer decides; name it when a request waits for it.
+                    let waiting = self.case.assignments().iter().rev().find(|a| {
+                        &a.from_unit_id != me && a.is_open() && a.return_request.is_some()
+                    });
+                    match waiting {
+                        Some(a) => self.other_unit_decides(&a.from_unit_id),
+                        None => CaseError::NoReturnRequest,
+                    }
+                })?;
         let note = if accept {
             optional_text("note", note, limits::NOTE)?
         } else {
@@ -747,7 +789,16 @@ impl Decider<'_> {
             .assignments()
             .iter()
             .find(|a| &a.from_unit_id == me && a.is_open() && a.extension_request.is_some())
-            .ok_or(CaseError::NoExtensionRequest)?;
+            .ok_or_else(|| {
+                // The transferrer decides; name it when a request waits for it.
+                let waiting = self.case.assignments().iter().rev().find(|a| {
+                    &a.from_unit_id != me && a.is_open() && a.extension_request.is_some()
+                });
+                match waiting {
+                    Some(a) => self.other_unit_decides(&a.from_unit_id),
+                    None => CaseError::NoExtensionRequest,
+                }
+            })?;
         let complete_by = match (&a.extension_request, approve) {
             (Some(req), true) => {
                 let mut deadline = self

@@ -49,6 +49,19 @@ fn u(id: &str) -> UnitId {
     UnitId::new(id)
 }
 
+/// The refusal of `unit` for a step that `decider` takes.
+fn decided_by(unit: &str, decider: &str) -> CaseError {
+    CaseError::OtherUnitDecides {
+        unit: u(unit),
+        decider: u(decider),
+        decider_name: world()
+            .org
+            .get(&u(decider))
+            .map(|x| x.name.clone())
+            .expect("the decider is in the tree"),
+    }
+}
+
 fn intake(kind: Kind) -> Intake {
     Intake {
         caller_name: "张三".into(),
@@ -636,7 +649,7 @@ fn only_the_transferring_unit_recalls() {
     s.refused(
         &da(),
         Command::Recall { reason: "x".into() },
-        CaseError::NothingToRecall,
+        decided_by("d.a", "city"),
     );
     s.ok(
         &disp(),
@@ -755,7 +768,7 @@ fn a_receiver_asks_for_a_return_and_the_transferrer_recalls() {
             accept: true,
             note: String::new(),
         },
-        CaseError::NoReturnRequest,
+        decided_by("d.a", "city"),
     );
     let events = s.ok(
         &disp(),
@@ -909,7 +922,7 @@ fn an_approved_extension_moves_the_handling_deadline_by_working_days() {
             approve: true,
             note: String::new(),
         },
-        CaseError::NoExtensionRequest,
+        decided_by("city.bureau.urban", "city"),
     );
     s.ok(
         &disp(),
@@ -973,7 +986,7 @@ fn a_call_back_needs_a_completed_case_and_centre_staff() {
     s.refused(
         &actor("d", "d.a", Role::Dispatcher),
         callback(Satisfaction::Satisfied),
-        CaseError::UnitNotAllowed(u("d.a")),
+        decided_by("d.a", "city"),
     );
     s.ok(&op(), callback(Satisfaction::Satisfied));
     assert_eq!(s.case.status(), Status::CalledBack);

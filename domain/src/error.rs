@@ -7,11 +7,24 @@ use crate::roles::Role;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CaseError {
     /// The actor's role may not issue this command.
-    #[error("role not allowed: needs one of {0:?}")]
+    #[error("role not allowed: needs one of {}", role_list(.0))]
     RoleNotAllowed(Vec<Role>),
     /// The actor's unit has no part in this step (not the holder, transferrer or centre).
     #[error("unit `{0}` may not do this on this case")]
     UnitNotAllowed(UnitId),
+    /// Another unit decides this step: the transferring unit recalls and decides return and
+    /// extension requests (rules 5, 10), the accepting centre decides appeals (rule 13).
+    #[error(
+        "unit `{unit}` may not do this on this case; unit `{decider}` ({decider_name}) decides"
+    )]
+    OtherUnitDecides {
+        /// The actor's unit.
+        unit: UnitId,
+        /// The unit that decides.
+        decider: UnitId,
+        /// Its Chinese name.
+        decider_name: String,
+    },
     /// Only city and district leaders may annotate, and only cases given to units they oversee.
     #[error("leader does not oversee any unit this case was transferred to")]
     NotOverseen,
@@ -146,6 +159,15 @@ pub enum CaseError {
     NotACentre,
 }
 
+/// `` `operator`, `shift_leader` ``: roles in the API's own words.
+fn role_list(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| format!("`{}`", r.code()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl CaseError {
     /// Whether the refusal is about who is asking (403) rather than the case (422).
     pub fn is_permission(&self) -> bool {
@@ -153,6 +175,7 @@ impl CaseError {
             self,
             CaseError::RoleNotAllowed(_)
                 | CaseError::UnitNotAllowed(_)
+                | CaseError::OtherUnitDecides { .. }
                 | CaseError::NotOverseen
                 | CaseError::NotDraftOwner
                 | CaseError::NotACentre
@@ -163,7 +186,7 @@ impl CaseError {
     pub fn code(&self) -> &'static str {
         match self {
             CaseError::RoleNotAllowed(_) => "role_not_allowed",
-            CaseError::UnitNotAllowed(_) => "unit_not_allowed",
+            CaseError::UnitNotAllowed(_) | CaseError::OtherUnitDecides { .. } => "unit_not_allowed",
             CaseError::NotOverseen => "not_overseen",
             CaseError::AlreadyExists => "already_exists",
             CaseError::NotCreated => "not_created",
@@ -208,11 +231,33 @@ impl CaseError {
         }
     }
 
-    /// The Chinese title shown on screen.
+    /// The Chinese title shown on screen, naming the roles allowed or the unit that decides
+    /// where there is one.
+    pub fn title(&self) -> String {
+        match self {
+            CaseError::RoleNotAllowed(roles) => format!(
+                "当前角色无权执行此操作，需要：{}",
+                roles
+                    .iter()
+                    .map(|r| r.label())
+                    .collect::<Vec<_>>()
+                    .join("、")
+            ),
+            CaseError::OtherUnitDecides { decider_name, .. } => {
+                format!("该操作应由{decider_name}办理")
+            }
+            _ => self.title_zh().to_owned(),
+        }
+    }
+
+    /// The fixed Chinese title of the refusal (without the roles or the unit of [`title`]).
+    ///
+    /// [`title`]: CaseError::title
     pub fn title_zh(&self) -> &'static str {
         match self {
             CaseError::RoleNotAllowed(_) => "当前角色无权执行此操作",
             CaseError::UnitNotAllowed(_) => "本单位无权对该工单执行此操作",
+            CaseError::OtherUnitDecides { .. } => "该操作应由其他单位办理",
             CaseError::NotOverseen => "只能批示转办至所分管单位的工单",
             CaseError::AlreadyExists => "工单已存在",
             CaseError::NotCreated => "工单不存在",
@@ -254,6 +299,59 @@ impl CaseError {
             CaseError::NotACentre => "只有热线中心可以受理工单",
             CaseError::NotDueSoon => "该时限不在预警范围内",
             CaseError::AlreadyWarned => "该时限已预警",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_role_names_the_allowed_roles_in_the_api_s_words() {
+        let err = CaseError::RoleNotAllowed(vec![Role::Operator, Role::ShiftLeader]);
+        assert_eq!(
+            err.to_string(),
+            "role not allowed: needs one of `operator`, `shift_leader`"
+        );
+        assert_eq!(
+            err.title(),
+            "当前角色无权执行此操作，需要：座席接线员、值班长"
+        );
+    }
+
+    #[test]
+    fn a_step_another_unit_decides_names_that_unit() {
+        let err = CaseError::OtherUnitDecides {
+            unit: UnitId::new("city.bureau.housing"),
+            decider: UnitId::new("city.centre"),
+            decider_name: "市12345热线中心".into(),
+        };
+        assert!(err.is_permission());
+        assert_eq!(err.code(), "unit_not_allowed");
+        assert_eq!(
+            err.to_string(),
+            "unit `city.bureau.housing` may not do this on this case; unit `city.centre` \
+             (市12345热线中心) decides"
+        );
+        assert_eq!(err.title(), "该操作应由市12345热线中心办理");
+    }
+
+    #[test]
+    fn every_role_s_code_is_its_serde_name() {
+        for role in [
+            Role::Operator,
+            Role::ShiftLeader,
+            Role::Dispatcher,
+            Role::Handler,
+            Role::Leader,
+            Role::Supervisor,
+            Role::Admin,
+        ] {
+            assert_eq!(
+                serde_json::to_value(role).ok(),
+                Some(serde_json::Value::String(role.code().to_owned()))
+            );
         }
     }
 }

@@ -233,6 +233,33 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// The Chinese label of the step, as a timeline shows it (受理, 转办, 签收 …).
+    pub fn label_zh(&self) -> &'static str {
+        match self {
+            EventBody::DraftSaved { .. } => "保存草稿",
+            EventBody::Accepted { .. } => "受理",
+            EventBody::AnsweredOnCall { .. } => "即办答复",
+            EventBody::Transferred { .. } => "转办",
+            EventBody::Recalled { .. } => "追回",
+            EventBody::ReturnRequested { .. } => "申请退回",
+            EventBody::ReturnDecided { .. } => "退回审核",
+            EventBody::Received { .. } => "签收",
+            EventBody::ProgressRecorded { .. } => "办理",
+            EventBody::Completed { .. } => "办结",
+            EventBody::ExtensionRequested { .. } => "申请延期",
+            EventBody::ExtensionDecided { .. } => "延期审批",
+            EventBody::CalledBack { .. } => "回访",
+            EventBody::Reopened { .. } => "重办",
+            EventBody::Supervised { .. } => "督办",
+            EventBody::DeadlineWarned { .. } => "到期预警",
+            EventBody::Annotated { .. } => "批示",
+            EventBody::Archived { .. } => "归档",
+            EventBody::Merged { .. } => "并单",
+            EventBody::Appealed { .. } => "申诉",
+            EventBody::AppealDecided { .. } => "申诉审核",
+        }
+    }
+
     /// The stored type name (the serde tag).
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -24,6 +24,34 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    /// The role's word on the wire (snake_case, as serialised): `operator`, `shift_leader`, ….
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::ShiftLeader => "shift_leader",
+            Role::Dispatcher => "dispatcher",
+            Role::Handler => "handler",
+            Role::Leader => "leader",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role's Chinese name: 座席接线员, 值班长, ….
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Operator => "座席接线员",
+            Role::ShiftLeader => "值班长",
+            Role::Dispatcher => "转办人员",
+            Role::Handler => "办理人员",
+            Role::Leader => "领导",
+            Role::Supervisor => "效能办",
+            Role::Admin => "系统管理员",
+        }
+    }
+}
+
 /// Who reads the daily report (日报) of every district and bureau: the efficiency office
 /// (效能办), leaders, shift leaders (值班长) and admins. Operators, dispatchers and handlers
 /// work cases; they do not read reports.

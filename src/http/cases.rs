@@ -166,7 +166,7 @@ fn parse_id(id: &str) -> Result<CaseId, ApiError> {
 
 /// 受理: create a case (or save a draft with `submit: false`).
 #[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = CreateCase,
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
     responses((status = 201, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_case(
     State(app): State<AppState>,
@@ -379,7 +379,7 @@ macro_rules! verb {
             params(
                 ("id" = String, Path, description = "工单编号"),
                 ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"),
-                ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe"),
+                ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$"),
             ),
             responses((status = 200, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem),
                 (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -584,8 +584,10 @@ verb!(
 
 /// 并单: merge this duplicate into a master case.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/merge", tag = "cases", request_body = MergeBody,
-    params(("id" = String, Path, description = "工单编号"), ("If-Match" = Option<u64>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CommandResponse), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = String, Path, description = "工单编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
+    responses((status = 200, body = CommandResponse), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn merge(
     State(app): State<AppState>,
     Caller(user): Caller,
@@ -610,6 +612,7 @@ async fn merge(
 
 /// Read-your-writes: wait until the store has reached this position.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
     /// Wait (up to 5 s) until this global position is visible.
     min_position: Option<u64>,
@@ -653,13 +656,35 @@ pub struct TimelineEntry {
     kind: String,
     /// When (RFC 3339, Asia/Shanghai).
     time: String,
+    /// The step in Chinese: 受理, 转办, 签收, 办理, 办结, 回访 …
+    label: String,
     /// Username.
     actor: String,
+    /// The person's display name (the username when unknown, e.g. `system`).
+    actor_name: String,
     /// The unit acted for.
     unit_id: String,
-    /// The event's data (caller identity masked where the viewer may not see it).
+    /// Its name.
+    unit_name: String,
+    /// The event's data (caller identity masked where the viewer may not see it; times in
+    /// it RFC 3339 in Asia/Shanghai, to the second).
     #[schema(value_type = Object)]
     data: serde_json::Value,
+}
+
+/// Rewrites every RFC 3339 time in `value` as the wire writes times: Asia/Shanghai, whole
+/// seconds (stored events keep UTC with fractions).
+fn times_on_the_wire(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+                *text = ts(t.with_timezone(&Utc));
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(times_on_the_wire),
+        serde_json::Value::Object(map) => map.values_mut().for_each(times_on_the_wire),
+        _ => {}
+    }
 }
 
 /// The case now.
@@ -810,25 +835,30 @@ async fn get_case(
             if !full_identity {
                 mask_intake(&mut data);
             }
+            times_on_the_wire(&mut data);
             TimelineEntry {
                 position: rec.position.0,
                 version: rec.version,
                 kind: rec.event_type,
                 time: ts(event.at),
+                label: event.body.label_zh().to_owned(),
+                actor_name: app
+                    .directory
+                    .user(&event.actor)
+                    .map_or_else(|| event.actor.clone(), |u| u.display_name.clone()),
                 actor: event.actor,
+                unit_name: app
+                    .org
+                    .get(&event.unit_id)
+                    .map(|u| u.name.clone())
+                    .unwrap_or_default(),
                 unit_id: event.unit_id.to_string(),
                 data,
             }
         })
         .collect();
-    Ok(Json(case_view(
-        &app,
-        &case_id,
-        &case,
-        full_identity,
-        now,
-        timeline,
-    )))
+    let view = case_view(&app, &case_id, &case, full_identity, now, timeline);
+    Ok(Json(view))
 }
 
 fn case_view(
@@ -916,12 +946,12 @@ async fn identity_views(
     let actor = user.actor();
     let centre_lead = actor.has(Role::ShiftLeader) && actor.at_city_centre(&app.org);
     if !(actor.has(Role::Admin) || actor.has(Role::Supervisor) || centre_lead) {
-        return Err(ApiError::Forbidden {
-            code: "role_not_allowed",
-            title: "当前角色无权查看身份查阅记录",
-            detail: "identity views are readable by centre shift leaders, supervisors and admins"
-                .into(),
-        });
+        return Err(ApiError::role_not_allowed(
+            "当前角色无权查看身份查阅记录",
+            "identity views are readable by `shift_leader` (of the city centre), `supervisor` \
+             and `admin`",
+            &[Role::ShiftLeader, Role::Supervisor, Role::Admin],
+        ));
     }
     let case = app.case(&case_id).await.map_err(ApiError::from)?;
     if case.version() == 0 || !domain::identity::may_view_case(&actor, &case, &app.org) {

@@ -90,7 +90,7 @@ async fn login(
             expires_in: Directory::session_ttl().as_secs(),
             user,
         })),
-        Err(LoginError::BadCredentials) => Err(ApiError::Unauthorized),
+        Err(LoginError::BadCredentials) => Err(ApiError::InvalidCredentials),
         Err(LoginError::Internal) => {
             Err(ApiError::Internal(anyhow::anyhow!("password check failed")))
         }
@@ -136,6 +136,7 @@ pub struct UnitView {
 
 /// Filters for the unit list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnitQuery {
     /// Only the children of this unit.
     parent_id: Option<String>,
@@ -242,11 +243,11 @@ async fn users(
     Caller(user): Caller,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     if !user.roles.contains(&Role::Admin) {
-        return Err(ApiError::Forbidden {
-            code: "role_not_allowed",
-            title: "只有系统管理员可以查看用户列表",
-            detail: "the user list is for admins only".into(),
-        });
+        return Err(ApiError::role_not_allowed(
+            "只有系统管理员可以查看用户列表",
+            "the user list is for `admin` only",
+            &[Role::Admin],
+        ));
     }
     Ok(Json(
         app.directory

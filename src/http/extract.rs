@@ -1,6 +1,7 @@
 //! Extractors: JSON bodies with problem+json rejections, the bearer-token caller, and the
 //! command headers (`If-Match`, `Idempotency-Key`).
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -11,29 +12,68 @@ use super::AppState;
 use super::error::ApiError;
 use crate::directory::User;
 
-/// `Json<T>` whose rejections are problem+json: 400 for bad JSON or fields, 413, 415.
+/// `Json<T>` whose rejections are problem+json: 400 for bad JSON or fields, 413, 415. An
+/// empty body (none, or `Content-Length: 0`, with or without a JSON content type) reads as
+/// `{}`, so verbs without fields (`receive`, `archive`, …) need no body.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let detail = rejection.body_text();
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(detail)
+            } else {
+                ApiError::bad_request("malformed_body", detail)
+            }
+        })?;
+        let json_type = content_type.as_deref().is_some_and(is_json);
+        if content_type.is_some() && !json_type {
+            return Err(unsupported());
         }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return axum::Json::<T>::from_bytes(b"{}")
+                .map(|axum::Json(v)| ApiJson(v))
+                .map_err(json_rejection);
+        }
+        if !json_type {
+            return Err(unsupported());
+        }
+        axum::Json::<T>::from_bytes(&bytes)
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(json_rejection)
     }
+}
+
+fn unsupported() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "expected a request with `Content-Type: application/json`".to_owned(),
+    )
+}
+
+/// `application/json`, or a `+json` type such as `application/merge-patch+json`.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let detail = rejection.body_text();
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(detail),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail),
-        _ => match rejection {
-            JsonRejection::JsonDataError(_) => ApiError::bad_request("invalid_field", detail),
-            _ => ApiError::bad_request("malformed_json", detail),
-        },
+    match rejection {
+        JsonRejection::JsonDataError(_) => ApiError::bad_request("invalid_field", detail),
+        _ => ApiError::bad_request("malformed_json", detail),
     }
 }
 
@@ -141,5 +181,102 @@ impl FromRequestParts<AppState> for CommandHeaders {
             if_match,
             idempotency_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Empty {}
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Reason {
+        #[allow(dead_code)]
+        reason: String,
+    }
+
+    fn request(content_type: Option<&str>, body: &'static str) -> Request {
+        let mut req = axum::http::Request::post("/").header(header::CONTENT_LENGTH, body.len());
+        if let Some(content_type) = content_type {
+            req = req.header(header::CONTENT_TYPE, content_type);
+        }
+        req.body(Body::from(body)).expect("request")
+    }
+
+    async fn read<T: DeserializeOwned>(req: Request) -> Result<T, ApiError> {
+        ApiJson::<T>::from_request(req, &())
+            .await
+            .map(|ApiJson(v)| v)
+    }
+
+    #[tokio::test]
+    async fn a_verb_without_fields_takes_no_body_an_empty_one_or_an_empty_object() {
+        let no_body = axum::http::Request::post("/")
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(read::<Empty>(no_body).await.ok(), Some(Empty {}));
+        assert_eq!(read::<Empty>(request(None, "")).await.ok(), Some(Empty {}));
+        assert_eq!(
+            read::<Empty>(request(Some("application/json"), ""))
+                .await
+                .ok(),
+            Some(Empty {})
+        );
+        assert_eq!(
+            read::<Empty>(request(Some("application/json"), "{}"))
+                .await
+                .ok(),
+            Some(Empty {})
+        );
+        assert_eq!(
+            read::<Empty>(request(Some("application/json; charset=utf-8"), " {} "))
+                .await
+                .ok(),
+            Some(Empty {})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_json_is_still_refused() {
+        assert!(matches!(
+            read::<Empty>(request(None, "{}")).await,
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            read::<Empty>(request(Some("text/plain"), "")).await,
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            read::<Empty>(request(Some("application/json"), r#"{"force": true}"#)).await,
+            Err(ApiError::BadRequest {
+                code: "invalid_field",
+                ..
+            })
+        ));
+        assert!(matches!(
+            read::<Empty>(request(Some("application/json"), "{")).await,
+            Err(ApiError::BadRequest {
+                code: "malformed_json",
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_for_a_verb_with_fields_names_the_missing_field() {
+        match read::<Reason>(request(None, "")).await {
+            Err(ApiError::BadRequest { code, detail }) => {
+                assert_eq!(code, "invalid_field");
+                assert!(detail.contains("reason"), "{detail}");
+            }
+            other => panic!("expected a 400, got {other:?}"),
+        }
     }
 }

@@ -24,6 +24,8 @@ use crate::kb::{ArticleView, Kb, KbError, Written};
 const PER_PAGE: usize = 10;
 /// Most results per search page.
 const MAX_PER_PAGE: usize = 50;
+/// Results a search pages through at most.
+const MAX_RESULTS: usize = 1_000;
 /// Suggestions unless asked.
 const SUGGESTIONS: usize = 5;
 /// Most suggestions.
@@ -62,7 +64,7 @@ fn kb_error(err: KbError) -> ApiError {
             title: e.title(),
             detail: e.to_string(),
         },
-        e @ KbError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+        e @ KbError::Conflict { .. } => ApiError::ArticleConflict(e.to_string()),
         e @ (KbError::Store(_)
         | KbError::Index(_)
         | KbError::Projection(_)
@@ -73,6 +75,7 @@ fn kb_error(err: KbError) -> ApiError {
 
 /// Search conditions.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// What the citizen asks, as typed or said (e.g. 社保卡丢了怎么办).
@@ -81,7 +84,7 @@ pub struct SearchQuery {
     category: Option<String>,
     /// Only articles owned by this unit (e.g. `city.bureau.hrss`).
     unit_id: Option<String>,
-    /// Page number, from 1.
+    /// Page number, from 1, within the first 1,000 results.
     page: Option<usize>,
     /// Results per page (default 10, at most 50).
     per_page: Option<usize>,
@@ -91,6 +94,7 @@ pub struct SearchQuery {
 
 /// Suggestion conditions.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestQuery {
     /// The text typed so far.
@@ -182,6 +186,14 @@ async fn search(
     }
     let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
     let page = q.page.unwrap_or(1).max(1);
+    if (page - 1).saturating_mul(per_page) >= MAX_RESULTS {
+        // The index reserves room for every result before the page: a page far out would
+        // ask it for more memory than the machine has.
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("`page` must stay within the first {MAX_RESULTS} results"),
+        ));
+    }
     let request = SearchRequest {
         text: q.q,
         category: q.category,
@@ -210,6 +222,7 @@ async fn suggest(
 
 /// Paging of the knowledge-gap list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GapQuery {
     /// Page number, from 1 (at most 10000).
@@ -426,6 +439,7 @@ fn written(kb: &Kb, w: Written) -> ArticleResponse {
 
 /// Conditions of the editors' article list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleListQuery {
     /// Only articles in this state: draft, published or retired.

@@ -56,18 +56,193 @@ pub fn router(app: AppState) -> Router {
         .merge(routing::router())
         .merge(status::router())
         .split_for_parts();
+    let mut openapi = openapi;
+    conventions(&mut openapi);
     let openapi = Arc::new(openapi);
     api.route(
         "/api/v1/openapi.json",
         get(move || async move { Json(openapi.as_ref().clone()) }),
     )
     .route("/healthz", get(|| async { "ok" }))
-    .fallback(|| async { ApiError::NotFound("no such route".into()) })
+    .fallback(|| async { ApiError::RouteNotFound })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(middleware::from_fn_with_state(
+        app.clone(),
+        written_positions_only,
+    ))
     .layer(middleware::from_fn(log_internal_errors))
     .layer(TraceLayer::new_for_http())
     .with_state(app)
+}
+
+/// Operations anyone may call, without a bearer token.
+const PUBLIC_OPERATIONS: &[&str] = &["/api/v1/auth/login"];
+
+/// What every operation of the API shares, written into the generated document in one place
+/// so no handler can forget it: the bearer scheme on all but [`PUBLIC_OPERATIONS`], and the
+/// problem responses that follow from an operation's shape (401 with a token; 400, 413 and
+/// 415 with a body; 400 with query parameters or command headers; 404 with an id in the path;
+/// 409 with `If-Match`; 503 with `min_position`). Every error response is problem+json.
+fn conventions(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "the token of `POST /api/v1/auth/login`, valid 12 hours",
+                    ))
+                    .build(),
+            ),
+        );
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let params = op.parameters.as_deref().unwrap_or_default();
+            let has = |place: ParameterIn| params.iter().any(|p| p.parameter_in == place);
+            let named = |name: &str| params.iter().any(|p| p.name.eq_ignore_ascii_case(name));
+            let mut needed: Vec<(&str, &str)> = Vec::new();
+            if !PUBLIC_OPERATIONS.contains(&path.as_str()) {
+                op.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
+                needed.push(("401", "no or invalid bearer token (`unauthorized`)"));
+            }
+            if op.request_body.is_some() {
+                needed.push(("400", "malformed JSON, a missing or unknown field"));
+                needed.push(("413", "the body is over 64 KiB (`body_too_large`)"));
+                needed.push(("415", "a body that is not JSON (`unsupported_media_type`)"));
+            }
+            if has(ParameterIn::Query) || has(ParameterIn::Header) {
+                needed.push(("400", "a query parameter or header out of its range"));
+            }
+            if has(ParameterIn::Path) {
+                needed.push((
+                    "404",
+                    "unknown, or outside the caller's scope (`not_found`)",
+                ));
+            }
+            if named("If-Match") {
+                needed.push((
+                    "409",
+                    "`If-Match` is stale, or a concurrent command won (`version_conflict`)",
+                ));
+            }
+            if named("min_position") {
+                needed.push((
+                    "503",
+                    "not caught up with `min_position` (`not_caught_up`, `Retry-After`)",
+                ));
+            }
+            for (status, description) in needed {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem_response(description).into());
+            }
+            for (status, response) in op.responses.responses.iter_mut() {
+                let utoipa::openapi::RefOr::T(response) = response else {
+                    continue;
+                };
+                if response.description.is_empty() {
+                    response.description = describe(status).to_owned();
+                }
+                if status.as_str() >= "400" {
+                    // Errors are problem+json (RFC 9457), whatever the annotation said.
+                    if let Some(content) = response.content.shift_remove("application/json") {
+                        response
+                            .content
+                            .insert("application/problem+json".to_owned(), content);
+                    }
+                }
+            }
+            // A verb without fields takes no body, `{}` or an empty one.
+            if let Some(body) = op.request_body.as_mut() {
+                let empty = body.content.values().any(|c| {
+                    matches!(&c.schema, Some(utoipa::openapi::RefOr::Ref(r)) if r.ref_location.ends_with("/EmptyBody"))
+                });
+                if empty {
+                    body.required = Some(utoipa::openapi::Required::False);
+                }
+            }
+        }
+    }
+}
+
+/// What a status means in this API, for responses declared without a description.
+fn describe(status: &str) -> &'static str {
+    match status {
+        "200" => "done",
+        "201" => "created",
+        "204" => "done, no content",
+        "400" => "bad input: malformed JSON, a missing or unknown field, a bad query or header",
+        "401" => "no or invalid bearer token (`unauthorized`)",
+        "403" => {
+            "the caller's role or unit may not do this (`role_not_allowed`, `unit_not_allowed`, …)"
+        }
+        "404" => "unknown, or outside the caller's scope (`not_found`)",
+        "409" => "the resource moved on (`version_conflict`)",
+        "413" => "the body is over 64 KiB (`body_too_large`)",
+        "415" => "a body that is not JSON (`unsupported_media_type`)",
+        "422" => "a rule of the flow refused the command",
+        "503" => "a read model or index not caught up (`not_caught_up`, `Retry-After`)",
+        _ => "see the problem's `type`",
+    }
+}
+
+/// A problem+json response.
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// `min_position` beyond the store's head names a position nobody has written: waiting for
+/// it could only end in a 503 after the whole wait, so it is refused at once as bad input.
+async fn written_positions_only(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let asked = req.uri().query().and_then(|query| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.strip_prefix("min_position="))
+            .find_map(|v| v.parse::<u64>().ok())
+    });
+    if let Some(asked) = asked {
+        let head = app.store.head().0;
+        if asked > head {
+            return ApiError::bad_request(
+                "invalid_query",
+                format!("`min_position` {asked} is beyond the last position written, {head}"),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Logs the cause of every 500 (kept out of the response body).

@@ -36,6 +36,8 @@ pub(super) const INDEX_READY_WAIT: Duration = Duration::from_millis(500);
 
 /// Rows per page unless asked.
 const DEFAULT_PER_PAGE: u32 = 20;
+/// Rows a case list pages through at most (as many as a list without `q` counts).
+const MAX_OFFSET: u64 = projections::query::COUNT_LIMIT;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Conditions of the case list, combined with AND.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// draft, accepted, transferred, in_progress, completed, called_back, archived.
@@ -83,7 +86,7 @@ pub struct ListQuery {
     /// relevance (default with `q`), -created_at (default without), created_at, complete_due,
     /// case_id.
     sort: Option<String>,
-    /// 1-based page (default 1).
+    /// 1-based page (default 1), within the first 10,000 cases.
     page: Option<u32>,
     /// Rows per page, 1 to 200 (default 20).
     per_page: Option<u32>,
@@ -294,6 +297,16 @@ async fn list_cases(
         page: q.page.unwrap_or(1),
         per_page: q.per_page.unwrap_or(DEFAULT_PER_PAGE),
     };
+    let offset = u64::from(filter.page.max(1) - 1)
+        * u64::from(filter.per_page.clamp(1, projections::query::MAX_PER_PAGE));
+    if offset >= MAX_OFFSET {
+        // The case index reserves room for every row before the page: a page far out would
+        // ask it for more memory than the machine has.
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("`page` must stay within the first {MAX_OFFSET} cases; narrow the conditions"),
+        ));
+    }
     caught_up(&read, q.min_position).await?;
     let actor = user.actor();
     let scope = Scope::of(&actor, &app.org);
@@ -396,6 +409,7 @@ async fn text_page(
 
 /// Which work list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WorkListQuery {
     /// drafts, to_transfer, to_receive, in_progress, due_soon, overdue, to_decide,
@@ -464,6 +478,7 @@ fn due_soon_until(app: &AppState, hours: Option<u32>) -> Result<DateTime<Utc>, A
 
 /// The work list counts' options.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WorkListCountsQuery {
     /// For due_soon: the warning window in working hours (default 4).
@@ -556,6 +571,7 @@ async fn work_list_counts(
 
 /// Which KPIs.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct KpiQuery {
     /// day, week (Monday to Sunday) or month (default month).
@@ -666,7 +682,9 @@ pub(super) fn pct(rate: Option<f64>) -> String {
 /// as CSV (`format=csv`, UTF-8 with BOM for spreadsheet programs). Units outside the caller's
 /// scope are left out.
 #[utoipa::path(get, path = "/api/v1/kpis", tag = "cases", params(KpiQuery),
-    responses((status = 200, body = KpiReport), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, description = "the KPIs: JSON, or CSV with `format=csv`",
+            content((KpiReport = "application/json"), (String = "text/csv"))),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn kpis(
     State(app): State<AppState>,
     Extension(read): Extension<Arc<ReadSide>>,

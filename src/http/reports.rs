@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Which daily report.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DailyReportQuery {
     /// The day, YYYY-MM-DD in Asia/Shanghai (default: the last working day before today, the
@@ -165,7 +166,9 @@ impl DailyReportView {
 /// with Chinese headers (`format=csv`). For the efficiency office, leaders, shift leaders and
 /// admins; rows outside the caller's scope are left out.
 #[utoipa::path(get, path = "/api/v1/reports/daily", tag = "reports", params(DailyReportQuery),
-    responses((status = 200, body = DailyReportView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, description = "the report: JSON, or CSV with `format=csv` (an attachment `daily-YYYY-MM-DD.csv`)",
+            content((DailyReportView = "application/json"), (String = "text/csv"))),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem)))]
 async fn daily_report(
     State(app): State<AppState>,
     Extension(read): Extension<Arc<ReadSide>>,
@@ -174,11 +177,11 @@ async fn daily_report(
 ) -> Result<Response, ApiError> {
     let actor = user.actor();
     if !actor.may_read_daily_report() {
-        return Err(ApiError::Forbidden {
-            code: "role_not_allowed",
-            title: "只有效能办、领导、值班长和管理员可以查看日报",
-            detail: "the daily report is for supervisors, leaders, shift leaders and admins".into(),
-        });
+        return Err(ApiError::role_not_allowed(
+            "只有效能办、领导、值班长和管理员可以查看日报",
+            "the daily report is for `supervisor`, `leader`, `shift_leader` and `admin`",
+            &domain::roles::REPORT_READERS,
+        ));
     }
     let csv = match q.format.as_deref() {
         None | Some("json") => false,

@@ -338,6 +338,7 @@ async fn get_route(
 
 /// Where to look for the responsible unit of a new case.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestQuery {
     /// The citizen's place in the six-level tree (a unit id, e.g. `d.chengguan.s01.c01`).

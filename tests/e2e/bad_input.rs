@@ -393,7 +393,10 @@ async fn a_role_without_the_right_is_forbidden() {
             "role_not_allowed",
         )
         .await;
-    assert_eq!(problem["title"], "当前角色无权执行此操作");
+    assert_eq!(
+        problem["title"],
+        "当前角色无权执行此操作，需要：转办人员、值班长、办理人员"
+    );
     app.refused(
         &supervisor,
         &id,
@@ -595,12 +598,13 @@ async fn an_unknown_case_or_route_is_404() {
         "not_found",
     )
     .await;
-    assert_problem(
+    let route = assert_problem(
         app.get(Some(&op), "/api/v1/nothing-here").await,
         404,
-        "not_found",
+        "route_not_found",
     )
     .await;
+    assert_eq!(route["title"], "接口不存在", "{route}");
     let id = app.accept(&op, "未知动作").await;
     refused_raw(
         &app,
@@ -608,7 +612,7 @@ async fn an_unknown_case_or_route_is_404() {
         app.verb_request(&dispatcher, &id, "teleport")
             .json(&json!({})),
         404,
-        "not_found",
+        "route_not_found",
     )
     .await;
 }
@@ -778,7 +782,7 @@ async fn the_same_create_sent_twice_at_once_with_one_idempotency_key_makes_one_c
 }
 
 #[tokio::test]
-async fn a_read_waiting_for_a_position_never_reached_is_503() {
+async fn a_read_waiting_for_a_position_never_written_is_refused_at_once() {
     let app = TestApp::spawn().await;
     let op = app.login("operator").await;
     let created = app.create(&op, &intake("读己之写")).await;
@@ -792,8 +796,9 @@ async fn a_read_waiting_for_a_position_never_reached_is_503() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    // The server waits (5 s) for a position no write has reached, then says so.
-    assert_problem(
+    // No write has reached that position: waiting could only end in a 503, so the server
+    // says at once that the position is wrong (the fuzzer reported the 503s).
+    let problem = assert_problem(
         app.get(
             Some(&op),
             &format!(
@@ -803,10 +808,16 @@ async fn a_read_waiting_for_a_position_never_reached_is_503() {
             ),
         )
         .await,
-        503,
-        "not_caught_up",
+        400,
+        "invalid_query",
     )
     .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("min_position")),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
@@ -829,4 +840,150 @@ async fn an_idempotency_key_reused_for_a_different_request_is_refused() {
     // The same request with the same key still answers as the first time.
     let again: serde_json::Value = create("第一次受理").await.unwrap().json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn a_wrong_password_says_so_and_is_not_a_missing_login() {
+    let app = TestApp::spawn().await;
+    let problem = assert_problem(
+        app.login_with("operator", "not-the-password").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(problem["title"], "用户名或密码错误", "{problem}");
+    let problem = assert_problem(app.get(None, "/api/v1/me").await, 401, "unauthorized").await;
+    assert_eq!(problem["title"], "请先登录", "{problem}");
+}
+
+#[tokio::test]
+async fn a_refusal_names_the_roles_that_may_and_the_unit_that_decides() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let dispatcher = app.login("dispatcher").await;
+    let housing = app.login("housing_handler").await;
+    let id = app.accept(&op, "谁来追回").await;
+    app.ok(
+        &dispatcher,
+        &id,
+        "transfer",
+        &json!({ "lead_unit_id": "city.bureau.housing" }),
+    )
+    .await;
+    let problem = app
+        .refused(
+            &op,
+            &id,
+            "recall",
+            &json!({ "reason": "接线员" }),
+            403,
+            "role_not_allowed",
+        )
+        .await;
+    assert_eq!(
+        problem["allowed_roles"],
+        json!(["dispatcher", "shift_leader", "handler"]),
+        "{problem}"
+    );
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("`shift_leader`") && !detail.contains("ShiftLeader"),
+        "{detail}"
+    );
+    // The receiver may not recall: the city centre transferred it, and the refusal says so.
+    let problem = app
+        .refused(
+            &housing,
+            &id,
+            "recall",
+            &json!({ "reason": "收错了" }),
+            403,
+            "unit_not_allowed",
+        )
+        .await;
+    assert_eq!(
+        problem["decided_by"],
+        json!({ "unit_id": "city", "unit_name": "兰州市12345政务服务便民热线中心" }),
+        "{problem}"
+    );
+    assert_eq!(
+        problem["title"],
+        "该操作应由兰州市12345政务服务便民热线中心办理"
+    );
+}
+
+#[tokio::test]
+async fn verbs_without_fields_take_no_body_an_empty_body_or_an_empty_object() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let dispatcher = app.login("dispatcher").await;
+    let housing = app.login("housing_handler").await;
+    for (n, how) in ["no body", "Content-Length: 0", "{}"].iter().enumerate() {
+        let id = app.accept(&op, &format!("签收方式{n}")).await;
+        app.ok(
+            &dispatcher,
+            &id,
+            "transfer",
+            &json!({ "lead_unit_id": "city.bureau.housing" }),
+        )
+        .await;
+        let req = app.verb_request(&housing, &id, "receive");
+        let req = match *how {
+            "no body" => req,
+            "Content-Length: 0" => req.header(reqwest::header::CONTENT_LENGTH, "0").body(""),
+            _ => req.json(&json!({})),
+        };
+        let res = req.send().await.expect("send receive");
+        let status = res.status();
+        assert_eq!(
+            status,
+            200,
+            "receive with {how}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let case = app.case(&housing, &id).await;
+        assert_eq!(case["status"], "in_progress", "{how}");
+    }
+    // A verb with fields and no body names what is missing.
+    let id = app.accept(&op, "追回无理由").await;
+    refused_raw(
+        &app,
+        &id,
+        app.verb_request(&dispatcher, &id, "recall"),
+        400,
+        "invalid_field",
+    )
+    .await;
+}
+
+/// Found by the fuzzer (tests/e2e/openapi.rs): a page far out made the search index reserve
+/// hundreds of gigabytes and the process abort; a `min_position` nobody wrote waited 5 s for
+/// a 503.
+#[tokio::test]
+async fn a_page_far_out_or_a_position_never_written_is_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let kb = app
+        .get(
+            Some(&op),
+            "/api/v1/kb/search?q=社保卡&page=1004153052&per_page=50",
+        )
+        .await;
+    assert_problem(kb, 400, "invalid_query").await;
+    let cases = app
+        .get(Some(&op), "/api/v1/cases?q=噪音&page=4000000&per_page=200")
+        .await;
+    assert_problem(cases, 400, "invalid_query").await;
+    for path in [
+        "/api/v1/cases?min_position=9223372036854775808",
+        "/api/v1/kpis?min_position=123456789",
+        "/api/v1/kb/search?q=社保卡&min_position=123456789",
+    ] {
+        assert_problem(app.get(Some(&op), path).await, 400, "invalid_query").await;
+    }
+    // The service is still there, and the first page is fine.
+    let res = app
+        .get(Some(&op), "/api/v1/kb/search?q=社保卡&page=1")
+        .await;
+    assert_eq!(res.status(), 200);
 }

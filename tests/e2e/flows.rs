@@ -560,8 +560,8 @@ async fn the_transferring_unit_recalls_until_the_receiver_records_handling() {
         &json!({ "lead_unit_id": "city.bureau.urban" }),
     )
     .await;
-    // Only the unit that made the transfer may recall it; for a unit never given the case it
-    // does not exist.
+    // Only the unit that made the transfer may recall it: for a unit never given the case it
+    // does not exist; the receiver is told which unit decides.
     app.refused(
         &housing,
         &id,
@@ -571,15 +571,21 @@ async fn the_transferring_unit_recalls_until_the_receiver_records_handling() {
         "not_found",
     )
     .await;
-    app.refused(
-        &urban,
-        &id,
-        "recall",
-        &json!({ "reason": "我是接收方" }),
-        422,
-        "nothing_to_recall",
-    )
-    .await;
+    let problem = app
+        .refused(
+            &urban,
+            &id,
+            "recall",
+            &json!({ "reason": "我是接收方" }),
+            403,
+            "unit_not_allowed",
+        )
+        .await;
+    assert_eq!(problem["decided_by"]["unit_id"], "city", "{problem}");
+    assert_eq!(
+        problem["decided_by"]["unit_name"], "兰州市12345政务服务便民热线中心",
+        "{problem}"
+    );
     app.refused(
         &op,
         &id,
@@ -720,16 +726,18 @@ async fn a_receiver_asks_for_a_return_and_the_transferrer_decides() {
         "return_pending",
     )
     .await;
-    // The receiver cannot return on its own, nor decide its own request.
-    app.refused(
-        &housing,
-        &id,
-        "return-decision",
-        &json!({ "accept": true }),
-        422,
-        "no_return_request",
-    )
-    .await;
+    // The receiver cannot return on its own, nor decide its own request: the transferrer does.
+    let problem = app
+        .refused(
+            &housing,
+            &id,
+            "return-decision",
+            &json!({ "accept": true }),
+            403,
+            "unit_not_allowed",
+        )
+        .await;
+    assert_eq!(problem["decided_by"]["unit_id"], "city", "{problem}");
     // Overruling needs reasons.
     app.refused(
         &dispatcher,
@@ -997,14 +1005,14 @@ async fn an_approved_extension_moves_the_deadline_and_a_refused_one_does_not() {
         "extension_pending",
     )
     .await;
-    // The bureau cannot approve its own request.
+    // The bureau cannot approve its own request: the transferring centre decides.
     app.refused(
         &housing,
         &id,
         "extension/decide",
         &json!({ "approve": true }),
-        422,
-        "no_extension_request",
+        403,
+        "unit_not_allowed",
     )
     .await;
 
@@ -1065,4 +1073,45 @@ async fn an_approved_extension_moves_the_deadline_and_a_refused_one_does_not() {
             "extension_decided"
         ]
     );
+}
+
+#[tokio::test]
+async fn the_timeline_speaks_chinese_with_names_and_shanghai_times_to_the_second() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let dispatcher = app.login("dispatcher").await;
+    let id = app.accept(&op, "时间线").await;
+    app.ok(
+        &dispatcher,
+        &id,
+        "transfer",
+        &json!({ "lead_unit_id": "city.bureau.housing" }),
+    )
+    .await;
+    let case = app.case(&op, &id).await;
+    let timeline = case["timeline"].as_array().expect("timeline");
+    let labels: Vec<&str> = timeline
+        .iter()
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["受理", "转办"]);
+    assert_eq!(timeline[1]["unit_name"], "兰州市12345政务服务便民热线中心");
+    assert_ne!(
+        timeline[1]["actor_name"], "dispatcher",
+        "a person's name, not the login"
+    );
+    assert!(!timeline[1]["actor_name"].as_str().unwrap().is_empty());
+    // Every time in the event data, deadlines included, as the wire writes times.
+    let text = timeline[1]["data"].to_string();
+    let stamps: Vec<&str> = text
+        .split('"')
+        .filter(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
+        .collect();
+    assert!(!stamps.is_empty(), "{text}");
+    for stamp in stamps {
+        assert!(
+            stamp.ends_with("+08:00") && !stamp.contains('.'),
+            "{stamp} in {text}"
+        );
+    }
 }

@@ -205,19 +205,25 @@ async fn the_user_list_is_for_admins_and_shows_what_leaders_oversee() {
 #[tokio::test]
 async fn logging_in_with_a_wrong_password_or_an_unknown_user_is_401() {
     let app = TestApp::spawn().await;
-    assert_problem(
+    let wrong = assert_problem(
         app.login_with("operator", "wrong-password").await,
         401,
-        "unauthorized",
+        "invalid_credentials",
     )
     .await;
+    assert_eq!(wrong["title"], "用户名或密码错误", "{wrong}");
     assert_problem(
         app.login_with("nobody", PASSWORD).await,
         401,
-        "unauthorized",
+        "invalid_credentials",
     )
     .await;
-    assert_problem(app.login_with("operator", "").await, 401, "unauthorized").await;
+    assert_problem(
+        app.login_with("operator", "").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
     // Missing field: the parser's 400.
     let res = app
         .http
