@@ -59,11 +59,15 @@ pub fn may_transfer_to(org: &OrgTree, from: &UnitId, target: &UnitId) -> Result<
         unit.parent_id.as_ref() == Some(from)
             && matches!(unit.kind, UnitKind::Bureau | UnitKind::DistrictCentre)
     } else {
-        // Everyone else transfers down their own subtree only.
+        // Everyone else transfers down their own subtree only, to units that handle cases (a
+        // building is a place, not a unit with staff).
         org.is_below(target, from)
             && !matches!(
                 unit.kind,
-                UnitKind::HotlineCentre | UnitKind::EfficiencyOffice | UnitKind::DistrictCentre
+                UnitKind::HotlineCentre
+                    | UnitKind::EfficiencyOffice
+                    | UnitKind::DistrictCentre
+                    | UnitKind::Building
             )
     };
     if allowed {

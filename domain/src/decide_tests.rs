@@ -1610,3 +1610,16 @@ fn a_district_efficiency_office_sees_its_district_only_and_the_city_office_every
         "another district's efficiency office"
     );
 }
+
+#[test]
+fn a_case_is_never_transferred_to_a_building() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    let a = actor("a_dispatcher", "d.a", Role::Dispatcher);
+    s.ok(&a, Command::Receive);
+    s.refused(
+        &a,
+        transfer("d.a.s01.c01.g01.b01", &[]),
+        CaseError::TargetNotAllowed(u("d.a.s01.c01.g01.b01")),
+    );
+}

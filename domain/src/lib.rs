@@ -13,6 +13,7 @@
 //! - [`case`]: the aggregate's state, statuses and `evolve`.
 //! - [`command`], [`event`], [`error`]: what is asked, what happened, why it was refused.
 //! - [`decide`](mod@decide): the rules.
+//! - [`actions`]: the verbs an actor may perform on a case now, asked of `decide`.
 //! - [`routing`]: the routing suggestion from the dispatch catalogue (派单目录).
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
 //! - [`time`]: fast reading of the timestamps the store writes.
@@ -32,6 +33,7 @@
 //! `Annotated` · 归档 `Archived` · 并单 `Merged` · 申诉 `Appealed` · 到期预警 `DeadlineWarned`.
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod calendar;
 pub mod case;
 pub mod command;

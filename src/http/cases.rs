@@ -728,6 +728,31 @@ pub struct CaseView {
     /// Every assignment ever made, recalled ones included (流转轨迹).
     assignments: Vec<AssignmentView>,
     timeline: Vec<TimelineEntry>,
+    /// What the caller may do on this case now, asked of the rules themselves
+    /// (`domain::actions`): show only these.
+    actions: Vec<ActionView>,
+}
+
+/// A verb the caller may perform now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionView {
+    /// `POST /api/v1/cases/{id}/{verb}` (`draft` is `PUT`): `receive`, `transfer`,
+    /// `extension/decide` …
+    verb: String,
+    /// The button's label: 签收, 转办, 审批延期 …
+    label: String,
+    /// For `transfer`: the units it may go to now (as lead or co-handler).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    transfer_targets: Vec<TargetView>,
+}
+
+/// A unit a transfer may go to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetView {
+    unit_id: String,
+    name: String,
+    /// With its places below the city: `城关区 / 酒泉路街道`.
+    path: String,
 }
 
 fn snake<T: Serialize>(v: &T) -> String {
@@ -857,7 +882,30 @@ async fn get_case(
             }
         })
         .collect();
-    let view = case_view(&app, &case_id, &case, full_identity, now, timeline);
+    let mut view = case_view(&app, &case_id, &case, full_identity, now, timeline);
+    let ctx = domain::Context {
+        now,
+        actor: &actor,
+        org: &app.org,
+        calendar: &app.calendar,
+        policy: &app.policy,
+    };
+    view.actions = domain::actions::allowed_actions(&case, &ctx)
+        .into_iter()
+        .map(|a| ActionView {
+            verb: a.verb.to_owned(),
+            label: a.label.to_owned(),
+            transfer_targets: a
+                .transfer_targets
+                .iter()
+                .map(|u| TargetView {
+                    unit_id: u.to_string(),
+                    name: app.org.get(u).map(|x| x.name.clone()).unwrap_or_default(),
+                    path: app.org.path_label(u),
+                })
+                .collect(),
+        })
+        .collect();
     Ok(Json(view))
 }
 
@@ -922,6 +970,7 @@ fn case_view(
             .map(|a| assignment_view(app, a, now))
             .collect(),
         timeline,
+        actions: Vec::new(),
     }
 }
 

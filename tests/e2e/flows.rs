@@ -1115,3 +1115,75 @@ async fn the_timeline_speaks_chinese_with_names_and_shanghai_times_to_the_second
         );
     }
 }
+
+fn verbs(case: &serde_json::Value) -> Vec<String> {
+    case["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["verb"].as_str().expect("verb").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_case_lists_what_this_user_may_do_now_and_it_is_accepted() {
+    let app = TestApp::spawn().await;
+    let op = app.login("operator").await;
+    let dispatcher = app.login("dispatcher").await;
+    let chengguan = app.login("chengguan_dispatcher").await;
+    let supervisor = app.login("supervisor").await;
+    let id = app.accept(&op, "可做之事").await;
+
+    assert_eq!(verbs(&app.case(&op, &id).await), ["merge"]);
+    assert_eq!(verbs(&app.case(&supervisor, &id).await), ["supervise"]);
+    let case = app.case(&dispatcher, &id).await;
+    assert_eq!(verbs(&case), ["transfer", "merge"]);
+    let targets = case["actions"][0]["transfer_targets"]
+        .as_array()
+        .expect("targets");
+    let ids: Vec<&str> = targets
+        .iter()
+        .map(|t| t["unit_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"d.chengguan") && ids.contains(&"city.bureau.housing"));
+    assert!(
+        !ids.contains(&"d.chengguan.s01"),
+        "not past the district centre"
+    );
+    let chengguan_target = targets
+        .iter()
+        .find(|t| t["unit_id"] == "d.chengguan")
+        .expect("城关");
+    assert_eq!(chengguan_target["path"], "城关区");
+    // What is offered is accepted.
+    app.ok(
+        &dispatcher,
+        &id,
+        "transfer",
+        &json!({ "lead_unit_id": "d.chengguan" }),
+    )
+    .await;
+    assert_eq!(
+        verbs(&app.case(&dispatcher, &id).await),
+        ["recall", "merge"]
+    );
+    assert_eq!(
+        verbs(&app.case(&chengguan, &id).await),
+        ["receive", "return-request"]
+    );
+    app.ok(&chengguan, &id, "receive", &json!({})).await;
+    let case = app.case(&chengguan, &id).await;
+    let offered = verbs(&case);
+    assert!(offered.contains(&"transfer".to_owned()), "{offered:?}");
+    assert!(!offered.contains(&"receive".to_owned()), "{offered:?}");
+    // What is not offered is refused.
+    app.refused(
+        &chengguan,
+        &id,
+        "receive",
+        &json!({}),
+        422,
+        "already_received",
+    )
+    .await;
+}
