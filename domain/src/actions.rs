@@ -229,7 +229,7 @@ mod tests {
         }
     }
 
-    fn verbs(s: &Scenario, who: &crate::roles::Actor) -> Vec<&'static str> {
+    fn actions(s: &Scenario, who: &crate::roles::Actor) -> Vec<AllowedAction> {
         let w = world();
         let ctx = Context {
             now: s.now,
@@ -239,21 +239,14 @@ mod tests {
             policy: &w.policy,
         };
         allowed_actions(&s.case, &ctx)
-            .into_iter()
-            .map(|a| a.verb)
-            .collect()
+    }
+
+    fn verbs(s: &Scenario, who: &crate::roles::Actor) -> Vec<&'static str> {
+        actions(s, who).into_iter().map(|a| a.verb).collect()
     }
 
     fn targets(s: &Scenario, who: &crate::roles::Actor) -> Vec<String> {
-        let w = world();
-        let ctx = Context {
-            now: s.now,
-            actor: who,
-            org: &w.org,
-            calendar: &w.calendar,
-            policy: &w.policy,
-        };
-        allowed_actions(&s.case, &ctx)
+        actions(s, who)
             .into_iter()
             .find(|a| a.verb == "transfer")
             .map(|a| a.transfer_targets.iter().map(ToString::to_string).collect())

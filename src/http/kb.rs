@@ -255,6 +255,19 @@ pub struct GapList {
     gaps: Vec<GapView>,
 }
 
+/// The page of an editors' list: `page` 1 to 10000 (default 1), `per_page` 1 to 200
+/// (default 50).
+fn editors_page(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, usize), ApiError> {
+    let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(50));
+    if !(1..=10_000).contains(&page) || !(1..=200).contains(&per_page) {
+        return Err(ApiError::bad_request(
+            "invalid_paging",
+            "`page` must be 1 to 10000 and `per_page` 1 to 200",
+        ));
+    }
+    Ok((page, per_page))
+}
+
 /// Who sees the knowledge gaps: those who write articles.
 const GAP_READERS: &[domain::roles::Role] = &[
     domain::roles::Role::ShiftLeader,
@@ -278,14 +291,7 @@ async fn list_gaps(
             detail: "knowledge gaps are for shift_leader, admin and handler".into(),
         });
     }
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(50);
-    if !(1..=10_000).contains(&page) || !(1..=200).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            "invalid_paging",
-            "`page` must be 1 to 10000 and `per_page` 1 to 200",
-        ));
-    }
+    let (page, per_page) = editors_page(q.page, q.per_page)?;
     let gaps = kb.gaps();
     let total = gaps.len();
     let gaps = gaps
@@ -513,14 +519,7 @@ async fn list_articles(
             ));
         }
     };
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(50);
-    if !(1..=10_000).contains(&page) || !(1..=200).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            "invalid_paging",
-            "`page` must be 1 to 10000 and `per_page` 1 to 200",
-        ));
-    }
+    let (page, per_page) = editors_page(q.page, q.per_page)?;
     let own_unit = user.unit_id.to_string();
     let mut matching = Vec::new();
     for view in kb.articles().await.map_err(kb_error)? {

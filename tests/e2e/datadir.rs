@@ -2,45 +2,20 @@
 //! `serve` and a `rebuild` meet before they open or replace anything, and `serve` binds its
 //! port before it creates and seeds a new data directory.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, ExitStatus};
+use std::time::SystemTime;
 
 use crate::helpers::TestApp;
 
-/// Runs `minqing ARGS` to its end (bounded) and returns its status and stderr.
+/// Runs `minqing ARGS --data DATA` to its end and returns its status and stderr.
 fn run_to_end(args: &[&str], data: &Path) -> (ExitStatus, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_minqing"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minqing"));
+    cmd.args(args)
         .arg("--data")
         .arg(data)
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start minqing");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("minqing {args:?} kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    (status, stderr)
+        .env("RUST_LOG", "off");
+    crate::helpers::run_to_end(cmd)
 }
 
 fn modified(path: &Path) -> SystemTime {
