@@ -268,7 +268,9 @@ pub struct WorkListOwner {
     pub username: String,
     /// The user's unit.
     pub unit_id: String,
-    /// The user's unit and, for leaders, every unit within those they oversee.
+    /// The user's unit and, for leaders, every unit within those they oversee; for a
+    /// district's efficiency office, every unit of its district (its board of what the
+    /// district holds, overdue included).
     pub units: Vec<String>,
     /// The efficiency office sees every overdue case.
     pub every_overdue: bool,
@@ -278,11 +280,16 @@ impl WorkListOwner {
     /// The owner of `actor`'s work lists.
     pub fn of(actor: &Actor, org: &OrgTree) -> WorkListOwner {
         let mut units = vec![actor.unit_id.to_string()];
-        if actor.has(Role::Leader) {
+        let district_office = actor.has(Role::Supervisor) && !actor.sees_every_case(org);
+        if actor.has(Role::Leader) || district_office {
             units.extend(
                 org.units()
                     .iter()
-                    .filter(|u| u.id != actor.unit_id && actor.oversees_unit(org, &u.id))
+                    .filter(|u| {
+                        u.id != actor.unit_id
+                            && ((actor.has(Role::Leader) && actor.oversees_unit(org, &u.id))
+                                || (district_office && org.is_below(&u.id, &actor.unit_id)))
+                    })
                     .map(|u| u.id.to_string()),
             );
         }

@@ -1986,3 +1986,41 @@ fn due_soon_holders_agree_with_the_running_deadlines_of_the_domain() {
     }
     assert!(n_found > 0, "the windows catch some deadlines");
 }
+
+#[test]
+fn a_district_efficiency_office_sees_its_districts_overdue_cases_and_no_others() {
+    let mut log = Log::default();
+    for (id, place, centre) in [
+        ("O1", "d.chengguan.s01.c01", "d.chengguan"),
+        ("O2", "d.qilihe.s01", "d.qilihe"),
+    ] {
+        log.create(id, place, "13800000001", false);
+        log.run("dispatcher", id, monday(1), transfer(centre, &[]));
+    }
+    // O1 goes on to a street office of 城关区, which does not sign for it.
+    log.run("chengguan_dispatcher", "O1", monday(1), Command::Receive);
+    log.run(
+        "chengguan_dispatcher",
+        "O1",
+        monday(1),
+        transfer("d.chengguan.s01", &[]),
+    );
+    let (_dir, _path, q) = built(&log);
+    // The next day: both are past their receive-by.
+    let now = monday(24);
+    let overdue = |user: &str| {
+        let (_, _, owner) = as_user(user);
+        let page = q
+            .work_list(WorkList::Overdue, &owner, now, now, 1, 50)
+            .expect("list");
+        page.items
+            .iter()
+            .map(|i| i.case_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(overdue("chengguan_supervisor"), ["O1"]);
+    assert_eq!(overdue("qilihe_supervisor"), ["O2"]);
+    let mut all = overdue("supervisor");
+    all.sort();
+    assert_eq!(all, ["O1", "O2"], "the city's office sees the whole city");
+}
