@@ -613,8 +613,21 @@ mod tests {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let server =
-            tokio::spawn(axum::serve(listener, crate::http::router(app.clone())).into_future());
+        let state = crate::http::AppState {
+            app: app.clone(),
+            read: read.clone(),
+            kb: crate::kb::Kb::start(dir.path(), app.clone())
+                .await
+                .expect("kb"),
+            case_search: crate::case_search::CaseSearch::start(
+                dir.path(),
+                app.store.clone(),
+                app.org.clone(),
+            )
+            .expect("case index"),
+            kpi_weights: projections::kpi::KpiWeights::default(),
+        };
+        let server = tokio::spawn(axum::serve(listener, crate::http::router(state)).into_future());
         let (token, _) = app
             .directory
             .login("operator", "test-password")

@@ -171,11 +171,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         app.store.clone(),
         app.org.clone(),
     )?;
-    let router = crate::http::router(app.clone())
-        .layer(axum::Extension(read.clone()))
-        .layer(axum::Extension(settings.kpi_weights))
-        .layer(axum::Extension(kb.clone()))
-        .layer(axum::Extension(case_search.clone()));
+    let router = crate::http::router(crate::http::AppState {
+        app: app.clone(),
+        read: read.clone(),
+        kb: kb.clone(),
+        case_search: case_search.clone(),
+        kpi_weights: settings.kpi_weights,
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

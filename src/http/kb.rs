@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Path;
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use knowledge_base::article::{ArticleCommand, ArticleContent, ArticleError};
 use knowledge_base::index::{SearchPage, SearchRequest};
@@ -171,7 +171,7 @@ fn check_query(q: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/kb/search", tag = "kb", params(SearchQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn search(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(_user): Caller,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
@@ -209,7 +209,7 @@ async fn search(
 #[utoipa::path(get, path = "/api/v1/kb/suggest", tag = "kb", params(SuggestQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn suggest(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(_user): Caller,
     ApiQuery(q): ApiQuery<SuggestQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
@@ -280,7 +280,7 @@ const GAP_READERS: &[domain::roles::Role] = &[
 #[utoipa::path(get, path = "/api/v1/kb/gaps", tag = "kb", params(GapQuery),
     responses((status = 200, body = GapList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_gaps(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<GapQuery>,
 ) -> Result<Json<GapList>, ApiError> {
@@ -493,7 +493,7 @@ pub struct ArticleList {
 #[utoipa::path(get, path = "/api/v1/kb/articles", tag = "kb", params(ArticleListQuery),
     responses((status = 200, body = ArticleList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_articles(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<ArticleListQuery>,
 ) -> Result<Json<ArticleList>, ApiError> {
@@ -565,7 +565,7 @@ async fn list_articles(
 #[utoipa::path(post, path = "/api/v1/kb/articles", tag = "kb", request_body = ArticleBody,
     responses((status = 201, body = ArticleResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_article(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(user): Caller,
     ApiJson(body): ApiJson<ArticleBody>,
 ) -> Result<(StatusCode, Json<ArticleResponse>), ApiError> {
@@ -580,7 +580,7 @@ async fn create_article(
     params(("id" = String, Path, description = "文章编号")),
     responses((status = 200, body = ArticleResponse), (status = 404, body = Problem)))]
 async fn get_article(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(_user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ArticleResponse>, ApiError> {
@@ -594,7 +594,7 @@ async fn get_article(
     responses((status = 200, body = ArticleResponse), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_article(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(user): Caller,
     Path(id): Path<String>,
     headers: CommandHeaders,
@@ -619,7 +619,7 @@ async fn update_article(
     responses((status = 200, body = ArticleResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn publish_article(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(user): Caller,
     Path(id): Path<String>,
     headers: CommandHeaders,
@@ -637,7 +637,7 @@ async fn publish_article(
     responses((status = 200, body = ArticleResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn retire_article(
-    Extension(kb): Extension<Arc<Kb>>,
+    State(kb): State<Arc<Kb>>,
     Caller(user): Caller,
     Path(id): Path<String>,
     headers: CommandHeaders,

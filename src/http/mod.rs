@@ -26,8 +26,45 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::App;
 use error::{ApiError, InternalCause};
 
-/// Handlers share the application.
-pub type AppState = Arc<App>;
+/// What every handler may ask for, by type (`State<Arc<ReadSide>>`, `State<KpiWeights>` …)
+/// through `FromRef`: one state built once by `server`, so a handler can never meet a missing
+/// piece at run time. It dereferences to the [`App`].
+#[derive(Clone)]
+pub struct AppState {
+    /// The command service.
+    pub app: Arc<App>,
+    /// The read models.
+    pub read: Arc<crate::projection_runner::ReadSide>,
+    /// The knowledge base.
+    pub kb: Arc<crate::kb::Kb>,
+    /// The case-text index.
+    pub case_search: Arc<crate::case_search::CaseSearch>,
+    /// The KPI ranking weights (`--kpi-weights`).
+    pub kpi_weights: projections::kpi::KpiWeights,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+macro_rules! state_part {
+    ($ty:ty, $field:ident) => {
+        impl axum::extract::FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        }
+    };
+}
+state_part!(Arc<App>, app);
+state_part!(Arc<crate::projection_runner::ReadSide>, read);
+state_part!(Arc<crate::kb::Kb>, kb);
+state_part!(Arc<crate::case_search::CaseSearch>, case_search);
+state_part!(projections::kpi::KpiWeights, kpi_weights);
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
-use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use domain::Status;
 use domain::calendar::WorkingTime;
@@ -257,8 +257,8 @@ fn to_wire(page: Page) -> CaseList {
     responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn list_cases(
     State(app): State<AppState>,
-    Extension(read): Extension<Arc<ReadSide>>,
-    Extension(case_search): Extension<Arc<CaseSearch>>,
+    State(read): State<Arc<ReadSide>>,
+    State(case_search): State<Arc<CaseSearch>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
@@ -434,7 +434,7 @@ pub struct WorkListQuery {
     responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn work_list(
     State(app): State<AppState>,
-    Extension(read): Extension<Arc<ReadSide>>,
+    State(read): State<Arc<ReadSide>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<WorkListQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
@@ -520,7 +520,7 @@ pub struct WorkListCounts {
     responses((status = 200, body = WorkListCounts), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn work_list_counts(
     State(app): State<AppState>,
-    Extension(read): Extension<Arc<ReadSide>>,
+    State(read): State<Arc<ReadSide>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<WorkListCountsQuery>,
 ) -> Result<Json<WorkListCounts>, ApiError> {
@@ -687,8 +687,8 @@ pub(super) fn pct(rate: Option<f64>) -> String {
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn kpis(
     State(app): State<AppState>,
-    Extension(read): Extension<Arc<ReadSide>>,
-    Extension(weights): Extension<KpiWeights>,
+    State(read): State<Arc<ReadSide>>,
+    State(weights): State<KpiWeights>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<KpiQuery>,
 ) -> Result<axum::response::Response, ApiError> {

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use chrono::NaiveDate;
 use domain::org::UnitId;
 use projections::Scope;
@@ -171,7 +171,7 @@ impl DailyReportView {
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem)))]
 async fn daily_report(
     State(app): State<AppState>,
-    Extension(read): Extension<Arc<ReadSide>>,
+    State(read): State<Arc<ReadSide>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<DailyReportQuery>,
 ) -> Result<Response, ApiError> {

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
-use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -76,9 +76,9 @@ impl From<IndexStatus> for IndexState {
     responses((status = 200, body = ServiceStatus), (status = 401, body = Problem)))]
 async fn status(
     State(app): State<AppState>,
-    Extension(read): Extension<Arc<ReadSide>>,
-    Extension(kb): Extension<Arc<Kb>>,
-    Extension(case_search): Extension<Arc<CaseSearch>>,
+    State(read): State<Arc<ReadSide>>,
+    State(kb): State<Arc<Kb>>,
+    State(case_search): State<Arc<CaseSearch>>,
     Caller(_user): Caller,
 ) -> Result<Json<ServiceStatus>, ApiError> {
     Ok(Json(ServiceStatus {
