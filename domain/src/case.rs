@@ -228,6 +228,73 @@ impl Assignment {
             AssignmentState::Pending | AssignmentState::Received
         )
     }
+
+    /// Rule 8 for one assignment at `now`: not signed for by its receive-by (逾期未接收), not
+    /// completed by its complete-by (逾期正在办理), or completed after it (逾期办结).
+    pub fn overdue_kind(&self, now: DateTime<Utc>) -> Option<Overdue> {
+        match self.state {
+            AssignmentState::Pending if now > self.receive_by.at => Some(Overdue::NotReceived),
+            AssignmentState::Pending | AssignmentState::Received if now > self.complete_by.at => {
+                Some(Overdue::InProgress)
+            }
+            AssignmentState::Completed
+                if self.completed_at.is_some_and(|t| t > self.complete_by.at) =>
+            {
+                Some(Overdue::Completed)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What rule 8 needs to judge a case overdue at any instant, from its recorded deadlines: a
+/// read model keeps these and judges at query time with [`RunningDeadlines::overdue_kind`],
+/// which gives the same answer as [`Case::overdue_kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunningDeadlines {
+    /// The earliest receive-by of the holders not yet signed for.
+    pub receive_due: Option<DateTime<Utc>>,
+    /// The earliest complete-by of the holders.
+    pub complete_due: Option<DateTime<Utc>>,
+    /// The case is closed and some assignment was completed after its complete-by.
+    pub completed_late: bool,
+}
+
+impl RunningDeadlines {
+    /// From when a case at `stage` is overdue: it is overdue at `now` exactly when this is
+    /// `Some(t)` with `t < now` ([`DateTime::MIN_UTC`] for a case completed late, overdue at
+    /// every instant); `None` when it is not overdue at any time.
+    pub fn overdue_from(&self, stage: Stage) -> Option<DateTime<Utc>> {
+        match stage {
+            Stage::Open => match (self.receive_due, self.complete_due) {
+                (Some(r), Some(c)) => Some(r.min(c)),
+                (r, c) => r.or(c),
+            },
+            Stage::Completed | Stage::CalledBack | Stage::Archived if self.completed_late => {
+                Some(DateTime::<Utc>::MIN_UTC)
+            }
+            _ => None,
+        }
+    }
+
+    /// Which overdue variant applies at `now` to a case at `stage`.
+    pub fn overdue_kind(&self, stage: Stage, now: DateTime<Utc>) -> Option<Overdue> {
+        match stage {
+            Stage::Open => {
+                if self.receive_due.is_some_and(|d| now > d) {
+                    Some(Overdue::NotReceived)
+                } else if self.complete_due.is_some_and(|d| now > d) {
+                    Some(Overdue::InProgress)
+                } else {
+                    None
+                }
+            }
+            Stage::Completed | Stage::CalledBack | Stage::Archived => {
+                self.completed_late.then_some(Overdue::Completed)
+            }
+            Stage::New | Stage::Draft => None,
+        }
+    }
 }
 
 /// One transfer (转办), possibly to several units.
@@ -598,35 +665,30 @@ impl Case {
         self.overdue_kind(now).is_some()
     }
 
-    /// Which overdue variant applies at `now`, if any.
-    pub fn overdue_kind(&self, now: DateTime<Utc>) -> Option<Overdue> {
-        match self.stage {
-            Stage::Open => {
-                let mut worst = None;
-                for a in self.holders() {
-                    match a.state {
-                        AssignmentState::Pending if now > a.receive_by.at => {
-                            return Some(Overdue::NotReceived);
-                        }
-                        AssignmentState::Pending | AssignmentState::Received
-                            if now > a.complete_by.at =>
-                        {
-                            worst = Some(Overdue::InProgress);
-                        }
-                        _ => {}
-                    }
-                }
-                worst
-            }
-            Stage::Completed | Stage::CalledBack | Stage::Archived => {
-                let late = self.assignments.iter().any(|a| {
-                    a.state == AssignmentState::Completed
-                        && a.completed_at.is_some_and(|t| t > a.complete_by.at)
-                });
-                late.then_some(Overdue::Completed)
-            }
-            Stage::New | Stage::Draft => None,
+    /// The deadlines rule 8 judges the case by ([`RunningDeadlines`]).
+    pub fn running_deadlines(&self) -> RunningDeadlines {
+        let open = self.stage == Stage::Open;
+        let holders = || self.holders().filter(move |_| open);
+        RunningDeadlines {
+            receive_due: holders()
+                .filter(|a| a.state == AssignmentState::Pending)
+                .map(|a| a.receive_by.at)
+                .min(),
+            complete_due: holders().map(|a| a.complete_by.at).min(),
+            completed_late: matches!(
+                self.stage,
+                Stage::Completed | Stage::CalledBack | Stage::Archived
+            ) && self
+                .assignments
+                .iter()
+                .any(|a| a.overdue_kind(DateTime::<Utc>::MIN_UTC) == Some(Overdue::Completed)),
         }
+    }
+
+    /// Which overdue variant applies at `now`, if any (rule 8): the one rule, also used by
+    /// the read models through [`Case::running_deadlines`].
+    pub fn overdue_kind(&self, now: DateTime<Utc>) -> Option<Overdue> {
+        self.running_deadlines().overdue_kind(self.stage, now)
     }
 
     /// The Chinese label of the state a user sees, with the overdue variants.

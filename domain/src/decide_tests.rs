@@ -1623,3 +1623,19 @@ fn a_case_is_never_transferred_to_a_building() {
         CaseError::TargetNotAllowed(u("d.a.s01.c01.g01.b01")),
     );
 }
+
+#[test]
+fn overdue_from_and_overdue_kind_are_one_rule_at_every_hour() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    for hours in 0..24 * 14 {
+        let now = monday() + chrono::Duration::hours(hours);
+        let deadlines = s.case.running_deadlines();
+        let from = deadlines.overdue_from(s.case.stage());
+        assert_eq!(
+            from.is_some_and(|t| t < now),
+            s.case.overdue_kind(now).is_some(),
+            "at {now}"
+        );
+    }
+}

@@ -217,19 +217,13 @@ impl CaseRow {
         } else {
             Vec::new()
         };
-        let receive_due = holders
-            .iter()
-            .filter(|h| h.state == "pending")
-            .map(|h| h.receive_by)
-            .min();
-        let complete_due = holders.iter().map(|h| h.complete_by).min();
-        let completed_late = matches!(
-            case.stage(),
-            Stage::Completed | Stage::CalledBack | Stage::Archived
-        ) && case.assignments().iter().any(|a| {
-            a.state == AssignmentState::Completed
-                && a.completed_at.is_some_and(|t| t > a.complete_by.at)
-        });
+        // Rule 8's inputs, as the domain computes them; the read model judges overdue from
+        // them at query time (`overdue_kind` below).
+        let domain::case::RunningDeadlines {
+            receive_due,
+            complete_due,
+            completed_late,
+        } = case.running_deadlines();
         Some(CaseRow {
             case_id,
             version: case.version(),
@@ -444,13 +438,17 @@ impl CaseRow {
     /// The row's [`ScopeFacts`].
     pub fn scope_facts(&self) -> ScopeFacts {
         let micros = |t: Option<DateTime<Utc>>| t.map_or(i64::MAX, |t| t.timestamp_micros());
-        let (receive_due, complete_due) = (micros(self.receive_due), micros(self.complete_due));
-        let overdue_at = match self.stage {
-            Stage::Open => receive_due.min(complete_due),
-            Stage::Completed | Stage::CalledBack | Stage::Archived if self.completed_late => {
-                i64::MIN
-            }
-            _ => i64::MAX,
+        let complete_due = micros(self.complete_due);
+        let deadlines = domain::case::RunningDeadlines {
+            receive_due: self.receive_due,
+            complete_due: self.complete_due,
+            completed_late: self.completed_late,
+        };
+        // The domain's rule as one column: overdue at `now` iff `overdue_at < now`.
+        let overdue_at = match deadlines.overdue_from(self.stage) {
+            None => i64::MAX,
+            Some(t) if t == DateTime::<Utc>::MIN_UTC => i64::MIN,
+            Some(t) => t.timestamp_micros(),
         };
         ScopeFacts {
             created_at: self.created_at.map_or(i64::MIN, |t| t.timestamp_micros()),
@@ -487,8 +485,8 @@ pub fn touched_units(case: &Case) -> Vec<String> {
     out
 }
 
-/// Which overdue variant applies at `now`, from the row's recorded deadlines; the same answer
-/// as `Case::overdue_kind`.
+/// Which overdue variant applies at `now`, from the row's recorded deadlines: the domain's own
+/// rule (`RunningDeadlines::overdue_kind`), so the same answer as `Case::overdue_kind`.
 pub fn overdue_kind(
     stage: Stage,
     receive_due: Option<DateTime<Utc>>,
@@ -496,21 +494,12 @@ pub fn overdue_kind(
     completed_late: bool,
     now: DateTime<Utc>,
 ) -> Option<Overdue> {
-    match stage {
-        Stage::Open => {
-            if receive_due.is_some_and(|d| now > d) {
-                Some(Overdue::NotReceived)
-            } else if complete_due.is_some_and(|d| now > d) {
-                Some(Overdue::InProgress)
-            } else {
-                None
-            }
-        }
-        Stage::Completed | Stage::CalledBack | Stage::Archived => {
-            completed_late.then_some(Overdue::Completed)
-        }
-        Stage::New | Stage::Draft => None,
+    domain::case::RunningDeadlines {
+        receive_due,
+        complete_due,
+        completed_late,
     }
+    .overdue_kind(stage, now)
 }
 
 /// The Chinese label at `now`; the same answer as `Case::status_label`.

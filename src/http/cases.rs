@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use domain::case::{Assignment, AssignmentState, HandlingRole};
+use domain::case::{Assignment, HandlingRole};
 use domain::identity::{mask_name, mask_phone, may_see_identity, may_view_case};
 use domain::kinds::{Category, Channel, Kind, Urgency};
 use domain::org::UnitId;
@@ -767,12 +767,8 @@ fn opt_ts(t: Option<DateTime<Utc>>) -> Option<String> {
 }
 
 fn assignment_view(app: &AppState, a: &Assignment, now: DateTime<Utc>) -> AssignmentView {
-    let overdue = match a.state {
-        AssignmentState::Pending => now > a.receive_by.at || now > a.complete_by.at,
-        AssignmentState::Received => now > a.complete_by.at,
-        AssignmentState::Completed => a.completed_at.is_some_and(|t| t > a.complete_by.at),
-        _ => false,
-    };
+    // Rule 8, asked of the domain.
+    let overdue = a.overdue_kind(now).is_some();
     AssignmentView {
         id: a.id,
         unit_id: a.unit_id.to_string(),
