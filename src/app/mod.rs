@@ -2,6 +2,7 @@
 //! Shared by the HTTP API, the CLI and (later) the scheduler.
 
 pub mod codec;
+pub mod views;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

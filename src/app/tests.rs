@@ -219,3 +219,70 @@ fn world_on(w: &World) -> App {
         Arc::new(FixedClock),
     )
 }
+
+fn someone(name: &str, unit: &str, role: Role) -> Actor {
+    Actor {
+        username: name.into(),
+        unit_id: UnitId::new(unit),
+        roles: vec![role],
+        oversees: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_case_detail_is_scoped_masked_audited_labelled_and_carries_the_actions() {
+    let w = world();
+    let mut secret = intake("噪音");
+    secret.confidential = true;
+    let id = CaseId::parse(&create(&w.app, secret).await.expect("created")).expect("id");
+    let dispatcher = someone("dispatcher", "city", Role::Dispatcher);
+    w.app
+        .execute(
+            &dispatcher,
+            &id,
+            Command::Transfer {
+                lead_unit_id: UnitId::new("city.bureau.housing"),
+                co_unit_ids: Vec::new(),
+                note: String::new(),
+            },
+            None,
+            None,
+        )
+        .await
+        .expect("transferred");
+
+    // The bureau handler: masked everywhere, no audit, may receive.
+    let handler = someone("housing_handler", "city.bureau.housing", Role::Handler);
+    let seen = w.app.case_detail(&handler, &id).await.expect("in scope");
+    assert!(!seen.full_identity);
+    assert_eq!(seen.caller_phone(), "138****5678");
+    assert_eq!(seen.caller_name(), "张*");
+    let accepted = &seen.timeline[0];
+    assert_eq!(accepted.label, "受理");
+    let domain::EventBody::Accepted { intake, .. } = &accepted.event.body else {
+        panic!("the first event is the intake");
+    };
+    assert_eq!(
+        intake.caller_phone, "138****5678",
+        "masked in the timeline too"
+    );
+    assert_eq!(seen.timeline[1].label, "转办");
+    let verbs: Vec<&str> = seen.actions.iter().map(|a| a.verb).collect();
+    assert!(verbs.contains(&"receive"), "{verbs:?}");
+    assert!(w.app.identity_views(&id).await.expect("audit").is_empty());
+
+    // The centre's dispatcher sees the caller in full, and that view is recorded.
+    let full = w.app.case_detail(&dispatcher, &id).await.expect("in scope");
+    assert!(full.full_identity);
+    assert_eq!(full.caller_phone(), "13812345678");
+    let views = w.app.identity_views(&id).await.expect("audit");
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].username, "dispatcher");
+
+    // Another unit: the case does not exist.
+    let other = someone("urban_handler", "city.bureau.urban", Role::Handler);
+    assert!(matches!(
+        w.app.case_detail(&other, &id).await,
+        Err(AppError::NotFound(_))
+    ));
+}

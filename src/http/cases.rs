@@ -5,11 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::case::{Assignment, HandlingRole};
-use domain::identity::{mask_name, mask_phone, may_see_identity, may_view_case};
 use domain::kinds::{Category, Channel, Kind, Urgency};
 use domain::org::UnitId;
 use domain::roles::Role;
-use domain::{Case, CaseId, Command, Intake, Satisfaction};
+use domain::{CaseId, Command, Intake, Satisfaction};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,6 +18,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, Caller, CommandHeaders};
 use super::{AppState, ts};
 use crate::app::Outcome;
+use crate::app::views::CaseDetail;
 use crate::store::Position;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -797,21 +797,6 @@ fn assignment_view(app: &AppState, a: &Assignment, now: DateTime<Utc>) -> Assign
     }
 }
 
-fn mask_intake(data: &mut serde_json::Value) {
-    if let Some(intake) = data.get_mut("intake").and_then(|v| v.as_object_mut()) {
-        for (field, mask) in [
-            ("caller_name", mask_name as fn(&str) -> String),
-            ("caller_phone", mask_phone),
-        ] {
-            if let Some(v) = intake.get_mut(field)
-                && let Some(s) = v.as_str()
-            {
-                *v = serde_json::Value::String(mask(s));
-            }
-        }
-    }
-}
-
 /// The case now: status, holders with deadlines, and the full timeline.
 #[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases",
     params(("id" = String, Path, description = "工单编号"), ReadQuery),
@@ -831,63 +816,38 @@ async fn get_case(
         return Err(ApiError::Unavailable(format!("position {pos} not reached")));
     }
     let case_id = parse_id(&id)?;
-    let (case, history) = app.history(&case_id).await?;
-    let actor = user.actor();
-    if !may_view_case(&actor, &case, &app.org) {
-        // Cases outside the caller's scope do not exist for them.
-        return Err(ApiError::NotFound(format!("no case `{case_id}`")));
-    }
-    let full_identity = may_see_identity(&actor, &case, &app.org);
-    let intake = case.intake();
-    if full_identity && !(intake.caller_name.is_empty() && intake.caller_phone.is_empty()) {
-        app.record_identity_view(&actor, &case_id).await?;
-    }
-    let now = app.now();
-    let timeline = history
-        .into_iter()
-        .map(|(rec, event)| {
+    // Scoped, masked, audited, labelled, with its actions: the view layer's, not this handler's.
+    let detail = app.case_detail(&user.actor(), &case_id).await?;
+    let timeline = detail
+        .timeline
+        .iter()
+        .map(|item| {
             // `{"transferred": {…}}`: the type is already in `type`; show what is inside.
-            let mut data = match serde_json::to_value(&event.body) {
+            let mut data = match serde_json::to_value(&item.event.body) {
                 Ok(serde_json::Value::Object(map)) => {
                     map.into_iter().next().map(|(_, v)| v).unwrap_or_default()
                 }
                 _ => serde_json::Value::Null,
             };
-            if !full_identity {
-                mask_intake(&mut data);
-            }
             times_on_the_wire(&mut data);
             TimelineEntry {
-                position: rec.position.0,
-                version: rec.version,
-                kind: rec.event_type,
-                time: ts(event.at),
-                label: event.body.label_zh().to_owned(),
-                actor_name: app
-                    .directory
-                    .user(&event.actor)
-                    .map_or_else(|| event.actor.clone(), |u| u.display_name.clone()),
-                actor: event.actor,
-                unit_name: app
-                    .org
-                    .get(&event.unit_id)
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default(),
-                unit_id: event.unit_id.to_string(),
+                position: item.position.0,
+                version: item.version,
+                kind: item.event_type.clone(),
+                time: ts(item.event.at),
+                label: item.label.to_owned(),
+                actor_name: item.actor_name.clone(),
+                actor: item.event.actor.clone(),
+                unit_name: item.unit_name.clone(),
+                unit_id: item.event.unit_id.to_string(),
                 data,
             }
         })
         .collect();
-    let mut view = case_view(&app, &case_id, &case, full_identity, now, timeline);
-    let ctx = domain::Context {
-        now,
-        actor: &actor,
-        org: &app.org,
-        calendar: &app.calendar,
-        policy: &app.policy,
-    };
-    view.actions = domain::actions::allowed_actions(&case, &ctx)
-        .into_iter()
+    let mut view = case_view(&app, &detail, timeline);
+    view.actions = detail
+        .actions
+        .iter()
         .map(|a| ActionView {
             verb: a.verb.to_owned(),
             label: a.label.to_owned(),
@@ -905,25 +865,12 @@ async fn get_case(
     Ok(Json(view))
 }
 
-fn case_view(
-    app: &AppState,
-    case_id: &CaseId,
-    case: &Case,
-    full_identity: bool,
-    now: DateTime<Utc>,
-    timeline: Vec<TimelineEntry>,
-) -> CaseView {
+fn case_view(app: &AppState, detail: &CaseDetail, timeline: Vec<TimelineEntry>) -> CaseView {
+    let (case, now, full_identity) = (&detail.case, detail.now, detail.full_identity);
     let intake = case.intake();
-    let (caller_name, caller_phone) = if full_identity {
-        (intake.caller_name.clone(), intake.caller_phone.clone())
-    } else {
-        (
-            mask_name(&intake.caller_name),
-            mask_phone(&intake.caller_phone),
-        )
-    };
+    let (caller_name, caller_phone) = (detail.caller_name(), detail.caller_phone());
     CaseView {
-        id: case_id.to_string(),
+        id: detail.id.to_string(),
         version: case.version(),
         status: snake(&case.status()),
         status_label: case.status_label(now).to_owned(),
@@ -951,7 +898,7 @@ fn case_view(
         knowledge_gap: case.knowledge_gap().map(str::to_owned),
         merged_into: case.merged_into().map(|m| m.to_string()),
         duplicates: app
-            .duplicates_of(case_id)
+            .duplicates_of(&detail.id)
             .iter()
             .map(|d| d.to_string())
             .collect(),
