@@ -32,6 +32,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Its wire code, as serde writes it: `draft`, `published`, `retired`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Published => "published",
+            Status::Retired => "retired",
+        }
+    }
+
     /// The label shown on screen.
     pub fn label(self) -> &'static str {
         match self {

@@ -321,11 +321,6 @@ pub fn decode_article_event(data: &str) -> Result<ArticleEvent, serde_json::Erro
     serde_json::from_str(data)
 }
 
-/// The article ids a case event cites, if it is an answer on the call.
-pub fn cited_articles(event_type: &str, data: &str) -> Option<Vec<String>> {
-    read_answer(event_type, data).map(|a| a.article_ids)
-}
-
 /// An answer on the call: the articles it cites, or the knowledge gap it records.
 pub fn read_answer(event_type: &str, data: &str) -> Option<AnswerRead> {
     if event_type != ANSWERED_ON_CALL {

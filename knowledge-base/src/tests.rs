@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::article::{self, Article, ArticleCommand, Status};
 use crate::fixtures;
 use crate::index::{KbIndex, SearchRequest};
-use crate::projection::{Projection, cited_articles, gap_key, read_answer};
+use crate::projection::{Projection, gap_key, read_answer};
 
 fn now() -> DateTime<Utc> {
     "2026-03-02T02:00:00Z".parse().unwrap()
@@ -347,10 +347,10 @@ fn an_answer_on_the_call_cites_its_articles() {
     let data =
         r#"{"answered_on_call":{"reply":"已答复","kb_article_ids":["hrss-001","fund-001"]}}"#;
     assert_eq!(
-        cited_articles("answered_on_call", data),
+        read_answer("answered_on_call", data).map(|a| a.article_ids),
         Some(vec!["hrss-001".to_owned(), "fund-001".to_owned()])
     );
-    assert_eq!(cited_articles("accepted", data), None);
+    assert_eq!(read_answer("accepted", data), None);
 }
 
 #[test]

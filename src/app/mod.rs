@@ -721,14 +721,10 @@ impl App {
         if_match: Option<u64>,
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
-        // The duplicate's scope first: outside it, it is an unknown case whatever the master.
-        let case = self.case(case_id).await?;
-        if case.version() == 0 || !domain::identity::may_view_case(actor, &case, &self.org) {
-            return Err(AppError::NotFound(case_id.to_string()));
-        }
         let master = self.case(master_id).await?;
         // A master outside the caller's scope is as unknown as one that does not exist: the
-        // rule sees a case that was never created, after checking who asks.
+        // rule sees a case that was never created, after checking who asks. (`execute` checks
+        // the duplicate's own scope first, so nothing of the master leaks to a caller outside.)
         let info = if domain::identity::may_view_case(actor, &master, &self.org) {
             MasterInfo {
                 id: master_id.clone(),

@@ -181,16 +181,18 @@ async fn units(
         .iter()
         .filter(|u| parent.is_none() || u.parent_id == parent)
         .filter(|u| q.level.is_none_or(|l| u.level == l));
-    let view = |u: &domain::org::Unit| UnitView {
+    let view = |u: &domain::org::Unit, path: String| UnitView {
         id: u.id.to_string(),
         name: u.name.clone(),
         level: u.level,
         kind: u.kind,
         parent_id: u.parent_id.as_ref().map(|p| p.to_string()),
-        path: org.path_label(&u.id),
+        path,
     };
     let Some(text) = text else {
-        return Ok(Json(candidates.map(view).collect()));
+        return Ok(Json(
+            candidates.map(|u| view(u, org.path_label(&u.id))).collect(),
+        ));
     };
     let mut found: Vec<(u8, &domain::org::Unit, String)> = candidates
         .filter_map(|u| {
@@ -218,7 +220,7 @@ async fn units(
         found
             .into_iter()
             .take(limit)
-            .map(|(_, u, _)| view(u))
+            .map(|(_, u, path)| view(u, path))
             .collect(),
     ))
 }

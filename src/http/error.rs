@@ -186,7 +186,7 @@ impl ApiError {
             code: "role_not_allowed",
             title: title.to_owned(),
             detail: detail.into(),
-            allowed_roles: Some(roles.iter().map(|r| r.code().to_owned()).collect()),
+            allowed_roles: Some(role_codes(roles)),
             decided_by: None,
         }))
     }
@@ -200,6 +200,11 @@ impl ApiError {
     }
 }
 
+/// The roles in the API's words (`shift_leader`), for `allowed_roles`.
+fn role_codes(roles: &[domain::roles::Role]) -> Vec<String> {
+    roles.iter().map(|r| r.code().to_owned()).collect()
+}
+
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         match err {
@@ -208,9 +213,7 @@ impl From<AppError> for ApiError {
                 title: e.title(),
                 detail: e.to_string(),
                 allowed_roles: match &e {
-                    CaseError::RoleNotAllowed(roles) => {
-                        Some(roles.iter().map(|r| r.code().to_owned()).collect())
-                    }
+                    CaseError::RoleNotAllowed(roles) => Some(role_codes(roles)),
                     _ => None,
                 },
                 decided_by: match &e {

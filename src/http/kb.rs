@@ -268,7 +268,7 @@ fn editors_page(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, 
     Ok((page, per_page))
 }
 
-/// Who sees the knowledge gaps: those who write articles.
+/// Who sees the knowledge gaps and the editors' article list: those who write articles.
 const GAP_READERS: &[domain::roles::Role] = &[
     domain::roles::Role::ShiftLeader,
     domain::roles::Role::Admin,
@@ -285,11 +285,11 @@ async fn list_gaps(
     ApiQuery(q): ApiQuery<GapQuery>,
 ) -> Result<Json<GapList>, ApiError> {
     if !user.roles.iter().any(|r| GAP_READERS.contains(r)) {
-        return Err(ApiError::Forbidden {
-            code: "role_not_allowed",
-            title: "当前角色无权查看知识库缺口",
-            detail: "knowledge gaps are for shift_leader, admin and handler".into(),
-        });
+        return Err(ApiError::role_not_allowed(
+            "当前角色无权查看知识库缺口",
+            "knowledge gaps are for `shift_leader`, `admin` and `handler`",
+            GAP_READERS,
+        ));
     }
     let (page, per_page) = editors_page(q.page, q.per_page)?;
     let gaps = kb.gaps();
@@ -406,10 +406,7 @@ pub struct ArticleResponse {
 
 fn response(view: ArticleView, position: Option<u64>) -> ArticleResponse {
     let a = view.article;
-    let status = serde_json::to_value(a.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let status = a.status.code().to_owned();
     ArticleResponse {
         status_label: a.status.label().to_owned(),
         status,
@@ -498,17 +495,18 @@ async fn list_articles(
     ApiQuery(q): ApiQuery<ArticleListQuery>,
 ) -> Result<Json<ArticleList>, ApiError> {
     use domain::roles::Role;
+    // The editors, as for the gaps; handlers see their own unit's articles only.
+    if !user.roles.iter().any(|r| GAP_READERS.contains(r)) {
+        return Err(ApiError::role_not_allowed(
+            "只有知识库编辑人员可以查看文章列表",
+            "the article list is for `shift_leader`, `admin` and `handler`",
+            GAP_READERS,
+        ));
+    }
     let all_units = user
         .roles
         .iter()
         .any(|r| matches!(r, Role::ShiftLeader | Role::Admin));
-    if !all_units && !user.roles.contains(&Role::Handler) {
-        return Err(ApiError::Forbidden {
-            code: "role_not_allowed",
-            title: "只有知识库编辑人员可以查看文章列表",
-            detail: "the article list is for shift_leader, admin and handler".into(),
-        });
-    }
     let status = match q.status.as_deref() {
         None => None,
         Some(s @ ("draft" | "published" | "retired")) => Some(s.to_owned()),
@@ -524,15 +522,11 @@ async fn list_articles(
     let mut matching = Vec::new();
     for view in kb.articles().await.map_err(kb_error)? {
         let a = &view.article;
-        let code = serde_json::to_value(a.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         if (all_units || a.content.unit_id == own_unit)
-            && status.as_ref().is_none_or(|s| *s == code)
+            && status.as_ref().is_none_or(|s| s == a.status.code())
             && q.unit_id.as_ref().is_none_or(|u| *u == a.content.unit_id)
         {
-            matching.push((code, view));
+            matching.push(view);
         }
     }
     let total = matching.len();
@@ -540,11 +534,11 @@ async fn list_articles(
         .into_iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|(status, view)| {
+        .map(|view| {
             let a = view.article;
             ArticleSummary {
                 status_label: a.status.label().to_owned(),
-                status,
+                status: a.status.code().to_owned(),
                 valid_from: a.content.valid_from.map(ts),
                 valid_until: a.content.valid_until.map(ts),
                 version: a.version,

@@ -363,11 +363,11 @@ async fn get_suggestion(
     ApiQuery(q): ApiQuery<SuggestQuery>,
 ) -> Result<Json<SuggestionView>, ApiError> {
     if !SUGGESTION_ROLES.iter().any(|r| user.roles.contains(r)) {
-        return Err(ApiError::Forbidden {
-            code: "role_not_allowed",
-            title: "只有接线员、值班长和转办人员可以查看转办建议",
-            detail: "routing suggestions are for operators, shift leaders and dispatchers".into(),
-        });
+        return Err(ApiError::role_not_allowed(
+            "只有接线员、值班长和转办人员可以查看转办建议",
+            "routing suggestions are for `operator`, `shift_leader` and `dispatcher`",
+            SUGGESTION_ROLES,
+        ));
     }
     let location = UnitId::new(q.location_unit_id.trim());
     if location.as_str().is_empty() {

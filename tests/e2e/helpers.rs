@@ -556,3 +556,16 @@ pub fn run_to_end(mut cmd: Command) -> (ExitStatus, String) {
         .expect("stderr");
     (status, stderr)
 }
+
+/// `text` as a URL query value (percent-encoded UTF-8).
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 use reqwest::Response;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, immediate_intake};
+use crate::helpers::{TestApp, assert_problem, immediate_intake, urlencode};
 
 async fn json_ok(res: Response) -> Value {
     let status = res.status();
@@ -30,18 +30,6 @@ async fn search(app: &TestApp, token: &str, query: &str) -> Value {
 async fn suggest(app: &TestApp, token: &str, query: &str) -> Value {
     let url = format!("/api/v1/kb/suggest?q={}", urlencode(query));
     json_ok(app.get(Some(token), &url).await).await
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {

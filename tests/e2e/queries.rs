@@ -6,7 +6,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Done, TestApp, assert_problem, intake};
+use crate::helpers::{Done, TestApp, assert_problem, intake, urlencode};
 
 /// A complaint located in `unit`, with a caller number.
 fn located(title: &str, unit: &str, phone: &str) -> Value {
@@ -417,19 +417,6 @@ async fn identity_views(app: &TestApp, token: &str, id: &str) -> serde_json::Val
     res.json().await.unwrap()
 }
 
-/// `q` as sent in a URL.
-fn encoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_case_number_a_phone_written_any_way_and_a_unit_name_find_what_people_look_for() {
     let app = TestApp::spawn().await;
@@ -472,7 +459,7 @@ async fn a_case_number_a_phone_written_any_way_and_a_unit_name_find_what_people_
             &op,
             &format!(
                 "/api/v1/cases?caller_phone={}&min_position={last}",
-                encoded(written)
+                urlencode(written)
             ),
         )
         .await;
@@ -508,7 +495,12 @@ async fn a_case_number_a_phone_written_any_way_and_a_unit_name_find_what_people_
     assert_eq!(found["total"], 0, "not in the street's scope: {found}");
 
     // Units by name, with their path, best match first.
-    let units = get_json(&app, &op, &format!("/api/v1/units?q={}", encoded("张掖路"))).await;
+    let units = get_json(
+        &app,
+        &op,
+        &format!("/api/v1/units?q={}", urlencode("张掖路")),
+    )
+    .await;
     let units = units.as_array().expect("units");
     assert_eq!(units[0]["id"], "d.chengguan.s02", "{units:?}");
     assert_eq!(units[0]["path"], "城关区 / 张掖路街道");
