@@ -327,7 +327,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             eprintln!(
                 "生成工单 {cases_written}/{n_cases} ({:5.1}%)  事件 {events_written}  {rate:.0} 事件/秒  模拟时间 {}",
                 cases_written as f64 * 100.0 / n_cases as f64,
-                crate::http::ts(last_at)
+                crate::app::rfc3339(last_at)
             );
         }
     }
@@ -347,7 +347,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     println!(
         "generated {cases_written} cases, {events_written} events in {secs:.1} s = {rate:.0} events/s \
          (up to {}); build the read models with `minqing rebuild --data {}`",
-        crate::http::ts(end),
+        crate::app::rfc3339(end),
         args.data.display()
     );
     Ok(())

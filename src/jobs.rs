@@ -21,8 +21,8 @@ use domain::org::{OrgTree, UnitId};
 use domain::roles::{Actor, Role};
 use domain::{CaseId, Command};
 
+use crate::app::views::DailyReportView;
 use crate::app::{App, AppError};
-use crate::http::reports::DailyReportView;
 use crate::projection_runner::ReadSide;
 
 /// When each job runs.
@@ -131,7 +131,7 @@ pub fn overdue_supervision(
     };
     let opinion = format!(
         "系统自动督办：{unit}{what} {}），请尽快办理。",
-        crate::http::ts(deadline)
+        crate::app::zh_time(deadline)
     );
     let key = format!(
         "overdue-sweep:{case_id}:{assignment_id}:{kind}:{}",
@@ -609,50 +609,23 @@ mod tests {
         let restarted = Jobs::new(app.clone(), read.clone(), &wider, reports).expect("jobs");
         assert_eq!(restarted.sweep_once().await.expect("sweep"), warned_once);
         // The case shows the warning: a `warned` holder and a `deadline_warned` entry.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let operator = app.directory.user("operator").expect("operator").actor();
+        let detail = app
+            .case_detail(&operator, &created_id)
             .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let state = crate::http::AppState {
-            app: app.clone(),
-            read: read.clone(),
-            kb: crate::kb::Kb::start(dir.path(), app.clone())
-                .await
-                .expect("kb"),
-            case_search: crate::case_search::CaseSearch::start(
-                dir.path(),
-                app.store.clone(),
-                app.org.clone(),
-            )
-            .expect("case index"),
-            kpi_weights: projections::kpi::KpiWeights::default(),
-        };
-        let server = tokio::spawn(axum::serve(listener, crate::http::router(state)).into_future());
-        let (token, _) = app
-            .directory
-            .login("operator", "test-password")
-            .expect("login");
-        let view: serde_json::Value = reqwest::Client::new()
-            .get(format!("http://{addr}/api/v1/cases/{created_id}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET case")
-            .json()
-            .await
-            .expect("JSON");
-        server.abort();
-        assert_eq!(view["holders"][0]["warned"], true, "{view}");
-        let types: Vec<&str> = view["timeline"]
-            .as_array()
-            .expect("timeline")
-            .iter()
-            .filter_map(|e| e["type"].as_str())
-            .collect();
+            .expect("case detail");
+        assert!(
+            detail.case.holders().next().expect("holder").warned(),
+            "{:?}",
+            detail.case.holders().next()
+        );
         assert_eq!(
-            types.iter().filter(|t| **t == "deadline_warned").count(),
-            1,
-            "{types:?}"
+            detail
+                .timeline
+                .iter()
+                .filter(|e| e.event_type == "deadline_warned")
+                .count(),
+            1
         );
         // A day later the housing bureau has not signed: one supervision, however often the
         // sweep runs; the passed deadline is not warned again.

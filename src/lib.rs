@@ -4,7 +4,9 @@
 //! - [`config`]: typed settings.
 //! - [`datadir`]: the lock that gives a data directory one owner (`serve`, `rebuild`).
 //! - [`store`]: the event store port and its backends (embedded SQLite by default).
-//! - [`app`]: the command service (load, decide, append, follow-ups) and the event codec.
+//! - [`app`]: the command service (load, decide, append, follow-ups), the event codec, the
+//!   view layer every edge renders (`app::views`) and the one classification of failures
+//!   (`app::failure`).
 //! - [`directory`]: units, users, password hashes, bearer sessions.
 //! - [`dispatch`]: the dispatch catalogue (派单目录) and the segmentation of requests for
 //!   routing suggestions.
@@ -24,7 +26,9 @@
 //! # Invariants
 //! - Every change to a case is a `domain::decide` followed by one atomic append with the
 //!   expected version; nothing else writes case streams.
-//! - Only `http` knows JSON wire shapes; only `store` knows SQL.
+//! - Only `http` knows the API's JSON shapes (the daily report's document, also written to
+//!   files, is a view); only `store` knows SQL; nothing outside `http` imports `http` but the
+//!   `server` that mounts it.
 
 pub mod app;
 pub mod bench;

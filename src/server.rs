@@ -279,7 +279,7 @@ pub fn print_deadline(
         (None, Some(hours)) => calendar.add_working_minutes(from, hours.saturating_mul(60)),
         (None, None) => anyhow::bail!("give --working-days or --working-hours"),
     };
-    let mut line = crate::http::ts(deadline.at);
+    let mut line = crate::app::rfc3339(deadline.at);
     if deadline.provisional {
         line.push_str(
             " (provisional: the holiday notice for that year is not in the calendar yet)",

@@ -49,6 +49,32 @@ pub enum Level {
     Building,
 }
 
+impl Level {
+    /// Its code on the wire (`city`, `district`, …), as serde writes it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Level::City => "city",
+            Level::District => "district",
+            Level::Street => "street",
+            Level::Community => "community",
+            Level::Grid => "grid",
+            Level::Building => "building",
+        }
+    }
+
+    /// 市, 区/县, 街道/乡镇, 社区/村, 网格, 楼院.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::City => "市",
+            Level::District => "区/县",
+            Level::Street => "街道/乡镇",
+            Level::Community => "社区/村",
+            Level::Grid => "网格",
+            Level::Building => "楼院",
+        }
+    }
+}
+
 /// What kind of body a unit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -344,6 +370,18 @@ pub(crate) mod tests {
             level,
             kind,
             parent_id: parent.map(UnitId::new),
+        }
+    }
+
+    #[test]
+    fn a_level_s_code_is_its_serde_name() {
+        use Level::*;
+        for level in [City, District, Street, Community, Grid, Building] {
+            assert_eq!(
+                serde_json::to_value(level).expect("level"),
+                serde_json::Value::String(level.code().to_owned())
+            );
+            assert!(!level.label().is_ascii());
         }
     }
 

@@ -2,7 +2,11 @@
 //! Shared by the HTTP API, the CLI and (later) the scheduler.
 
 pub mod codec;
+pub mod failure;
+mod state;
 pub mod views;
+
+pub use state::AppState;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -134,6 +138,21 @@ const CACHE_LIMIT: usize = 200_000;
 pub fn shanghai() -> FixedOffset {
     // 8 hours is within the valid range of a fixed offset.
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!())
+}
+
+/// A time as every edge writes it for machines: RFC 3339 in Asia/Shanghai, to the second
+/// (`2026-12-08T18:00:00+08:00`).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.with_timezone(&shanghai())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// A time as Chinese text writes it for people, in Asia/Shanghai (`2026年12月8日 18:00`):
+/// sentences never embed an RFC 3339 stamp.
+pub fn zh_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&shanghai())
+        .format("%Y年%-m月%-d日 %H:%M")
+        .to_string()
 }
 
 /// What identifies a command sent with an `Idempotency-Key`: its events get ids derived from

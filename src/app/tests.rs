@@ -286,3 +286,16 @@ async fn the_case_detail_is_scoped_masked_audited_labelled_and_carries_the_actio
         Err(AppError::NotFound(_))
     ));
 }
+
+#[test]
+fn times_read_in_shanghai_for_machines_and_people() {
+    let t = DateTime::parse_from_rfc3339("2026-12-08T10:00:00.123456Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    assert_eq!(rfc3339(t), "2026-12-08T18:00:00+08:00");
+    assert_eq!(zh_time(t), "2026年12月8日 18:00");
+    let morning = DateTime::parse_from_rfc3339("2026-01-04T01:05:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    assert_eq!(zh_time(morning), "2026年1月4日 09:05");
+}

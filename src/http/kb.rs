@@ -147,7 +147,7 @@ impl From<SearchPage> for SearchResponse {
 /// A 503 while the index catches up after a start: until then it may lack articles or still
 /// hold retired ones, and an operator must not read such an answer to a citizen.
 async fn index_ready(kb: &Kb) -> Result<(), ApiError> {
-    if kb.ready_within(super::queries::INDEX_READY_WAIT).await {
+    if kb.ready_within(crate::app::views::INDEX_READY_WAIT).await {
         return Ok(());
     }
     let status = kb.status();

@@ -18,7 +18,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,31 +25,11 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::App;
 use error::{ApiError, InternalCause};
 
-/// What every handler may ask for, by type (`State<Arc<ReadSide>>`, `State<KpiWeights>` …)
-/// through `FromRef`: one state built once by `server`, so a handler can never meet a missing
-/// piece at run time. It dereferences to the [`App`].
-#[derive(Clone)]
-pub struct AppState {
-    /// The command service.
-    pub app: Arc<App>,
-    /// The read models.
-    pub read: Arc<crate::projection_runner::ReadSide>,
-    /// The knowledge base.
-    pub kb: Arc<crate::kb::Kb>,
-    /// The case-text index.
-    pub case_search: Arc<crate::case_search::CaseSearch>,
-    /// The KPI ranking weights (`--kpi-weights`).
-    pub kpi_weights: projections::kpi::KpiWeights,
-}
+pub use crate::app::AppState;
 
-impl std::ops::Deref for AppState {
-    type Target = App;
-
-    fn deref(&self) -> &App {
-        &self.app
-    }
-}
-
+/// Every part of the [`AppState`] a handler may ask for by type (`State<Arc<ReadSide>>`,
+/// `State<KpiWeights>` …): one state built once by `server`, so a handler can never meet a
+/// missing piece at run time.
 macro_rules! state_part {
     ($ty:ty, $field:ident) => {
         impl axum::extract::FromRef<AppState> for $ty {
@@ -76,11 +55,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 )]
 struct ApiDoc;
 
-/// Times on the wire: RFC 3339 in Asia/Shanghai (+08:00).
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.with_timezone(&crate::app::shanghai())
-        .to_rfc3339_opts(SecondsFormat::Secs, false)
-}
+/// Times on the wire: RFC 3339 in Asia/Shanghai (+08:00), to the second.
+pub use crate::app::rfc3339 as ts;
 
 /// The whole router: the API, its OpenAPI document, `/healthz`.
 pub fn router(app: AppState) -> Router {

@@ -1,22 +1,14 @@
 //! Read-model queries: `GET /api/v1/cases` (combined conditions, citizen history) and
 //! `GET /api/v1/worklist` (待办) and `GET /api/v1/kpis` (考核指标), answered from the read database and scoped to the caller.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use domain::Status;
-use domain::calendar::WorkingTime;
 use domain::case::Overdue;
-use domain::identity::{mask_name, mask_phone};
 use domain::kinds::{Category, Kind, Urgency};
-use domain::org::UnitId;
-use projections::kpi::KpiWeights;
-use projections::query::{IdentityRule, WorkListOwner};
 use projections::row::status_code;
-use projections::{CaseFilter, Page, Scope, Sort, WorkList};
+use projections::{CaseFilter, Page, Sort, WorkList};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,19 +17,10 @@ use utoipa_axum::routes;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiQuery, Caller};
 use super::{AppState, ts};
-use crate::case_search::CaseSearch;
-use crate::projection_runner::ReadSide;
-
-/// How long a query waits for `min_position`.
-const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
-/// How long a search waits for an index still catching up after a start (a restart catches
-/// up in moments; a rebuild takes minutes, and a search then gets another answer at once).
-pub(super) const INDEX_READY_WAIT: Duration = Duration::from_millis(500);
+use crate::app::views::{CaseQuery, KpiTable, Period};
 
 /// Rows per page unless asked.
 const DEFAULT_PER_PAGE: u32 = 20;
-/// Rows a case list pages through at most (as many as a list without `q` counts).
-const MAX_OFFSET: u64 = projections::query::COUNT_LIMIT;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -181,21 +164,8 @@ fn parse_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, 
     .transpose()
 }
 
-pub(super) async fn caught_up(read: &ReadSide, min_position: Option<u64>) -> Result<(), ApiError> {
-    if let Some(pos) = min_position
-        && !read.wait_for(pos, READ_YOUR_WRITES_WAIT).await
-    {
-        return Err(ApiError::Unavailable(format!(
-            "read model has not reached position {pos}"
-        )));
-    }
-    Ok(())
-}
-
-/// Turns a page into its wire shape. Lists always show callers masked (DESIGN.md rule 12):
-/// people browse lists all day, and showing a page of full identities would both expose them
-/// and bury the audit log in views nobody meant to make. The full identity is on the case
-/// itself (`GET /api/v1/cases/{id}`), for those allowed, and every such view is recorded.
+/// Turns a page of the view layer (callers masked there, DESIGN.md rule 12) into its wire
+/// shape.
 fn to_wire(page: Page) -> CaseList {
     let mut items = Vec::with_capacity(page.items.len());
     for c in page.items {
@@ -211,8 +181,8 @@ fn to_wire(page: Page) -> CaseList {
                 }
                 .to_owned()
             }),
-            caller_name: mask_name(&c.caller_name),
-            caller_phone: mask_phone(&c.caller_phone),
+            caller_name: c.caller_name,
+            caller_phone: c.caller_phone,
             identity_masked: true,
             id: c.case_id,
             version: c.version,
@@ -257,14 +227,12 @@ fn to_wire(page: Page) -> CaseList {
     responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn list_cases(
     State(app): State<AppState>,
-    State(read): State<Arc<ReadSide>>,
-    State(case_search): State<Arc<CaseSearch>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
-    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let has_text = q.q.as_deref().is_some_and(|t| !t.trim().is_empty());
     let sort = match q.sort.as_deref() {
-        None if text.is_some() => Sort::Relevance,
+        None if has_text => Sort::Relevance,
         None => Sort::default(),
         Some(s) => Sort::parse(s).ok_or_else(|| {
             ApiError::bad_request(
@@ -286,125 +254,22 @@ async fn list_cases(
         district_id: q.district,
         created_from: parse_time("created_from", q.created_from.as_deref())?,
         created_to: parse_time("created_to", q.created_to.as_deref())?,
-        // However the number is written (+86, spaces, a dash after the area code).
-        caller_phone: q
-            .caller_phone
-            .map(|p| domain::identity::normalize_phone(&p).unwrap_or(p)),
-        // The text condition is the case index's (below), not the read model's substring.
+        caller_phone: q.caller_phone,
         q: None,
         text_matches: None,
         sort,
         page: q.page.unwrap_or(1),
         per_page: q.per_page.unwrap_or(DEFAULT_PER_PAGE),
     };
-    let offset = u64::from(filter.page.max(1) - 1)
-        * u64::from(filter.per_page.clamp(1, projections::query::MAX_PER_PAGE));
-    if offset >= MAX_OFFSET {
-        // The case index reserves room for every row before the page: a page far out would
-        // ask it for more memory than the machine has.
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("`page` must stay within the first {MAX_OFFSET} cases; narrow the conditions"),
-        ));
-    }
-    caught_up(&read, q.min_position).await?;
-    let actor = user.actor();
-    let scope = Scope::of(&actor, &app.org);
-    let identity = IdentityRule::of(&actor, &app.org);
-    let now = app.now();
-    let (page, text_match) = match text {
-        // A case number finds that case (within the caller's scope, as every other answer).
-        Some(number) if is_case_number(number) => {
-            let mut filter = filter;
-            filter.text_matches = Some(vec![number.to_owned()]);
-            (
-                read.query(move |queries| queries.cases(&filter, &scope, &identity, now))
-                    .await
-                    .map_err(ApiError::Internal)?,
-                Some("case_id"),
-            )
-        }
-        None => (
-            read.query(move |queries| queries.cases(&filter, &scope, &identity, now))
-                .await
-                .map_err(ApiError::Internal)?,
-            None,
-        ),
-        Some(text) if case_search.ready_within(INDEX_READY_WAIT).await => {
-            if let Some(pos) = q.min_position
-                && !case_search.wait_for(pos, READ_YOUR_WRITES_WAIT).await
-            {
-                return Err(ApiError::Unavailable(format!(
-                    "case index has not reached position {pos}"
-                )));
-            }
-            let page = text_page(&read, &case_search, text, filter, scope, identity, now).await?;
-            (page, Some("segmented"))
-        }
-        Some(text) => {
-            // The case index is being built (after an upgrade or a lost index): its answers
-            // would miss cases, so the read model answers, complete but by substring.
-            let mut filter = filter;
-            filter.q = Some(text.to_owned());
-            let page = read
-                .query(move |queries| queries.cases(&filter, &scope, &identity, now))
-                .await
-                .map_err(ApiError::Internal)?;
-            (page, Some("substring"))
-        }
+    let query = CaseQuery {
+        filter,
+        text: q.q,
+        min_position: q.min_position,
     };
-    let mut list = to_wire(page);
-    list.text_match = text_match;
+    let found = app.case_list(&user.actor(), query).await?;
+    let mut list = to_wire(found.page);
+    list.text_match = found.text_match.map(|m| m.code());
     Ok(Json(list))
-}
-
-/// Whether `text` is a case number (`YYYYMMDD` and five or more digits).
-fn is_case_number(text: &str) -> bool {
-    (13..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A page of the cases matching the words `text` and `filter` within `scope`. The case index
-/// applies the scope and the conditions before it ranks, counts every match and picks the
-/// page; the read model loads the page's rows, checking the scope and the conditions again.
-async fn text_page(
-    read: &Arc<ReadSide>,
-    case_search: &Arc<CaseSearch>,
-    text: &str,
-    mut filter: CaseFilter,
-    scope: Scope,
-    identity: IdentityRule,
-    now: DateTime<Utc>,
-) -> Result<Page, ApiError> {
-    let mut query = crate::case_search::query_of(text, &filter, &scope, now);
-    if filter.caller_phone.is_some() {
-        // The index holds no phone numbers: the read model names the caller's cases the
-        // viewer may match on (a citizen's history is short), the index ranks among them.
-        let (filter, scope, identity) = (filter.clone(), scope.clone(), identity.clone());
-        let ids = read
-            .query(move |queries| queries.case_ids(&filter, &scope, &identity, now))
-            .await
-            .map_err(ApiError::Internal)?;
-        query.conditions.case_ids = Some(ids);
-    }
-    let case_search = case_search.clone();
-    let hits = tokio::task::spawn_blocking(move || case_search.search(&query))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(ApiError::Internal)?;
-    let (page, per_page) = (filter.page, filter.per_page);
-    filter.text_matches = Some(hits.case_ids);
-    filter.sort = Sort::Relevance;
-    filter.page = 1;
-    filter.per_page = projections::query::MAX_PER_PAGE;
-    let mut rows = read
-        .query(move |queries| queries.cases(&filter, &scope, &identity, now))
-        .await
-        .map_err(ApiError::Internal)?;
-    rows.total = hits.total;
-    rows.total_capped = false;
-    rows.page = page.max(1);
-    rows.per_page = per_page.clamp(1, projections::query::MAX_PER_PAGE);
-    Ok(rows)
 }
 
 /// Which work list.
@@ -434,7 +299,6 @@ pub struct WorkListQuery {
     responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn work_list(
     State(app): State<AppState>,
-    State(read): State<Arc<ReadSide>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<WorkListQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
@@ -448,32 +312,17 @@ async fn work_list(
             ),
         )
     })?;
-    let until = due_soon_until(&app, q.due_within_hours)?;
-    caught_up(&read, q.min_position).await?;
-    let actor = user.actor();
-    let owner = WorkListOwner::of(&actor, &app.org);
-    let now = app.now();
-    let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(DEFAULT_PER_PAGE));
-    let page = read
-        .query(move |queries| queries.work_list(list, &owner, now, until, page, per_page))
-        .await
-        .map_err(ApiError::Internal)?;
+    let paging = (q.page.unwrap_or(1), q.per_page.unwrap_or(DEFAULT_PER_PAGE));
+    let page = app
+        .work_list(
+            &user.actor(),
+            list,
+            q.due_within_hours,
+            paging,
+            q.min_position,
+        )
+        .await?;
     Ok(Json(to_wire(page)))
-}
-
-/// The end of the `due_soon` window: `hours` working hours from now (default 4).
-fn due_soon_until(app: &AppState, hours: Option<u32>) -> Result<DateTime<Utc>, ApiError> {
-    let hours = hours.unwrap_or(4);
-    if !(1..=80).contains(&hours) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "`due_within_hours` must be 1 to 80",
-        ));
-    }
-    Ok(app
-        .calendar
-        .add(app.now(), WorkingTime::Minutes(hours * 60))
-        .at)
 }
 
 /// The work list counts' options.
@@ -520,22 +369,12 @@ pub struct WorkListCounts {
     responses((status = 200, body = WorkListCounts), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn work_list_counts(
     State(app): State<AppState>,
-    State(read): State<Arc<ReadSide>>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<WorkListCountsQuery>,
 ) -> Result<Json<WorkListCounts>, ApiError> {
-    let until = due_soon_until(&app, q.due_within_hours)?;
-    caught_up(&read, q.min_position).await?;
-    let actor = user.actor();
-    let owner = WorkListOwner::of(&actor, &app.org);
-    let now = app.now();
-    let (counts, position) = read
-        .query(move |queries| {
-            let counts = queries.work_list_counts(&owner, now, until)?;
-            Ok((counts, queries.checkpoint()?))
-        })
-        .await
-        .map_err(ApiError::Internal)?;
+    let found = app
+        .work_list_counts(&user.actor(), q.due_within_hours, q.min_position)
+        .await?;
     let mut out = WorkListCounts {
         drafts: 0,
         to_transfer: 0,
@@ -547,9 +386,9 @@ async fn work_list_counts(
         to_call_back: 0,
         transferred_by_me: 0,
         capped: Vec::new(),
-        position,
+        position: found.position,
     };
-    for c in counts {
+    for c in found.counts {
         let field = match c.list {
             WorkList::Drafts => &mut out.drafts,
             WorkList::ToTransfer => &mut out.to_transfer,
@@ -640,42 +479,41 @@ pub struct KpiReport {
     position: u64,
 }
 
-/// The period `[from, to)` of `kind` containing `date` (Shanghai days).
-fn period_bounds(kind: &str, date: chrono::NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    use chrono::{Datelike, Days, Months, NaiveDate, TimeZone};
-    let (start, end) = match kind {
-        "day" => (date, date.checked_add_days(Days::new(1))?),
-        "week" => {
-            let monday =
-                date.checked_sub_days(Days::new(u64::from(date.weekday().num_days_from_monday())))?;
-            (monday, monday.checked_add_days(Days::new(7))?)
+impl From<KpiTable> for KpiReport {
+    fn from(table: KpiTable) -> Self {
+        KpiReport {
+            period: table.period.code().to_owned(),
+            from: ts(table.from),
+            to: ts(table.to),
+            units: table
+                .units
+                .into_iter()
+                .map(|row| {
+                    let k = row.kpi;
+                    UnitKpiView {
+                        rank: k.rank,
+                        ranked_among: k.ranked_among,
+                        peer_group: k.peer_group.as_ref().map(|g| g.label.clone()),
+                        unit_path: row.unit_path,
+                        unit_name: row.unit_name,
+                        received: k.received,
+                        on_time_receive_rate: k.on_time_receive_rate(),
+                        completed: k.completed,
+                        on_time_completion_rate: k.on_time_completion_rate(),
+                        called_back: k.called_back,
+                        satisfaction_rate: k.satisfaction_rate(),
+                        resolution_rate: k.resolution_rate(),
+                        reopen_rate: k.reopen_rate(),
+                        avg_handling_hours: k.avg_handling_hours(),
+                        avg_handling_hours_provisional: k.handling_provisional,
+                        score: k.score,
+                        unit_id: k.unit_id,
+                    }
+                })
+                .collect(),
+            position: table.position,
         }
-        "month" => {
-            let first = NaiveDate::from_ymd_opt(date.year(), date.month(), 1)?;
-            (first, first.checked_add_months(Months::new(1))?)
-        }
-        _ => return None,
-    };
-    let tz = crate::app::shanghai();
-    let at = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-            .single()
-            .map(|t| t.with_timezone(&Utc))
-    };
-    Some((at(start)?, at(end)?))
-}
-
-pub(super) fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
     }
-}
-
-pub(super) fn pct(rate: Option<f64>) -> String {
-    rate.map(|r| format!("{:.1}%", r * 100.0))
-        .unwrap_or_default()
 }
 
 /// 考核指标: KPIs per unit for a day, week or month, ranked by a weighted score; as JSON or
@@ -687,31 +525,31 @@ pub(super) fn pct(rate: Option<f64>) -> String {
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn kpis(
     State(app): State<AppState>,
-    State(read): State<Arc<ReadSide>>,
-    State(weights): State<KpiWeights>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<KpiQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let period = q.period.unwrap_or_else(|| "month".to_owned());
-    let date = match q.date.as_deref() {
-        None => app
-            .now()
-            .with_timezone(&crate::app::shanghai())
-            .date_naive(),
-        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+    let period = match q.period.as_deref() {
+        None => Period::Month,
+        Some(p) => Period::parse(p).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_query",
-                format!("`date` must be YYYY-MM-DD, got `{d}`"),
+                format!("`period` must be day, week or month, got `{p}`"),
             )
         })?,
     };
-    let (from, to) = period_bounds(&period, date).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_query",
-            format!("`period` must be day, week or month, got `{period}`"),
-        )
-    })?;
+    let date = q
+        .date
+        .as_deref()
+        .map(|d| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("`date` must be YYYY-MM-DD, got `{d}`"),
+                )
+            })
+        })
+        .transpose()?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
@@ -722,93 +560,21 @@ async fn kpis(
             ));
         }
     };
-    caught_up(&read, q.min_position).await?;
-    let actor = user.actor();
-    let scope = Scope::of(&actor, &app.org);
-    let calendar = app.calendar.clone();
-    let org = app.org.clone();
-    let (rows, position) = read
-        .query(move |queries| {
-            let rows = queries.kpis(from, to, &weights, &calendar, &org)?;
-            Ok((rows, queries.checkpoint()?))
-        })
-        .await
-        .map_err(ApiError::Internal)?;
-    let visible = |unit: &str| match &scope {
-        Scope::All => true,
-        Scope::Limited { units, .. } => units.iter().any(|u| {
-            app.org
-                .is_within(&UnitId::new(unit), &UnitId::new(u.clone()))
-        }),
-    };
-    let units: Vec<UnitKpiView> = rows
-        .into_iter()
-        .filter(|k| visible(&k.unit_id))
-        .filter(|k| q.unit_id.as_deref().is_none_or(|u| u == k.unit_id))
-        .map(|k| UnitKpiView {
-            rank: k.rank,
-            ranked_among: k.ranked_among,
-            peer_group: k.peer_group.as_ref().map(|g| g.label.clone()),
-            unit_path: app.org.path_label(&UnitId::new(k.unit_id.clone())),
-            unit_name: app
-                .org
-                .get(&UnitId::new(k.unit_id.clone()))
-                .map(|u| u.name.clone())
-                .unwrap_or_default(),
-            received: k.received,
-            on_time_receive_rate: k.on_time_receive_rate(),
-            completed: k.completed,
-            on_time_completion_rate: k.on_time_completion_rate(),
-            called_back: k.called_back,
-            satisfaction_rate: k.satisfaction_rate(),
-            resolution_rate: k.resolution_rate(),
-            reopen_rate: k.reopen_rate(),
-            avg_handling_hours: k.avg_handling_hours(),
-            avg_handling_hours_provisional: k.handling_provisional,
-            score: k.score,
-            unit_id: k.unit_id,
-        })
-        .collect();
+    let table = app
+        .kpi_table(
+            &user.actor(),
+            period,
+            date,
+            q.unit_id.as_deref(),
+            q.min_position,
+        )
+        .await?;
     if csv {
-        let mut out = String::from(
-            "\u{feff}比较组,排名,单位编号,单位名称,单位全称,接收量,按时签收率,办结量,按时办结率,回访量,满意率,解决率,重办率,平均办理时长(工作小时),综合得分\n",
-        );
-        for u in &units {
-            out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                csv_field(u.peer_group.as_deref().unwrap_or_default()),
-                u.rank.map(|r| r.to_string()).unwrap_or_default(),
-                csv_field(&u.unit_id),
-                csv_field(&u.unit_name),
-                csv_field(&u.unit_path),
-                u.received,
-                pct(u.on_time_receive_rate),
-                u.completed,
-                pct(u.on_time_completion_rate),
-                u.called_back,
-                pct(u.satisfaction_rate),
-                pct(u.resolution_rate),
-                pct(u.reopen_rate),
-                u.avg_handling_hours
-                    .map(|h| format!("{h:.2}"))
-                    .unwrap_or_default(),
-                u.score
-                    .map(|s| format!("{:.1}", s * 100.0))
-                    .unwrap_or_default(),
-            ));
-        }
         return Ok((
             [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            out,
+            table.to_csv(),
         )
             .into_response());
     }
-    Ok(Json(KpiReport {
-        period,
-        from: ts(from),
-        to: ts(to),
-        units,
-        position,
-    })
-    .into_response())
+    Ok(Json(KpiReport::from(table)).into_response())
 }

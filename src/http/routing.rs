@@ -6,14 +6,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use domain::case::HandlingRole;
-use domain::identity::may_view_case;
+use domain::CaseId;
 use domain::kinds::Category;
-use domain::org::{Level, UnitId};
-use domain::roles::{Actor, Role};
-use domain::routing::RoutingError;
-use domain::{Case, CaseId, Command, Context, decide};
-use projections::route::{HopState, route};
+use domain::org::UnitId;
+use projections::route::HopState;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,15 +18,13 @@ use utoipa_axum::routes;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiQuery, Caller};
 use super::{AppState, ts};
+use crate::app::views::{RouteDetail, SuggestionDetail, UnitLabel};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_route))
         .routes(routes!(get_suggestion))
 }
-
-/// Who sees routing suggestions: the operator and the dispatcher (and their shift leader).
-const SUGGESTION_ROLES: &[Role] = &[Role::Operator, Role::ShiftLeader, Role::Dispatcher];
 
 /// A unit with its name and level.
 #[derive(Debug, Serialize, ToSchema)]
@@ -139,29 +133,6 @@ pub struct SuggestionView {
     units: Vec<SuggestedUnitView>,
 }
 
-fn level(level: Level) -> (&'static str, &'static str) {
-    match level {
-        Level::City => ("city", "市"),
-        Level::District => ("district", "区/县"),
-        Level::Street => ("street", "街道/乡镇"),
-        Level::Community => ("community", "社区/村"),
-        Level::Grid => ("grid", "网格"),
-        Level::Building => ("building", "楼院"),
-    }
-}
-
-fn place(app: &AppState, location: &UnitId) -> Vec<UnitRef> {
-    let mut chain: Vec<UnitRef> = app
-        .org
-        .ancestors(location)
-        .into_iter()
-        .rev()
-        .map(|u| unit_ref(app, u.id.as_str()))
-        .collect();
-    chain.push(unit_ref(app, location.as_str()));
-    chain
-}
-
 fn wire_name<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
@@ -169,92 +140,91 @@ fn wire_name<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// The catalogue's suggestion for a case at `location` of `category`, as the caller sees it.
-fn suggestion(
-    app: &AppState,
-    caller_unit: &UnitId,
-    location: &UnitId,
-    category: Category,
-    text: &str,
-) -> Result<SuggestionView, ApiError> {
-    let dispatch = crate::dispatch::dispatch().map_err(ApiError::Internal)?;
-    let found = dispatch
-        .suggest(&app.org, location, category, text)
-        .map_err(|err| match err {
-            RoutingError::UnknownLocation(_) => {
-                ApiError::bad_request("unknown_unit", err.to_string())
-            }
-        })?;
-    let units = found
-        .units
-        .iter()
-        .map(|u| {
-            let kind = app.org.get(&u.unit_id).map(|x| x.kind);
-            SuggestedUnitView {
-                unit: unit_ref(app, u.unit_id.as_str()),
-                kind: kind.map(|k| wire_name(&k)).unwrap_or_default(),
-                kind_label: kind.map(|k| k.label().to_owned()).unwrap_or_default(),
-                path: u.path.iter().map(|p| unit_ref(app, p.as_str())).collect(),
-                transfer_to: u.next_hop(caller_unit).map(|p| unit_ref(app, p.as_str())),
-            }
-        })
-        .collect();
-    Ok(SuggestionView {
-        place: place(app, location),
-        category: wire_name(&category),
-        category_label: category.label().to_owned(),
-        rule_id: found.matter.as_ref().map(|m| m.code.clone()),
-        matter: found.matter.map(|m| MatterView {
-            code: m.code,
-            name: m.name,
-            path: m.path,
-        }),
-        matched: found.matched,
-        reason: found.reason,
-        units,
-    })
-}
-
-fn unit_ref(app: &AppState, id: &str) -> UnitRef {
-    let unit = app.org.get(&UnitId::new(id));
-    let (code, label) = unit.map_or(("", ""), |u| level(u.level));
+fn unit_ref(unit: &UnitLabel) -> UnitRef {
     UnitRef {
-        unit_id: id.to_owned(),
-        name: unit.map(|u| u.name.clone()).unwrap_or_default(),
-        level: code.to_owned(),
-        level_label: label.to_owned(),
+        unit_id: unit.id.to_string(),
+        name: unit.name.clone(),
+        level: unit.level.map(|l| l.code()).unwrap_or_default().to_owned(),
+        level_label: unit.level.map(|l| l.label()).unwrap_or_default().to_owned(),
     }
 }
 
-/// The units `from` may transfer `case` to now, by asking `decide` itself.
-fn candidates(app: &AppState, case: &Case, from: &UnitId) -> Vec<UnitRef> {
-    let probe = Actor {
-        username: "route-probe".into(),
-        unit_id: from.clone(),
-        roles: vec![Role::Dispatcher, Role::Handler],
-        oversees: Vec::new(),
-    };
-    let ctx = Context {
-        now: app.now(),
-        actor: &probe,
-        org: &app.org,
-        calendar: &app.calendar,
-        policy: &app.policy,
-    };
-    app.org
-        .units()
-        .iter()
-        .filter(|u| u.parent_id.as_ref() == Some(from))
-        .filter(|u| {
-            let cmd = Command::Transfer {
-                lead_unit_id: u.id.clone(),
-                co_unit_ids: Vec::new(),
-                note: "probe".into(),
-            };
-            decide(case, &cmd, &ctx).is_ok()
-        })
-        .map(|u| unit_ref(app, u.id.as_str()))
-        .collect()
+fn units(units: &[UnitLabel]) -> Vec<UnitRef> {
+    units.iter().map(unit_ref).collect()
+}
+
+impl From<SuggestionDetail> for SuggestionView {
+    fn from(s: SuggestionDetail) -> Self {
+        SuggestionView {
+            place: units(&s.place),
+            category: wire_name(&s.category),
+            category_label: s.category.label().to_owned(),
+            rule_id: s.found.matter.as_ref().map(|m| m.code.clone()),
+            units: s
+                .units
+                .iter()
+                .map(|u| SuggestedUnitView {
+                    unit: unit_ref(&u.unit),
+                    kind: u.kind.map(|k| wire_name(&k)).unwrap_or_default(),
+                    kind_label: u.kind.map(|k| k.label().to_owned()).unwrap_or_default(),
+                    path: units(&u.path),
+                    transfer_to: u.transfer_to.as_ref().map(unit_ref),
+                })
+                .collect(),
+            matter: s.found.matter.map(|m| MatterView {
+                code: m.code,
+                name: m.name,
+                path: m.path,
+            }),
+            matched: s.found.matched,
+            reason: s.found.reason,
+        }
+    }
+}
+
+impl From<RouteDetail> for RouteView {
+    fn from(r: RouteDetail) -> Self {
+        RouteView {
+            id: r.id.to_string(),
+            place: units(&r.place),
+            route: r
+                .hops
+                .into_iter()
+                .map(|d| {
+                    let h = d.hop;
+                    HopView {
+                        transfer_id: h.transfer_id,
+                        assignment_id: h.assignment_id,
+                        from: unit_ref(&d.from),
+                        to: unit_ref(&d.to),
+                        role: wire_name(&h.role),
+                        at: ts(h.at),
+                        state: match h.state {
+                            HopState::Pending => "pending",
+                            HopState::Received => "received",
+                            HopState::Completed => "completed",
+                            HopState::Recalled => "recalled",
+                            HopState::Cancelled => "cancelled",
+                        }
+                        .to_owned(),
+                        received_at: h.received_at.map(ts),
+                        completed_at: h.completed_at.map(ts),
+                        recalled_at: h.recalled_at.map(ts),
+                    }
+                })
+                .collect(),
+            holders: units(&r.holders),
+            next: r
+                .next
+                .iter()
+                .map(|n| NextUnits {
+                    from: unit_ref(&n.from),
+                    candidates: units(&n.candidates),
+                })
+                .collect(),
+            suggestion: r.suggestion.map(SuggestionView::from),
+        }
+    }
 }
 
 /// 流转轨迹: where the case sits in the tree, every hop (recalls included), its holders and who
@@ -268,72 +238,7 @@ async fn get_route(
     Path(id): Path<String>,
 ) -> Result<Json<RouteView>, ApiError> {
     let case_id = CaseId::parse(&id).map_err(|_| ApiError::NotFound(format!("no case `{id}`")))?;
-    let (case, history) = app.history(&case_id).await?;
-    if !may_view_case(&user.actor(), &case, &app.org) {
-        return Err(ApiError::NotFound(format!("no case `{case_id}`")));
-    }
-    let events: Vec<domain::Event> = history.into_iter().map(|(_, e)| e).collect();
-    let intake = case.intake();
-    let place = match &intake.location_unit_id {
-        Some(location) => place(&app, location),
-        None => Vec::new(),
-    };
-    let centre_staff = SUGGESTION_ROLES.iter().any(|r| user.roles.contains(r));
-    let suggestion = match (&intake.location_unit_id, intake.category) {
-        (Some(location), Some(category)) if centre_staff && app.org.get(location).is_some() => {
-            let text = format!("{} {}", intake.title, intake.content);
-            Some(suggestion(&app, &user.unit_id, location, category, &text)?)
-        }
-        _ => None,
-    };
-    let hops = route(&events)
-        .into_iter()
-        .map(|h| HopView {
-            transfer_id: h.transfer_id,
-            assignment_id: h.assignment_id,
-            from: unit_ref(&app, &h.from_unit_id),
-            to: unit_ref(&app, &h.to_unit_id),
-            role: match h.role {
-                HandlingRole::Lead => "lead",
-                HandlingRole::Co => "co",
-            }
-            .to_owned(),
-            at: ts(h.at),
-            state: match h.state {
-                HopState::Pending => "pending",
-                HopState::Received => "received",
-                HopState::Completed => "completed",
-                HopState::Recalled => "recalled",
-                HopState::Cancelled => "cancelled",
-            }
-            .to_owned(),
-            received_at: h.received_at.map(ts),
-            completed_at: h.completed_at.map(ts),
-            recalled_at: h.recalled_at.map(ts),
-        })
-        .collect();
-    let holders: Vec<UnitId> = case.holders().map(|a| a.unit_id.clone()).collect();
-    let mut senders = holders.clone();
-    if !case.has_live_root_transfer()
-        && let Some(centre) = case.accepting_unit_id()
-    {
-        senders.push(centre.clone());
-    }
-    let next = senders
-        .iter()
-        .map(|from| NextUnits {
-            from: unit_ref(&app, from.as_str()),
-            candidates: candidates(&app, &case, from),
-        })
-        .collect();
-    Ok(Json(RouteView {
-        id: case_id.to_string(),
-        place,
-        route: hops,
-        holders: holders.iter().map(|u| unit_ref(&app, u.as_str())).collect(),
-        next,
-        suggestion,
-    }))
+    Ok(Json(app.route(&user.actor(), &case_id).await?.into()))
 }
 
 /// Where to look for the responsible unit of a new case.
@@ -362,29 +267,10 @@ async fn get_suggestion(
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<SuggestQuery>,
 ) -> Result<Json<SuggestionView>, ApiError> {
-    if !SUGGESTION_ROLES.iter().any(|r| user.roles.contains(r)) {
-        return Err(ApiError::role_not_allowed(
-            "只有接线员、值班长和转办人员可以查看转办建议",
-            "routing suggestions are for `operator`, `shift_leader` and `dispatcher`",
-            SUGGESTION_ROLES,
-        ));
-    }
     let location = UnitId::new(q.location_unit_id.trim());
-    if location.as_str().is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "`location_unit_id` must not be empty",
-        ));
-    }
     let text = q.text.unwrap_or_default();
-    if text.chars().count() > domain::command::limits::CONTENT + domain::command::limits::TITLE {
-        return Err(ApiError::bad_request("invalid_query", "`text` is too long"));
-    }
-    Ok(Json(suggestion(
-        &app,
-        &user.unit_id,
-        &location,
-        q.category,
-        &text,
-    )?))
+    Ok(Json(
+        app.suggestion(&user.actor(), &location, q.category, &text)?
+            .into(),
+    ))
 }

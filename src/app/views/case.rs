@@ -1,8 +1,4 @@
-//! The view layer: what a person may see of a case, already scoped, masked, audited, labelled
-//! and carrying the actions they may take now. The JSON API renders it (`src/http/cases.rs`);
-//! the workbench will render the same views as HTML, so no page can skip the scope check or
-//! the identity-view audit. No wire shapes here: times stay `DateTime`, labels are the
-//! domain's.
+//! The case detail: one case as a person may see it.
 
 use chrono::{DateTime, Utc};
 use domain::actions::{AllowedAction, allowed_actions};
@@ -10,7 +6,7 @@ use domain::identity::{mask_name, mask_phone, may_see_identity, may_view_case};
 use domain::roles::Actor;
 use domain::{Case, CaseId, Event, EventBody};
 
-use super::{App, AppError};
+use crate::app::{App, AppError};
 use crate::store::Position;
 
 /// One case as `viewer` may see it at `now`.

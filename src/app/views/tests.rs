@@ -1,0 +1,365 @@
+//! The view layer on its own, without HTTP: scope, masks, the identity-view audit, role checks
+//! and the shapes each view gives its renderers.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::kinds::{Category, Channel, Kind, Urgency};
+use domain::org::UnitId;
+use domain::roles::Actor;
+use domain::{CaseId, Command, Intake};
+use projections::{CaseFilter, Sort, WorkList};
+use tempfile::TempDir;
+
+use super::*;
+use crate::app::{App, Clock};
+use crate::case_search::CaseSearch;
+use crate::directory::{Directory, load_org};
+use crate::projection_runner::ReadSide;
+use crate::server::{load_calendar, load_policy};
+use crate::store::EventStore;
+use crate::store::sqlite::SqliteStore;
+
+/// Monday 2 March 2026, 10:00 in Shanghai.
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-02T10:00:00+08:00")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+}
+
+struct World {
+    _dir: TempDir,
+    state: AppState,
+    /// A complaint at 城关区 张掖路街道, accepted at the city centre and transferred to the
+    /// housing bureau.
+    case_id: CaseId,
+}
+
+impl World {
+    fn user(&self, name: &str) -> Actor {
+        self.state
+            .directory
+            .user(name)
+            .unwrap_or_else(|| panic!("demo user `{name}`"))
+            .actor()
+    }
+}
+
+async fn world() -> World {
+    let dir = TempDir::new().expect("dir");
+    let store: Arc<dyn EventStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
+    let org = load_org().expect("org");
+    let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+    let app = Arc::new(App::new(
+        store.clone(),
+        org.clone(),
+        load_calendar().expect("calendar"),
+        load_policy().expect("policy"),
+        directory,
+        Arc::new(FixedClock),
+    ));
+    let operator = app.directory.user("operator").expect("operator").actor();
+    let dispatcher = app
+        .directory
+        .user("dispatcher")
+        .expect("dispatcher")
+        .actor();
+    let intake = Intake {
+        caller_name: "张三".into(),
+        caller_phone: "13812345678".into(),
+        channel: Some(Channel::Phone),
+        category: Some(Category::Complaint),
+        kind: Some(Kind::Escalated),
+        urgency: Some(Urgency::Normal),
+        title: "小区停水".into(),
+        content: "小区从早上开始停水，没有通知".into(),
+        address: "张掖路1号".into(),
+        location_unit_id: Some(UnitId::new("d.chengguan.s01.c01")),
+        confidential: false,
+    };
+    let created = app
+        .create(&operator, intake, true, None)
+        .await
+        .expect("created");
+    let transfer = Command::Transfer {
+        lead_unit_id: UnitId::new("city.bureau.housing"),
+        co_unit_ids: Vec::new(),
+        note: String::new(),
+    };
+    app.execute(&dispatcher, &created.id, transfer, None, None)
+        .await
+        .expect("transferred");
+    let read =
+        ReadSide::open(&dir.path().join("read.db"), store.clone(), org.clone()).expect("read side");
+    read.catch_up().await.expect("caught up");
+    let state = AppState {
+        kb: crate::kb::Kb::start(dir.path(), app.clone())
+            .await
+            .expect("kb"),
+        case_search: CaseSearch::start(dir.path(), store, org).expect("case index"),
+        app,
+        read,
+        kpi_weights: projections::kpi::KpiWeights::default(),
+    };
+    World {
+        _dir: dir,
+        state,
+        case_id: created.id,
+    }
+}
+
+fn filter() -> CaseFilter {
+    CaseFilter {
+        status: None,
+        overdue: None,
+        category: None,
+        kind: None,
+        urgency: None,
+        unit_id: None,
+        subtree: false,
+        district_id: None,
+        created_from: None,
+        created_to: None,
+        caller_phone: None,
+        q: None,
+        text_matches: None,
+        sort: Sort::default(),
+        page: 1,
+        per_page: 20,
+    }
+}
+
+fn query(text: Option<&str>) -> CaseQuery {
+    CaseQuery {
+        filter: filter(),
+        text: text.map(str::to_owned),
+        min_position: None,
+    }
+}
+
+#[tokio::test]
+async fn the_case_detail_is_scoped_masked_and_audits_a_full_view() {
+    let w = world().await;
+    let elsewhere = w.user("qilihe_dispatcher");
+    let outside = w.state.case_detail(&elsewhere, &w.case_id).await;
+    assert!(
+        matches!(outside, Err(crate::app::AppError::NotFound(_))),
+        "{outside:?}"
+    );
+    // The housing bureau holds it: its handler sees the caller in full, and that is recorded.
+    let handler = w.user("housing_handler");
+    let detail = w
+        .state
+        .case_detail(&handler, &w.case_id)
+        .await
+        .expect("detail");
+    assert!(detail.full_identity);
+    assert_eq!(detail.caller_phone(), "13812345678");
+    let views = w.state.identity_views(&w.case_id).await.expect("views");
+    assert!(
+        views.iter().any(|v| v.username == "housing_handler"),
+        "{views:?}"
+    );
+    assert_eq!(detail.timeline[0].label, "受理");
+    assert_eq!(detail.timeline[0].actor_name, "冯一鸣");
+    assert!(
+        detail.actions.iter().any(|a| a.verb == "receive"),
+        "{:?}",
+        detail.actions
+    );
+    // A leader of the district sees it only if the case went to a unit they oversee: it did
+    // not, so the district leader does not see it at all.
+    let leader = w.user("chengguan_leader");
+    assert!(w.state.case_detail(&leader, &w.case_id).await.is_err());
+}
+
+#[tokio::test]
+async fn a_case_list_is_scoped_and_every_caller_masked() {
+    let w = world().await;
+    let operator = w.user("operator");
+    let all = w
+        .state
+        .case_list(&operator, query(None))
+        .await
+        .expect("list");
+    assert_eq!(all.page.total, 1);
+    assert_eq!(all.text_match, None);
+    let row = &all.page.items[0];
+    assert_eq!(row.caller_phone, "138****5678");
+    assert_ne!(row.caller_name, "张三");
+    // A case number finds that case, for those who may see it, and nobody else.
+    let number = w.case_id.to_string();
+    let found = w
+        .state
+        .case_list(&operator, query(Some(&number)))
+        .await
+        .expect("by number");
+    assert_eq!(found.text_match, Some(TextMatch::CaseId));
+    assert_eq!(found.page.items.len(), 1);
+    let elsewhere = w.user("qilihe_dispatcher");
+    let hidden = w
+        .state
+        .case_list(&elsewhere, query(Some(&number)))
+        .await
+        .expect("by number elsewhere");
+    assert_eq!(hidden.page.total, 0);
+    // No page far out: the index would reserve room for every row before it.
+    let mut far = query(None);
+    far.filter.page = 1_000_000;
+    let refused = w.state.case_list(&operator, far).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Failure::BadRequest {
+                code: "invalid_query",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn work_lists_and_their_counts_agree_and_mask_callers() {
+    let w = world().await;
+    let handler = w.user("housing_handler");
+    let counts = w
+        .state
+        .work_list_counts(&handler, None, None)
+        .await
+        .expect("counts");
+    let to_receive = counts
+        .counts
+        .iter()
+        .find(|c| c.list == WorkList::ToReceive)
+        .expect("to_receive counted");
+    assert_eq!(to_receive.count, 1);
+    let page = w
+        .state
+        .work_list(&handler, WorkList::ToReceive, None, (1, 20), None)
+        .await
+        .expect("to_receive");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].caller_phone, "138****5678");
+    for hours in [0, MAX_DUE_WITHIN_HOURS + 1] {
+        let refused = w.state.work_list_counts(&handler, Some(hours), None).await;
+        assert!(
+            matches!(refused, Err(Failure::BadRequest { .. })),
+            "{hours}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_kpi_table_holds_a_district_s_office_to_its_district() {
+    let w = world().await;
+    let district = w
+        .state
+        .kpi_table(
+            &w.user("chengguan_supervisor"),
+            Period::Month,
+            None,
+            None,
+            None,
+        )
+        .await
+        .expect("district KPIs");
+    assert!(
+        district
+            .units
+            .iter()
+            .all(|r| r.kpi.unit_id.starts_with("d.chengguan")),
+        "{:?}",
+        district
+            .units
+            .iter()
+            .map(|r| &r.kpi.unit_id)
+            .collect::<Vec<_>>()
+    );
+    let city = w
+        .state
+        .kpi_table(&w.user("supervisor"), Period::Month, None, None, None)
+        .await
+        .expect("city KPIs");
+    let housing = city
+        .units
+        .iter()
+        .find(|r| r.kpi.unit_id == "city.bureau.housing")
+        .expect("the housing bureau");
+    assert_eq!(housing.kpi.received, 1);
+    assert!(!housing.unit_name.is_empty());
+    assert!(city.to_csv().starts_with("\u{feff}比较组,排名"));
+}
+
+#[tokio::test]
+async fn the_route_is_scoped_and_the_suggestion_is_for_centre_staff() {
+    let w = world().await;
+    let outside = w
+        .state
+        .route(&w.user("qilihe_dispatcher"), &w.case_id)
+        .await;
+    assert!(matches!(outside, Err(Failure::NotFound(_))), "{outside:?}");
+    let handler = w
+        .state
+        .route(&w.user("housing_handler"), &w.case_id)
+        .await
+        .expect("route for the holder");
+    assert!(handler.suggestion.is_none());
+    assert_eq!(handler.hops.len(), 1);
+    assert_eq!(handler.hops[0].to.id.as_str(), "city.bureau.housing");
+    assert!(!handler.hops[0].to.name.is_empty());
+    let dispatcher = w
+        .state
+        .route(&w.user("dispatcher"), &w.case_id)
+        .await
+        .expect("route for the dispatcher");
+    let suggestion = dispatcher.suggestion.expect("a suggestion");
+    assert_eq!(
+        suggestion.units[0].unit.id.as_str(),
+        "city.bureau.water",
+        "{}",
+        suggestion.found.reason
+    );
+    assert_eq!(
+        suggestion.place.last().map(|u| u.id.as_str()),
+        Some("d.chengguan.s01.c01")
+    );
+    let refused = w.state.suggestion(
+        &w.user("housing_handler"),
+        &UnitId::new("d.chengguan.s01"),
+        Category::Complaint,
+        "停水",
+    );
+    let refused = refused.expect_err("handlers get no suggestions").describe();
+    assert_eq!((refused.status, refused.code), (403, "role_not_allowed"));
+}
+
+#[tokio::test]
+async fn the_daily_report_is_for_its_readers() {
+    let w = world().await;
+    let refused = w
+        .state
+        .daily_report(&w.user("housing_handler"), None, None)
+        .await
+        .expect_err("handlers read no reports");
+    assert_eq!(refused.status(), 403);
+    let report = w
+        .state
+        .daily_report(&w.user("chengguan_supervisor"), None, None)
+        .await
+        .expect("a district's report");
+    assert!(!report.units.is_empty());
+    assert!(
+        report
+            .units
+            .iter()
+            .all(|u| u.unit_id.as_deref() == Some("d.chengguan")),
+        "{:?}",
+        report.units
+    );
+}
