@@ -188,11 +188,11 @@ pub fn query_of(text: &str, filter: &CaseFilter, scope: &Scope, now: DateTime<Ut
                 Scope::All => None,
                 Scope::Limited {
                     username,
-                    unit_id,
+                    accepting_units,
                     units,
                 } => Some(Visibility {
                     username: username.clone(),
-                    unit_id: unit_id.clone(),
+                    accepting_units: accepting_units.clone(),
                     units: units.clone(),
                 }),
             },

@@ -1612,6 +1612,113 @@ fn a_district_efficiency_office_sees_its_district_only_and_the_city_office_every
 }
 
 #[test]
+fn a_leader_sees_what_went_to_the_units_they_oversee_wherever_they_sit() {
+    use crate::identity::may_view_case;
+    let w = world();
+    let mut to_housing = accepted(Kind::Escalated);
+    to_housing.ok(&disp(), transfer("city.bureau.housing", &[]));
+    let mut to_district = accepted(Kind::Escalated);
+    to_district.ok(&disp(), transfer("d.a", &[]));
+    let not_sent = accepted(Kind::Escalated);
+    let mut housing_leader = actor("city_leader_housing", "city", Role::Leader);
+    housing_leader.oversees = vec![u("city.bureau.housing")];
+    assert!(
+        !housing_leader.sees_every_case(&w.org),
+        "sitting at the centre"
+    );
+    assert!(may_view_case(&housing_leader, &to_housing.case, &w.org));
+    assert!(!may_view_case(&housing_leader, &to_district.case, &w.org));
+    assert!(
+        !may_view_case(&housing_leader, &not_sent.case, &w.org),
+        "accepted at the centre the leader sits in, sent nowhere they oversee"
+    );
+    let mut city_leader = actor("city_leader", "city", Role::Leader);
+    city_leader.oversees = vec![u("city")];
+    assert!(may_view_case(&city_leader, &to_district.case, &w.org));
+    assert!(
+        may_view_case(&city_leader, &not_sent.case, &w.org),
+        "accepted by the centre they oversee"
+    );
+    // The centre's own staff still see every case.
+    assert!(disp().sees_every_case(&w.org));
+}
+
+#[test]
+fn a_unit_whose_part_is_over_keeps_the_case_up_to_then_with_the_caller_masked() {
+    use crate::identity::{Extent, may_see_identity, may_view_case, view_extent};
+    let w = world();
+    let mut s = at_housing();
+    assert!(
+        may_see_identity(&housing(), &s.case, &w.org),
+        "while it holds the case"
+    );
+    assert_eq!(view_extent(&housing(), &s.case, &w.org), Extent::Whole);
+    s.advance_to(local(2025, 3, 4, 9, 0));
+    let recalled_at = s.now;
+    s.ok(
+        &disp(),
+        Command::Recall {
+            reason: "改派".into(),
+        },
+    );
+    let at_recall = s.history.len();
+    // The next transfer at the very same instant still falls after the housing bureau's part.
+    s.ok(&disp(), transfer("city.bureau.urban", &[]));
+    assert_eq!(
+        crate::identity::visible_prefix(&housing(), &s.history, &w.org),
+        at_recall
+    );
+    s.advance_to(local(2025, 3, 4, 10, 0));
+    s.ok(&urban(), Command::Receive);
+    // The housing bureau still finds the case it touched, but not the caller, nor what
+    // came after its part.
+    assert!(may_view_case(&housing(), &s.case, &w.org));
+    assert!(!may_see_identity(&housing(), &s.case, &w.org));
+    assert_eq!(
+        view_extent(&housing(), &s.case, &w.org),
+        Extent::Until(recalled_at)
+    );
+    // The new holder reads the whole case; the accepting centre and the efficiency office
+    // always do.
+    assert!(may_see_identity(&urban(), &s.case, &w.org));
+    for whole in [urban(), disp(), sup()] {
+        assert_eq!(
+            view_extent(&whole, &s.case, &w.org),
+            Extent::Whole,
+            "{}",
+            whole.username
+        );
+    }
+}
+
+#[test]
+fn a_unit_above_the_holder_reads_the_whole_case_and_a_finished_one_up_to_its_completion() {
+    use crate::identity::{Extent, may_see_identity, view_extent};
+    let w = world();
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.ok(&da(), Command::Receive);
+    s.ok(&da(), transfer("d.a.s01", &[]));
+    s.ok(&s01(), Command::Receive);
+    // The district passed it on: it oversees the street's work but does not call the citizen.
+    assert_eq!(view_extent(&da(), &s.case, &w.org), Extent::Whole);
+    assert!(!may_see_identity(&da(), &s.case, &w.org));
+    assert!(may_see_identity(&s01(), &s.case, &w.org));
+    s.ok(
+        &s01(),
+        Command::Complete {
+            reply: "已处理".into(),
+        },
+    );
+    let street_done = s.case.assignments()[1].completed_at.expect("completed");
+    assert_eq!(
+        view_extent(&s01(), &s.case, &w.org),
+        Extent::Until(street_done)
+    );
+    assert!(!may_see_identity(&s01(), &s.case, &w.org));
+}
+
+#[test]
 fn a_case_is_never_transferred_to_a_building() {
     let mut s = accepted(Kind::Escalated);
     s.ok(&disp(), transfer("d.a", &[]));

@@ -1,8 +1,11 @@
 //! The caller's identity: phone number validation, masking, and who may see it in full
 //! (DESIGN.md rule 12).
 
-use crate::case::Case;
-use crate::org::OrgTree;
+use chrono::{DateTime, Utc};
+
+use crate::Event;
+use crate::case::{Case, evolve};
+use crate::org::{OrgTree, UnitId};
 use crate::roles::{Actor, Role};
 
 /// A phone number the centre can call back: a mainland mobile (11 digits starting 13–19) or a
@@ -85,8 +88,9 @@ pub fn mask_phone(phone: &str) -> String {
 /// Whether `actor` may see who called, in full.
 ///
 /// The accepting centre's operators, shift leaders and dispatchers always may (they call back);
-/// admins may. For a confidential case no one else may. Otherwise handling staff may, because
-/// they need to reach the citizen; leaders and supervisors see it masked.
+/// admins may. For a confidential case no one else may. Otherwise handling staff may while
+/// their unit holds the case, because they need to reach the citizen; once their part is over
+/// they see it masked, as leaders and supervisors always do.
 pub fn may_see_identity(actor: &Actor, case: &Case, org: &OrgTree) -> bool {
     if actor.has(Role::Admin) {
         return true;
@@ -103,29 +107,105 @@ pub fn may_see_identity(actor: &Actor, case: &Case, org: &OrgTree) -> bool {
     if case.intake().confidential {
         return false;
     }
+    // Handling staff while their unit holds the case: a unit whose part is over (recalled,
+    // completed, passed on) keeps the case it touched with the caller masked.
     actor.has_any(&[Role::Handler, Role::Dispatcher, Role::ShiftLeader])
+        && case.holders().any(|a| a.unit_id == actor.unit_id)
 }
 
-/// Whether `actor` may see the case at all: the city centre, admins and the city's efficiency
-/// office see every case ([`Actor::sees_every_case`]); a leader sees the cases transferred to
-/// units they oversee; everyone else (a district's efficiency office included) sees the cases
-/// their unit (or a unit below it) was given, transferred, or accepted.
+/// Whether `actor` may see the case at all: the city centre's staff, admins and the city's
+/// efficiency office see every case ([`Actor::sees_every_case`]); a leader sees the cases that
+/// went to units they oversee: accepted by one of them, or given to or transferred by one of
+/// them or a unit below (and nothing more for sitting at the city centre); everyone else
+/// (a district's efficiency office included) sees the cases their unit (or a unit below it)
+/// was given, transferred, or accepted.
 pub fn may_view_case(actor: &Actor, case: &Case, org: &OrgTree) -> bool {
     if actor.sees_every_case(org) {
         return true;
     }
-    if case.created_by() == actor.username {
+    let leader = actor.has(Role::Leader);
+    let only_oversight = actor.leads_only();
+    if !only_oversight
+        && (case.created_by() == actor.username || case.accepting_unit_id() == Some(&actor.unit_id))
+    {
         return true;
     }
-    if case.accepting_unit_id() == Some(&actor.unit_id) {
+    // Accepted by a unit the leader oversees (that centre itself, not one below it).
+    if leader
+        && case
+            .accepting_unit_id()
+            .is_some_and(|unit| actor.oversees.contains(unit))
+    {
         return true;
     }
-    let touches = |unit: &crate::org::UnitId| {
-        org.is_within(unit, &actor.unit_id)
-            || (actor.has(Role::Leader) && actor.oversees_unit(org, unit))
+    let touches = |unit: &UnitId| {
+        (!only_oversight && org.is_within(unit, &actor.unit_id))
+            || (leader && actor.oversees_unit(org, unit))
     };
     case.assignments().iter().any(|a| touches(&a.unit_id))
         || case.transfers().iter().any(|t| touches(&t.from_unit_id))
+}
+
+/// How much of a case's history a viewer may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// All of it, as it stands now.
+    Whole,
+    /// The case as it was when the viewer's unit's part ended (its last assignment completed,
+    /// recalled or cancelled): what it needs for "cases I touched", not what later holders
+    /// wrote.
+    Until(DateTime<Utc>),
+}
+
+/// How much of `case` `actor` may read, once [`may_view_case`] allows it at all. Those who
+/// oversee (the city's scope, leaders, the efficiency office), the accepting centre and the
+/// creator read the whole case; a handling unit reads the whole case while it or a unit below
+/// it still has an open part of it, and afterwards the case up to the end of its part.
+pub fn view_extent(actor: &Actor, case: &Case, org: &OrgTree) -> Extent {
+    let oversight = actor.sees_every_case(org)
+        || actor.has_any(&[Role::Leader, Role::Supervisor, Role::Admin])
+        || case.created_by() == actor.username
+        || case.accepting_unit_id() == Some(&actor.unit_id);
+    if oversight {
+        return Extent::Whole;
+    }
+    let mine: Vec<_> = case
+        .assignments()
+        .iter()
+        .filter(|a| org.is_within(&a.unit_id, &actor.unit_id))
+        .collect();
+    if mine.is_empty() || mine.iter().any(|a| a.is_open()) {
+        // Seen only through a transfer from its subtree (which needs an assignment there
+        // first), or still at work: the whole case.
+        return Extent::Whole;
+    }
+    let end = mine
+        .iter()
+        .map(|a| a.ended_at.or(a.completed_at).unwrap_or(a.transferred_at))
+        .max()
+        .unwrap_or_else(|| unreachable!("`mine` is not empty"));
+    Extent::Until(end)
+}
+
+/// How many of a case's events, oldest first, a viewer whose part is over
+/// ([`Extent::Until`]) may read: up to and including the event that last ended their unit's
+/// part (the recall, the completion, the cancellation), whatever came at the same instant.
+pub fn visible_prefix(actor: &Actor, events: &[Event], org: &OrgTree) -> usize {
+    let mut case = Case::default();
+    let mut open_before = false;
+    let mut cut = events.len();
+    for (i, event) in events.iter().enumerate() {
+        case = evolve(case, event);
+        let open_now = case
+            .assignments()
+            .iter()
+            .any(|a| a.is_open() && org.is_within(&a.unit_id, &actor.unit_id));
+        if open_before && !open_now {
+            cut = i + 1;
+        }
+        open_before = open_now;
+    }
+    cut
 }
 
 #[cfg(test)]

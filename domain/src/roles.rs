@@ -98,12 +98,19 @@ impl Actor {
             .is_some_and(|u| u.kind == UnitKind::HotlineCentre)
     }
 
-    /// Whether the actor's scope is the whole city (rule 14): admins, the city centre, and the
-    /// city's efficiency office. A district's efficiency office staff (a supervisor whose unit
-    /// is below the city) see their district only, as its dispatchers do.
+    /// Whether the actor is only a leader (领导): their scope is the units they oversee, not
+    /// the unit they sit in.
+    pub fn leads_only(&self) -> bool {
+        !self.roles.is_empty() && self.roles.iter().all(|r| *r == Role::Leader)
+    }
+
+    /// Whether the actor's scope is the whole city (rule 14): admins, the city centre's staff,
+    /// and the city's efficiency office. A district's efficiency office staff (a supervisor
+    /// whose unit is below the city) see their district only, as its dispatchers do; a leader
+    /// sees what went to the units they oversee, wherever they sit.
     pub fn sees_every_case(&self, org: &OrgTree) -> bool {
         self.has(Role::Admin)
-            || self.at_city_centre(org)
+            || (self.at_city_centre(org) && !self.leads_only())
             || (self.has(Role::Supervisor)
                 && org
                     .get(&self.unit_id)

@@ -113,11 +113,12 @@ pub struct CaseDoc {
 /// their unit accepted, and what one of `units` (or a unit below it) was given or transferred.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Visibility {
-    /// The user's login name.
-    pub username: String,
-    /// The user's unit.
-    pub unit_id: String,
-    /// The user's unit and, for leaders, the units they oversee.
+    /// The user's login name (`None` for a leader only).
+    pub username: Option<String>,
+    /// The units whose accepted cases the user sees: their own, and for leaders the units they
+    /// oversee.
+    pub accepting_units: Vec<String>,
+    /// The user's unit (unless a leader only) and, for leaders, the units they oversee.
     pub units: Vec<String>,
 }
 
@@ -675,15 +676,22 @@ impl CaseIndex {
         if let Some(v) = &c.visible_to {
             // As the read model's scope: created by the user, accepted by their unit, or
             // given to or transferred by one of their units or a unit below.
-            out.push(Box::new(BooleanQuery::union(vec![
-                term_query(f.created_by, &v.username),
-                term_query(f.accepting_unit, &v.unit_id),
-                Box::new(TermSetQuery::new(
-                    v.units
+            let mut any: Vec<Box<dyn Query>> = vec![Box::new(TermSetQuery::new(
+                v.units
+                    .iter()
+                    .map(|u| Term::from_field_text(f.scope_unit, u)),
+            ))];
+            if let Some(username) = &v.username {
+                any.push(term_query(f.created_by, username));
+            }
+            if !v.accepting_units.is_empty() {
+                any.push(Box::new(TermSetQuery::new(
+                    v.accepting_units
                         .iter()
-                        .map(|u| Term::from_field_text(f.scope_unit, u)),
-                )),
-            ])));
+                        .map(|u| Term::from_field_text(f.accepting_unit, u)),
+                )));
+            }
+            out.push(Box::new(BooleanQuery::union(any)));
         }
         out
     }
@@ -905,8 +913,8 @@ mod tests {
 
     fn district_user(district: &str) -> Visibility {
         Visibility {
-            username: format!("{district}_dispatcher"),
-            unit_id: district.into(),
+            username: Some(format!("{district}_dispatcher")),
+            accepting_units: vec![district.into()],
             units: vec![district.into()],
         }
     }
@@ -1072,8 +1080,8 @@ mod tests {
         // A street handler sees what reached the street; the operator sees what they created.
         let street_handler = CaseConditions {
             visible_to: Some(Visibility {
-                username: "chengguan_s01_handler".into(),
-                unit_id: "d.chengguan.s01".into(),
+                username: Some("chengguan_s01_handler".into()),
+                accepting_units: vec!["d.chengguan.s01".into()],
                 units: vec!["d.chengguan.s01".into()],
             }),
             ..all()
@@ -1081,8 +1089,8 @@ mod tests {
         assert_eq!(ids(street_handler), ["STREET"]);
         let operator = CaseConditions {
             visible_to: Some(Visibility {
-                username: "operator".into(),
-                unit_id: "elsewhere".into(),
+                username: Some("operator".into()),
+                accepting_units: vec!["elsewhere".into()],
                 units: vec!["elsewhere".into()],
             }),
             ..all()

@@ -31,13 +31,16 @@ pub enum Scope {
     /// Admins, the city's efficiency office and the city centre see every case.
     All,
     /// Everyone else: what they created, what their unit accepted, and what their unit (or a
-    /// unit below it, or for leaders a unit they oversee) was given or transferred.
+    /// unit below it, or for leaders a unit they oversee) was given or transferred. A leader
+    /// and nothing else sees only what went to the units they oversee (accepted by one of
+    /// them, or given to or transferred by one of them or a unit below).
     Limited {
-        /// The caller's login name.
-        username: String,
-        /// The caller's unit.
-        unit_id: String,
-        /// The caller's unit and, for leaders, the units they oversee.
+        /// The caller's login name (`None` for a leader only).
+        username: Option<String>,
+        /// The units whose accepted cases the caller sees: their own, and for leaders the
+        /// units they oversee.
+        accepting_units: Vec<String>,
+        /// The caller's unit (unless a leader only) and, for leaders, the units they oversee.
         units: Vec<String>,
     },
 }
@@ -48,13 +51,17 @@ impl Scope {
         if actor.sees_every_case(org) {
             return Scope::All;
         }
-        let mut units = vec![actor.unit_id.to_string()];
+        let own = !actor.leads_only();
+        let mut units = Vec::new();
+        if own {
+            units.push(actor.unit_id.to_string());
+        }
         if actor.has(Role::Leader) {
             units.extend(actor.oversees.iter().map(ToString::to_string));
         }
         Scope::Limited {
-            username: actor.username.clone(),
-            unit_id: actor.unit_id.to_string(),
+            username: own.then(|| actor.username.clone()),
+            accepting_units: units.clone(),
             units,
         }
     }
@@ -70,8 +77,9 @@ pub struct IdentityRule {
     pub accepting_unit_id: Option<String>,
     /// Centre staff at a centre see drafts' identities.
     pub drafts: bool,
-    /// Handling staff see identities that are not confidential.
-    pub non_confidential: bool,
+    /// Handling staff see the identities that are not confidential of the cases this unit
+    /// (theirs) holds now.
+    pub non_confidential: Option<String>,
 }
 
 impl IdentityRule {
@@ -82,7 +90,9 @@ impl IdentityRule {
             all: actor.has(Role::Admin),
             accepting_unit_id: centre_staff.then(|| actor.unit_id.to_string()),
             drafts: centre_staff && org.get(&actor.unit_id).is_some_and(|u| u.kind.is_centre()),
-            non_confidential: actor.has_any(&[Role::Handler, Role::Dispatcher, Role::ShiftLeader]),
+            non_confidential: actor
+                .has_any(&[Role::Handler, Role::Dispatcher, Role::ShiftLeader])
+                .then(|| actor.unit_id.to_string()),
         }
     }
 }
@@ -266,9 +276,11 @@ pub struct WorkListCount {
 pub struct WorkListOwner {
     /// Login name (for drafts).
     pub username: String,
-    /// The user's unit.
-    pub unit_id: String,
-    /// The user's unit and, for leaders, every unit within those they oversee; for a
+    /// The user's unit, whose own lists (待转办, 待审批, 待回访, 我转办的) these are; `None` for a
+    /// leader only, who acts for no unit.
+    pub unit_id: Option<String>,
+    /// The user's unit (unless a leader only) and, for leaders, every unit within those they
+    /// oversee; for a
     /// district's efficiency office, every unit of its district (its board of what the
     /// district holds, overdue included).
     pub units: Vec<String>,
@@ -279,7 +291,11 @@ pub struct WorkListOwner {
 impl WorkListOwner {
     /// The owner of `actor`'s work lists.
     pub fn of(actor: &Actor, org: &OrgTree) -> WorkListOwner {
-        let mut units = vec![actor.unit_id.to_string()];
+        let own = !actor.leads_only();
+        let mut units = Vec::new();
+        if own || actor.oversees_unit(org, &actor.unit_id) {
+            units.push(actor.unit_id.to_string());
+        }
         let district_office = actor.has(Role::Supervisor) && !actor.sees_every_case(org);
         if actor.has(Role::Leader) || district_office {
             units.extend(
@@ -295,7 +311,7 @@ impl WorkListOwner {
         }
         WorkListOwner {
             username: actor.username.clone(),
-            unit_id: actor.unit_id.to_string(),
+            unit_id: own.then(|| actor.unit_id.to_string()),
             units,
             // The whole city's overdue cases are the city efficiency office's list; a
             // district's office sees what its scope holds.
@@ -557,14 +573,24 @@ impl Conditions {
     fn scope(&mut self, scope: &Scope) {
         if let Scope::Limited {
             username,
-            unit_id,
+            accepting_units,
             units,
         } = scope
         {
             // The caller's keys in `case_scope` (see `row::visibility_keys`).
             self.scope_keys = units.iter().map(|u| Self::text(u)).collect();
-            self.scope_keys.push(Value::Text(created_by_key(username)));
-            self.scope_keys.push(Value::Text(accepted_by_key(unit_id)));
+            if let Some(username) = username {
+                self.scope_keys.push(Value::Text(created_by_key(username)));
+            }
+            self.scope_keys.extend(
+                accepting_units
+                    .iter()
+                    .map(|u| Value::Text(accepted_by_key(u))),
+            );
+            if self.scope_keys.is_empty() {
+                // A leader overseeing nothing sees nothing; no key matches this one.
+                self.scope_keys.push(Value::Text(String::new()));
+            }
         }
     }
 
@@ -581,8 +607,12 @@ impl Conditions {
         if rule.drafts {
             alternatives.push("c.accepting_unit_id IS NULL");
         }
-        if rule.non_confidential {
-            alternatives.push("c.confidential = 0");
+        if let Some(unit) = &rule.non_confidential {
+            alternatives.push(
+                "(c.confidential = 0 AND EXISTS (SELECT 1 FROM case_holder h \
+                 WHERE h.case_id = c.case_id AND h.unit_id = ?))",
+            );
+            params.push(Self::text(unit));
         }
         if alternatives.is_empty() {
             alternatives.push("0");
@@ -987,6 +1017,13 @@ impl Queries {
                 extra: None,
             })
         };
+        // The owner's unit for its own lists; NULL (equal to nothing) for a leader only.
+        let own_unit = || {
+            owner
+                .unit_id
+                .as_deref()
+                .map_or(Value::Null, Conditions::text)
+        };
         // The lists of the waiting table, for the owner's own unit (only it may act).
         let waiting = |list: &str, extra: Option<(String, Vec<Value>)>| {
             ListPlan::Side(SideList {
@@ -994,7 +1031,7 @@ impl Queries {
                 alias: "w",
                 deadline: "due",
                 where_sql: "w.unit_id = ? AND w.list = ?".to_owned(),
-                params: vec![Conditions::text(&owner.unit_id), Conditions::text(list)],
+                params: vec![own_unit(), Conditions::text(list)],
                 extra,
             })
         };
@@ -1043,7 +1080,7 @@ impl Queries {
                 deadline: "completed_at",
                 where_sql: "k.accepting_unit_id = ? AND k.stage = 'completed' AND k.merged = 0"
                     .to_owned(),
-                params: vec![Conditions::text(&owner.unit_id)],
+                params: vec![own_unit()],
                 extra: None,
             }),
             // The transfer table's (from unit, complete-by) index, most urgent first; the
@@ -1053,12 +1090,12 @@ impl Queries {
                 alias: "t",
                 deadline: "complete_due",
                 where_sql: "t.from_unit_id = ?".to_owned(),
-                params: vec![Conditions::text(&owner.unit_id)],
+                params: vec![own_unit()],
                 extra: Some((
                     "(SELECT t.recallable FROM case_transfer t WHERE t.case_id = c.case_id \
                      AND t.from_unit_id = ?), NULL"
                         .to_owned(),
-                    vec![Conditions::text(&owner.unit_id)],
+                    vec![own_unit()],
                 )),
             }),
             WorkList::ToTransfer => waiting("to_transfer", None),
@@ -1069,7 +1106,7 @@ impl Queries {
                      FROM case_waiting w WHERE w.case_id = c.case_id AND w.list = 'to_decide' \
                      AND w.unit_id = ? ORDER BY w.request))"
                         .to_owned(),
-                    vec![Conditions::text(&owner.unit_id)],
+                    vec![own_unit()],
                 )),
             ),
         }

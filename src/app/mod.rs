@@ -117,7 +117,19 @@ pub struct App {
     /// One lock per (user, idempotency key) in flight: copies of a retried command run one
     /// after the other, so the later ones find the first one's events and return its answer.
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each (user, case) identity view was last recorded: a view is recorded once per
+    /// [`IDENTITY_VIEW_WINDOW`], not once per read.
+    recorded_views: Mutex<HashMap<(String, CaseId), DateTime<Utc>>>,
 }
+
+/// A caller's full identity seen again by the same user within this time is not recorded
+/// again: the audit says who saw it and when they began to, and one user re-reading a case
+/// all afternoon writes a handful of events, not thousands.
+pub const IDENTITY_VIEW_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+
+/// The most (user, case) pairs remembered for [`IDENTITY_VIEW_WINDOW`]; beyond it the oldest
+/// are forgotten, which only records a view again.
+const RECORDED_VIEWS_LIMIT: usize = 100_000;
 
 /// Case numbers of one day (`YYYYMMDD` + sequence), handed out without holes.
 struct CaseNumbers {
@@ -282,6 +294,7 @@ impl App {
             duplicates: Mutex::new(HashMap::new()),
             next_number: tokio::sync::Mutex::new(None),
             keys: Mutex::new(HashMap::new()),
+            recorded_views: Mutex::new(HashMap::new()),
         }
     }
 
@@ -818,7 +831,8 @@ impl App {
         .await
     }
 
-    /// Records that `actor` saw the caller's full identity on `case_id`.
+    /// Records that `actor` saw the caller's full identity on `case_id`, unless they were
+    /// recorded seeing it within [`IDENTITY_VIEW_WINDOW`].
     ///
     /// # Errors
     /// Store failures: the view is then not shown.
@@ -827,6 +841,20 @@ impl App {
         actor: &Actor,
         case_id: &CaseId,
     ) -> Result<(), AppError> {
+        let now = self.now();
+        let key = (actor.username.clone(), case_id.clone());
+        {
+            let recorded = self
+                .recorded_views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if recorded
+                .get(&key)
+                .is_some_and(|at| now - *at < IDENTITY_VIEW_WINDOW && *at <= now)
+            {
+                return Ok(());
+            }
+        }
         let view = IdentityView {
             case_id: case_id.clone(),
             username: actor.username.clone(),
@@ -838,7 +866,7 @@ impl App {
             event_type: "identity_viewed".into(),
             schema_version: 1,
             data: serde_json::to_string(&view).unwrap_or_default(),
-            metadata: serde_json::json!({ "at": self.now() }).to_string(),
+            metadata: serde_json::json!({ "at": now }).to_string(),
         };
         self.store
             .append(
@@ -847,6 +875,17 @@ impl App {
                 vec![event],
             )
             .await?;
+        let mut recorded = self
+            .recorded_views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if recorded.len() >= RECORDED_VIEWS_LIMIT {
+            recorded.retain(|_, at| now - *at < IDENTITY_VIEW_WINDOW);
+            if recorded.len() >= RECORDED_VIEWS_LIMIT {
+                recorded.clear();
+            }
+        }
+        recorded.insert(key, now);
         Ok(())
     }
 
@@ -881,4 +920,4 @@ impl App {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -26,9 +26,9 @@ impl Clock for FixedClock {
 }
 
 /// A store whose next `fail` appends fail as a full disk would, after which it behaves.
-struct Flaky {
-    inner: SqliteStore,
-    fail: AtomicUsize,
+pub(crate) struct Flaky {
+    pub(crate) inner: SqliteStore,
+    pub(crate) fail: AtomicUsize,
 }
 
 #[async_trait::async_trait]

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use domain::case::{Assignment, HandlingRole};
 use domain::kinds::{Category, Channel, Kind, Urgency};
 use domain::org::UnitId;
-use domain::roles::Role;
 use domain::{CaseId, Command, Intake, Satisfaction};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -701,6 +700,10 @@ pub struct CaseView {
     caller_phone: String,
     /// True when the caller's identity is masked for this viewer.
     identity_masked: bool,
+    /// For a unit whose part of the case is over (recalled, completed, passed on): the end of
+    /// its part. The case is shown as it was then, timeline included; `null` for the whole
+    /// case.
+    history_until: Option<String>,
     confidential: bool,
     channel: Option<String>,
     category: Option<String>,
@@ -878,6 +881,7 @@ fn case_view(app: &AppState, detail: &CaseDetail, timeline: Vec<TimelineEntry>) 
         caller_name,
         caller_phone,
         identity_masked: !full_identity,
+        history_until: opt_ts(detail.until),
         confidential: intake.confidential,
         channel: intake.channel.map(|c| snake(&c)),
         category: intake.category.map(|c| snake(&c)),
@@ -925,33 +929,48 @@ pub struct IdentityViewEntry {
     time: Option<String>,
 }
 
-/// Who saw the caller's full identity, and when (centre shift leaders, the efficiency office, admins).
+/// A page of identity views, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityViewList {
+    items: Vec<IdentityViewEntry>,
+    /// Views recorded over all pages.
+    total: u64,
+    page: u32,
+    per_page: u32,
+}
+
+/// Which page of identity views.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityViewQuery {
+    /// 1-based page (default 1).
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Views per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
+}
+
+/// Who saw the caller's full identity, and when (centre shift leaders, the efficiency office,
+/// admins), oldest first. A user's views of one case within 15 minutes are recorded once.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/identity-views", tag = "cases",
-    params(("id" = String, Path, description = "工单编号")),
-    responses((status = 200, body = [IdentityViewEntry]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "工单编号"), IdentityViewQuery),
+    responses((status = 200, body = IdentityViewList), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn identity_views(
     State(app): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Vec<IdentityViewEntry>>, ApiError> {
+    ApiQuery(q): ApiQuery<IdentityViewQuery>,
+) -> Result<Json<IdentityViewList>, ApiError> {
     let case_id = parse_id(&id)?;
-    let actor = user.actor();
-    let centre_lead = actor.has(Role::ShiftLeader) && actor.at_city_centre(&app.org);
-    if !(actor.has(Role::Admin) || actor.has(Role::Supervisor) || centre_lead) {
-        return Err(ApiError::role_not_allowed(
-            "当前角色无权查看身份查阅记录",
-            "identity views are readable by `shift_leader` (of the city centre), `supervisor` \
-             and `admin`",
-            &[Role::ShiftLeader, Role::Supervisor, Role::Admin],
-        ));
-    }
-    let case = app.case(&case_id).await.map_err(ApiError::from)?;
-    if case.version() == 0 || !domain::identity::may_view_case(&actor, &case, &app.org) {
-        return Err(ApiError::NotFound(format!("no case `{case_id}`")));
-    }
-    let views = app.identity_views(&case_id).await?;
-    Ok(Json(
-        views
+    let paging = (q.page.unwrap_or(1), q.per_page.unwrap_or(50));
+    let views = app
+        .identity_view_page(&user.actor(), &case_id, paging)
+        .await?;
+    Ok(Json(IdentityViewList {
+        items: views
+            .items
             .into_iter()
             .map(|v| IdentityViewEntry {
                 username: v.username,
@@ -959,5 +978,8 @@ async fn identity_views(
                 time: opt_ts(v.at),
             })
             .collect(),
-    ))
+        total: views.total,
+        page: views.page,
+        per_page: views.per_page,
+    }))
 }

@@ -11,6 +11,7 @@ mod crash;
 mod datadir;
 mod drafts;
 mod flows;
+mod former_holders;
 mod generate;
 mod kb;
 mod openapi;

@@ -99,8 +99,8 @@ async fn supervision_and_annotation_change_neither_status_nor_holders() {
         &json!({ "text": "区住建、城管联合处置" }),
     )
     .await;
-    // A district leader of another district, and a city leader over other units, may not.
-    // Another district's case does not exist for its leader (rule 14).
+    // A district leader of another district, and a city leader over other units, may not:
+    // a case that went to no unit a leader oversees does not exist for them (rule 14).
     app.refused(
         &qilihe_leader,
         &id,
@@ -115,8 +115,8 @@ async fn supervision_and_annotation_change_neither_status_nor_holders() {
         &id,
         "annotate",
         &json!({ "text": "越权批示" }),
-        403,
-        "not_overseen",
+        404,
+        "not_found",
     )
     .await;
     // Only leaders annotate.

@@ -2,11 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use domain::actions::{AllowedAction, allowed_actions};
-use domain::identity::{mask_name, mask_phone, may_see_identity, may_view_case};
-use domain::roles::Actor;
-use domain::{Case, CaseId, Event, EventBody};
+use domain::identity::{
+    Extent, mask_name, mask_phone, may_see_identity, may_view_case, view_extent, visible_prefix,
+};
+use domain::roles::{Actor, Role};
+use domain::{Case, CaseId, Event, EventBody, evolve};
 
-use crate::app::{App, AppError};
+use crate::app::failure::Failure;
+use crate::app::{App, AppError, IdentityView};
 use crate::store::Position;
 
 /// One case as `viewer` may see it at `now`.
@@ -14,9 +17,13 @@ use crate::store::Position;
 pub struct CaseDetail {
     /// The case's number.
     pub id: CaseId,
-    /// The case now. Its intake holds the caller in full: read the caller through
-    /// [`CaseDetail::caller_name`] and [`CaseDetail::caller_phone`].
+    /// The case now, or as it was at [`CaseDetail::until`]. Its intake holds the caller in
+    /// full: read the caller through [`CaseDetail::caller_name`] and
+    /// [`CaseDetail::caller_phone`].
     pub case: Case,
+    /// For a unit whose part is over: the end of its part, where its view of the case stops
+    /// (`domain::identity::view_extent`); `None` for the whole case.
+    pub until: Option<DateTime<Utc>>,
     /// Whether the viewer sees the caller in full (the view was then recorded, rule 12).
     pub full_identity: bool,
     /// Every event, oldest first, the caller masked where the viewer may not see them.
@@ -83,22 +90,43 @@ impl App {
     ///
     /// # Errors
     /// [`AppError::NotFound`] for an unknown case or one outside the viewer's scope; store
-    /// failures, a failure to record the identity view among them.
+    /// failures. A failure to record an identity view is not one: the caller is then shown
+    /// masked, and the failure logged.
     pub async fn case_detail(
         &self,
         viewer: &Actor,
         case_id: &CaseId,
     ) -> Result<CaseDetail, AppError> {
-        let (case, history) = self.history(case_id).await?;
-        if !may_view_case(viewer, &case, &self.org) {
+        let (current, history) = self.history(case_id).await?;
+        if !may_view_case(viewer, &current, &self.org) {
             return Err(AppError::NotFound(case_id.to_string()));
         }
-        let full_identity = may_see_identity(viewer, &case, &self.org);
-        let intake = case.intake();
-        if full_identity && !(intake.caller_name.is_empty() && intake.caller_phone.is_empty()) {
-            self.record_identity_view(viewer, case_id).await?;
-        }
         let now = self.now();
+        let ctx = self.context(viewer, now);
+        let actions = allowed_actions(&current, &ctx);
+        let mut full_identity = may_see_identity(viewer, &current, &self.org);
+        // A unit whose part is over reads the case as it was when its part ended.
+        let (case, history, until) = match view_extent(viewer, &current, &self.org) {
+            Extent::Whole => (current, history, None),
+            Extent::Until(end) => {
+                let events: Vec<Event> = history.iter().map(|(_, e)| e.clone()).collect();
+                let mut history = history;
+                history.truncate(visible_prefix(viewer, &events, &self.org));
+                let case = history
+                    .iter()
+                    .fold(Case::default(), |case, (_, event)| evolve(case, event));
+                (case, history, Some(end))
+            }
+        };
+        let intake = case.intake();
+        if full_identity
+            && !(intake.caller_name.is_empty() && intake.caller_phone.is_empty())
+            && let Err(err) = self.record_identity_view(viewer, case_id).await
+        {
+            // Reading goes on without the identity: it is never shown unrecorded.
+            tracing::error!(case = %case_id, error = %err, "could not record an identity view; showing the caller masked");
+            full_identity = false;
+        }
         let timeline = history
             .into_iter()
             .map(|(rec, event)| TimelineItem {
@@ -125,15 +153,81 @@ impl App {
                 },
             })
             .collect();
-        let ctx = self.context(viewer, now);
-        let actions = allowed_actions(&case, &ctx);
         Ok(CaseDetail {
             id: case_id.clone(),
             case,
+            until,
             full_identity,
             timeline,
             actions,
             now,
+        })
+    }
+}
+
+/// The most identity views on one page.
+pub const MAX_IDENTITY_VIEWS_PER_PAGE: u32 = 200;
+
+/// A page of a case's identity-view audit, oldest first.
+#[derive(Debug, Clone)]
+pub struct IdentityViewPage {
+    /// The views of the page.
+    pub items: Vec<IdentityView>,
+    /// Views recorded over all pages.
+    pub total: u64,
+    /// The page (1-based).
+    pub page: u32,
+    /// Views per page.
+    pub per_page: u32,
+}
+
+impl App {
+    /// Who saw the caller's full identity on `case_id`, and when: for the city centre's shift
+    /// leaders, the efficiency office and admins, within their scope.
+    ///
+    /// # Errors
+    /// 403 for other roles; 404 for an unknown case or one outside the scope; 400 for a page
+    /// out of bounds; store failures.
+    pub async fn identity_view_page(
+        &self,
+        viewer: &Actor,
+        case_id: &CaseId,
+        (page, per_page): (u32, u32),
+    ) -> Result<IdentityViewPage, Failure> {
+        let centre_lead = viewer.has(Role::ShiftLeader) && viewer.at_city_centre(&self.org);
+        if !(viewer.has(Role::Admin) || viewer.has(Role::Supervisor) || centre_lead) {
+            return Err(Failure::role_not_allowed(
+                "当前角色无权查看身份查阅记录",
+                "identity views are readable by `shift_leader` (of the city centre), \
+                 `supervisor` and `admin`",
+                &[Role::ShiftLeader, Role::Supervisor, Role::Admin],
+            ));
+        }
+        if page == 0 || !(1..=MAX_IDENTITY_VIEWS_PER_PAGE).contains(&per_page) {
+            return Err(Failure::bad_request(
+                "invalid_query",
+                format!(
+                    "`page` must be at least 1 and `per_page` 1 to {MAX_IDENTITY_VIEWS_PER_PAGE}"
+                ),
+            ));
+        }
+        let case = self.case(case_id).await?;
+        if case.version() == 0 || !may_view_case(viewer, &case, &self.org) {
+            return Err(AppError::NotFound(case_id.to_string()).into());
+        }
+        let views = self.identity_views(case_id).await?;
+        let total = views.len() as u64;
+        let skip = (u64::from(page) - 1).saturating_mul(u64::from(per_page));
+        let items = views
+            .into_iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(per_page as usize)
+            .collect();
+        Ok(IdentityViewPage {
+            items,
+            total,
+            page,
+            per_page,
         })
     }
 }

@@ -14,7 +14,7 @@ mod route;
 #[cfg(test)]
 mod tests;
 
-pub use case::{CaseDetail, TimelineItem};
+pub use case::{CaseDetail, IdentityViewPage, MAX_IDENTITY_VIEWS_PER_PAGE, TimelineItem};
 pub use kpis::{KpiRow, KpiTable, Period};
 pub use lists::{
     CaseListPage, CaseQuery, DEFAULT_DUE_WITHIN_HOURS, INDEX_READY_WAIT, MAX_DUE_WITHIN_HOURS,

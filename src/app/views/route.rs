@@ -2,7 +2,7 @@
 //! may receive it next (asked of `decide`) and the dispatch catalogue's suggestion (转办建议),
 //! for centre staff; and that suggestion for a request not yet saved.
 
-use domain::identity::may_view_case;
+use domain::identity::{Extent, may_view_case, view_extent, visible_prefix};
 use domain::kinds::Category;
 use domain::org::{Level, UnitId, UnitKind};
 use domain::roles::{Actor, Role};
@@ -224,7 +224,15 @@ impl AppState {
         if !may_view_case(viewer, &case, &self.org) {
             return Err(AppError::NotFound(case_id.to_string()).into());
         }
-        let events: Vec<domain::Event> = history.into_iter().map(|(_, e)| e).collect();
+        let mut events: Vec<domain::Event> = history.into_iter().map(|(_, e)| e).collect();
+        // A unit whose part is over sees the route as it was when its part ended.
+        let former = matches!(view_extent(viewer, &case, &self.org), Extent::Until(_));
+        let case = if former {
+            events.truncate(visible_prefix(viewer, &events, &self.org));
+            events.iter().fold(Case::default(), domain::evolve)
+        } else {
+            case
+        };
         let intake = case.intake();
         let place = intake
             .location_unit_id
@@ -259,6 +267,7 @@ impl AppState {
         }
         let next = senders
             .iter()
+            .filter(|_| !former)
             .map(|from| NextUnits {
                 from: self.unit_label(from),
                 candidates: self.candidates(&case, from),

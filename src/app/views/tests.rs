@@ -11,7 +11,10 @@ use domain::{CaseId, Command, Intake};
 use projections::{CaseFilter, Sort, WorkList};
 use tempfile::TempDir;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::*;
+use crate::app::tests::Flaky;
 use crate::app::{App, Clock};
 use crate::case_search::CaseSearch;
 use crate::directory::{Directory, load_org};
@@ -34,6 +37,8 @@ impl Clock for FixedClock {
 struct World {
     _dir: TempDir,
     state: AppState,
+    /// Fails the next appends when told to.
+    store: Arc<Flaky>,
     /// A complaint at 城关区 张掖路街道, accepted at the city centre and transferred to the
     /// housing bureau.
     case_id: CaseId,
@@ -51,8 +56,11 @@ impl World {
 
 async fn world() -> World {
     let dir = TempDir::new().expect("dir");
-    let store: Arc<dyn EventStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
+    let flaky = Arc::new(Flaky {
+        inner: SqliteStore::open(&dir.path().join("events.db")).expect("store"),
+        fail: AtomicUsize::new(0),
+    });
+    let store: Arc<dyn EventStore> = flaky.clone();
     let org = load_org().expect("org");
     let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
     let app = Arc::new(App::new(
@@ -109,6 +117,7 @@ async fn world() -> World {
     World {
         _dir: dir,
         state,
+        store: flaky,
         case_id: created.id,
     }
 }
@@ -362,4 +371,90 @@ async fn the_daily_report_is_for_its_readers() {
         "{:?}",
         report.units
     );
+}
+
+#[tokio::test]
+async fn a_full_view_is_recorded_once_in_a_window_and_never_shown_unrecorded() {
+    let w = world().await;
+    let handler = w.user("housing_handler");
+    for _ in 0..5 {
+        let detail = w
+            .state
+            .case_detail(&handler, &w.case_id)
+            .await
+            .expect("detail");
+        assert!(detail.full_identity);
+    }
+    let views = w.state.identity_views(&w.case_id).await.expect("views");
+    assert_eq!(views.len(), 1, "{views:?}");
+    // The audit cannot be written (a full disk): the case is still read, the caller masked.
+    w.store.fail.store(1, Ordering::SeqCst);
+    let dispatcher = w.user("dispatcher");
+    let detail = w
+        .state
+        .case_detail(&dispatcher, &w.case_id)
+        .await
+        .expect("the case is still read");
+    assert!(!detail.full_identity);
+    assert_eq!(detail.caller_phone(), "138****5678");
+    let page = w
+        .state
+        .identity_view_page(&w.user("shift_leader"), &w.case_id, (1, 50))
+        .await
+        .expect("page");
+    assert_eq!(page.total, 1, "the failed view was not recorded");
+    let refused = w
+        .state
+        .identity_view_page(&w.user("shift_leader"), &w.case_id, (1, 0))
+        .await;
+    assert!(
+        matches!(refused, Err(Failure::BadRequest { .. })),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_recalled_unit_reads_the_case_as_it_was_at_the_recall() {
+    let w = world().await;
+    let dispatcher = w.user("dispatcher");
+    w.state
+        .execute(
+            &dispatcher,
+            &w.case_id,
+            Command::Recall {
+                reason: "派错单位".into(),
+            },
+            None,
+            None,
+        )
+        .await
+        .expect("recalled");
+    w.state
+        .execute(
+            &dispatcher,
+            &w.case_id,
+            Command::Transfer {
+                lead_unit_id: UnitId::new("city.bureau.water"),
+                co_unit_ids: Vec::new(),
+                note: String::new(),
+            },
+            None,
+            None,
+        )
+        .await
+        .expect("transferred again");
+    let detail = w
+        .state
+        .case_detail(&w.user("housing_handler"), &w.case_id)
+        .await
+        .expect("still found");
+    assert!(detail.until.is_some());
+    assert!(!detail.full_identity);
+    assert_eq!(detail.timeline.last().map(|e| e.label), Some("追回"));
+    assert_eq!(
+        detail.case.holders().count(),
+        0,
+        "the water bureau is not shown"
+    );
+    assert!(detail.actions.is_empty(), "{:?}", detail.actions);
 }
