@@ -29,6 +29,32 @@ const POSITIONS: [&str; 15] = [
     "后面", "跟前", "脚下",
 ];
 
+/// The word a bus route said by its number stands for.
+const ROUTE: &str = "路车";
+
+/// The numbers said as bus routes: digits followed by 路, not by a word of a road (路口,
+/// 路段, 路灯, 路边, 路上).
+fn route_numbers(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i > start {
+            let road = chars.get(i + 1).is_some_and(|c| "口段灯边上".contains(*c));
+            if chars.get(i) == Some(&'路') && !road {
+                found.push(chars[start..i].iter().collect());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
 /// The catalogue and the segmenter that reads requests for it.
 pub struct Dispatch {
     catalogue: Catalogue,
@@ -95,8 +121,19 @@ impl Dispatch {
     }
 
     /// The distinct words of `text`, as the catalogue is matched on.
+    ///
+    /// A bus route said by its number (68路, 105路车) is split by jieba (68, 路早): the word
+    /// 路车 is added after the number, as the catalogue's word for a bus route.
     pub fn words(&self, text: &str) -> Vec<String> {
-        self.segmenter.query_words(text)
+        let mut words = self.segmenter.query_words(text);
+        for number in route_numbers(text) {
+            if let Some(i) = words.iter().position(|w| *w == number) {
+                if !words.iter().any(|w| w == ROUTE) {
+                    words.insert(i + 1, ROUTE.to_owned());
+                }
+            }
+        }
+        words
     }
 
     /// The catalogue's words of `words` that `text` only says as places: every time it says
@@ -317,6 +354,19 @@ mod tests {
     }
 
     #[test]
+    fn a_number_followed_by_lu_is_a_bus_route() {
+        assert_eq!(
+            route_numbers("68路早高峰等了一小时，105路也不来"),
+            ["68", "105"]
+        );
+        assert!(route_numbers("3路口的红绿灯，12路段施工").is_empty());
+        let dispatch = dispatch().expect("fixture");
+        let words = dispatch.words("68路早高峰等了一小时");
+        let at = words.iter().position(|w| w == "68").expect("number");
+        assert_eq!(words.get(at + 1).map(String::as_str), Some(ROUTE));
+    }
+
+    #[test]
     fn the_fixture_routes_the_usual_requests_to_the_usual_units() {
         let dispatch = dispatch().expect("fixture");
         let org = load_org().expect("org");
@@ -385,7 +435,17 @@ mod tests {
     fn the_first_suggested_unit_is_right_for_nine_in_ten_held_out_requests() {
         let requests = parse(include_str!("../fixtures/routing-heldout.jsonl"));
         assert!(requests.len() >= 150, "{}", requests.len());
-        let (rate, misses) = hit_rate("held-out", &requests);
+        let (rate, misses) = hit_rate("held-out, batch 1", &requests);
+        assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
+    }
+
+    /// The second held-out batch, written after the catalogue was fixed on the first, as the
+    /// check that the fixes were general.
+    #[test]
+    fn the_first_suggested_unit_is_right_for_nine_in_ten_of_the_second_held_out_batch() {
+        let requests = parse(include_str!("../fixtures/routing-heldout-2.jsonl"));
+        assert!(requests.len() >= 100, "{}", requests.len());
+        let (rate, misses) = hit_rate("held-out, batch 2", &requests);
         assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
     }
 }
