@@ -189,6 +189,9 @@ pub struct Catalogue {
     matters: Vec<Matter>,
     /// Keyword → the matters that list it, and how.
     by_word: HashMap<String, Vec<(usize, WordKind)>>,
+    /// The keywords matters of different responsible units list (不退: consumer disputes
+    /// and training schools): they count half.
+    shared: HashSet<String>,
 }
 
 /// How a matter lists a word.
@@ -306,6 +309,7 @@ impl Catalogue {
             comment: spec.comment,
             matters: Vec::new(),
             by_word: HashMap::new(),
+            shared: HashSet::new(),
         };
         let mut codes = HashSet::new();
         for top in &spec.matters {
@@ -325,6 +329,18 @@ impl Catalogue {
                         .or_default()
                         .push((i, kind));
                 }
+            }
+        }
+        for (word, listed) in &catalogue.by_word {
+            // The line of work, not the level: the city's and the districts' 人社 are one.
+            let units: HashSet<&str> = listed
+                .iter()
+                .filter(|(_, kind)| *kind == WordKind::Keyword)
+                .filter_map(|(i, _)| catalogue.matters[*i].targets.first())
+                .map(|t| t.slug.as_deref().unwrap_or(t.unit_kind.label()))
+                .collect();
+            if units.len() > 1 {
+                catalogue.shared.insert(word.clone());
             }
         }
         Ok(catalogue)
@@ -431,6 +447,8 @@ impl Catalogue {
 /// How well a candidate matter matches; compared field by field, greater is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Score {
+    /// Two for each keyword matched along the path, one for a shared keyword or a context
+    /// word.
     specific: usize,
     /// Where its first counted word appears: callers say what it is about first (the title).
     earliest: std::cmp::Reverse<usize>,
@@ -447,6 +465,8 @@ struct Candidate {
     generic: Vec<String>,
     /// The keywords said only as a place, counted with the generic ones.
     places: Vec<String>,
+    /// The matched keywords other matters' units list too, and the context words: half.
+    halves: Vec<String>,
 }
 
 fn score(
@@ -489,6 +509,8 @@ fn score(
         .cloned()
         .collect();
     matched.retain(|w| !places.contains(w));
+    // A generic word said as a place says nothing (小区 in 小区旁边建个菜市场).
+    generic.retain(|w| !places.contains(w));
     for word in &places_here {
         if !generic.contains(word) {
             generic.push(word.clone());
@@ -525,14 +547,21 @@ fn score(
         .unwrap_or(0);
     // Context words add to a match that a keyword made, never make one (nor move its first
     // mention).
+    let mut halves: Vec<String> = matched
+        .iter()
+        .filter(|w| catalogue.shared.contains(*w))
+        .cloned()
+        .collect();
     if !matched.is_empty() {
+        halves.extend(context.iter().cloned());
         matched.extend(context);
     }
+    let specific = 2 * matched.len() - halves.len();
 
     Candidate {
         matter: i,
         score: Score {
-            specific: matched.len(),
+            specific,
             generic: generic.len(),
             earliest: std::cmp::Reverse(earliest),
             depth: catalogue.matters[i].depth(),
@@ -541,6 +570,7 @@ fn score(
         matched,
         generic,
         places: places_here,
+        halves,
     }
 }
 
@@ -654,6 +684,7 @@ pub fn suggest_with_places<S: AsRef<str>, P: AsRef<str>>(
             m.covers(category) && !m.targets.is_empty()
         })
         .map(|i| score(catalogue, i, &words, &phrases, &places))
+        .filter(|c| !c.matched.is_empty() || !c.generic.is_empty())
         .collect();
     // Best first; catalogue order breaks ties (the sort is stable and `hit` was sorted).
     candidates.sort_by_key(|c| std::cmp::Reverse(c.score));
@@ -684,6 +715,18 @@ pub fn suggest_with_places<S: AsRef<str>, P: AsRef<str>>(
                 reason.push_str("及泛指词");
                 reason.push_str(&quoted(&candidate.generic));
             }
+        }
+        let shared: Vec<String> = candidate
+            .halves
+            .iter()
+            .filter(|w| catalogue.shared.contains(*w))
+            .cloned()
+            .collect();
+        if !shared.is_empty() {
+            reason.push_str(&format!(
+                "（{}也是别的单位事项的词，算半个）",
+                quoted(&shared)
+            ));
         }
         if !candidate.places.is_empty() {
             reason.push_str(&format!(
@@ -1117,6 +1160,45 @@ mod tests {
         let s = run(&["电梯"], &["电梯"]);
         assert_eq!(code(&s), Some("010201"));
         assert!(s.reason.contains("「电梯」只说地点"), "{}", s.reason);
+        // A generic word said as a place says nothing: the category answers.
+        assert_eq!(code(&run(&["小区"], &[])), Some("0102"));
+        assert_eq!(code(&run(&["小区"], &["小区"])), Some("990101"));
+    }
+
+    #[test]
+    fn a_keyword_matters_of_other_units_list_too_counts_half() {
+        // 跑水 is a word of 停水 (water) and of 电梯 (housing): it says less than 摊贩.
+        let mut spec = spec();
+        spec.matters[0].children[0].children[0]
+            .keywords
+            .push("跑水".into());
+        spec.matters[0].children[1].children[0]
+            .keywords
+            .push("跑水".into());
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let run = |words: &[&str]| {
+            suggest(
+                &catalogue,
+                &city(),
+                &UnitId::new("d.a.s01"),
+                Category::Complaint,
+                words,
+            )
+            .expect("known")
+        };
+        let s = run(&["跑水", "摊贩"]);
+        assert_eq!(code(&s), Some("010301"), "{}", s.reason);
+        // With 自来水 (its class's keyword) 停水 has three halves against 摊贩's two.
+        let s = run(&["摊贩", "跑水", "自来水"]);
+        assert_eq!(code(&s), Some("010101"), "{}", s.reason);
+        assert_eq!(s.matched, ["自来水", "跑水"]);
+        let s = run(&["跑水"]);
+        assert_eq!(code(&s), Some("010101"));
+        assert!(
+            s.reason.contains("「跑水」也是别的单位事项的词，算半个"),
+            "{}",
+            s.reason
+        );
     }
 
     #[test]
