@@ -127,10 +127,11 @@ impl Dispatch {
     pub fn words(&self, text: &str) -> Vec<String> {
         let mut words = self.segmenter.query_words(text);
         for number in route_numbers(text) {
-            if let Some(i) = words.iter().position(|w| *w == number) {
-                if !words.iter().any(|w| w == ROUTE) {
-                    words.insert(i + 1, ROUTE.to_owned());
-                }
+            let said = words.iter().any(|w| w == ROUTE);
+            if let Some(i) = words.iter().position(|w| *w == number)
+                && !said
+            {
+                words.insert(i + 1, ROUTE.to_owned());
             }
         }
         words
@@ -446,6 +447,15 @@ mod tests {
         let requests = parse(include_str!("../fixtures/routing-heldout-2.jsonl"));
         assert!(requests.len() >= 100, "{}", requests.len());
         let (rate, misses) = hit_rate("held-out, batch 2", &requests);
+        assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
+    }
+
+    /// The third held-out batch, written after the fixes from the second, as their check.
+    #[test]
+    fn the_first_suggested_unit_is_right_for_nine_in_ten_of_the_third_held_out_batch() {
+        let requests = parse(include_str!("../fixtures/routing-heldout-3.jsonl"));
+        assert!(requests.len() >= 100, "{}", requests.len());
+        let (rate, misses) = hit_rate("held-out, batch 3", &requests);
         assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
     }
 }
