@@ -467,4 +467,13 @@ mod tests {
         let (rate, misses) = hit_rate("held-out, batch 4", &requests);
         assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
     }
+
+    /// The fifth held-out batch, written after the fixes from the fourth, as their check.
+    #[test]
+    fn the_first_suggested_unit_is_right_for_nine_in_ten_of_the_fifth_held_out_batch() {
+        let requests = parse(include_str!("../fixtures/routing-heldout-5.jsonl"));
+        assert!(requests.len() >= 100, "{}", requests.len());
+        let (rate, misses) = hit_rate("held-out, batch 5", &requests);
+        assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
+    }
 }
