@@ -178,7 +178,10 @@ impl Matter {
     }
 
     fn by_category_only(&self) -> bool {
-        self.is_leaf && self.keywords.is_empty() && self.generic.is_empty()
+        self.is_leaf
+            && self.keywords.is_empty()
+            && self.generic.is_empty()
+            && self.context.is_empty()
     }
 }
 
@@ -1135,6 +1138,25 @@ mod tests {
         // Alone it makes no match: the generic word answers, or the category.
         assert_eq!(code(&run(&["小区", "声音"])), Some("0102"));
         assert_eq!(code(&run(&["声音"])), Some("990101"));
+    }
+
+    #[test]
+    fn a_leaf_with_only_context_words_does_not_answer_by_category() {
+        // 010102 keeps its words as context: it is no category default, so a complaint
+        // without words still goes to the street.
+        let mut spec = spec();
+        let quality = &mut spec.matters[0].children[0].children[1];
+        quality.context = std::mem::take(&mut quality.keywords);
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let s = suggest(
+            &catalogue,
+            &city(),
+            &UnitId::new("d.a.s01"),
+            Category::Complaint,
+            &[] as &[&str],
+        )
+        .expect("known");
+        assert_eq!(code(&s), Some("990101"), "{}", s.reason);
     }
 
     #[test]
