@@ -433,7 +433,7 @@ mod tests {
     /// The held-out batches (`fixtures/routing-heldout*.jsonl`), each written before the
     /// catalogue was fixed on it and measured first as unseen requests (the figures are in
     /// `docs/decisions/0008-routing-suggestions-that-generalise.md`); the rounds of fixes then
-    /// tuned on them, so together they must stay at nine in ten.
+    /// tuned on batches 1 to 6, not on 7. Together they must stay at nine in ten.
     #[test]
     fn the_first_suggested_unit_is_right_for_nine_in_ten_held_out_requests() {
         let batches = [
@@ -460,6 +460,10 @@ mod tests {
             (
                 "held-out, batch 6",
                 include_str!("../fixtures/routing-heldout-6.jsonl"),
+            ),
+            (
+                "held-out, batch 7",
+                include_str!("../fixtures/routing-heldout-7.jsonl"),
             ),
         ];
         let (mut total, mut missed) = (0, Vec::new());
