@@ -19,9 +19,11 @@
 //! it covers, and it has targets. Context words (声音 for noise, 司机 for buses) never make a
 //! candidate: they add to the specific count of one a keyword made. A keyword the request
 //! says only as a place (天桥 in 天桥底下的流浪汉; the caller of [`suggest_with_places`] says
-//! which) counts as a generic word. Candidates are ranked by, in order: the specific keywords
-//! matched along their path (their own and their ancestors', so a 小类 that matched always
-//! beats its 中类), the earliest mention (callers say what it is about first, in the
+//! which) counts as a generic word, and a generic word said so is dropped. Candidates are
+//! ranked by, in order: the weight of the specific words matched along their path (their own
+//! and their ancestors', so a 小类 that matched always beats its 中类): two for a keyword, one
+//! for a context word or a shared keyword (one that matters of different lines of work list,
+//! 不退 for consumer disputes and training schools), then the earliest mention (callers say what it is about first, in the
 //! title), the generic words matched (小区, 楼上: words that say little alone, so they never
 //! beat a specific one), depth, the length of the longest keyword, then catalogue order; a
 //! tie on everything but the order is said in the reason. Matters without keywords answer
