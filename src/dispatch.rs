@@ -4,14 +4,17 @@
 //!
 //! The segmenter is the knowledge base's (its hotline dictionary and stop words) with the
 //! catalogue's own words added to the dictionary, so a keyword the caller says comes out as
-//! one word (停水, 没水, 拖欠工资) instead of its characters.
+//! one word (停水, 没水, 拖欠工资) instead of its characters. A catalogue word the text only
+//! says as a place (天桥 in 天桥底下, 学校 in 学校旁边的包子铺: always followed by a word of
+//! position) is handed over as a place, which the catalogue counts as a generic word.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use anyhow::Context as _;
 use domain::kinds::Category;
 use domain::org::{OrgTree, UnitId};
-use domain::routing::{Catalogue, CatalogueSpec, RoutingError, Suggestion, suggest};
+use domain::routing::{Catalogue, CatalogueSpec, RoutingError, Suggestion, suggest_with_places};
 use knowledge_base::analysis::Segmenter;
 
 const CATALOGUE_JSON: &str = include_str!("../fixtures/dispatch-catalogue.json");
@@ -19,10 +22,45 @@ const CATALOGUE_JSON: &str = include_str!("../fixtures/dispatch-catalogue.json")
 /// How often jieba should think a catalogue word occurs (the hotline dictionary's figure).
 const WORD_FREQUENCY: u32 = 20_000;
 
+/// Words of position: a catalogue word always followed by one of them is said as a place
+/// (天桥底下, 河滩边上, 医院门口), not as what the request is about.
+const POSITIONS: [&str; 15] = [
+    "底下", "下面", "下边", "下的", "旁边", "边上", "边的", "门口", "附近", "对面", "周边", "周围",
+    "后面", "跟前", "脚下",
+];
+
+/// The word a bus route said by its number stands for.
+const ROUTE: &str = "路车";
+
+/// The numbers said as bus routes: digits followed by 路, not by a word of a road (路口,
+/// 路段, 路灯, 路边, 路上).
+fn route_numbers(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i > start {
+            let road = chars.get(i + 1).is_some_and(|c| "口段灯边上".contains(*c));
+            if chars.get(i) == Some(&'路') && !road {
+                found.push(chars[start..i].iter().collect());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
 /// The catalogue and the segmenter that reads requests for it.
 pub struct Dispatch {
     catalogue: Catalogue,
     segmenter: Segmenter,
+    /// The catalogue's words.
+    words: HashSet<String>,
 }
 
 impl std::fmt::Debug for Dispatch {
@@ -69,9 +107,11 @@ impl Dispatch {
         }
         let segmenter = Segmenter::new(&dictionary)
             .context("failed to add the catalogue's words to the dictionary")?;
+        let words = catalogue.words().map(str::to_owned).collect();
         Ok(Dispatch {
             catalogue,
             segmenter,
+            words,
         })
     }
 
@@ -81,8 +121,39 @@ impl Dispatch {
     }
 
     /// The distinct words of `text`, as the catalogue is matched on.
+    ///
+    /// A bus route said by its number (68路, 105路车) is split by jieba (68, 路早): the word
+    /// 路车 is added after the number, as the catalogue's word for a bus route.
     pub fn words(&self, text: &str) -> Vec<String> {
-        self.segmenter.query_words(text)
+        let mut words = self.segmenter.query_words(text);
+        for number in route_numbers(text) {
+            let said = words.iter().any(|w| w == ROUTE);
+            if let Some(i) = words.iter().position(|w| *w == number)
+                && !said
+            {
+                words.insert(i + 1, ROUTE.to_owned());
+            }
+        }
+        words
+    }
+
+    /// The catalogue's words of `words` that `text` only says as places: every time it says
+    /// one, a word of position follows.
+    pub fn places(&self, text: &str, words: &[String]) -> Vec<String> {
+        let text = text.to_lowercase();
+        words
+            .iter()
+            .filter(|w| self.words.contains(w.as_str()))
+            .filter(|w| {
+                let mut at = text.match_indices(w.as_str()).peekable();
+                at.peek().is_some()
+                    && at.all(|(i, _)| {
+                        let after = &text[i + w.len()..];
+                        POSITIONS.iter().any(|p| after.starts_with(p))
+                    })
+            })
+            .cloned()
+            .collect()
     }
 
     /// The catalogue's suggestion for a request at `location` of `category` whose title and
@@ -97,7 +168,9 @@ impl Dispatch {
         category: Category,
         text: &str,
     ) -> Result<Suggestion, RoutingError> {
-        suggest(&self.catalogue, org, location, category, &self.words(text))
+        let words = self.words(text);
+        let places = self.places(text, &words);
+        suggest_with_places(&self.catalogue, org, location, category, &words, &places)
     }
 }
 
@@ -119,7 +192,7 @@ mod tests {
         Category::Praise,
     ];
 
-    /// A request of `fixtures/routing-labelled.jsonl`.
+    /// A request of `fixtures/routing-labelled.jsonl` or `fixtures/routing-heldout.jsonl`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Labelled {
@@ -131,12 +204,56 @@ mod tests {
         unit: String,
     }
 
-    fn labelled() -> Vec<Labelled> {
-        include_str!("../fixtures/routing-labelled.jsonl")
+    fn parse(jsonl: &str) -> Vec<Labelled> {
+        jsonl
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).expect("labelled request"))
             .collect()
+    }
+
+    /// The share of `requests` whose first suggested unit is the labelled one, printed with
+    /// the misses (`cargo test -p minqing --lib dispatch -- --nocapture`).
+    fn hit_rate(name: &str, requests: &[Labelled]) -> (f64, Vec<String>) {
+        let dispatch = dispatch().expect("fixture");
+        let org = load_org().expect("org");
+        let mut misses = Vec::new();
+        for r in requests {
+            let text = format!("{} {}", r.title, r.content);
+            let s = dispatch
+                .suggest(
+                    &org,
+                    &UnitId::new(r.location_unit_id.as_str()),
+                    r.category,
+                    &text,
+                )
+                .expect("known location");
+            let first = s.units.first().map(|u| u.unit_id.as_str()).unwrap_or("-");
+            if first != r.unit {
+                misses.push(format!(
+                    "{}｜{first} ≠ {}｜{}｜{:?}",
+                    r.title,
+                    r.unit,
+                    s.reason,
+                    dispatch.words(&text)
+                ));
+            }
+        }
+        let hits = requests.len() - misses.len();
+        let rate = hits as f64 / requests.len() as f64;
+        // Printed on purpose: the hit rate is reported.
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "routing hit rate ({name}): {hits}/{} = {:.1}%",
+                requests.len(),
+                rate * 100.0
+            );
+            for miss in &misses {
+                println!("  miss: {miss}");
+            }
+        }
+        (rate, misses)
     }
 
     #[test]
@@ -228,6 +345,29 @@ mod tests {
     }
 
     #[test]
+    fn a_catalogue_word_always_followed_by_a_position_is_a_place() {
+        let dispatch = dispatch().expect("fixture");
+        let places = |text: &str| dispatch.places(text, &dispatch.words(text));
+        assert_eq!(places("天桥底下睡着个流浪汉"), ["天桥"]);
+        // Said once as the topic, it is not only a place.
+        assert!(places("天桥护栏坏了，天桥底下也很脏").is_empty());
+        assert!(places("天桥的护栏坏了").is_empty());
+    }
+
+    #[test]
+    fn a_number_followed_by_lu_is_a_bus_route() {
+        assert_eq!(
+            route_numbers("68路早高峰等了一小时，105路也不来"),
+            ["68", "105"]
+        );
+        assert!(route_numbers("3路口的红绿灯，12路段施工").is_empty());
+        let dispatch = dispatch().expect("fixture");
+        let words = dispatch.words("68路早高峰等了一小时");
+        let at = words.iter().position(|w| w == "68").expect("number");
+        assert_eq!(words.get(at + 1).map(String::as_str), Some(ROUTE));
+    }
+
+    #[test]
     fn the_fixture_routes_the_usual_requests_to_the_usual_units() {
         let dispatch = dispatch().expect("fixture");
         let org = load_org().expect("org");
@@ -284,46 +424,65 @@ mod tests {
     /// The labelled requests: the first suggested unit must be the right one for 90% of them.
     #[test]
     fn the_first_suggested_unit_is_right_for_nine_in_ten_labelled_requests() {
-        let dispatch = dispatch().expect("fixture");
-        let org = load_org().expect("org");
-        let requests = labelled();
+        let requests = parse(include_str!("../fixtures/routing-labelled.jsonl"));
         assert!(requests.len() >= 120, "{}", requests.len());
-        let mut misses = Vec::new();
-        for r in &requests {
-            let text = format!("{} {}", r.title, r.content);
-            let s = dispatch
-                .suggest(
-                    &org,
-                    &UnitId::new(r.location_unit_id.as_str()),
-                    r.category,
-                    &text,
-                )
-                .expect("known location");
-            let first = s.units.first().map(|u| u.unit_id.as_str()).unwrap_or("-");
-            if first != r.unit {
-                misses.push(format!(
-                    "{}｜{first} ≠ {}｜{}｜{:?}",
-                    r.title,
-                    r.unit,
-                    s.reason,
-                    dispatch.words(&text)
-                ));
-            }
+        let (rate, misses) = hit_rate("labelled", &requests);
+        assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
+    }
+
+    /// The held-out batches (`fixtures/routing-heldout*.jsonl`), each written before the
+    /// catalogue was fixed on it and measured first as unseen requests (the figures are in
+    /// `docs/decisions/0008-routing-suggestions-that-generalise.md`); the rounds of fixes then
+    /// tuned on batches 1 to 6, not on 7. Together they must stay at nine in ten.
+    #[test]
+    fn the_first_suggested_unit_is_right_for_nine_in_ten_held_out_requests() {
+        let batches = [
+            (
+                "held-out, batch 1",
+                include_str!("../fixtures/routing-heldout.jsonl"),
+            ),
+            (
+                "held-out, batch 2",
+                include_str!("../fixtures/routing-heldout-2.jsonl"),
+            ),
+            (
+                "held-out, batch 3",
+                include_str!("../fixtures/routing-heldout-3.jsonl"),
+            ),
+            (
+                "held-out, batch 4",
+                include_str!("../fixtures/routing-heldout-4.jsonl"),
+            ),
+            (
+                "held-out, batch 5",
+                include_str!("../fixtures/routing-heldout-5.jsonl"),
+            ),
+            (
+                "held-out, batch 6",
+                include_str!("../fixtures/routing-heldout-6.jsonl"),
+            ),
+            (
+                "held-out, batch 7",
+                include_str!("../fixtures/routing-heldout-7.jsonl"),
+            ),
+        ];
+        let (mut total, mut missed) = (0, Vec::new());
+        for (name, jsonl) in batches {
+            let requests = parse(jsonl);
+            assert!(requests.len() >= 100, "{name}: {}", requests.len());
+            let (_, misses) = hit_rate(name, &requests);
+            total += requests.len();
+            missed.extend(misses);
         }
-        let hits = requests.len() - misses.len();
-        let rate = hits as f64 / requests.len() as f64;
-        // Printed on purpose: the hit rate is reported (`cargo test dispatch -- --nocapture`).
+        let rate = (total - missed.len()) as f64 / total as f64;
         #[allow(clippy::print_stdout)]
         {
             println!(
-                "routing hit rate: {hits}/{} = {:.1}%",
-                requests.len(),
+                "routing hit rate (held-out, all batches): {}/{total} = {:.1}%",
+                total - missed.len(),
                 rate * 100.0
             );
-            for miss in &misses {
-                println!("  miss: {miss}");
-            }
         }
-        assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
+        assert!(rate >= 0.9, "hit rate {rate:.3}: {missed:#?}");
     }
 }

@@ -16,9 +16,14 @@
 //! order of the text; a keyword matches when it is one of the words (a word inside a longer
 //! catalogue word of the text, 工资 in 拖欠工资, is part of that phrase and not counted
 //! again). A matter is a candidate when one of its own keywords matched, the category is one
-//! it covers, and it has targets. Candidates are ranked by, in order: the specific keywords
-//! matched along their path (their own and their ancestors', so a 小类 that matched always
-//! beats its 中类), the earliest mention (callers say what it is about first, in the
+//! it covers, and it has targets. Context words (声音 for noise, 司机 for buses) never make a
+//! candidate: they add to the specific count of one a keyword made. A keyword the request
+//! says only as a place (天桥 in 天桥底下的流浪汉; the caller of [`suggest_with_places`] says
+//! which) counts as a generic word, and a generic word said so is dropped. Candidates are
+//! ranked by, in order: the weight of the specific words matched along their path (their own
+//! and their ancestors', so a 小类 that matched always beats its 中类): two for a keyword, one
+//! for a context word or a shared keyword (one that matters of different lines of work list,
+//! 不退 for consumer disputes and training schools), then the earliest mention (callers say what it is about first, in the
 //! title), the generic words matched (小区, 楼上: words that say little alone, so they never
 //! beat a specific one), depth, the length of the longest keyword, then catalogue order; a
 //! tie on everything but the order is said in the reason. Matters without keywords answer
@@ -73,6 +78,11 @@ pub struct MatterSpec {
     /// Words that point to it only weakly (小区): they rank below any specific keyword.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generic: Vec<String>,
+    /// Words that add to a match of it (or of a matter below it) but never make one alone
+    /// (声音 for noise, 司机 for buses: they say more about a matter already named than about
+    /// which matter it is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
     /// The responsible units, all suggested (the first is the main one); empty means the
     /// parent's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -148,6 +158,8 @@ pub struct Matter {
     pub keywords: Vec<String>,
     /// Its own generic words, lower case.
     pub generic: Vec<String>,
+    /// Its own context words, lower case.
+    pub context: Vec<String>,
     /// Its responsible units, its own or inherited (empty for a class without any).
     pub targets: Vec<Target>,
     /// Its fallback, going with its targets.
@@ -168,7 +180,10 @@ impl Matter {
     }
 
     fn by_category_only(&self) -> bool {
-        self.is_leaf && self.keywords.is_empty() && self.generic.is_empty()
+        self.is_leaf
+            && self.keywords.is_empty()
+            && self.generic.is_empty()
+            && self.context.is_empty()
     }
 }
 
@@ -177,8 +192,19 @@ impl Matter {
 pub struct Catalogue {
     comment: String,
     matters: Vec<Matter>,
-    /// Keyword → the matters that list it, and whether as a generic word.
-    by_word: HashMap<String, Vec<(usize, bool)>>,
+    /// Keyword → the matters that list it, and how.
+    by_word: HashMap<String, Vec<(usize, WordKind)>>,
+    /// The keywords matters of different responsible units list (不退: consumer disputes
+    /// and training schools): they count half.
+    shared: HashSet<String>,
+}
+
+/// How a matter lists a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WordKind {
+    Keyword,
+    Generic,
+    Context,
 }
 
 /// The matter a suggestion chose.
@@ -288,25 +314,38 @@ impl Catalogue {
             comment: spec.comment,
             matters: Vec::new(),
             by_word: HashMap::new(),
+            shared: HashSet::new(),
         };
         let mut codes = HashSet::new();
         for top in &spec.matters {
             catalogue.add(top, None, &mut codes)?;
         }
         for (i, matter) in catalogue.matters.iter().enumerate() {
-            for word in &matter.keywords {
-                catalogue
-                    .by_word
-                    .entry(word.clone())
-                    .or_default()
-                    .push((i, false));
+            let lists = [
+                (&matter.keywords, WordKind::Keyword),
+                (&matter.generic, WordKind::Generic),
+                (&matter.context, WordKind::Context),
+            ];
+            for (words, kind) in lists {
+                for word in words {
+                    catalogue
+                        .by_word
+                        .entry(word.clone())
+                        .or_default()
+                        .push((i, kind));
+                }
             }
-            for word in &matter.generic {
-                catalogue
-                    .by_word
-                    .entry(word.clone())
-                    .or_default()
-                    .push((i, true));
+        }
+        for (word, listed) in &catalogue.by_word {
+            // The line of work, not the level: the city's and the districts' 人社 are one.
+            let units: HashSet<&str> = listed
+                .iter()
+                .filter(|(_, kind)| *kind == WordKind::Keyword)
+                .filter_map(|(i, _)| catalogue.matters[*i].targets.first())
+                .map(|t| t.slug.as_deref().unwrap_or(t.unit_kind.label()))
+                .collect();
+            if units.len() > 1 {
+                catalogue.shared.insert(word.clone());
             }
         }
         Ok(catalogue)
@@ -331,7 +370,12 @@ impl Catalogue {
             return Err(CatalogueError::DuplicateCode(code.to_owned()));
         }
         let blank = |w: &String| w.trim().is_empty();
-        if spec.name.trim().is_empty() || spec.keywords.iter().chain(&spec.generic).any(blank) {
+        let mut words = spec
+            .keywords
+            .iter()
+            .chain(&spec.generic)
+            .chain(&spec.context);
+        if spec.name.trim().is_empty() || words.any(blank) {
             return Err(CatalogueError::Blank(code.to_owned()));
         }
         if spec.targets.is_empty() && !spec.fallback.is_empty() {
@@ -366,6 +410,7 @@ impl Catalogue {
             categories,
             keywords: lower(&spec.keywords),
             generic: lower(&spec.generic),
+            context: lower(&spec.context),
             targets,
             fallback,
             is_leaf: spec.children.is_empty(),
@@ -393,7 +438,7 @@ impl Catalogue {
         self.matters.iter().find(|m| m.code == code)
     }
 
-    /// Every keyword and generic word of the catalogue, each once (e.g. to keep them whole
+    /// Every keyword, generic and context word of the catalogue, each once (e.g. to keep them whole
     /// when segmenting).
     pub fn words(&self) -> impl Iterator<Item = &str> {
         self.by_word.keys().map(String::as_str)
@@ -407,6 +452,8 @@ impl Catalogue {
 /// How well a candidate matter matches; compared field by field, greater is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Score {
+    /// Two for each keyword matched along the path, one for a shared keyword or a context
+    /// word.
     specific: usize,
     /// Where its first counted word appears: callers say what it is about first (the title).
     earliest: std::cmp::Reverse<usize>,
@@ -418,9 +465,13 @@ struct Score {
 struct Candidate {
     matter: usize,
     score: Score,
-    /// Specific keywords matched along the path, then generic ones.
+    /// Specific keywords (and context words) matched along the path, then generic ones.
     matched: Vec<String>,
     generic: Vec<String>,
+    /// The keywords said only as a place, counted with the generic ones.
+    places: Vec<String>,
+    /// The matched keywords other matters' units list too, and the context words: half.
+    halves: Vec<String>,
 }
 
 fn score(
@@ -428,22 +479,46 @@ fn score(
     i: usize,
     words: &HashMap<&str, usize>,
     phrases: &[&str],
+    places: &HashSet<String>,
 ) -> Candidate {
     let mut path: Vec<usize> = catalogue.ancestors_and_self(i).collect();
     path.reverse();
     let mut matched = Vec::new();
     let mut generic = Vec::new();
+    let mut context = Vec::new();
+    let found =
+        |word: &String, seen: &[String]| words.contains_key(word.as_str()) && !seen.contains(word);
     for &j in &path {
         let m = &catalogue.matters[j];
         for word in &m.keywords {
-            if words.contains_key(word.as_str()) && !matched.contains(word) {
+            if found(word, &matched) {
                 matched.push(word.clone());
             }
         }
         for word in &m.generic {
-            if words.contains_key(word.as_str()) && !generic.contains(word) {
+            if found(word, &generic) {
                 generic.push(word.clone());
             }
+        }
+        for word in &m.context {
+            if found(word, &context) {
+                context.push(word.clone());
+            }
+        }
+    }
+    // A keyword said only as where it happens (天桥底下的流浪汉) tells the place, not the
+    // matter: it counts as a generic word.
+    let places_here: Vec<String> = matched
+        .iter()
+        .filter(|w| places.contains(*w))
+        .cloned()
+        .collect();
+    matched.retain(|w| !places.contains(w));
+    // A generic word said as a place says nothing (小区 in 小区旁边建个菜市场).
+    generic.retain(|w| !places.contains(w));
+    for word in &places_here {
+        if !generic.contains(word) {
+            generic.push(word.clone());
         }
     }
     // Search-mode segmentation gives a phrase and its parts (拖欠工资, 工资; 狂犬疫苗, 狂犬):
@@ -456,6 +531,7 @@ fn score(
     };
     matched.retain(|w| !inside(w));
     generic.retain(|w| !inside(w));
+    context.retain(|w| !inside(w) && !matched.contains(w));
     // Where the matter is first mentioned: its words, or the parts of them said before.
     let earliest = matched
         .iter()
@@ -474,11 +550,23 @@ fn score(
         .map(|w| w.chars().count())
         .max()
         .unwrap_or(0);
+    // Context words add to a match that a keyword made, never make one (nor move its first
+    // mention).
+    let mut halves: Vec<String> = matched
+        .iter()
+        .filter(|w| catalogue.shared.contains(*w))
+        .cloned()
+        .collect();
+    if !matched.is_empty() {
+        halves.extend(context.iter().cloned());
+        matched.extend(context);
+    }
+    let specific = 2 * matched.len() - halves.len();
 
     Candidate {
         matter: i,
         score: Score {
-            specific: matched.len(),
+            specific,
             generic: generic.len(),
             earliest: std::cmp::Reverse(earliest),
             depth: catalogue.matters[i].depth(),
@@ -486,6 +574,8 @@ fn score(
         },
         matched,
         generic,
+        places: places_here,
+        halves,
     }
 }
 
@@ -550,6 +640,23 @@ pub fn suggest<S: AsRef<str>>(
     category: Category,
     words: &[S],
 ) -> Result<Suggestion, RoutingError> {
+    suggest_with_places(catalogue, org, location, category, words, &[] as &[&str])
+}
+
+/// [`suggest`], `places` being the words of `words` the request uses only to say where
+/// (天桥 in 天桥底下有个流浪汉): a keyword among them counts as a generic word.
+///
+/// # Errors
+/// [`RoutingError::UnknownLocation`] when `location` is not in the tree.
+pub fn suggest_with_places<S: AsRef<str>, P: AsRef<str>>(
+    catalogue: &Catalogue,
+    org: &OrgTree,
+    location: &UnitId,
+    category: Category,
+    words: &[S],
+    places: &[P],
+) -> Result<Suggestion, RoutingError> {
+    let places: HashSet<String> = places.iter().map(|w| w.as_ref().to_lowercase()).collect();
     let place = org
         .get(location)
         .ok_or_else(|| RoutingError::UnknownLocation(location.clone()))?;
@@ -570,6 +677,7 @@ pub fn suggest<S: AsRef<str>>(
         .iter()
         .filter_map(|w| catalogue.by_word.get(*w))
         .flatten()
+        .filter(|(_, kind)| *kind != WordKind::Context)
         .map(|&(i, _)| i)
         .collect();
     hit.sort_unstable();
@@ -580,7 +688,8 @@ pub fn suggest<S: AsRef<str>>(
             let m = &catalogue.matters[i];
             m.covers(category) && !m.targets.is_empty()
         })
-        .map(|i| score(catalogue, i, &words, &phrases))
+        .map(|i| score(catalogue, i, &words, &phrases, &places))
+        .filter(|c| !c.matched.is_empty() || !c.generic.is_empty())
         .collect();
     // Best first; catalogue order breaks ties (the sort is stable and `hit` was sorted).
     candidates.sort_by_key(|c| std::cmp::Reverse(c.score));
@@ -611,6 +720,24 @@ pub fn suggest<S: AsRef<str>>(
                 reason.push_str("及泛指词");
                 reason.push_str(&quoted(&candidate.generic));
             }
+        }
+        let shared: Vec<String> = candidate
+            .halves
+            .iter()
+            .filter(|w| catalogue.shared.contains(*w))
+            .cloned()
+            .collect();
+        if !shared.is_empty() {
+            reason.push_str(&format!(
+                "（{}也是别的单位事项的词，算半个）",
+                quoted(&shared)
+            ));
+        }
+        if !candidate.places.is_empty() {
+            reason.push_str(&format!(
+                "（{}只说地点，按泛指词计）",
+                quoted(&candidate.places)
+            ));
         }
         reason.push_str(&format!(
             "（类别为「{}」），由{}负责",
@@ -714,6 +841,7 @@ mod tests {
             categories: Vec::new(),
             keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
             generic: Vec::new(),
+            context: Vec::new(),
             targets,
             fallback: Vec::new(),
             children: Vec::new(),
@@ -988,6 +1116,116 @@ mod tests {
     }
 
     #[test]
+    fn a_context_word_adds_to_a_match_but_never_makes_one() {
+        // 声音 says a noise complaint is about noise, not which noise nor that it is one.
+        let mut spec = spec();
+        spec.matters[0].children[3].context = vec!["声音".into()];
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let run = |words: &[&str]| {
+            suggest(
+                &catalogue,
+                &city(),
+                &UnitId::new("d.a.s01"),
+                Category::Complaint,
+                words,
+            )
+            .expect("known")
+        };
+        // 物业 and 工地 one keyword each, 物业 first: property management.
+        assert_eq!(code(&run(&["物业", "工地"])), Some("0102"));
+        // With 声音 the construction noise has two words along its path.
+        let s = run(&["物业", "工地", "声音"]);
+        assert_eq!(code(&s), Some("010401"), "{}", s.reason);
+        assert_eq!(s.matched, ["工地", "声音"]);
+        // Alone it makes no match: the generic word answers, or the category.
+        assert_eq!(code(&run(&["小区", "声音"])), Some("0102"));
+        assert_eq!(code(&run(&["声音"])), Some("990101"));
+    }
+
+    #[test]
+    fn a_leaf_with_only_context_words_does_not_answer_by_category() {
+        // 010102 keeps its words as context: it is no category default, so a complaint
+        // without words still goes to the street.
+        let mut spec = spec();
+        let quality = &mut spec.matters[0].children[0].children[1];
+        quality.context = std::mem::take(&mut quality.keywords);
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let s = suggest(
+            &catalogue,
+            &city(),
+            &UnitId::new("d.a.s01"),
+            Category::Complaint,
+            &[] as &[&str],
+        )
+        .expect("known");
+        assert_eq!(code(&s), Some("990101"), "{}", s.reason);
+    }
+
+    #[test]
+    fn a_keyword_said_only_as_a_place_counts_as_a_generic_word() {
+        let run = |words: &[&str], places: &[&str]| {
+            suggest_with_places(
+                &catalogue(),
+                &city(),
+                &UnitId::new("d.a.s01"),
+                Category::Complaint,
+                words,
+                places,
+            )
+            .expect("known")
+        };
+        // 电梯口有摊贩: the elevator is where, the vendor what.
+        let s = run(&["电梯", "摊贩"], &["电梯"]);
+        assert_eq!(code(&s), Some("010301"), "{}", s.reason);
+        assert!(!s.reason.contains("只说地点"), "{}", s.reason);
+        // Said as the topic, the first mention wins as before.
+        assert_eq!(code(&run(&["电梯", "摊贩"], &[])), Some("010201"));
+        // A place alone still points to its matter, as a generic word does.
+        let s = run(&["电梯"], &["电梯"]);
+        assert_eq!(code(&s), Some("010201"));
+        assert!(s.reason.contains("「电梯」只说地点"), "{}", s.reason);
+        // A generic word said as a place says nothing: the category answers.
+        assert_eq!(code(&run(&["小区"], &[])), Some("0102"));
+        assert_eq!(code(&run(&["小区"], &["小区"])), Some("990101"));
+    }
+
+    #[test]
+    fn a_keyword_matters_of_other_units_list_too_counts_half() {
+        // 跑水 is a word of 停水 (water) and of 电梯 (housing): it says less than 摊贩.
+        let mut spec = spec();
+        spec.matters[0].children[0].children[0]
+            .keywords
+            .push("跑水".into());
+        spec.matters[0].children[1].children[0]
+            .keywords
+            .push("跑水".into());
+        let catalogue = Catalogue::new(spec).expect("well formed");
+        let run = |words: &[&str]| {
+            suggest(
+                &catalogue,
+                &city(),
+                &UnitId::new("d.a.s01"),
+                Category::Complaint,
+                words,
+            )
+            .expect("known")
+        };
+        let s = run(&["跑水", "摊贩"]);
+        assert_eq!(code(&s), Some("010301"), "{}", s.reason);
+        // With 自来水 (its class's keyword) 停水 has three halves against 摊贩's two.
+        let s = run(&["摊贩", "跑水", "自来水"]);
+        assert_eq!(code(&s), Some("010101"), "{}", s.reason);
+        assert_eq!(s.matched, ["自来水", "跑水"]);
+        let s = run(&["跑水"]);
+        assert_eq!(code(&s), Some("010101"));
+        assert!(
+            s.reason.contains("「跑水」也是别的单位事项的词，算半个"),
+            "{}",
+            s.reason
+        );
+    }
+
+    #[test]
     fn a_matter_applies_only_to_its_categories() {
         let s = run("d.a.s01", Category::Complaint, &["摊贩"]);
         assert_eq!(code(&s), Some("010301"));
@@ -1178,6 +1416,10 @@ mod tests {
         );
         assert_eq!(
             refused(&|s| s.matters[0].children[0].keywords.push(" ".into())),
+            Blank("0101".into())
+        );
+        assert_eq!(
+            refused(&|s| s.matters[0].children[0].context.push("".into())),
             Blank("0101".into())
         );
         assert!(Catalogue::new(spec()).is_ok());
