@@ -68,6 +68,9 @@ enum Cmd {
     },
     /// Measure command throughput over HTTP and replay speed, on a fresh temporary data directory.
     Bench(bench::BenchArgs),
+    /// Probe the login: the time of a failed login for a known and an unknown user, and the
+    /// memory of a `serve` child before, during and after a flood of wrong passwords.
+    BenchLogin(bench::login::LoginProbeArgs),
     /// Generate a year of synthetic hotline cases into a new data directory.
     ///
     /// The directory is created and seeded as `serve` does on first start (demo users,
@@ -150,6 +153,11 @@ fn main() -> anyhow::Result<()> {
             init_logging(false);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(bench::run(args))
+        }
+        Cmd::BenchLogin(args) => {
+            init_logging(false);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(bench::login::run(args))
         }
         Cmd::Generate(args) => {
             init_logging(false);
