@@ -104,6 +104,10 @@ pub fn fixture_actors() -> anyhow::Result<Vec<Actor>> {
 /// The users and live sessions.
 pub struct Directory {
     users: HashMap<String, User>,
+    /// A hash of a random password with the same parameters as the users' ones: an unknown
+    /// user is checked against it, so that a login for a name that does not exist costs as
+    /// much time as a wrong password and the time does not tell which names exist.
+    dummy_hash: String,
     sessions: Mutex<Sessions>,
     /// Where sessions are kept across restarts.
     session_db: Mutex<rusqlite::Connection>,
@@ -192,8 +196,10 @@ impl Directory {
             users.insert(user.username.clone(), user);
         }
         let (session_db, live) = open_session_db(&data_dir.join("sessions.db"))?;
+        let dummy_hash = hash_password(&random_token()?)?;
         Ok(Self {
             users,
+            dummy_hash,
             sessions: Mutex::new(live),
             session_db: Mutex::new(session_db),
         })
@@ -211,18 +217,38 @@ impl Directory {
         self.users.get(username)
     }
 
-    /// Checks a password (argon2, run off the async threads by the caller) and opens a session.
+    /// Checks a password and opens a session ([`Directory::verify`], then
+    /// [`Directory::open_session`]). Argon2 takes tens of milliseconds and 19 MiB: callers on
+    /// the async threads run it through `access::Access`, which bounds how many run at once.
     ///
     /// # Errors
     /// [`LoginError::BadCredentials`] for an unknown user or a wrong password.
     pub fn login(&self, username: &str, password: &str) -> Result<(String, &User), LoginError> {
-        let Some(user) = self.users.get(username) else {
-            return Err(LoginError::BadCredentials);
-        };
-        let hash = PasswordHash::new(&user.password_hash).map_err(|_| LoginError::Internal)?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .map_err(|_| LoginError::BadCredentials)?;
+        let user = self.verify(username, password)?;
+        Ok((self.open_session(user)?, user))
+    }
+
+    /// Checks a password. An unknown user is checked against a dummy hash, so that it costs
+    /// the same time as a wrong password.
+    ///
+    /// # Errors
+    /// [`LoginError::BadCredentials`] for an unknown user or a wrong password.
+    pub fn verify(&self, username: &str, password: &str) -> Result<&User, LoginError> {
+        let user = self.users.get(username);
+        let stored = user.map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
+        let hash = PasswordHash::new(stored).map_err(|_| LoginError::Internal)?;
+        let checked = Argon2::default().verify_password(password.as_bytes(), &hash);
+        match (user, checked) {
+            (Some(user), Ok(())) => Ok(user),
+            _ => Err(LoginError::BadCredentials),
+        }
+    }
+
+    /// Opens a session for a user whose password was checked; returns its bearer token.
+    ///
+    /// # Errors
+    /// [`LoginError::Internal`] when no random token could be made or the session not stored.
+    pub fn open_session(&self, user: &User) -> Result<String, LoginError> {
         let token = random_token().map_err(|_| LoginError::Internal)?;
         let key = digest(&token);
         let now = unix_now();
@@ -241,18 +267,18 @@ impl Directory {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|_, (_, until)| *until > now);
         sessions.insert(key, (user.username.clone(), expires));
-        Ok((token, user))
+        Ok(token)
     }
 
     /// Ends a session; returns whether it existed.
-    pub fn logout(&self, token: &str) -> bool {
+    pub fn logout(&self, token: &str) -> Option<String> {
         let key = digest(token);
         let db = self.session_db.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(err) = db.execute("DELETE FROM sessions WHERE digest = ?1", [&key]) {
             tracing::error!(error = %err, "failed to delete a session");
         }
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.remove(&key).is_some()
+        sessions.remove(&key).map(|(username, _)| username)
     }
 
     /// The user a bearer token belongs to, if the session is live.
@@ -272,12 +298,21 @@ impl Directory {
 }
 
 /// 32 random bytes from the OS, hex-encoded.
-fn random_token() -> Result<String, getrandom::Error> {
+fn random_token() -> Result<String, RandomError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
+    getrandom::fill(&mut bytes).map_err(|_| RandomError)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The OS gave no random bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system gave no random bytes")]
+struct RandomError;
+
+/// Argon2id with the argon2 crate's defaults (`Argon2::default()`: version 0x13, m = 19,456
+/// KiB, t = 2, p = 1, the OWASP minimum for argon2id): about 19 MiB and, in a release build,
+/// some 20 ms of one core per hash. The parameters are stored in each PHC string, so a
+/// stronger setting later still checks the old hashes.
 fn hash_password(password: &str) -> anyhow::Result<String> {
     let mut salt_bytes = [0u8; 16];
     getrandom::fill(&mut salt_bytes)
@@ -364,7 +399,7 @@ mod tests {
             again.authenticate(&token).map(|u| u.username.as_str()),
             Some("operator")
         );
-        assert!(again.logout(&token));
+        assert_eq!(again.logout(&token).as_deref(), Some("operator"));
         assert!(again.authenticate(&token).is_none());
         drop(again);
         let third = Directory::open(dir.path(), &org, "other").expect("reopens");
@@ -372,5 +407,22 @@ mod tests {
             third.authenticate(&token).is_none(),
             "a logout survives a restart too"
         );
+    }
+
+    #[test]
+    fn an_unknown_user_is_checked_against_a_hash_as_costly_as_a_real_one() {
+        let org = load_org().expect("org loads");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        let real = PasswordHash::new(&directory.users()[0].password_hash).expect("PHC");
+        let dummy = PasswordHash::new(&directory.dummy_hash).expect("PHC");
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        // Not even the dummy's own password would let an unknown user in.
+        assert!(matches!(
+            directory.verify("nobody", "pw-1"),
+            Err(LoginError::BadCredentials)
+        ));
     }
 }
