@@ -138,7 +138,13 @@ async fn attempt(
     let body = json!({ "username": username, "password": password }).to_string();
     let headers: Vec<(&str, &str)> = from.map(|a| ("X-Forwarded-For", a)).into_iter().collect();
     let (status, _) = conn
-        .request_with("POST", "/api/v1/auth/login", None, &headers, body.as_bytes())
+        .request_with(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            &headers,
+            body.as_bytes(),
+        )
         .await?;
     Ok(status)
 }
@@ -248,16 +254,15 @@ pub async fn run(args: LoginProbeArgs) -> anyhow::Result<()> {
                     FloodUsers::Known => users[(c + i as usize * 64) % users.len()].clone(),
                     FloodUsers::Unknown => format!("flood-{c}-{i}"),
                 };
-                let status = match attempt(&mut conn, &user, "wrong-password", from.as_deref())
-                    .await
-                {
-                    Ok(status) => status,
-                    // The server may close a connection (or time it out); open another.
-                    Err(_) => {
-                        conn = Conn::open(addr).await?;
-                        0
-                    }
-                };
+                let status =
+                    match attempt(&mut conn, &user, "wrong-password", from.as_deref()).await {
+                        Ok(status) => status,
+                        // The server may close a connection (or time it out); open another.
+                        Err(_) => {
+                            conn = Conn::open(addr).await?;
+                            0
+                        }
+                    };
                 *statuses.entry(status).or_default() += 1;
                 i += 1;
             }

@@ -13,6 +13,7 @@ mod drafts;
 mod flows;
 mod generate;
 mod kb;
+mod login_guard;
 mod openapi;
 mod oversight;
 mod queries;
