@@ -124,6 +124,8 @@ pub struct Access {
     guards: Mutex<Guards>,
     hashing: Arc<Semaphore>,
     places: usize,
+    /// Argon2's working memory, one buffer per hashing place, reused by every check.
+    memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
     waiting: AtomicUsize,
     trusted_proxies: Vec<IpAddr>,
     log: SecurityLog,
@@ -190,6 +192,7 @@ impl Access {
             guards: Mutex::new(Guards::default()),
             hashing: Arc::new(Semaphore::new(places)),
             places,
+            memory: Arc::new(Mutex::new(vec![Vec::new(); places])),
             waiting: AtomicUsize::new(0),
             trusted_proxies: settings.trusted_proxies.clone(),
             log,
@@ -443,18 +446,23 @@ impl Access {
                 }
             }
         };
-        let app = self.app.clone();
+        let (app, pool) = (self.app.clone(), self.memory.clone());
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let user = app
-                .directory
-                .verify(&username, &password)
-                .map_err(|err| match err {
-                    LoginError::BadCredentials => LoginRefusal::BadCredentials,
-                    LoginError::Internal => {
-                        LoginRefusal::Internal(anyhow::anyhow!("password check failed"))
-                    }
-                })?;
+            // The permit guarantees a buffer: at most `places` checks run at once.
+            let mut memory = pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default();
+            let checked = app.directory.verify(&username, &password, &mut memory);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            let user = checked.map_err(|err| match err {
+                LoginError::BadCredentials => LoginRefusal::BadCredentials,
+                LoginError::Internal => {
+                    LoginRefusal::Internal(anyhow::anyhow!("password check failed"))
+                }
+            })?;
             let token = app
                 .directory
                 .open_session(user)
