@@ -72,7 +72,7 @@ pub struct LoginResponse {
 /// Log in with username and password; returns a bearer token.
 ///
 /// Guarded against guessing: the last failures before a lock are answered later and later
-/// (up to 2 s), and 10 failures of one account, or 30 from one client address, within 15
+/// (up to 2 s), and (by default) 10 failures of one account, or 30 from one client address, within 15
 /// minutes lock it for 15 minutes (`429 login_locked`, `Retry-After` in seconds; an
 /// administrator may lift it). At most one password check per core runs at once; when they
 /// are all busy and the short queue is full, `503 too_busy` with `Retry-After`.

@@ -363,3 +363,31 @@ async fn a_flood_of_logins_is_answered_too_busy_rather_than_hashed_all_at_once()
         assert!(hwm_kb < 700 * 1024, "peak RSS {} MB", hwm_kb / 1024);
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_declares_the_lock_out_and_the_security_routes() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get(None, "/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("document");
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"]["responses"];
+    for status in ["429", "503"] {
+        assert!(
+            login[status]["headers"].get("Retry-After").is_some(),
+            "login {status}: {login}"
+        );
+    }
+    for (path, method) in [
+        ("/api/v1/security/events", "get"),
+        ("/api/v1/admin/locks", "get"),
+        ("/api/v1/admin/locks/accounts/{username}", "delete"),
+        ("/api/v1/admin/locks/addresses/{address}", "delete"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(op["responses"].get("403").is_some(), "{method} {path} 403");
+    }
+}
