@@ -130,6 +130,8 @@ pub struct Access {
     trusted_proxies: Vec<IpAddr>,
     log: SecurityLog,
     clock: Arc<dyn Clock>,
+    /// Attempts whose name or address found no room among the tracked keys.
+    untracked: std::sync::atomic::AtomicU64,
 }
 
 /// What a successful login returns.
@@ -153,6 +155,21 @@ pub fn address_key(ip: IpAddr) -> String {
             }
         },
     }
+}
+
+/// The client of a request: its peer, or, when the peer is one of the `trusted` proxies, the
+/// last address of `X-Forwarded-For` that is not itself a trusted proxy (the addresses
+/// before it were written by the client and prove nothing).
+pub fn client_address(trusted: &[IpAddr], peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|h| h.rsplit(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
 }
 
 fn account_key(username: &str) -> String {
@@ -197,6 +214,7 @@ impl Access {
             trusted_proxies: settings.trusted_proxies.clone(),
             log,
             clock,
+            untracked: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -210,18 +228,9 @@ impl Access {
         &self.log
     }
 
-    /// The client of a request: its peer, or, when the peer is a trusted proxy, the last
-    /// address of `X-Forwarded-For` that is not itself a trusted proxy.
+    /// The client of a request ([`client_address`] with `--trusted-proxy`).
     pub fn client_address(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
-        }
-        forwarded_for
-            .into_iter()
-            .flat_map(|h| h.rsplit(','))
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-            .find(|a| !self.trusted_proxies.contains(a))
-            .unwrap_or(peer)
+        client_address(&self.trusted_proxies, peer, forwarded_for)
     }
 
     /// Checks a login from `client`.
@@ -318,6 +327,16 @@ impl Access {
             now,
             room,
         );
+        if by_account.is_none() || by_address.is_none() {
+            let n = self.untracked.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    n_untracked = n,
+                    max_tracked = MAX_TRACKED,
+                    "login guards full: an unknown name or an address is not tracked"
+                );
+            }
+        }
         let refusal = |admission: Option<Admission>| match admission {
             Some(Admission::Locked { until }) => Some(LoginRefusal::Locked {
                 retry_after: (until - now).num_seconds().max(1) as u64,
@@ -557,6 +576,32 @@ mod tests {
         assert_eq!(address_key(v6), "2001:db8:1:2::");
         let mapped: IpAddr = "::ffff:10.1.2.3".parse().expect("ip");
         assert_eq!(address_key(mapped), "10.1.2.3");
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let proxy = [ip("10.0.0.1")];
+        let spoofed = Some("1.1.1.1, 2.2.2.2");
+        assert_eq!(client_address(&[], ip("9.9.9.9"), spoofed), ip("9.9.9.9"));
+        assert_eq!(
+            client_address(&proxy, ip("9.9.9.9"), spoofed),
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            client_address(&proxy, ip("10.0.0.1"), spoofed),
+            ip("2.2.2.2")
+        );
+        assert_eq!(
+            client_address(&proxy, ip("10.0.0.1"), Some("3.3.3.3, 10.0.0.1")),
+            ip("3.3.3.3"),
+            "the proxy's own hop is skipped"
+        );
+        assert_eq!(
+            client_address(&proxy, ip("10.0.0.1"), Some("junk")),
+            ip("10.0.0.1")
+        );
+        assert_eq!(client_address(&proxy, ip("10.0.0.1"), None), ip("10.0.0.1"));
     }
 
     #[test]
