@@ -78,6 +78,11 @@ impl Running {
         self.access.log().flush().await;
         self.security_writer.abort();
         let _ = self.security_writer.await;
+        // Those last events are followed by the read model too (it skips them, but its
+        // checkpoint passes them), so a rebuild from the store finds it where it left off.
+        self.read
+            .wait_for(self.app.store.head().0, std::time::Duration::from_secs(5))
+            .await;
         // The follower and the jobs hold the store; stop them so the store's writer can finish.
         self.scheduler.abort();
         let _ = self.scheduler.await;
