@@ -18,6 +18,8 @@ use crate::app::codec::decode;
 use crate::config::Settings;
 use crate::store::{ExpectedVersion, NewEvent, Position};
 
+pub mod login;
+
 /// Options of `minqing bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -64,6 +66,18 @@ impl Conn {
         token: Option<&str>,
         body: &[u8],
     ) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.request_with(method, path, token, &[], body).await
+    }
+
+    /// [`Conn::request`] with extra headers.
+    async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
             self.host,
@@ -73,6 +87,9 @@ impl Conn {
             head.push_str("Authorization: Bearer ");
             head.push_str(token);
             head.push_str("\r\n");
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         self.stream.write_all(head.as_bytes()).await?;

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use projections::kpi::KpiWeights;
 
+use crate::access::AccessSettings;
+
 use crate::jobs::{Schedules, parse_schedule};
 
 /// Default of `--sweep-schedule`: every 10 minutes.
@@ -44,6 +46,14 @@ pub struct Settings {
     /// `on_time_receive=0.2,on_time_completion=0.3,satisfaction=0.3,resolution=0.2`; a weight
     /// not named is 0; each a finite number of at least 0, not all 0).
     pub kpi_weights: KpiWeights,
+    /// The login guards: failed logins of one account (`--login-max-failures`,
+    /// `MINQING_LOGIN_MAX_FAILURES`; default 10, 1 to 1,000) or from one client address
+    /// (`--login-max-failures-per-address`, `MINQING_LOGIN_MAX_FAILURES_PER_ADDRESS`; default
+    /// 30, 1 to 100,000) within the window lock it for the window's length
+    /// (`--login-lock-minutes`, `MINQING_LOGIN_LOCK_MINUTES`; default 15, 1 to 1,440); the
+    /// proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`, `MINQING_TRUSTED_PROXY`,
+    /// comma-separated; default none: the connection's peer is the client).
+    pub access: AccessSettings,
 }
 
 impl Default for Settings {
@@ -56,6 +66,7 @@ impl Default for Settings {
             sweep_schedule: DEFAULT_SWEEP_SCHEDULE.into(),
             report_schedule: DEFAULT_REPORT_SCHEDULE.into(),
             kpi_weights: KpiWeights::default(),
+            access: AccessSettings::default(),
         }
     }
 }
@@ -107,6 +118,35 @@ impl Settings {
                 reason: format!("must be 1 to 80, got {}", self.deadline_warning_hours),
             });
         }
+        let range = |flag, env, value: u32, max: u32| {
+            if (1..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(SettingError {
+                    flag,
+                    env,
+                    reason: format!("must be 1 to {max}, got {value}"),
+                })
+            }
+        };
+        range(
+            "login-max-failures",
+            "MINQING_LOGIN_MAX_FAILURES",
+            self.access.max_failures,
+            1000,
+        )?;
+        range(
+            "login-max-failures-per-address",
+            "MINQING_LOGIN_MAX_FAILURES_PER_ADDRESS",
+            self.access.max_failures_per_address,
+            100_000,
+        )?;
+        range(
+            "login-lock-minutes",
+            "MINQING_LOGIN_LOCK_MINUTES",
+            self.access.lock_minutes,
+            1440,
+        )?;
         check_sweep_schedule(&self.sweep_schedule)?;
         check_report_schedule(&self.report_schedule)?;
         self.kpi_weights.validate().map_err(|err| SettingError {
@@ -192,6 +232,14 @@ mod tests {
             ..Settings::default()
         });
         assert!(message.contains("`--deadline-warning-hours`"), "{message}");
+        let message = refused(Settings {
+            access: AccessSettings {
+                lock_minutes: 0,
+                ..AccessSettings::default()
+            },
+            ..Settings::default()
+        });
+        assert!(message.contains("`--login-lock-minutes`"), "{message}");
         let message = refused(Settings {
             kpi_weights: KpiWeights {
                 on_time_receive: 0.0,

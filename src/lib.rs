@@ -8,6 +8,8 @@
 //!   view layer every edge renders (`app::views`) and the one classification of failures
 //!   (`app::failure`).
 //! - [`directory`]: units, users, password hashes, bearer sessions.
+//! - [`access`]: the login path (lock-out, bounded password hashing) and the audit of access
+//!   (the `security` stream).
 //! - [`dispatch`]: the dispatch catalogue (派单目录) and the segmentation of requests for
 //!   routing suggestions.
 //! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
@@ -30,6 +32,7 @@
 //!   files, is a view); only `store` knows SQL; nothing outside `http` imports `http` but the
 //!   `server` that mounts it.
 
+pub mod access;
 pub mod app;
 pub mod bench;
 pub mod case_search;

@@ -62,12 +62,49 @@ enum Cmd {
             default_value = "on_time_receive=0.2,on_time_completion=0.3,satisfaction=0.3,resolution=0.2"
         )]
         kpi_weights: String,
+        /// Failed logins of one account within the lock window that lock it.
+        #[arg(
+            long,
+            env = "MINQING_LOGIN_MAX_FAILURES",
+            value_name = "N",
+            default_value_t = 10
+        )]
+        login_max_failures: u32,
+        /// Failed logins from one client address (an IPv6 client: its /64 network) within
+        /// the lock window that lock it.
+        #[arg(
+            long,
+            env = "MINQING_LOGIN_MAX_FAILURES_PER_ADDRESS",
+            value_name = "N",
+            default_value_t = 30
+        )]
+        login_max_failures_per_address: u32,
+        /// The window in which failed logins count, and how long a lock lasts, in minutes.
+        #[arg(
+            long,
+            env = "MINQING_LOGIN_LOCK_MINUTES",
+            value_name = "MINUTES",
+            default_value_t = 15
+        )]
+        login_lock_minutes: u32,
+        /// A reverse proxy whose `X-Forwarded-For` names the client (repeat, or separate by
+        /// commas); without it the connection's peer is the client and the header is ignored.
+        #[arg(
+            long,
+            env = "MINQING_TRUSTED_PROXY",
+            value_name = "IP",
+            value_delimiter = ','
+        )]
+        trusted_proxy: Vec<std::net::IpAddr>,
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
     },
     /// Measure command throughput over HTTP and replay speed, on a fresh temporary data directory.
     Bench(bench::BenchArgs),
+    /// Probe the login: the time of a failed login for a known and an unknown user, and the
+    /// memory of a `serve` child before, during and after a flood of wrong passwords.
+    BenchLogin(bench::login::LoginProbeArgs),
     /// Generate a year of synthetic hotline cases into a new data directory.
     ///
     /// The directory is created and seeded as `serve` does on first start (demo users,
@@ -130,6 +167,10 @@ fn main() -> anyhow::Result<()> {
             sweep_schedule,
             report_schedule,
             kpi_weights,
+            login_max_failures,
+            login_max_failures_per_address,
+            login_lock_minutes,
+            trusted_proxy,
             log_json,
         } => {
             init_logging(log_json);
@@ -142,6 +183,12 @@ fn main() -> anyhow::Result<()> {
                 sweep_schedule,
                 report_schedule,
                 kpi_weights: config::parse_kpi_weights(&kpi_weights)?,
+                access: minqing::access::AccessSettings {
+                    max_failures: login_max_failures,
+                    max_failures_per_address: login_max_failures_per_address,
+                    lock_minutes: login_lock_minutes,
+                    trusted_proxies: trusted_proxy,
+                },
             };
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(server::serve(settings))
@@ -150,6 +197,11 @@ fn main() -> anyhow::Result<()> {
             init_logging(false);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(bench::run(args))
+        }
+        Cmd::BenchLogin(args) => {
+            init_logging(false);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(bench::login::run(args))
         }
         Cmd::Generate(args) => {
             init_logging(false);

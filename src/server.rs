@@ -54,6 +54,10 @@ pub struct Running {
     pub kb: Arc<crate::kb::Kb>,
     /// The case-text index (it follows the store).
     pub case_search: Arc<crate::case_search::CaseSearch>,
+    /// The login path and the audit of access.
+    pub access: Arc<crate::access::Access>,
+    /// The writer of the security events.
+    security_writer: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
     scheduler: tokio::task::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -70,6 +74,15 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         let res = self.task.await.context("server task panicked")?;
+        // What the audit of access still holds (the counts of unknown names) is written.
+        self.access.log().flush().await;
+        self.security_writer.abort();
+        let _ = self.security_writer.await;
+        // Those last events are followed by the read model too (it skips them, but its
+        // checkpoint passes them), so a rebuild from the store finds it where it left off.
+        self.read
+            .wait_for(self.app.store.head().0, std::time::Duration::from_secs(5))
+            .await;
         // The follower and the jobs hold the store; stop them so the store's writer can finish.
         self.scheduler.abort();
         let _ = self.scheduler.await;
@@ -171,7 +184,14 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         app.store.clone(),
         app.org.clone(),
     )?;
+    let (security_log, security_writer) = crate::access::SecurityLog::start(app.store.clone());
+    let access = Arc::new(crate::access::Access::new(
+        app.clone(),
+        &settings.access,
+        security_log,
+    ));
     let router = crate::http::router(crate::http::AppState {
+        access: access.clone(),
         app: app.clone(),
         read: read.clone(),
         kb: kb.clone(),
@@ -179,12 +199,16 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         kpi_weights: settings.kpi_weights,
     });
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-            .context("server failed")
+        // The peer's address is the client's for the login guards (`ClientAddress`).
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
+        .context("server failed")
     });
     Ok(Running {
         addr,
@@ -192,6 +216,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         read,
         kb,
         case_search,
+        access,
+        security_writer,
         follower,
         scheduler,
         shutdown: tx,

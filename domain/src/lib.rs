@@ -17,6 +17,7 @@
 //! - [`routing`]: the routing suggestion from the dispatch catalogue (派单目录).
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
 //! - [`time`]: fast reading of the timestamps the store writes.
+//! - [`login_guard`]: the rules against password guessing (failures, delays, locks).
 //!
 //! # Invariants
 //! - No IO, no async, no clock reads, no randomness: everything arrives in the command or
@@ -42,6 +43,7 @@ pub mod error;
 pub mod event;
 pub mod identity;
 pub mod kinds;
+pub mod login_guard;
 pub mod org;
 pub mod roles;
 pub mod routing;

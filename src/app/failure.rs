@@ -45,6 +45,13 @@ const ARTICLE_CONFLICT: Fixed = fixed(
 );
 const TOO_LARGE: Fixed = fixed("body_too_large", 413, "提交内容过大");
 const UNSUPPORTED_MEDIA_TYPE: Fixed = fixed("unsupported_media_type", 415, "请以 JSON 格式提交");
+const LOGIN_LOCKED: Fixed = fixed(
+    "login_locked",
+    429,
+    "登录失败次数过多，已临时锁定，请稍后再试",
+);
+const TOO_MANY_ATTEMPTS: Fixed = fixed("too_many_attempts", 429, "登录尝试过于频繁，请稍后再试");
+const TOO_BUSY: Fixed = fixed("too_busy", 503, "系统繁忙，请稍后重试");
 const NOT_CAUGHT_UP: Fixed = fixed("not_caught_up", 503, "数据同步中，请稍后重试");
 const INTERNAL: Fixed = fixed("internal", 500, "系统内部错误");
 
@@ -62,6 +69,9 @@ pub const FIXED: &[Fixed] = &[
     ARTICLE_CONFLICT,
     TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
+    LOGIN_LOCKED,
+    TOO_MANY_ATTEMPTS,
+    TOO_BUSY,
     NOT_CAUGHT_UP,
     INTERNAL,
 ];
@@ -139,6 +149,17 @@ pub enum Failure {
         /// The English detail.
         detail: String,
     },
+    /// 429: too many failed logins of the account or from the address: locked for
+    /// `retry_after` seconds.
+    LoginLocked {
+        /// Seconds until the lock ends (`Retry-After`).
+        retry_after: u64,
+    },
+    /// 429: as many logins of the account or address are being checked as it has failures
+    /// left before a lock (`Retry-After: 1`).
+    TooManyAttempts,
+    /// 503: every password-hashing place is taken and the queue is full (`Retry-After: 1`).
+    TooBusy,
     /// 503: a read waited for a position in vain, or an index is being built.
     Unavailable(String),
     /// 500: a store or index failure; the cause is logged, never shown.
@@ -162,6 +183,8 @@ pub struct Description {
     pub decided_by: Option<NamedUnit>,
     /// The cause of a 500, for the log only.
     pub cause: Option<anyhow::Error>,
+    /// Seconds to send as `Retry-After` (every 503 says 1 unless this says otherwise).
+    pub retry_after: Option<u64>,
 }
 
 impl Failure {
@@ -210,6 +233,9 @@ impl Failure {
             Failure::ArticleConflict(_) => ARTICLE_CONFLICT,
             Failure::TooLarge(_) => TOO_LARGE,
             Failure::UnsupportedMediaType(_) => UNSUPPORTED_MEDIA_TYPE,
+            Failure::LoginLocked { .. } => LOGIN_LOCKED,
+            Failure::TooManyAttempts => TOO_MANY_ATTEMPTS,
+            Failure::TooBusy => TOO_BUSY,
             Failure::Unavailable(_) => NOT_CAUGHT_UP,
             Failure::Internal(_) => INTERNAL,
             Failure::Forbidden { .. } | Failure::NotPermitted(_) | Failure::Rule { .. } => {
@@ -229,6 +255,7 @@ impl Failure {
             allowed_roles: None,
             decided_by: None,
             cause: None,
+            retry_after: None,
         };
         let fixed = self.fixed();
         let (code, title) = fixed.map_or(("", ""), |f| (f.code, f.title));
@@ -281,6 +308,35 @@ impl Failure {
                 title.into(),
                 "no route has this path; the routes are in /api/v1/openapi.json".to_owned(),
             ),
+            Failure::LoginLocked { retry_after } => Description {
+                retry_after: Some(retry_after),
+                ..plain(
+                    code,
+                    title.into(),
+                    format!(
+                        "too many failed logins of this account or from this address; \
+                         locked for {retry_after} more seconds"
+                    ),
+                )
+            },
+            Failure::TooManyAttempts => Description {
+                retry_after: Some(1),
+                ..plain(
+                    code,
+                    title.into(),
+                    "as many logins of this account or from this address are being checked \
+                     as it has failures left before a lock"
+                        .to_owned(),
+                )
+            },
+            Failure::TooBusy => Description {
+                retry_after: Some(1),
+                ..plain(
+                    code,
+                    title.into(),
+                    "every password check is busy; try again in a second".to_owned(),
+                )
+            },
             Failure::MethodNotAllowed => plain(
                 code,
                 title.into(),

@@ -298,7 +298,12 @@ impl App {
         }
     }
 
-    /// The current time.
+    /// The clock the application records with.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// The current time of the application's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub case_search: Arc<CaseSearch>,
     /// The KPI ranking weights (`--kpi-weights`).
     pub kpi_weights: projections::kpi::KpiWeights,
+    /// The login path and the audit of access.
+    pub access: Arc<crate::access::Access>,
 }
 
 impl std::ops::Deref for AppState {

@@ -11,8 +11,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, Problem};
-use super::extract::{ApiJson, ApiQuery, BearerToken, Caller};
-use crate::directory::{Directory, LoginError, User};
+use super::extract::{ApiJson, ApiQuery, BearerToken, Caller, ClientAddress};
+use crate::access::LoginRefusal;
+use crate::directory::{Directory, User};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,31 +70,38 @@ pub struct LoginResponse {
 }
 
 /// Log in with username and password; returns a bearer token.
+///
+/// Guarded against guessing: the last failures before a lock are answered later and later
+/// (up to 2 s), and (by default) 10 failures of one account, or 30 from one client address, within 15
+/// minutes lock it for 15 minutes (`429 login_locked`, `Retry-After` in seconds; an
+/// administrator may lift it). At most one password check per core runs at once; when they
+/// are all busy and the short queue is full, `503 too_busy` with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, body = LoginResponse), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 400, body = Problem),
+        (status = 401, body = Problem, description = "unknown user or wrong password (`invalid_credentials`)"),
+        (status = 429, body = Problem, description = "too many failed logins: the account or the address is locked (`login_locked`), or as many of its logins are being checked as it has failures left (`too_many_attempts`)",
+            headers(("Retry-After" = u64, description = "seconds until a login may succeed"))),
+        (status = 503, body = Problem, description = "every password check is busy (`too_busy`)",
+            headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn login(
     State(app): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let res = tokio::task::spawn_blocking(move || {
-        app.directory
-            .login(&body.username, &body.password)
-            .map(|(token, user)| (token, UserView::from(user)))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    match res {
-        Ok((token, user)) => Ok(Json(LoginResponse {
-            token,
+    match app.access.login(body.username, body.password, client).await {
+        Ok(logged_in) => Ok(Json(LoginResponse {
+            token: logged_in.token,
             token_type: "Bearer",
             expires_in: Directory::session_ttl().as_secs(),
-            user,
+            user: UserView::from(&logged_in.user),
         })),
-        Err(LoginError::BadCredentials) => Err(ApiError::InvalidCredentials),
-        Err(LoginError::Internal) => {
-            Err(ApiError::Internal(anyhow::anyhow!("password check failed")))
-        }
+        Err(LoginRefusal::BadCredentials) => Err(ApiError::InvalidCredentials),
+        Err(LoginRefusal::Locked { retry_after }) => Err(ApiError::LoginLocked { retry_after }),
+        Err(LoginRefusal::TooManyAttempts) => Err(ApiError::TooManyAttempts),
+        Err(LoginRefusal::TooBusy) => Err(ApiError::TooBusy),
+        Err(LoginRefusal::Internal(cause)) => Err(ApiError::Internal(cause)),
     }
 }
 
@@ -104,10 +112,12 @@ async fn logout(
     State(app): State<AppState>,
     BearerToken(token): BearerToken,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    if app.directory.logout(&token) {
-        Ok(axum::http::StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::Unauthorized)
+    match app.directory.logout(&token) {
+        Some(username) => {
+            app.access.logged_out(username);
+            Ok(axum::http::StatusCode::NO_CONTENT)
+        }
+        None => Err(ApiError::Unauthorized),
     }
 }
 

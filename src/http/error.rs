@@ -67,7 +67,10 @@ impl IntoResponse for ApiError {
             res.extensions_mut()
                 .insert(InternalCause(std::sync::Arc::new(cause)));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = described.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             // The cases: a read model or an index behind the store, which catches up in moments.
             res.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
@@ -106,6 +109,21 @@ mod tests {
         assert_eq!(problem["title"], "用户名或密码错误");
         let (_, problem) = body(ApiError::Unauthorized).await;
         assert_eq!(problem["title"], "请先登录");
+    }
+
+    #[tokio::test]
+    async fn a_locked_login_says_when_to_try_again() {
+        let res = ApiError::LoginLocked { retry_after: 840 }.into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "840");
+        let (_, problem) = body(ApiError::LoginLocked { retry_after: 840 }).await;
+        assert_eq!(problem["type"], "login_locked");
+        assert_eq!(problem["title"], "登录失败次数过多，已临时锁定，请稍后再试");
+        let busy = ApiError::TooBusy.into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        let (_, problem) = body(ApiError::TooBusy).await;
+        assert_eq!(problem["type"], "too_busy");
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod kb;
 pub mod queries;
 pub mod reports;
 pub mod routing;
+pub mod security;
 pub mod status;
 
 use std::sync::Arc;
@@ -51,7 +52,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Minqing 12345 API", description = "民情 — case management for a 12345 government service hotline"),
-    tags((name = "cases", description = "工单: intake, flow commands, view"), (name = "auth"), (name = "directory"), (name = "reports", description = "日报: the efficiency office's daily report"))
+    tags((name = "cases", description = "工单: intake, flow commands, view"), (name = "auth"), (name = "directory"), (name = "reports", description = "日报: the efficiency office's daily report"), (name = "security", description = "the audit of access and the login locks"))
 )]
 struct ApiDoc;
 
@@ -67,6 +68,7 @@ pub fn router(app: AppState) -> Router {
         .merge(queries::router())
         .merge(reports::router())
         .merge(routing::router())
+        .merge(security::router())
         .merge(status::router())
         .split_for_parts();
     let mut openapi = openapi;
@@ -213,6 +215,7 @@ fn describe(status: &str) -> &'static str {
         "413" => "the body is over 64 KiB (`body_too_large`)",
         "415" => "a body that is not JSON (`unsupported_media_type`)",
         "422" => "a rule of the flow refused the command",
+        "429" => "too many failed logins (`login_locked`, `too_many_attempts`, `Retry-After`)",
         "503" => "a read model or index not caught up (`not_caught_up`, `Retry-After`)",
         _ => "see the problem's `type`",
     }

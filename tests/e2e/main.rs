@@ -14,6 +14,7 @@ mod flows;
 mod former_holders;
 mod generate;
 mod kb;
+mod login_guard;
 mod openapi;
 mod oversight;
 mod queries;

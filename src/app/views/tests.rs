@@ -109,7 +109,12 @@ async fn world() -> World {
         kb: crate::kb::Kb::start(dir.path(), app.clone())
             .await
             .expect("kb"),
-        case_search: CaseSearch::start(dir.path(), store, org).expect("case index"),
+        case_search: CaseSearch::start(dir.path(), store.clone(), org).expect("case index"),
+        access: Arc::new(crate::access::Access::new(
+            app.clone(),
+            &crate::access::AccessSettings::default(),
+            crate::access::SecurityLog::start(store).0,
+        )),
         app,
         read,
         kpi_weights: projections::kpi::KpiWeights::default(),

@@ -1,0 +1,614 @@
+//! Access to the service: the login path with its guards, and the audit of access.
+//!
+//! A login is checked in this order: the lock-out (`domain::login_guard`, per account and per
+//! client address, in memory), then a place among the password hashes (at most one per core
+//! at once, a short queue, else `503 too_busy`), then argon2 off the async threads
+//! (`Directory::verify`, an unknown user against a dummy hash), then, for a failure, the
+//! growing delay, slept without holding a hashing place. Every step is recorded in the
+//! `security` stream (`events`), never a password.
+//!
+//! # Layout
+//! - `events`: the security events (the stored contract) and the writer that appends them
+//!   in the background, aggregating failed logins of unknown names.
+//!
+//! # Invariants
+//! - At most [`Access::hashing_places`] password hashes run at once, whatever the traffic:
+//!   memory is bounded by that number times argon2's 19 MiB.
+//! - The guards' memory is bounded: known accounts are always tracked, unknown names and
+//!   client addresses each up to [`MAX_TRACKED`] keys (idle ones are forgotten first).
+//! - Locks live in memory: a restart lifts them (the `security` stream keeps the record).
+
+pub mod events;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::login_guard::{Admission, Attempts, LoginPolicy};
+use tokio::sync::Semaphore;
+
+use crate::app::{App, Clock};
+use crate::directory::{LoginError, User};
+pub use events::{LockKind, SecurityEvent, SecurityLog};
+
+/// Unknown names, and client addresses, tracked at most (each), so that a flood of made-up
+/// names or addresses cannot fill memory.
+pub const MAX_TRACKED: usize = 10_000;
+
+/// Longest username kept as a guard's key: longer names count as their first 64 characters.
+const MAX_KEY_CHARS: usize = 64;
+
+/// How long a login waits for a hashing place before it is answered `503 too_busy`.
+const HASHING_QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// Logins waiting for a hashing place, per place, before further ones are answered at once.
+const WAITING_PER_PLACE: usize = 8;
+
+/// The guard settings (`--login-max-failures`, `--login-max-failures-per-address`,
+/// `--login-lock-minutes`, `--trusted-proxy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessSettings {
+    /// Failed logins of one account within the window that lock it.
+    pub max_failures: u32,
+    /// Failed logins from one client address within the window that lock it.
+    pub max_failures_per_address: u32,
+    /// The window and the length of a lock, in minutes.
+    pub lock_minutes: u32,
+    /// Proxies whose `X-Forwarded-For` names the client; from any other peer the header is
+    /// ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            max_failures: 10,
+            max_failures_per_address: 30,
+            lock_minutes: 15,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Why a login was refused before or instead of its password check.
+#[derive(Debug)]
+pub enum LoginRefusal {
+    /// Unknown user or wrong password.
+    BadCredentials,
+    /// The account or the address is locked: try again after so many seconds.
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after: u64,
+    },
+    /// As many attempts of that account or address are being checked as it has failures
+    /// left: try again in a second.
+    TooManyAttempts,
+    /// Every hashing place is taken and the queue is full or too slow.
+    TooBusy,
+    /// Hashing or the session store failed.
+    Internal(anyhow::Error),
+}
+
+/// One lock, as administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    /// An account or a client address.
+    pub kind: LockKind,
+    /// The username, or the address (an IPv6 client as its /64 network's first address).
+    pub key: String,
+    /// Failures within the window.
+    pub failures: u32,
+    /// When it started.
+    pub since: Option<DateTime<Utc>>,
+    /// When it ends.
+    pub until: DateTime<Utc>,
+}
+
+/// The guards' state: one [`Attempts`] per key.
+#[derive(Default)]
+struct Guards {
+    accounts: HashMap<String, Attempts>,
+    /// How many of `accounts` are not users.
+    unknown_accounts: usize,
+    addresses: HashMap<String, Attempts>,
+}
+
+/// The login path and the audit of access.
+pub struct Access {
+    app: Arc<App>,
+    account_policy: LoginPolicy,
+    address_policy: LoginPolicy,
+    guards: Mutex<Guards>,
+    hashing: Arc<Semaphore>,
+    places: usize,
+    /// Argon2's working memory, one buffer per hashing place, reused by every check.
+    memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
+    waiting: AtomicUsize,
+    trusted_proxies: Vec<IpAddr>,
+    log: SecurityLog,
+    clock: Arc<dyn Clock>,
+    /// Attempts whose name or address found no room among the tracked keys.
+    untracked: std::sync::atomic::AtomicU64,
+}
+
+/// What a successful login returns.
+pub struct LoggedIn {
+    /// The bearer token.
+    pub token: String,
+    /// The user.
+    pub user: User,
+}
+
+/// The key of a client address: IPv4 as it is, IPv6 by its /64 network (one subscriber's
+/// share), an IPv4-mapped IPv6 address as IPv4.
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0).to_string()
+            }
+        },
+    }
+}
+
+/// The client of a request: its peer, or, when the peer is one of the `trusted` proxies, the
+/// last address of `X-Forwarded-For` that is not itself a trusted proxy (the addresses
+/// before it were written by the client and prove nothing).
+pub fn client_address(trusted: &[IpAddr], peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|h| h.rsplit(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
+fn account_key(username: &str) -> String {
+    username.chars().take(MAX_KEY_CHARS).collect()
+}
+
+/// Admits an attempt for `key` in `map`, tracking a new key only while there is room
+/// (`room`); `None` when the key is not tracked.
+fn admit(
+    map: &mut HashMap<String, Attempts>,
+    key: &str,
+    policy: &LoginPolicy,
+    now: DateTime<Utc>,
+    room: bool,
+) -> Option<Admission> {
+    if !map.contains_key(key) {
+        if !room {
+            return None;
+        }
+        map.insert(key.to_owned(), Attempts::default());
+    }
+    map.get_mut(key).map(|a| policy.admit(a, now))
+}
+
+impl Access {
+    /// The login path of `app`'s directory, recording into `log`.
+    pub fn new(app: Arc<App>, settings: &AccessSettings, log: SecurityLog) -> Self {
+        let places = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let clock = app.clock();
+        Access {
+            account_policy: LoginPolicy::new(settings.max_failures, settings.lock_minutes),
+            address_policy: LoginPolicy::new(
+                settings.max_failures_per_address,
+                settings.lock_minutes,
+            ),
+            app,
+            guards: Mutex::new(Guards::default()),
+            hashing: Arc::new(Semaphore::new(places)),
+            places,
+            memory: Arc::new(Mutex::new(vec![Vec::new(); places])),
+            waiting: AtomicUsize::new(0),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            log,
+            clock,
+            untracked: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many password hashes may run at once (one per core).
+    pub fn hashing_places(&self) -> usize {
+        self.places
+    }
+
+    /// The security log.
+    pub fn log(&self) -> &SecurityLog {
+        &self.log
+    }
+
+    /// The client of a request ([`client_address`] with `--trusted-proxy`).
+    pub fn client_address(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        client_address(&self.trusted_proxies, peer, forwarded_for)
+    }
+
+    /// Checks a login from `client`.
+    ///
+    /// # Errors
+    /// A [`LoginRefusal`].
+    pub async fn login(
+        &self,
+        username: String,
+        password: String,
+        client: IpAddr,
+    ) -> Result<LoggedIn, LoginRefusal> {
+        let account = account_key(&username);
+        let address = address_key(client);
+        let known = self.app.directory.user(&username).is_some();
+        self.admit(&account, known, &address)?;
+        let res = self.check(username.clone(), password).await;
+        let now = self.clock.now();
+        match res {
+            Ok(logged_in) => {
+                // The account's failures are forgiven; the address's are not, or one
+                // valid account would let its address guess others' passwords for ever.
+                self.settle(
+                    &account,
+                    &address,
+                    |policy, a| policy.succeeded(a),
+                    |policy, a| policy.abandoned(a),
+                );
+                self.log.record(
+                    now,
+                    SecurityEvent::LoginSucceeded {
+                        username: logged_in.user.username.clone(),
+                        address: address.clone(),
+                    },
+                );
+                Ok(logged_in)
+            }
+            Err(LoginRefusal::BadCredentials) => {
+                let delay = self.failed(&account, known, &address, now);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Err(LoginRefusal::BadCredentials)
+            }
+            Err(other) => {
+                let abandoned = |policy: &LoginPolicy, a: &mut Attempts| policy.abandoned(a);
+                self.settle(&account, &address, abandoned, abandoned);
+                Err(other)
+            }
+        }
+    }
+
+    /// The lock-out's verdict before the password is checked; an admitted attempt is in
+    /// flight on both keys.
+    fn admit(&self, account: &str, known: bool, address: &str) -> Result<(), LoginRefusal> {
+        let now = self.clock.now();
+        let mut guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        let guards = &mut *guards;
+        if !known
+            && !guards.accounts.contains_key(account)
+            && guards.unknown_accounts >= MAX_TRACKED
+        {
+            let (policy, users) = (&self.account_policy, &self.app.directory);
+            guards
+                .accounts
+                .retain(|k, a| users.user(k).is_some() || !a.is_idle(policy, now));
+            guards.unknown_accounts = guards
+                .accounts
+                .keys()
+                .filter(|k| users.user(k).is_none())
+                .count();
+        }
+        if !guards.addresses.contains_key(address) && guards.addresses.len() >= MAX_TRACKED {
+            let policy = &self.address_policy;
+            guards.addresses.retain(|_, a| !a.is_idle(policy, now));
+        }
+        let room = known || guards.unknown_accounts < MAX_TRACKED;
+        let was_tracked = guards.accounts.contains_key(account);
+        let by_account = admit(
+            &mut guards.accounts,
+            account,
+            &self.account_policy,
+            now,
+            room,
+        );
+        if !known && !was_tracked && by_account.is_some() {
+            guards.unknown_accounts += 1;
+        }
+        let room = guards.addresses.len() < MAX_TRACKED;
+        let by_address = admit(
+            &mut guards.addresses,
+            address,
+            &self.address_policy,
+            now,
+            room,
+        );
+        if by_account.is_none() || by_address.is_none() {
+            let n = self.untracked.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    n_untracked = n,
+                    max_tracked = MAX_TRACKED,
+                    "login guards full: an unknown name or an address is not tracked"
+                );
+            }
+        }
+        let refusal = |admission: Option<Admission>| match admission {
+            Some(Admission::Locked { until }) => Some(LoginRefusal::Locked {
+                retry_after: (until - now).num_seconds().max(1) as u64,
+            }),
+            Some(Admission::Busy) => Some(LoginRefusal::TooManyAttempts),
+            Some(Admission::Admitted) | None => None,
+        };
+        let refused = match (refusal(by_account), refusal(by_address)) {
+            (
+                Some(LoginRefusal::Locked { retry_after: a }),
+                Some(LoginRefusal::Locked { retry_after: b }),
+            ) => Some(LoginRefusal::Locked {
+                retry_after: a.max(b),
+            }),
+            (Some(locked @ LoginRefusal::Locked { .. }), _)
+            | (_, Some(locked @ LoginRefusal::Locked { .. })) => Some(locked),
+            (Some(other), _) | (None, Some(other)) => Some(other),
+            (None, None) => None,
+        };
+        let Some(refused) = refused else {
+            return Ok(());
+        };
+        // The key that admitted the attempt gets its place back.
+        if by_account == Some(Admission::Admitted)
+            && let Some(a) = guards.accounts.get_mut(account)
+        {
+            self.account_policy.abandoned(a);
+        }
+        if by_address == Some(Admission::Admitted)
+            && let Some(a) = guards.addresses.get_mut(address)
+        {
+            self.address_policy.abandoned(a);
+        }
+        Err(refused)
+    }
+
+    /// Reports the outcome of an admitted attempt to each key.
+    fn settle(
+        &self,
+        account: &str,
+        address: &str,
+        on_account: impl Fn(&LoginPolicy, &mut Attempts),
+        on_address: impl Fn(&LoginPolicy, &mut Attempts),
+    ) {
+        let mut guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = guards.accounts.get_mut(account) {
+            on_account(&self.account_policy, a);
+        }
+        if let Some(a) = guards.addresses.get_mut(address) {
+            on_address(&self.address_policy, a);
+        }
+    }
+
+    /// Records a failed attempt on both keys and in the log; returns the delay of its answer.
+    fn failed(&self, account: &str, known: bool, address: &str, now: DateTime<Utc>) -> Duration {
+        let mut guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        let by_account = guards
+            .accounts
+            .get_mut(account)
+            .map(|a| self.account_policy.failed(a, now));
+        let by_address = guards
+            .addresses
+            .get_mut(address)
+            .map(|a| self.address_policy.failed(a, now));
+        drop(guards);
+        if known {
+            self.log.record(
+                now,
+                SecurityEvent::LoginFailed {
+                    username: account.to_owned(),
+                    address: address.to_owned(),
+                    failures: by_account.map_or(0, |f| f.failures),
+                },
+            );
+        } else {
+            // Never the name itself: a mistyped password often lands in the username field.
+            self.log.unknown_user_failed(now, address);
+        }
+        let lock = |kind, key: &str, failure: Option<domain::login_guard::Failure>| {
+            if let Some(f) = failure
+                && let Some(until) = f.locked_until
+            {
+                tracing::info!(
+                    kind = kind_code(kind),
+                    failures = f.failures,
+                    "login locked"
+                );
+                self.log.record(
+                    now,
+                    SecurityEvent::LoginLocked {
+                        kind,
+                        key: key.to_owned(),
+                        failures: f.failures,
+                        until,
+                    },
+                );
+            }
+        };
+        lock(LockKind::Account, account, by_account);
+        lock(LockKind::Address, address, by_address);
+        let delay = by_account
+            .map(|f| f.delay)
+            .into_iter()
+            .chain(by_address.map(|f| f.delay))
+            .max()
+            .unwrap_or_default();
+        delay.to_std().unwrap_or_default()
+    }
+
+    /// Waits for a hashing place (bounded), then checks the password off the async threads.
+    async fn check(&self, username: String, password: String) -> Result<LoggedIn, LoginRefusal> {
+        let permit = match self.hashing.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.places * WAITING_PER_PLACE {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(LoginRefusal::TooBusy);
+                }
+                let waited =
+                    tokio::time::timeout(HASHING_QUEUE_WAIT, self.hashing.clone().acquire_owned())
+                        .await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                match waited {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) | Err(_) => return Err(LoginRefusal::TooBusy),
+                }
+            }
+        };
+        let (app, pool) = (self.app.clone(), self.memory.clone());
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            // The permit guarantees a buffer: at most `places` checks run at once.
+            let mut memory = pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default();
+            let checked = app.directory.verify(&username, &password, &mut memory);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            let user = checked.map_err(|err| match err {
+                LoginError::BadCredentials => LoginRefusal::BadCredentials,
+                LoginError::Internal => {
+                    LoginRefusal::Internal(anyhow::anyhow!("password check failed"))
+                }
+            })?;
+            let token = app
+                .directory
+                .open_session(user)
+                .map_err(|_| LoginRefusal::Internal(anyhow::anyhow!("failed to open a session")))?;
+            Ok(LoggedIn {
+                token,
+                user: user.clone(),
+            })
+        })
+        .await
+        .map_err(|e| LoginRefusal::Internal(e.into()))?
+    }
+
+    /// Every lock in force, the latest to end first.
+    pub fn locks(&self) -> Vec<LockInfo> {
+        let now = self.clock.now();
+        let guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<LockInfo> = Vec::new();
+        for (kind, map, policy) in [
+            (LockKind::Account, &guards.accounts, &self.account_policy),
+            (LockKind::Address, &guards.addresses, &self.address_policy),
+        ] {
+            for (key, attempts) in map {
+                if let Some(until) = attempts.locked_until(now) {
+                    out.push(LockInfo {
+                        kind,
+                        key: key.clone(),
+                        failures: attempts.failures(policy, now),
+                        since: attempts.locked_since(),
+                        until,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| b.until.cmp(&a.until).then_with(|| a.key.cmp(&b.key)));
+        out
+    }
+
+    /// An administrator lifts a lock (an address given in any form, e.g. a full IPv6
+    /// address, is read as its key); returns whether there was one. Recorded.
+    pub fn unlock(&self, kind: LockKind, key: &str, by: &str) -> bool {
+        let now = self.clock.now();
+        let key = match kind {
+            LockKind::Account => account_key(key),
+            LockKind::Address => match key.parse::<IpAddr>() {
+                Ok(ip) => address_key(ip),
+                Err(_) => return false,
+            },
+        };
+        let mut guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, policy) = match kind {
+            LockKind::Account => (&mut guards.accounts, &self.account_policy),
+            LockKind::Address => (&mut guards.addresses, &self.address_policy),
+        };
+        let lifted = map.get_mut(&key).is_some_and(|a| policy.unlock(a, now));
+        drop(guards);
+        if lifted {
+            tracing::info!(kind = kind_code(kind), by, "login lock lifted");
+            self.log.record(
+                now,
+                SecurityEvent::LoginUnlocked {
+                    kind,
+                    key,
+                    by: by.to_owned(),
+                },
+            );
+        }
+        lifted
+    }
+
+    /// Records a logout.
+    pub fn logged_out(&self, username: String) {
+        self.log
+            .record(self.clock.now(), SecurityEvent::LoggedOut { username });
+    }
+}
+
+fn kind_code(kind: LockKind) -> &'static str {
+    match kind {
+        LockKind::Account => "account",
+        LockKind::Address => "address",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_network_and_a_mapped_ipv4_as_ipv4() {
+        let v6: IpAddr = "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().expect("ip");
+        assert_eq!(address_key(v6), "2001:db8:1:2::");
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().expect("ip");
+        assert_eq!(address_key(mapped), "10.1.2.3");
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let proxy = [ip("10.0.0.1")];
+        let spoofed = Some("1.1.1.1, 2.2.2.2");
+        assert_eq!(client_address(&[], ip("9.9.9.9"), spoofed), ip("9.9.9.9"));
+        assert_eq!(
+            client_address(&proxy, ip("9.9.9.9"), spoofed),
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            client_address(&proxy, ip("10.0.0.1"), spoofed),
+            ip("2.2.2.2")
+        );
+        assert_eq!(
+            client_address(&proxy, ip("10.0.0.1"), Some("3.3.3.3, 10.0.0.1")),
+            ip("3.3.3.3"),
+            "the proxy's own hop is skipped"
+        );
+        assert_eq!(
+            client_address(&proxy, ip("10.0.0.1"), Some("junk")),
+            ip("10.0.0.1")
+        );
+        assert_eq!(client_address(&proxy, ip("10.0.0.1"), None), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_long_username_is_kept_as_its_first_characters() {
+        assert_eq!(
+            account_key(&"名".repeat(500)).chars().count(),
+            MAX_KEY_CHARS
+        );
+    }
+}
