@@ -20,6 +20,7 @@
 //! - [`projection_runner`]: keeps the read database (`projections`) current and answers its
 //!   queries.
 //! - [`server`]: start-up and graceful shutdown.
+//! - [`connections`]: serving connections with a cap, header-read and idle timeouts.
 //! - [`bench`]: `minqing bench`.
 //! - [`generate`]: `minqing generate`, a synthetic year of hotline cases for benchmarks.
 //!
@@ -34,6 +35,7 @@ pub mod app;
 pub mod bench;
 pub mod case_search;
 pub mod config;
+pub mod connections;
 pub mod datadir;
 pub mod directory;
 pub mod dispatch;

@@ -178,13 +178,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         case_search: case_search.clone(),
         kpi_weights: settings.kpi_weights,
     });
+    let limits = settings.connections;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-            .context("server failed")
+        crate::connections::serve(listener, router, limits, async move {
+            let _ = rx.await;
+        })
+        .await;
+        Ok(())
     });
     Ok(Running {
         addr,
