@@ -17,6 +17,7 @@
 //! - [`routing`]: the routing suggestion from the dispatch catalogue (派单目录).
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
 //! - [`time`]: fast reading of the timestamps the store writes.
+//! - [`text`]: the characters no text field may hold (controls, bidi overrides).
 //!
 //! # Invariants
 //! - No IO, no async, no clock reads, no randomness: everything arrives in the command or
@@ -45,6 +46,7 @@ pub mod kinds;
 pub mod org;
 pub mod roles;
 pub mod routing;
+pub mod text;
 pub mod time;
 
 #[cfg(test)]
