@@ -72,21 +72,22 @@ pub fn router(app: AppState) -> Router {
     let mut openapi = openapi;
     conventions(&mut openapi);
     let openapi = Arc::new(openapi);
-    let api = api.route(
-        "/api/v1/openapi.json",
-        get(move || async move { Json(openapi.as_ref().clone()) }),
-    )
-    .route("/healthz", get(|| async { "ok" }))
-    .fallback(|| async { ApiError::RouteNotFound })
-    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-    .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    .layer(middleware::from_fn_with_state(
-        app.clone(),
-        written_positions_only,
-    ))
-    .layer(middleware::from_fn(log_internal_errors))
-    .layer(TraceLayer::new_for_http())
-    .with_state(app);
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            written_positions_only,
+        ))
+        .layer(middleware::from_fn(log_internal_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app);
     with_security_headers(api)
 }
 
