@@ -132,7 +132,9 @@ const PUBLIC_OPERATIONS: &[&str] = &["/api/v1/auth/login"];
 /// so no handler can forget it: the bearer scheme on all but [`PUBLIC_OPERATIONS`], and the
 /// problem responses that follow from an operation's shape (401 with a token; 400, 413 and
 /// 415 with a body; 400 with query parameters or command headers; 404 with an id in the path;
-/// 409 with `If-Match`; 503 with `min_position`). Every error response is problem+json.
+/// 409 with `If-Match`; 503 with `min_position`), and on every operation the answers of the
+/// connection layer (408 for a request head too slow, 503 at the connection cap). Every error
+/// response is problem+json.
 fn conventions(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::security::{
@@ -198,6 +200,15 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                     "not caught up with `min_position` (`not_caught_up`, `Retry-After`)",
                 ));
             }
+            // Any request, before it reaches a handler (`connections`).
+            needed.push((
+                "408",
+                "the request head did not arrive within `--header-read-timeout` (`request_timeout`; the connection is closed)",
+            ));
+            needed.push((
+                "503",
+                "the server has `--max-connections` open (`too_many_connections`, `Retry-After`; the connection is closed)",
+            ));
             for (status, description) in needed {
                 op.responses
                     .responses
@@ -210,6 +221,11 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                 };
                 if response.description.is_empty() {
                     response.description = describe(status).to_owned();
+                }
+                if status == "503" && !response.description.contains("too_many_connections") {
+                    response.description.push_str(
+                        "; or the server has `--max-connections` open (`too_many_connections`)",
+                    );
                 }
                 if status.as_str() >= "400" {
                     // Errors are problem+json (RFC 9457), whatever the annotation said.
@@ -245,6 +261,7 @@ fn describe(status: &str) -> &'static str {
             "the caller's role or unit may not do this (`role_not_allowed`, `unit_not_allowed`, …)"
         }
         "404" => "unknown, or outside the caller's scope (`not_found`)",
+        "408" => "the request head did not arrive in time (`request_timeout`)",
         "409" => "the resource moved on (`version_conflict`)",
         "413" => "the body is over 64 KiB (`body_too_large`)",
         "415" => "a body that is not JSON (`unsupported_media_type`)",
