@@ -52,8 +52,9 @@ pub struct Settings {
 /// Limits on client connections, so slow or idle clients cannot hold the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Time a client has to send a whole request head once its first byte arrived; later, it
-    /// gets `408` and the connection is closed (`--header-read-timeout`,
+    /// Time a client has to send a whole request head once its first byte arrived, and the
+    /// longest pause while its body arrives; later, it gets `408` and the connection is
+    /// closed (`--header-read-timeout`,
     /// `MINQING_HEADER_READ_TIMEOUT`, in seconds; default 10, 1 to 300).
     pub header_read_timeout: Duration,
     /// Time a connection may wait for a request (after it opened, or after its last answer)

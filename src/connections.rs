@@ -9,8 +9,10 @@
 //! - once the first byte of a request has arrived, its head must be complete within
 //!   [`ConnectionLimits::header_read_timeout`], else the client gets `408` (problem+json,
 //!   `request_timeout`) and the connection is closed;
-//! - while a request is being handled or its answer written, the watchdog waits (handlers
-//!   bound their own waits, bodies are at most 64 KiB);
+//! - while a request's body is on its way, each read must come within the same
+//!   [`ConnectionLimits::header_read_timeout`] of the previous one, else `408` and close;
+//! - while a request is handled or its answer written, the watchdog waits (handlers bound
+//!   their own waits, bodies are at most 64 KiB);
 //! - beyond [`ConnectionLimits::max_connections`] open connections, a new one gets `503`
 //!   (`too_many_connections`, `Retry-After: 1`) and is closed; when even the few slots for
 //!   such answers are taken (a flood), it is closed at once without an answer.
@@ -75,7 +77,7 @@ fn request_timeout() -> Vec<u8> {
     raw_problem(
         "408 Request Timeout",
         "",
-        r#"{"type":"request_timeout","title":"请求超时","status":408,"detail":"the request head did not arrive in time"}"#,
+        r#"{"type":"request_timeout","title":"请求超时","status":408,"detail":"the request (its head, or the rest of its body) did not arrive in time"}"#,
     )
 }
 
@@ -168,6 +170,10 @@ struct Phase {
     idle_since: Instant,
     /// When the first byte of the request being received arrived, while not busy.
     head_since: Option<Instant>,
+    /// A request's body is still being received.
+    body_pending: bool,
+    /// When bytes last arrived.
+    last_read: Instant,
 }
 
 #[derive(Debug)]
@@ -180,7 +186,7 @@ struct Shared {
 enum Verdict {
     /// Idle too long: close without an answer.
     Idle,
-    /// The request head is late: answer `408` and close.
+    /// The request head, or the next part of its body, is late: answer `408` and close.
     SlowHead,
 }
 
@@ -191,6 +197,8 @@ impl Shared {
                 busy: 0,
                 idle_since: Instant::now(),
                 head_since: None,
+                body_pending: false,
+                last_read: Instant::now(),
             }),
             changed: Notify::new(),
         })
@@ -207,6 +215,7 @@ impl Shared {
 
     fn bytes_arrived(&self) {
         let started = self.with(|p| {
+            p.last_read = Instant::now();
             if p.busy == 0 && p.head_since.is_none() {
                 p.head_since = Some(Instant::now());
                 true
@@ -219,11 +228,18 @@ impl Shared {
         }
     }
 
-    fn request_started(&self) {
+    fn request_started(&self, body_pending: bool) {
         self.with(|p| {
             p.busy += 1;
             p.head_since = None;
+            p.body_pending = body_pending;
+            p.last_read = Instant::now();
         });
+        self.changed.notify_one();
+    }
+
+    fn body_received(&self) {
+        self.with(|p| p.body_pending = false);
         self.changed.notify_one();
     }
 
@@ -241,7 +257,9 @@ impl Shared {
     /// When the connection runs out of time, and why; `None` while a request is handled.
     fn deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, Verdict)> {
         self.with(|p| {
-            if p.busy > 0 {
+            if p.busy > 0 && p.body_pending {
+                Some((p.last_read + limits.header_read_timeout, Verdict::SlowHead))
+            } else if p.busy > 0 {
                 None
             } else if let Some(since) = p.head_since {
                 Some((since + limits.header_read_timeout, Verdict::SlowHead))
@@ -322,6 +340,52 @@ impl AsyncWrite for Watched {
     }
 }
 
+/// A request's body that tells [`Shared`] when it has all arrived (or the handler dropped it).
+struct Receiving {
+    body: Incoming,
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Receiving {
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.shared.body_received();
+        }
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl hyper::body::Body for Receiving {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let res = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(res, Poll::Ready(None | Some(Err(_)))) || self.body.is_end_stream() {
+            self.finish();
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// An answer's body that tells [`Shared`] when hyper is done with it (written or abandoned).
 struct Tracked {
     body: Body,
@@ -370,9 +434,16 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let router = router.clone();
         let shared = service_shared.clone();
-        shared.request_started();
+        shared.request_started(!hyper::body::Body::is_end_stream(req.body()));
+        let receiving = shared.clone();
         async move {
-            let mut req: Request = req.map(Body::new);
+            let mut req: Request = req.map(|body| {
+                Body::new(Receiving {
+                    body,
+                    shared: receiving,
+                    done: false,
+                })
+            });
             req.extensions_mut().insert(ConnectInfo(remote));
             let res = match router.oneshot(req).await {
                 Ok(res) => res,

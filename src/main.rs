@@ -62,7 +62,8 @@ enum Cmd {
             default_value = "on_time_receive=0.2,on_time_completion=0.3,satisfaction=0.3,resolution=0.2"
         )]
         kpi_weights: String,
-        /// Seconds a client has to send a whole request head once it began (then 408), 1 to 300.
+        /// Seconds a client has to send a whole request head once it began, and the longest
+        /// pause in its body (then 408), 1 to 300.
         #[arg(
             long,
             env = "MINQING_HEADER_READ_TIMEOUT",

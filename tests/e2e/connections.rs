@@ -32,7 +32,9 @@ fn read_until_closed(stream: &mut TcpStream) -> String {
 #[tokio::test]
 async fn half_sent_requests_get_408_and_are_closed_while_a_normal_client_is_served() {
     let app = TestApp::spawn_with(&["--header-read-timeout", "1", "--idle-timeout", "2"]).await;
-    // Connections that send half a request head, and one that sends nothing at all.
+    let token = app.login("operator").await;
+    // Connections that send half a request head, a whole head but half its body, and one
+    // that sends nothing at all.
     let mut slow: Vec<TcpStream> = (0..20)
         .map(|_| {
             let mut stream = connect(&app);
@@ -45,10 +47,20 @@ async fn half_sent_requests_get_408_and_are_closed_while_a_normal_client_is_serv
             stream
         })
         .collect();
+    slow.extend((0..3).map(|_| {
+        let mut stream = connect(&app);
+        write!(
+            stream,
+            "POST /api/v1/cases HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"title\"",
+            app.addr
+        )
+        .unwrap();
+        stream
+    }));
     let mut silent = connect(&app);
 
     // Meanwhile a normal client is served.
-    let token = app.login("operator").await;
     let res = app.get(Some(&token), "/api/v1/me").await;
     assert_eq!(res.status(), 200);
 
