@@ -198,7 +198,7 @@ async fn search(
         // The index reserves room for every result before the page: a page far out would
         // ask it for more memory than the machine has.
         return Err(ApiError::bad_request(
-            "invalid_query",
+            "invalid_paging",
             format!("`page` must stay within the first {MAX_RESULTS} results"),
         ));
     }
