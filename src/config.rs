@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use projections::kpi::KpiWeights;
 
@@ -54,6 +55,83 @@ pub struct Settings {
     /// proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`, `MINQING_TRUSTED_PROXY`,
     /// comma-separated; default none: the connection's peer is the client).
     pub access: AccessSettings,
+    /// Limits on client connections (slow or idle clients, how many at once).
+    pub connections: ConnectionLimits,
+}
+
+/// Limits on client connections, so slow or idle clients cannot hold the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time a client has to send a whole request head once its first byte arrived, and the
+    /// longest pause while its body arrives; later, it gets `408` and the connection is
+    /// closed (`--header-read-timeout`,
+    /// `MINQING_HEADER_READ_TIMEOUT`, in seconds; default 10, 1 to 300).
+    pub header_read_timeout: Duration,
+    /// Time a connection may wait for a request (after it opened, or after its last answer)
+    /// before it is closed without an answer (`--idle-timeout`, `MINQING_IDLE_TIMEOUT`, in
+    /// seconds; default 60, 1 to 3600).
+    pub idle_timeout: Duration,
+    /// Connections open at once; beyond, a new one gets `503` with `Retry-After` and is closed
+    /// (`--max-connections`, `MINQING_MAX_CONNECTIONS`; default 1024, 1 to 100,000; the
+    /// process needs file descriptors for them and its files).
+    pub max_connections: usize,
+}
+
+/// Default of `--header-read-timeout`, in seconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default of `--idle-timeout`, in seconds.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default of `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Checks the ranges.
+    ///
+    /// # Errors
+    /// A [`SettingError`] naming the setting.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        let seconds = |flag: &'static str, env: &'static str, value: Duration, max: u64| {
+            if value < Duration::from_secs(1) || value > Duration::from_secs(max) {
+                Err(SettingError {
+                    flag,
+                    env,
+                    reason: format!("must be 1 to {max} seconds, got {}", value.as_secs_f64()),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        seconds(
+            "header-read-timeout",
+            "MINQING_HEADER_READ_TIMEOUT",
+            self.header_read_timeout,
+            300,
+        )?;
+        seconds(
+            "idle-timeout",
+            "MINQING_IDLE_TIMEOUT",
+            self.idle_timeout,
+            3600,
+        )?;
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(SettingError {
+                flag: "max-connections",
+                env: "MINQING_MAX_CONNECTIONS",
+                reason: format!("must be 1 to 100000, got {}", self.max_connections),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for Settings {
@@ -67,6 +145,7 @@ impl Default for Settings {
             report_schedule: DEFAULT_REPORT_SCHEDULE.into(),
             kpi_weights: KpiWeights::default(),
             access: AccessSettings::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -147,6 +226,7 @@ impl Settings {
             self.access.lock_minutes,
             1440,
         )?;
+        self.connections.validate()?;
         check_sweep_schedule(&self.sweep_schedule)?;
         check_report_schedule(&self.report_schedule)?;
         self.kpi_weights.validate().map_err(|err| SettingError {
@@ -250,6 +330,22 @@ mod tests {
             ..Settings::default()
         });
         assert!(message.contains("`--kpi-weights`"), "{message}");
+        let message = refused(Settings {
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::ZERO,
+                ..ConnectionLimits::default()
+            },
+            ..Settings::default()
+        });
+        assert!(message.contains("`--header-read-timeout`"), "{message}");
+        let message = refused(Settings {
+            connections: ConnectionLimits {
+                max_connections: 0,
+                ..ConnectionLimits::default()
+            },
+            ..Settings::default()
+        });
+        assert!(message.contains("`--max-connections`"), "{message}");
         let message = parse_kpi_weights("speed=1")
             .expect_err("refused")
             .to_string();

@@ -43,6 +43,17 @@ pub enum KbError {
     /// A rule of the article life cycle.
     #[error(transparent)]
     Article(#[from] ArticleError),
+    /// A text field holds a control character or a bidirectional override
+    /// (`domain::text::allowed`).
+    #[error("`{field}` holds {code_point} at character {at}, which no text may hold")]
+    ForbiddenCharacter {
+        /// The field.
+        field: &'static str,
+        /// The character as `U+XXXX`.
+        code_point: String,
+        /// Its position, in characters from 0.
+        at: usize,
+    },
     /// The article changed since the version the client saw.
     #[error("article `{id}` is at version {actual}, expected {expected}")]
     Conflict {
@@ -68,6 +79,39 @@ pub enum KbError {
     /// A stored article event does not decode.
     #[error("article event at position {0} does not decode")]
     Decode(u64),
+}
+
+/// The domain's input hygiene (`domain::text`) on every text of an article command: the
+/// body and a retirement's reason may have several lines, the rest are one line each.
+fn check_texts(command: &ArticleCommand) -> Result<(), KbError> {
+    use domain::text::{Lines, check};
+    let checked = |field: &'static str, value: &str, lines: Lines| {
+        check(value, lines).map_err(|bad| KbError::ForbiddenCharacter {
+            field,
+            code_point: bad.code_point(),
+            at: bad.at,
+        })
+    };
+    match command {
+        ArticleCommand::Draft { content, .. } | ArticleCommand::Edit { content } => {
+            checked("title", &content.title, Lines::One)?;
+            checked("body", &content.body, Lines::Many)?;
+            checked("category", &content.category, Lines::One)?;
+            checked("unit_id", &content.unit_id, Lines::One)?;
+            for question in &content.similar_questions {
+                checked("similar_questions", question, Lines::One)?;
+            }
+            for tag in &content.tags {
+                checked("tags", tag, Lines::One)?;
+            }
+            if let Some(source) = &content.source {
+                checked("source", source, Lines::One)?;
+            }
+        }
+        ArticleCommand::Retire { reason } => checked("reason", reason, Lines::Many)?,
+        ArticleCommand::Publish => {}
+    }
+    Ok(())
 }
 
 /// An article's state from its stream (`None` when there is none, or the id cannot be one) and
@@ -373,6 +417,7 @@ impl Kb {
         command: ArticleCommand,
         if_match: Option<u64>,
     ) -> Result<Written, KbError> {
+        check_texts(&command)?;
         let (current, version) = self.load(id).await?;
         if let Some(expected) = if_match
             && expected != version

@@ -22,6 +22,7 @@
 //! - [`projection_runner`]: keeps the read database (`projections`) current and answers its
 //!   queries.
 //! - [`server`]: start-up and graceful shutdown.
+//! - [`connections`]: serving connections with a cap, header-read and idle timeouts.
 //! - [`bench`]: `minqing bench`.
 //! - [`generate`]: `minqing generate`, a synthetic year of hotline cases for benchmarks.
 //!
@@ -37,6 +38,7 @@ pub mod app;
 pub mod bench;
 pub mod case_search;
 pub mod config;
+pub mod connections;
 pub mod datadir;
 pub mod directory;
 pub mod dispatch;

@@ -96,6 +96,33 @@ enum Cmd {
             value_delimiter = ','
         )]
         trusted_proxy: Vec<std::net::IpAddr>,
+        /// Seconds a client has to send a whole request head once it began, and the longest
+        /// pause in its body (then 408), 1 to 300.
+        #[arg(
+            long,
+            env = "MINQING_HEADER_READ_TIMEOUT",
+            value_name = "SECONDS",
+            default_value_t = config::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            value_parser = clap::value_parser!(u64).range(1..=300)
+        )]
+        header_read_timeout: u64,
+        /// Seconds a connection may wait for a request before it is closed, 1 to 3600.
+        #[arg(
+            long,
+            env = "MINQING_IDLE_TIMEOUT",
+            value_name = "SECONDS",
+            default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS,
+            value_parser = clap::value_parser!(u64).range(1..=3600)
+        )]
+        idle_timeout: u64,
+        /// Connections open at once (beyond: 503 with Retry-After), 1 to 100000.
+        #[arg(
+            long,
+            env = "MINQING_MAX_CONNECTIONS",
+            default_value_t = config::DEFAULT_MAX_CONNECTIONS as u64,
+            value_parser = clap::value_parser!(u64).range(1..=100_000)
+        )]
+        max_connections: u64,
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
@@ -171,6 +198,9 @@ fn main() -> anyhow::Result<()> {
             login_max_failures_per_address,
             login_lock_minutes,
             trusted_proxy,
+            header_read_timeout,
+            idle_timeout,
+            max_connections,
             log_json,
         } => {
             init_logging(log_json);
@@ -188,6 +218,11 @@ fn main() -> anyhow::Result<()> {
                     max_failures_per_address: login_max_failures_per_address,
                     lock_minutes: login_lock_minutes,
                     trusted_proxies: trusted_proxy,
+                },
+                connections: config::ConnectionLimits {
+                    header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
+                    idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                    max_connections: usize::try_from(max_connections)?,
                 },
             };
             let rt = tokio::runtime::Runtime::new()?;

@@ -198,17 +198,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         case_search: case_search.clone(),
         kpi_weights: settings.kpi_weights,
     });
+    let limits = settings.connections;
     let task = tokio::spawn(async move {
-        // The peer's address is the client's for the login guards (`ClientAddress`).
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        crate::connections::serve(listener, router, limits, async move {
             let _ = rx.await;
         })
-        .await
-        .context("server failed")
+        .await;
+        Ok(())
     });
     Ok(Running {
         addr,

@@ -12,6 +12,7 @@ use crate::identity::normalize_phone;
 use crate::kinds::{Channel, Kind, Urgency};
 use crate::org::{Level, OrgTree, UnitId, UnitKind};
 use crate::roles::{Actor, Role};
+use crate::text::Lines;
 
 /// What a decision may consult besides the case: the time, who acts, the tree, the calendar and
 /// the deadline policy.
@@ -82,19 +83,55 @@ struct Decider<'a> {
     ctx: &'a Context<'a>,
 }
 
+/// A required text of several lines (content, replies, notes, opinions).
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, CaseError> {
+    required(field, value, max, Lines::Many)
+}
+
+/// A text of several lines that may be empty.
+fn optional_text(field: &'static str, value: &str, max: usize) -> Result<String, CaseError> {
+    checked(field, value, max, Lines::Many)
+}
+
+/// A required one-line text (a title).
+fn line(field: &'static str, value: &str, max: usize) -> Result<String, CaseError> {
+    required(field, value, max, Lines::One)
+}
+
+/// A one-line text that may be empty (a name, an address, a draft's title).
+fn optional_line(field: &'static str, value: &str, max: usize) -> Result<String, CaseError> {
+    checked(field, value, max, Lines::One)
+}
+
+fn required(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    lines: Lines,
+) -> Result<String, CaseError> {
     let value = value.trim();
     if value.is_empty() {
         return Err(CaseError::Missing(field));
     }
-    optional_text(field, value, max)
+    checked(field, value, max, lines)
 }
 
-fn optional_text(field: &'static str, value: &str, max: usize) -> Result<String, CaseError> {
+/// Trimmed, at most `max` characters, none that [`crate::text::allowed`] refuses.
+fn checked(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    lines: Lines,
+) -> Result<String, CaseError> {
     let value = value.trim();
     if value.chars().count() > max {
         return Err(CaseError::TooLong { field, max });
     }
+    crate::text::check(value, lines).map_err(|bad| CaseError::ForbiddenCharacter {
+        field,
+        code_point: bad.code_point(),
+        at: bad.at,
+    })?;
     Ok(value.to_owned())
 }
 
@@ -391,7 +428,7 @@ impl Decider<'_> {
     /// A draft may be incomplete, but what it has must be well formed.
     fn draft_intake(&self, intake: &Intake) -> Result<Intake, CaseError> {
         let mut out = intake.clone();
-        out.caller_name = optional_text("caller_name", &intake.caller_name, limits::NAME)?;
+        out.caller_name = optional_line("caller_name", &intake.caller_name, limits::NAME)?;
         let phone = intake.caller_phone.trim();
         // Filed in one form (normalize_phone), so a caller's history finds every call.
         out.caller_phone = if phone.is_empty() {
@@ -399,9 +436,9 @@ impl Decider<'_> {
         } else {
             normalize_phone(phone).ok_or_else(|| CaseError::InvalidPhone(phone.to_owned()))?
         };
-        out.title = optional_text("title", &intake.title, limits::TITLE)?;
+        out.title = optional_line("title", &intake.title, limits::TITLE)?;
         out.content = optional_text("content", &intake.content, limits::CONTENT)?;
-        out.address = optional_text("address", &intake.address, limits::ADDRESS)?;
+        out.address = optional_line("address", &intake.address, limits::ADDRESS)?;
         self.check_location(intake.location_unit_id.as_ref())?;
         Ok(out)
     }
@@ -419,7 +456,7 @@ impl Decider<'_> {
         if out.kind.is_none() {
             return Err(CaseError::Missing("kind"));
         }
-        out.title = text("title", &out.title, limits::TITLE)?;
+        out.title = line("title", &out.title, limits::TITLE)?;
         out.content = text("content", &out.content, limits::CONTENT)?;
         out.urgency.get_or_insert(Urgency::Normal);
         out.channel.get_or_insert(Channel::Phone);
@@ -442,7 +479,7 @@ impl Decider<'_> {
         let (kb_article_ids, knowledge_gap) = match source {
             AnswerSource::Articles(cited) => (self.citations(cited)?, None),
             AnswerSource::KnowledgeGap { question } => {
-                let question = text("knowledge_gap.question", question, limits::QUESTION)?;
+                let question = line("knowledge_gap.question", question, limits::QUESTION)?;
                 (Vec::new(), Some(question))
             }
         };

@@ -254,6 +254,62 @@ fn a_missing_phone_title_or_content_blocks_submission() {
 }
 
 #[test]
+fn control_characters_and_bidi_overrides_are_refused_in_every_text_field() {
+    let s = Scenario::new(monday());
+    let create = |i: Intake| Command::Create {
+        case_id: case_id(),
+        intake: i,
+        submit: true,
+    };
+    let forbidden =
+        |field: &'static str, code_point: &str, at: usize| CaseError::ForbiddenCharacter {
+            field,
+            code_point: code_point.into(),
+            at,
+        };
+    let mut bidi = intake(Kind::Escalated);
+    bidi.address = "城关区\u{202e}号8路掖张".into();
+    assert_eq!(
+        s.try_cmd(&op(), &create(bidi)).unwrap_err(),
+        forbidden("address", "U+202E", 3)
+    );
+    let mut nul = intake(Kind::Escalated);
+    nul.caller_name = "张\u{0}三".into();
+    assert_eq!(
+        s.try_cmd(&op(), &create(nul)).unwrap_err(),
+        forbidden("caller_name", "U+0000", 1)
+    );
+    // A title is one line; the content may have several, but no escape sequences.
+    let mut two_lines = intake(Kind::Escalated);
+    two_lines.title = "第一行\n第二行".into();
+    assert_eq!(
+        s.try_cmd(&op(), &create(two_lines)).unwrap_err(),
+        forbidden("title", "U+000A", 3)
+    );
+    let mut escape = intake(Kind::Escalated);
+    escape.content = "第一行\n\u{1b}[31m第二行".into();
+    assert_eq!(
+        s.try_cmd(&op(), &create(escape)).unwrap_err(),
+        forbidden("content", "U+001B", 4)
+    );
+    let mut lines = intake(Kind::Escalated);
+    lines.content = "第一行\r\n\t第二行".into();
+    assert!(s.try_cmd(&op(), &create(lines)).is_ok());
+    // Replies, notes and opinions too.
+    let mut s = accepted(Kind::Immediate);
+    s.refused(
+        &op(),
+        Command::Answer {
+            reply: "请拨打\u{2066}12345\u{2069}".into(),
+            source: AnswerSource::KnowledgeGap {
+                question: "问题".into(),
+            },
+        },
+        forbidden("reply", "U+2066", 3),
+    );
+}
+
+#[test]
 fn an_overlong_title_and_an_unknown_location_are_refused() {
     let s = Scenario::new(monday());
     let mut bad = intake(Kind::Escalated);

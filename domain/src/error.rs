@@ -51,6 +51,17 @@ pub enum CaseError {
         /// Its limit.
         max: usize,
     },
+    /// A text field holds a control character or a bidirectional override
+    /// ([`crate::text::allowed`]).
+    #[error("`{field}` holds {code_point} at character {at}, which no text may hold")]
+    ForbiddenCharacter {
+        /// The field.
+        field: &'static str,
+        /// The character as `U+XXXX`.
+        code_point: String,
+        /// Its position, in characters from 0.
+        at: usize,
+    },
     /// The caller's phone number is not one the centre can call back.
     #[error("`{0}` is not a valid phone number")]
     InvalidPhone(String),
@@ -194,6 +205,7 @@ impl CaseError {
             CaseError::NotDraftOwner => "not_draft_owner",
             CaseError::Missing(_) => "missing_field",
             CaseError::TooLong { .. } => "too_long",
+            CaseError::ForbiddenCharacter { .. } => "forbidden_character",
             CaseError::InvalidPhone(_) => "invalid_phone",
             CaseError::UnknownUnit(_) => "unknown_unit",
             CaseError::ImmediateNotTransferable => "immediate_not_transferable",
@@ -265,6 +277,7 @@ impl CaseError {
             CaseError::NotDraftOwner => "只能修改本人保存的草稿",
             CaseError::Missing(_) => "必填项未填写",
             CaseError::TooLong { .. } => "内容超过长度限制",
+            CaseError::ForbiddenCharacter { .. } => "内容含有不允许的控制字符",
             CaseError::InvalidPhone(_) => "电话号码格式不正确",
             CaseError::UnknownUnit(_) => "单位不存在",
             CaseError::ImmediateNotTransferable => "即办件不能转办",

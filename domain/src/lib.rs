@@ -18,6 +18,7 @@
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
 //! - [`time`]: fast reading of the timestamps the store writes.
 //! - [`login_guard`]: the rules against password guessing (failures, delays, locks).
+//! - [`text`]: the characters no text field may hold (controls, bidi overrides).
 //!
 //! # Invariants
 //! - No IO, no async, no clock reads, no randomness: everything arrives in the command or
@@ -47,6 +48,7 @@ pub mod login_guard;
 pub mod org;
 pub mod roles;
 pub mod routing;
+pub mod text;
 pub mod time;
 
 #[cfg(test)]

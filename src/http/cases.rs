@@ -17,7 +17,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, Caller, CommandHeaders};
 use super::{AppState, ts};
 use crate::app::Outcome;
-use crate::app::views::CaseDetail;
+use crate::app::views::{CaseDetail, MAX_IDENTITY_VIEWS_PER_PAGE};
 use crate::store::Position;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -944,8 +944,8 @@ pub struct IdentityViewList {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityViewQuery {
-    /// 1-based page (default 1).
-    #[param(minimum = 1)]
+    /// 1-based page, 1 to 10,000 (default 1).
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<u32>,
     /// Views per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -964,7 +964,7 @@ async fn identity_views(
     ApiQuery(q): ApiQuery<IdentityViewQuery>,
 ) -> Result<Json<IdentityViewList>, ApiError> {
     let case_id = parse_id(&id)?;
-    let paging = (q.page.unwrap_or(1), q.per_page.unwrap_or(50));
+    let paging = super::extract::paging(q.page, q.per_page, 50, MAX_IDENTITY_VIEWS_PER_PAGE)?;
     let views = app
         .identity_view_page(&user.actor(), &case_id, paging)
         .await?;

@@ -6,6 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -111,8 +112,8 @@ impl FromRequestParts<AppState> for BearerToken {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|token| BearerToken(token.trim().to_owned()))
+            .and_then(bearer_token)
+            .map(|token| BearerToken(token.to_owned()))
             .ok_or(ApiError::Unauthorized)
     }
 }
@@ -143,6 +144,90 @@ impl FromRequestParts<AppState> for ClientAddress {
         let forwarded = (!forwarded.is_empty()).then_some(forwarded.as_str());
         Ok(ClientAddress(state.access.client_address(peer, forwarded)))
     }
+}
+
+/// The token of an `Authorization` value whose scheme is `Bearer`, in any case (RFC 9110
+/// section 11.1: the scheme is case-insensitive), followed by one or more spaces.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Pages a list route asks for at most (`page` 1 to this).
+pub const MAX_PAGE: u32 = 10_000;
+
+/// Reads a list route's `page` (1 to [`MAX_PAGE`], default 1) and `per_page` (1 to
+/// `max_per_page`, default `default_per_page`), so no number from a client sizes anything.
+///
+/// # Errors
+/// `400 invalid_paging` naming the bounds.
+pub fn paging(
+    page: Option<u32>,
+    per_page: Option<u32>,
+    default_per_page: u32,
+    max_per_page: u32,
+) -> Result<(u32, u32), ApiError> {
+    let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(default_per_page));
+    if !(1..=MAX_PAGE).contains(&page) || !(1..=max_per_page).contains(&per_page) {
+        return Err(ApiError::bad_request(
+            "invalid_paging",
+            format!("`page` must be 1 to {MAX_PAGE} and `per_page` 1 to {max_per_page}"),
+        ));
+    }
+    Ok((page, per_page))
+}
+
+/// Years a date or time parameter may name (`date`, `created_from`, `created_to`): the
+/// hotline's records start after 2000, and a far year would only overflow date arithmetic.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// Reads a `YYYY-MM-DD` query parameter within [`YEARS`].
+///
+/// # Errors
+/// `400 invalid_query` naming the parameter.
+pub fn query_date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    text.map(|t| {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .filter(|d| YEARS.contains(&d.year()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!(
+                        "`{field}` must be a date YYYY-MM-DD in the years {} to {}, got `{t}`",
+                        YEARS.start(),
+                        YEARS.end()
+                    ),
+                )
+            })
+    })
+    .transpose()
+}
+
+/// Reads an RFC 3339 query parameter within [`YEARS`] (in UTC).
+///
+/// # Errors
+/// `400 invalid_query` naming the parameter.
+pub fn query_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| YEARS.contains(&t.year()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!(
+                        "`{field}` must be an RFC 3339 time such as 2026-01-01T00:00:00+08:00 in \
+                         the years {} to {}, got `{t}`",
+                        YEARS.start(),
+                        YEARS.end()
+                    ),
+                )
+            })
+    })
+    .transpose()
 }
 
 /// The authenticated caller (from `Authorization: Bearer <token>`).
@@ -306,5 +391,42 @@ mod tests {
             }
             other => panic!("expected a 400, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn paging_outside_its_bounds_is_refused() {
+        assert_eq!(paging(None, None, 20, 200).ok(), Some((1, 20)));
+        assert!(paging(Some(u32::MAX), None, 20, 200).is_err());
+        assert!(paging(Some(0), None, 20, 200).is_err());
+        assert!(paging(None, Some(0), 20, 200).is_err());
+        assert!(paging(None, Some(201), 20, 200).is_err());
+        assert_eq!(
+            paging(Some(MAX_PAGE), Some(200), 20, 200).ok(),
+            Some((MAX_PAGE, 200))
+        );
+    }
+
+    #[test]
+    fn dates_and_times_outside_the_years_are_refused() {
+        assert!(query_date("date", Some("2026-05-01")).is_ok());
+        assert!(query_date("date", Some("2100-12-31")).is_ok());
+        assert!(query_date("date", Some("9999-12-31")).is_err());
+        assert!(query_date("date", Some("1999-12-31")).is_err());
+        assert!(query_date("date", Some("2026-02-30")).is_err());
+        assert!(query_time("created_from", Some("2026-01-01T00:00:00+08:00")).is_ok());
+        // 2000-01-01 08:00 in Shanghai is still 1999 in UTC.
+        assert!(query_time("created_from", Some("2000-01-01T07:00:00+08:00")).is_err());
+        assert!(query_time("created_from", Some("9999-12-31T23:59:59Z")).is_err());
+        assert!(query_time("created_to", Some("0001-01-01T00:00:00Z")).is_err());
     }
 }

@@ -16,14 +16,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::extract::{ApiJson, ApiQuery, Caller, CommandHeaders};
+use super::extract::{ApiJson, ApiQuery, Caller, CommandHeaders, paging};
 use super::{AppState, ts};
 use crate::kb::{ArticleView, Kb, KbError, Written};
 
 /// Results per search page unless asked.
-const PER_PAGE: usize = 10;
+const PER_PAGE: u32 = 10;
 /// Most results per search page.
-const MAX_PER_PAGE: usize = 50;
+const MAX_PER_PAGE: u32 = 50;
 /// Results a search pages through at most.
 const MAX_RESULTS: usize = 1_000;
 /// Suggestions unless asked.
@@ -64,6 +64,11 @@ fn kb_error(err: KbError) -> ApiError {
             title: e.title(),
             detail: e.to_string(),
         },
+        KbError::ForbiddenCharacter { .. } => ApiError::Rule {
+            code: "forbidden_character",
+            title: "内容含有不允许的控制字符",
+            detail: err.to_string(),
+        },
         e @ KbError::Conflict { .. } => ApiError::ArticleConflict(e.to_string()),
         e @ (KbError::Store(_)
         | KbError::Index(_)
@@ -84,10 +89,12 @@ pub struct SearchQuery {
     category: Option<String>,
     /// Only articles owned by this unit (e.g. `city.bureau.hrss`).
     unit_id: Option<String>,
-    /// Page number, from 1, within the first 1,000 results.
-    page: Option<usize>,
-    /// Results per page (default 10, at most 50).
-    per_page: Option<usize>,
+    /// Page number, 1 to 10000 (default 1), its first result within the first 1,000.
+    #[param(minimum = 1, maximum = 10000)]
+    page: Option<u32>,
+    /// Results per page, 1 to 50 (default 10).
+    #[param(minimum = 1, maximum = 50)]
+    per_page: Option<u32>,
     /// Wait (up to 5 s) until the index has applied this global position.
     min_position: Option<u64>,
 }
@@ -99,7 +106,8 @@ pub struct SearchQuery {
 pub struct SuggestQuery {
     /// The text typed so far.
     q: String,
-    /// How many (default 5, at most 10).
+    /// How many, 1 to 10 (default 5).
+    #[param(minimum = 1, maximum = 10)]
     limit: Option<usize>,
 }
 
@@ -176,6 +184,7 @@ async fn search(
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     check_query(&q.q)?;
+    let (page, per_page) = paging(q.page, q.per_page, PER_PAGE, MAX_PER_PAGE)?;
     index_ready(&kb).await?;
     if let Some(position) = q.min_position
         && !kb.wait_for(position, Duration::from_secs(5)).await
@@ -184,13 +193,12 @@ async fn search(
             "search index has not reached position {position}"
         )));
     }
-    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
-    let page = q.page.unwrap_or(1).max(1);
+    let (page, per_page) = (page as usize, per_page as usize);
     if (page - 1).saturating_mul(per_page) >= MAX_RESULTS {
         // The index reserves room for every result before the page: a page far out would
         // ask it for more memory than the machine has.
         return Err(ApiError::bad_request(
-            "invalid_query",
+            "invalid_paging",
             format!("`page` must stay within the first {MAX_RESULTS} results"),
         ));
     }
@@ -214,8 +222,14 @@ async fn suggest(
     ApiQuery(q): ApiQuery<SuggestQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     check_query(&q.q)?;
+    let limit = q.limit.unwrap_or(SUGGESTIONS);
+    if !(1..=MAX_SUGGESTIONS).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_paging",
+            format!("`limit` must be 1 to {MAX_SUGGESTIONS}"),
+        ));
+    }
     index_ready(&kb).await?;
-    let limit = q.limit.unwrap_or(SUGGESTIONS).clamp(1, MAX_SUGGESTIONS);
     let found = kb.suggest(&q.q, limit).map_err(kb_error)?;
     Ok(Json(found.into()))
 }
@@ -225,10 +239,12 @@ async fn suggest(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GapQuery {
-    /// Page number, from 1 (at most 10000).
-    page: Option<usize>,
-    /// Gaps per page (default 50, at most 200).
-    per_page: Option<usize>,
+    /// Page number, 1 to 10000 (default 1).
+    #[param(minimum = 1, maximum = 10000)]
+    page: Option<u32>,
+    /// Gaps per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
 }
 
 /// One knowledge gap (知识库缺口).
@@ -257,15 +273,9 @@ pub struct GapList {
 
 /// The page of an editors' list: `page` 1 to 10000 (default 1), `per_page` 1 to 200
 /// (default 50).
-fn editors_page(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, usize), ApiError> {
-    let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(50));
-    if !(1..=10_000).contains(&page) || !(1..=200).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            "invalid_paging",
-            "`page` must be 1 to 10000 and `per_page` 1 to 200",
-        ));
-    }
-    Ok((page, per_page))
+fn editors_page(page: Option<u32>, per_page: Option<u32>) -> Result<(usize, usize), ApiError> {
+    let (page, per_page) = paging(page, per_page, 50, 200)?;
+    Ok((page as usize, per_page as usize))
 }
 
 /// Who sees the knowledge gaps and the editors' article list: those who write articles.
@@ -449,10 +459,12 @@ pub struct ArticleListQuery {
     status: Option<String>,
     /// Only articles owned by this unit.
     unit_id: Option<String>,
-    /// Page number, from 1 (at most 10000).
-    page: Option<usize>,
-    /// Articles per page (default 50, at most 200).
-    per_page: Option<usize>,
+    /// Page number, 1 to 10000 (default 1).
+    #[param(minimum = 1, maximum = 10000)]
+    page: Option<u32>,
+    /// Articles per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
 }
 
 /// One article in the editors' list.

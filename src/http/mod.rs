@@ -74,21 +74,57 @@ pub fn router(app: AppState) -> Router {
     let mut openapi = openapi;
     conventions(&mut openapi);
     let openapi = Arc::new(openapi);
-    api.route(
-        "/api/v1/openapi.json",
-        get(move || async move { Json(openapi.as_ref().clone()) }),
-    )
-    .route("/healthz", get(|| async { "ok" }))
-    .fallback(|| async { ApiError::RouteNotFound })
-    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-    .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    .layer(middleware::from_fn_with_state(
-        app.clone(),
-        written_positions_only,
-    ))
-    .layer(middleware::from_fn(log_internal_errors))
-    .layer(TraceLayer::new_for_http())
-    .with_state(app)
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            written_positions_only,
+        ))
+        .layer(middleware::from_fn(log_internal_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app);
+    with_security_headers(api)
+}
+
+/// The policy of every answer: scripts, styles and images only from this origin, never inline,
+/// no plugins, no `<base>`, forms posted back here only, never framed. Strict enough for the
+/// workbench pages to come; harmless on JSON.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The headers every answer carries: no MIME sniffing, no referrer sent on, never framed, the
+/// [`CONTENT_SECURITY_POLICY`], and `Cache-Control: no-store` (answers carry callers' personal
+/// data; a route may say otherwise, e.g. for static assets).
+fn with_security_headers(router: Router) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
 /// Operations anyone may call, without a bearer token.
@@ -98,7 +134,9 @@ const PUBLIC_OPERATIONS: &[&str] = &["/api/v1/auth/login"];
 /// so no handler can forget it: the bearer scheme on all but [`PUBLIC_OPERATIONS`], and the
 /// problem responses that follow from an operation's shape (401 with a token; 400, 413 and
 /// 415 with a body; 400 with query parameters or command headers; 404 with an id in the path;
-/// 409 with `If-Match`; 503 with `min_position`). Every error response is problem+json.
+/// 409 with `If-Match`; 503 with `min_position`), and on every operation the answers of the
+/// connection layer (408 for a request head too slow, 503 at the connection cap). Every error
+/// response is problem+json.
 fn conventions(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::security::{
@@ -164,6 +202,15 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                     "not caught up with `min_position` (`not_caught_up`, `Retry-After`)",
                 ));
             }
+            // Any request, before it reaches a handler (`connections`).
+            needed.push((
+                "408",
+                "the request head did not arrive within `--header-read-timeout` (`request_timeout`; the connection is closed)",
+            ));
+            needed.push((
+                "503",
+                "the server has `--max-connections` open (`too_many_connections`, `Retry-After`; the connection is closed)",
+            ));
             for (status, description) in needed {
                 op.responses
                     .responses
@@ -176,6 +223,11 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                 };
                 if response.description.is_empty() {
                     response.description = describe(status).to_owned();
+                }
+                if status == "503" && !response.description.contains("too_many_connections") {
+                    response.description.push_str(
+                        "; or the server has `--max-connections` open (`too_many_connections`)",
+                    );
                 }
                 if status.as_str() >= "400" {
                     // Errors are problem+json (RFC 9457), whatever the annotation said.
@@ -211,6 +263,7 @@ fn describe(status: &str) -> &'static str {
             "the caller's role or unit may not do this (`role_not_allowed`, `unit_not_allowed`, …)"
         }
         "404" => "unknown, or outside the caller's scope (`not_found`)",
+        "408" => "the request head did not arrive in time (`request_timeout`)",
         "409" => "the resource moved on (`version_conflict`)",
         "413" => "the body is over 64 KiB (`body_too_large`)",
         "415" => "a body that is not JSON (`unsupported_media_type`)",

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, NaiveDate, Utc};
 use domain::Status;
 use domain::case::Overdue;
 use domain::kinds::{Category, Kind, Urgency};
@@ -15,12 +14,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::extract::{ApiQuery, Caller};
+use super::extract::{ApiQuery, Caller, paging, query_date, query_time};
 use super::{AppState, ts};
 use crate::app::views::{CaseQuery, KpiTable, Period};
 
 /// Rows per page unless asked.
 const DEFAULT_PER_PAGE: u32 = 20;
+/// Most rows per page.
+const MAX_PER_PAGE: u32 = 200;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,9 +56,9 @@ pub struct ListQuery {
     subtree: Option<bool>,
     /// District (区/县 unit id) of the citizen's location.
     district: Option<String>,
-    /// Created at or after (RFC 3339).
+    /// Created at or after (RFC 3339, in the years 2000 to 2100).
     created_from: Option<String>,
-    /// Created before (RFC 3339).
+    /// Created before (RFC 3339, in the years 2000 to 2100).
     created_to: Option<String>,
     /// Citizen history: every case of this caller number (only cases whose caller the viewer
     /// may see in full).
@@ -69,9 +70,11 @@ pub struct ListQuery {
     /// relevance (default with `q`), -created_at (default without), created_at, complete_due,
     /// case_id.
     sort: Option<String>,
-    /// 1-based page (default 1), within the first 10,000 cases.
+    /// 1-based page, 1 to 10000 (default 1), its first row within the first 10,000 cases.
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<u32>,
     /// Rows per page, 1 to 200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     per_page: Option<u32>,
     /// Wait (up to 5 s) until the read model has applied this global position.
     min_position: Option<u64>,
@@ -150,20 +153,6 @@ pub struct CaseList {
     text_match: Option<&'static str>,
 }
 
-fn parse_time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    text.map(|t| {
-        DateTime::parse_from_rfc3339(t)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("`{field}` must be an RFC 3339 time such as 2026-01-01T00:00:00+08:00"),
-                )
-            })
-    })
-    .transpose()
-}
-
 /// Turns a page of the view layer (callers masked there, DESIGN.md rule 12) into its wire
 /// shape.
 fn to_wire(page: Page) -> CaseList {
@@ -230,6 +219,7 @@ async fn list_cases(
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
+    let (page, per_page) = paging(q.page, q.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let has_text = q.q.as_deref().is_some_and(|t| !t.trim().is_empty());
     let sort = match q.sort.as_deref() {
         None if has_text => Sort::Relevance,
@@ -252,14 +242,14 @@ async fn list_cases(
         unit_id: q.unit_id,
         subtree: q.subtree.unwrap_or(false),
         district_id: q.district,
-        created_from: parse_time("created_from", q.created_from.as_deref())?,
-        created_to: parse_time("created_to", q.created_to.as_deref())?,
+        created_from: query_time("created_from", q.created_from.as_deref())?,
+        created_to: query_time("created_to", q.created_to.as_deref())?,
         caller_phone: q.caller_phone,
         q: None,
         text_matches: None,
         sort,
-        page: q.page.unwrap_or(1),
-        per_page: q.per_page.unwrap_or(DEFAULT_PER_PAGE),
+        page,
+        per_page,
     };
     let query = CaseQuery {
         filter,
@@ -282,9 +272,11 @@ pub struct WorkListQuery {
     list: String,
     /// For due_soon: the warning window in working hours (default 4).
     due_within_hours: Option<u32>,
-    /// 1-based page (default 1).
+    /// 1-based page, 1 to 10000 (default 1).
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<u32>,
     /// Rows per page, 1 to 200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     per_page: Option<u32>,
     /// Wait (up to 5 s) until the read model has applied this global position.
     min_position: Option<u64>,
@@ -312,7 +304,7 @@ async fn work_list(
             ),
         )
     })?;
-    let paging = (q.page.unwrap_or(1), q.per_page.unwrap_or(DEFAULT_PER_PAGE));
+    let paging = paging(q.page, q.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let page = app
         .work_list(
             &user.actor(),
@@ -415,7 +407,8 @@ async fn work_list_counts(
 pub struct KpiQuery {
     /// day, week (Monday to Sunday) or month (default month).
     period: Option<String>,
-    /// A date in the period, YYYY-MM-DD in Asia/Shanghai (default today).
+    /// A date in the period, YYYY-MM-DD in Asia/Shanghai, in the years 2000 to 2100 (default
+    /// today).
     date: Option<String>,
     /// Only this unit.
     unit_id: Option<String>,
@@ -538,18 +531,7 @@ async fn kpis(
             )
         })?,
     };
-    let date = q
-        .date
-        .as_deref()
-        .map(|d| {
-            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("`date` must be YYYY-MM-DD, got `{d}`"),
-                )
-            })
-        })
-        .transpose()?;
+    let date = query_date("date", q.date.as_deref())?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,8 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DailyReportQuery {
-    /// The day, YYYY-MM-DD in Asia/Shanghai (default: the last working day before today, the
-    /// day the morning job reports).
+    /// The day, YYYY-MM-DD in Asia/Shanghai, in the years 2000 to 2100 (default: the last
+    /// working day before today, the day the morning job reports).
     date: Option<String>,
     /// json (default) or csv.
     format: Option<String>,
@@ -58,18 +57,7 @@ async fn daily_report(
             ));
         }
     };
-    let date = q
-        .date
-        .as_deref()
-        .map(|d| {
-            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("`date` must be YYYY-MM-DD, got `{d}`"),
-                )
-            })
-        })
-        .transpose()?;
+    let date = super::extract::query_date("date", q.date.as_deref())?;
     let view = app
         .daily_report(&user.actor(), date, q.min_position)
         .await?;

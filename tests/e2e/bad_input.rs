@@ -969,11 +969,20 @@ async fn a_page_far_out_or_a_position_never_written_is_refused_at_once() {
             "/api/v1/kb/search?q=社保卡&page=1004153052&per_page=50",
         )
         .await;
-    assert_problem(kb, 400, "invalid_query").await;
+    assert_problem(kb, 400, "invalid_paging").await;
     let cases = app
         .get(Some(&op), "/api/v1/cases?q=噪音&page=4000000&per_page=200")
         .await;
-    assert_problem(cases, 400, "invalid_query").await;
+    assert_problem(cases, 400, "invalid_paging").await;
+    // Within the pages but past the rows a list pages through.
+    let kb = app
+        .get(Some(&op), "/api/v1/kb/search?q=社保卡&page=100&per_page=50")
+        .await;
+    assert_problem(kb, 400, "invalid_paging").await;
+    let cases = app
+        .get(Some(&op), "/api/v1/cases?q=噪音&page=100&per_page=200")
+        .await;
+    assert_problem(cases, 400, "invalid_paging").await;
     for path in [
         "/api/v1/cases?min_position=9223372036854775808",
         "/api/v1/kpis?min_position=123456789",

@@ -103,6 +103,8 @@ impl TestApp {
             addr,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                // Below the server's idle timeout (60 s), so no request races its close.
+                .pool_idle_timeout(Duration::from_secs(30))
                 .build()
                 .expect("http client"),
             data,
@@ -121,6 +123,7 @@ impl TestApp {
         // A fresh client: no pooled connections to the dead process.
         self.http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .expect("http client");
         self.child = Some(child);

@@ -228,7 +228,11 @@ async fn a_rebuilt_read_model_equals_the_live_one() {
     )
     .await;
     assert_eq!(list["total"], 3, "{list}");
-    assert_eq!(list["position"], last.position, "{list}");
+    // At or past the recall: the login's security event may be written after it.
+    assert!(
+        list["position"].as_u64().unwrap() >= last.position,
+        "{list}"
+    );
     app.terminate();
     assert!(app.wait_exit().success());
     let path = app.data_dir().join("read.db");

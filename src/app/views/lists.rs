@@ -127,7 +127,7 @@ impl AppState {
             u64::from(filter.page.max(1) - 1) * u64::from(filter.per_page.clamp(1, MAX_PER_PAGE));
         if offset >= MAX_OFFSET {
             return Err(Failure::bad_request(
-                "invalid_query",
+                "invalid_paging",
                 format!(
                     "`page` must stay within the first {MAX_OFFSET} cases; narrow the conditions"
                 ),

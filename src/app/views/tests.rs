@@ -230,7 +230,7 @@ async fn a_case_list_is_scoped_and_every_caller_masked() {
         matches!(
             &refused,
             Err(Failure::BadRequest {
-                code: "invalid_query",
+                code: "invalid_paging",
                 ..
             })
         ),
