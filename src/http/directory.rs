@@ -91,6 +91,9 @@ async fn login(
             user,
         })),
         Err(LoginError::BadCredentials) => Err(ApiError::InvalidCredentials),
+        Err(LoginError::StorageUnavailable) => Err(ApiError::StorageUnavailable(anyhow::anyhow!(
+            "the session could not be stored"
+        ))),
         Err(LoginError::Internal) => {
             Err(ApiError::Internal(anyhow::anyhow!("password check failed")))
         }
