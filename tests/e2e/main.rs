@@ -22,4 +22,5 @@ mod routing;
 mod scopes;
 mod service;
 mod shutdown;
+mod storage;
 mod worklists;
