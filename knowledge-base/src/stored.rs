@@ -81,6 +81,43 @@ pub(crate) fn open_versioned(
     Ok((index, Opened::Replaced { found }))
 }
 
+/// Whether `err` (or an error in its chain of sources) says an index's files are damaged:
+/// tantivy, or the payload's JSON, refused what it read. A lock held by another process, or a
+/// disk that refuses access or space, is not damage: moving the index aside would not help.
+pub fn is_damage(err: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    let storage = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            ErrorKind::PermissionDenied
+                | ErrorKind::ReadOnlyFilesystem
+                | ErrorKind::StorageFull
+                | ErrorKind::QuotaExceeded
+                | ErrorKind::ResourceBusy
+                | ErrorKind::OutOfMemory
+        )
+    };
+    let mut damaged = false;
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        if let Some(e) = cause.downcast_ref::<TantivyError>() {
+            match e {
+                TantivyError::LockFailure(..) => return false,
+                TantivyError::IoError(io) if storage(io) => return false,
+                _ => damaged = true,
+            }
+        } else if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if storage(io) {
+                return false;
+            }
+        } else if cause.is::<serde_json::Error>() {
+            damaged = true;
+        }
+        next = cause.source();
+    }
+    damaged
+}
+
 #[cfg(test)]
 mod tests {
     use tantivy::schema::{STORED, STRING};

@@ -139,3 +139,178 @@ async fn a_full_disk_answers_503_numbers_nothing_and_recovers_when_space_returns
     app.kill_hard();
     drop(tmpfs);
 }
+
+/// Overwrites the first bytes of `path` (all of it when smaller) with garbage of the same
+/// length, as a bad sector or a stray write would.
+fn scribble(path: &Path, at_most: usize) {
+    let len = std::fs::metadata(path).expect("file to damage").len() as usize;
+    let garbage: Vec<u8> = (0..len.min(at_most))
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3])
+        .collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open the file to damage");
+    file.write_all(&garbage).expect("damage the file");
+    file.sync_all().expect("sync the damage");
+}
+
+/// Damages `read.db` with its write-ahead log (which, left intact, still holds the pages a
+/// stop did not fold back, and would mask damage to them).
+fn damage_read_db(data: &Path) {
+    for name in ["read.db", "read.db-wal"] {
+        if data.join(name).exists() {
+            scribble(&data.join(name), usize::MAX);
+        }
+    }
+}
+
+/// The largest file of a directory (an index's biggest segment file).
+fn largest_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .expect("index directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(".json"))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("an index file")
+}
+
+/// Names in `dir` that start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("data directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// An intake whose texts are its title alone.
+fn own_words(title: &str) -> Value {
+    let mut body = intake(title);
+    body["content"] = title.into();
+    body["address"] = "城关区酒泉路街道".into();
+    body
+}
+
+/// The admin's case list and a text search, once the read model and the case index have both
+/// applied `position` (bounded: the search answers from the index only once it has caught up).
+async fn answers(app: &TestApp, admin: &str, position: u64) -> (Value, Value) {
+    let list_path = format!("/api/v1/cases?sort=case_id&min_position={position}");
+    let search_path = format!(
+        "/api/v1/cases?sort=case_id&min_position={position}&q={}",
+        crate::helpers::urlencode("占道经营")
+    );
+    for _ in 0..300 {
+        let list = app.get(Some(admin), &list_path).await;
+        let search = app.get(Some(admin), &search_path).await;
+        if list.status() == 200 && search.status() == 200 {
+            let list: Value = list.json().await.expect("list");
+            let search: Value = search.json().await.expect("search");
+            if search["text_match"] == "segmented" {
+                return (strip(list), strip(search));
+            }
+        } else {
+            // While they are rebuilt the answer is `not_caught_up`, never a 500.
+            for res in [list, search] {
+                if res.status() != 200 {
+                    assert_problem(res, 503, "not_caught_up").await;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the read model and the case index did not catch up with position {position}");
+}
+
+/// A list without what moves between two reads (the position it was read at).
+fn strip(mut list: Value) -> Value {
+    if let Some(object) = list.as_object_mut() {
+        object.remove("position");
+    }
+    list
+}
+
+#[tokio::test]
+async fn a_damaged_read_database_and_case_index_are_moved_aside_and_rebuilt_while_serving() {
+    let mut app = TestApp::spawn().await;
+    let operator = app.login("operator").await;
+    let admin = app.login("admin").await;
+    let mut position = 0;
+    for title in ["阳光花园门口占道经营", "楼上装修噪音", "菜市场外占道经营"]
+    {
+        position = app.create(&operator, &own_words(title)).await.position;
+    }
+    let before = answers(&app, &admin, position).await;
+    assert_eq!(before.1["total"], 2, "{}", before.1);
+    app.terminate();
+    assert!(app.wait_exit().success());
+
+    let data = app.data_dir().to_owned();
+    let events_before = std::fs::read(data.join("events.db")).expect("events.db");
+    damage_read_db(&data);
+    scribble(&largest_file(&data.join("case-index")), usize::MAX);
+
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    app.restart_logging(Some(log.path())).await;
+    let admin = app.login("admin").await;
+    let after = answers(&app, &admin, position).await;
+    assert_eq!(after, before, "the rebuilt projections answer otherwise");
+
+    assert_eq!(
+        named(&data, "read.db.damaged-").len(),
+        1,
+        "read.db moved aside"
+    );
+    assert_eq!(
+        named(&data, "case-index.damaged-").len(),
+        1,
+        "case index moved aside"
+    );
+    let said = std::fs::read_to_string(log.path()).expect("log");
+    assert!(
+        said.contains("read database is damaged: moved it aside"),
+        "{said}"
+    );
+    assert!(said.contains("index is damaged: moved it aside"), "{said}");
+    // The event store is never touched (the service only read it since its last stop).
+    app.terminate();
+    assert!(app.wait_exit().success());
+    assert_eq!(
+        std::fs::read(data.join("events.db")).expect("events.db"),
+        events_before
+    );
+}
+
+#[tokio::test]
+async fn rebuild_works_on_a_damaged_case_index_and_read_database() {
+    let mut app = TestApp::spawn().await;
+    let operator = app.login("operator").await;
+    let admin = app.login("admin").await;
+    let mut position = 0;
+    for title in ["阳光花园门口占道经营", "菜市场外占道经营"] {
+        position = app.create(&operator, &own_words(title)).await.position;
+    }
+    let before = answers(&app, &admin, position).await;
+    app.terminate();
+    assert!(app.wait_exit().success());
+    let data = app.data_dir().to_owned();
+    damage_read_db(&data);
+    scribble(&largest_file(&data.join("case-index")), usize::MAX);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_minqing"))
+        .args(["rebuild", "--data"])
+        .arg(&data)
+        .env("RUST_LOG", "minqing=info")
+        .output()
+        .expect("run minqing rebuild");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rebuild failed: {stderr}");
+    assert!(
+        stderr.contains("index is damaged: moved it aside"),
+        "{stderr}"
+    );
+
+    app.restart().await;
+    let admin = app.login("admin").await;
+    assert_eq!(answers(&app, &admin, position).await, before);
+}
