@@ -1,12 +1,151 @@
 //! Index directories that know the schema version they were written with: every commit payload
 //! records it, and an index of another version (or another tantivy schema) is replaced by an
 //! empty one when it is opened, so its projection rebuilds it from position 0.
+//!
+//! Their files are read with positional reads ([`ReadDirectory`]), not memory maps: a mapped
+//! file that shrinks under the process, or a page the disk fails to read back, is a `SIGBUS`
+//! that kills the whole service, where a read is an error of one search.
 
-use std::path::Path;
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use tantivy::directory::MmapDirectory;
+use tantivy::directory::error::{
+    DeleteError, LockError, OpenDirectoryError, OpenReadError, OpenWriteError,
+};
+use tantivy::directory::{
+    DirectoryLock, FileHandle, Lock, MmapDirectory, OwnedBytes, WatchCallback, WatchHandle,
+    WritePtr,
+};
 use tantivy::schema::Schema;
-use tantivy::{Index, IndexSettings, TantivyError};
+use tantivy::{Directory, HasLen, Index, IndexSettings, TantivyError};
+
+/// An index directory on disk that reads files with `pread` into memory it owns: everything
+/// else (writes, atomic files, locks, watching `meta.json`) is tantivy's [`MmapDirectory`].
+/// A file that cannot be read back (truncated, an I/O error) fails that read with an error
+/// instead of raising `SIGBUS` in whatever thread touches the mapped page.
+#[derive(Clone, Debug)]
+pub struct ReadDirectory {
+    root: PathBuf,
+    inner: MmapDirectory,
+}
+
+impl ReadDirectory {
+    /// The directory at `root`, which must exist.
+    ///
+    /// # Errors
+    /// [`OpenDirectoryError`] when `root` does not exist or is not a directory.
+    pub fn open(root: &Path) -> Result<Self, OpenDirectoryError> {
+        Ok(ReadDirectory {
+            root: root.to_owned(),
+            inner: MmapDirectory::open(root)?,
+        })
+    }
+}
+
+/// A file read with positional reads; its length is fixed when opened (index files are
+/// written once).
+#[derive(Debug)]
+struct ReadFile {
+    file: File,
+    len: usize,
+}
+
+impl HasLen for ReadFile {
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl FileHandle for ReadFile {
+    fn read_bytes(&self, range: Range<usize>) -> io::Result<OwnedBytes> {
+        if range.start > range.end || range.end > self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("range {range:?} is outside a file of {} bytes", self.len),
+            ));
+        }
+        let mut buffer = vec![0; range.end - range.start];
+        read_exact_at(&self.file, &mut buffer, range.start as u64)?;
+        Ok(OwnedBytes::new(buffer))
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buffer.is_empty() {
+        match file.seek_read(buffer, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buffer = &mut buffer[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Directory for ReadDirectory {
+    fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
+        let full_path = self.root.join(path);
+        let failed = |err: io::Error| {
+            if err.kind() == io::ErrorKind::NotFound {
+                OpenReadError::FileDoesNotExist(full_path.clone())
+            } else {
+                OpenReadError::wrap_io_error(err, full_path.clone())
+            }
+        };
+        let file = File::open(&full_path).map_err(failed)?;
+        let len = file.metadata().map_err(failed)?.len();
+        let len = usize::try_from(len).map_err(|_| {
+            failed(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file too large for this platform",
+            ))
+        })?;
+        Ok(Arc::new(ReadFile { file, len }))
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+        self.inner.delete(path)
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+        self.inner.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+        self.inner.open_write(path)
+    }
+
+    fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        self.inner.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.inner.atomic_write(path, data)
+    }
+
+    fn acquire_lock(&self, lock: &Lock) -> Result<DirectoryLock, LockError> {
+        self.inner.acquire_lock(lock)
+    }
+
+    fn sync_directory(&self) -> io::Result<()> {
+        self.inner.sync_directory()
+    }
+
+    fn watch(&self, watch_callback: WatchCallback) -> tantivy::Result<WatchHandle> {
+        self.inner.watch(watch_callback)
+    }
+}
 
 use crate::index::IndexError;
 
@@ -56,7 +195,7 @@ pub(crate) fn open_versioned(
     schema: Schema,
     version: u32,
 ) -> Result<(Index, Opened), IndexError> {
-    let directory = MmapDirectory::open(dir)?;
+    let directory = ReadDirectory::open(dir)?;
     if !Index::exists(&directory).map_err(TantivyError::from)? {
         let index = Index::create(directory, schema, IndexSettings::default())?;
         return Ok((index, Opened::Created));
@@ -77,7 +216,7 @@ pub(crate) fn open_versioned(
             std::fs::remove_file(&path)?;
         }
     }
-    let index = Index::create(MmapDirectory::open(dir)?, schema, IndexSettings::default())?;
+    let index = Index::create(ReadDirectory::open(dir)?, schema, IndexSettings::default())?;
     Ok((index, Opened::Replaced { found }))
 }
 
@@ -191,6 +330,52 @@ mod tests {
         assert!(open_versioned(dir.path(), schema(), 2).is_err());
         drop(writer);
         assert_eq!(num_docs(&index), 1);
+    }
+
+    #[test]
+    fn a_file_that_shrinks_under_the_index_fails_a_read_instead_of_killing_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = open_versioned(dir.path(), schema(), 1).unwrap();
+        let field = index.schema().get_field("title").unwrap();
+        let mut writer = index
+            .writer_with_num_threads::<TantivyDocument>(1, LOCK_PROBE_MEMORY)
+            .unwrap();
+        for n in 0..500 {
+            writer
+                .add_document(doc!(field => format!("title {n}")))
+                .unwrap();
+        }
+        writer.commit().unwrap();
+        let reader = index.reader().unwrap();
+        let searcher = reader.searcher();
+        assert_eq!(searcher.num_docs(), 500);
+        // What a truncation (or a disk that fails to read a page back) does to a mapped file:
+        // with memory maps, the next read of those pages is a SIGBUS.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "store") {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+            }
+        }
+        let mut failed = 0;
+        for segment in searcher.segment_readers() {
+            let Ok(store) = segment.get_store_reader(0) else {
+                failed += 1;
+                continue;
+            };
+            for doc in 0..segment.max_doc() {
+                match store.get::<TantivyDocument>(doc) {
+                    Ok(found) => assert!(found.get_first(field).is_some()),
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+        assert!(failed > 0, "no read met the truncated files");
     }
 
     #[test]
