@@ -88,6 +88,8 @@ pub enum LoginRefusal {
     TooManyAttempts,
     /// Every hashing place is taken and the queue is full or too slow.
     TooBusy,
+    /// The session could not be stored: the disk takes no writes (503 `storage_unavailable`).
+    StorageUnavailable,
     /// Hashing or the session store failed.
     Internal(anyhow::Error),
 }
@@ -478,14 +480,15 @@ impl Access {
             pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
             let user = checked.map_err(|err| match err {
                 LoginError::BadCredentials => LoginRefusal::BadCredentials,
+                LoginError::StorageUnavailable => LoginRefusal::StorageUnavailable,
                 LoginError::Internal => {
                     LoginRefusal::Internal(anyhow::anyhow!("password check failed"))
                 }
             })?;
-            let token = app
-                .directory
-                .open_session(user)
-                .map_err(|_| LoginRefusal::Internal(anyhow::anyhow!("failed to open a session")))?;
+            let token = app.directory.open_session(user).map_err(|err| match err {
+                LoginError::StorageUnavailable => LoginRefusal::StorageUnavailable,
+                _ => LoginRefusal::Internal(anyhow::anyhow!("failed to open a session")),
+            })?;
             Ok(LoggedIn {
                 token,
                 user: user.clone(),

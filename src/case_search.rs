@@ -111,7 +111,11 @@ impl CaseSearch {
         store: Arc<dyn EventStore>,
         org: OrgTree,
     ) -> anyhow::Result<Arc<Self>> {
-        let index = open_index(&index_dir(data_dir))?;
+        let index = crate::index_follower::open_or_move_aside(
+            "case index",
+            &index_dir(data_dir),
+            open_index,
+        )?;
         let index = IndexFollower::start(CaseProjection { index, org }, store)?;
         Ok(Arc::new(CaseSearch { index }))
     }
@@ -131,7 +135,11 @@ impl CaseSearch {
         store: Arc<dyn EventStore>,
         org: OrgTree,
     ) -> anyhow::Result<u64> {
-        let index = open_index(&index_dir(data_dir))?;
+        let index = crate::index_follower::open_or_move_aside(
+            "case index",
+            &index_dir(data_dir),
+            open_index,
+        )?;
         IndexFollower::rebuild(CaseProjection { index, org }, store).await
     }
 

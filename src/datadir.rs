@@ -115,9 +115,78 @@ impl Drop for DataDirLock {
     }
 }
 
+/// Moves a damaged projection (`read.db`, `case-index/`) out of the way, to
+/// `NAME.damaged-YYYYMMDDTHHMMSSZ` beside it, with the files that belong to it (`companions`,
+/// suffixes such as `-wal`, moved with the same suffix), so the service can rebuild it from
+/// the event store and an operator can still look at what was found. Returns the new path.
+/// Never used on the event store.
+///
+/// # Errors
+/// When a rename fails (the directory is read-only, say).
+pub fn move_aside(path: &Path, companions: &[&str]) -> anyhow::Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".damaged-{stamp}"));
+    let mut aside = PathBuf::from(aside);
+    // Two damages within a second keep both.
+    let mut n = 1;
+    while aside.exists() {
+        let mut next = path.as_os_str().to_owned();
+        next.push(format!(".damaged-{stamp}-{n}"));
+        aside = PathBuf::from(next);
+        n += 1;
+    }
+    std::fs::rename(path, &aside).with_context(|| {
+        format!(
+            "failed to move `{}` aside to `{}`",
+            path.display(),
+            aside.display()
+        )
+    })?;
+    for suffix in companions {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let from = PathBuf::from(from);
+        if from.exists() {
+            let mut to = aside.as_os_str().to_owned();
+            to.push(suffix);
+            std::fs::rename(&from, PathBuf::from(to))
+                .with_context(|| format!("failed to move `{}` aside", from.display()))?;
+        }
+    }
+    if let Some(parent) = path.parent() {
+        File::open(parent)
+            .and_then(|dir| dir.sync_all())
+            .with_context(|| format!("failed to sync `{}`", parent.display()))?;
+    }
+    Ok(aside)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_file_is_moved_aside_with_its_companions() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("read.db");
+        std::fs::write(&db, b"garbage").expect("db");
+        std::fs::write(dir.path().join("read.db-wal"), b"wal").expect("wal");
+        let aside = move_aside(&db, &["-wal", "-shm"]).expect("moved");
+        assert!(!db.exists());
+        assert!(!dir.path().join("read.db-wal").exists());
+        let name = aside.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(name.starts_with("read.db.damaged-"), "{name}");
+        assert_eq!(std::fs::read(&aside).expect("kept"), b"garbage");
+        let mut wal = aside.as_os_str().to_owned();
+        wal.push("-wal");
+        assert_eq!(std::fs::read(PathBuf::from(wal)).expect("wal kept"), b"wal");
+        // A second damage in the same second does not overwrite the first.
+        std::fs::write(&db, b"again").expect("db");
+        let second = move_aside(&db, &[]).expect("moved again");
+        assert_ne!(second, aside);
+        assert!(aside.exists() && second.exists());
+    }
 
     #[test]
     fn a_second_lock_on_the_same_directory_is_refused_with_the_holder() {

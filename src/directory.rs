@@ -168,6 +168,9 @@ pub enum LoginError {
     /// Hashing failed.
     #[error("password check failed")]
     Internal,
+    /// The session could not be stored: the disk is full, read-only or failing.
+    #[error("the session could not be stored")]
+    StorageUnavailable,
 }
 
 impl Directory {
@@ -268,7 +271,11 @@ impl Directory {
             )
             .map_err(|err| {
                 tracing::error!(error = %err, "failed to store a session");
-                LoginError::Internal
+                if crate::store::sqlite::is_storage_failure(&err) {
+                    LoginError::StorageUnavailable
+                } else {
+                    LoginError::Internal
+                }
             })?;
         }
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());

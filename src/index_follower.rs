@@ -514,6 +514,43 @@ pub fn log_replaced(name: &str, dir: &Path, opened: Opened, version: u32) {
     }
 }
 
+/// Opens the index in `dir` with `open`; when its files do not read as an index (a damaged
+/// segment, metadata or payload), moves the directory aside (`case-index.damaged-…`, kept
+/// for a look) and opens an empty one in its place, which its follower rebuilds from
+/// position 0. An index locked by another process, or a disk that refuses access or space,
+/// is not damage and fails the open as before.
+///
+/// # Errors
+/// `open`'s error when it is not damage, when the directory cannot be moved aside, or when the
+/// empty index cannot be opened either.
+pub fn open_or_move_aside<T>(
+    name: &str,
+    dir: &Path,
+    open: impl Fn(&Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match open(dir) {
+        Err(err) if is_damaged(&err) => {
+            let aside = crate::datadir::move_aside(dir, &[])?;
+            tracing::error!(
+                index = name,
+                path = %dir.display(),
+                moved_to = %aside.display(),
+                error = %format!("{err:#}"),
+                "index is damaged: moved it aside; rebuilding it from the event store in the background"
+            );
+            open(dir)
+        }
+        res => res,
+    }
+}
+
+/// Whether opening an index failed because its files are damaged (see
+/// `knowledge_base::stored::is_damage`).
+fn is_damaged(err: &anyhow::Error) -> bool {
+    let cause: &(dyn std::error::Error + 'static) = err.as_ref();
+    knowledge_base::stored::is_damage(cause)
+}
+
 /// Raises a position `tx` publishes to `position`, never lowers it; receivers wake only when
 /// it rose.
 fn raise_to(tx: &watch::Sender<u64>, position: u64) {

@@ -268,7 +268,11 @@ impl Kb {
     /// # Errors
     /// IO, store or index failures, invalid fixtures.
     pub async fn start(data_dir: &Path, app: Arc<App>) -> anyhow::Result<Arc<Kb>> {
-        let projection = open_projection(&index_dir(data_dir))?;
+        let projection = crate::index_follower::open_or_move_aside(
+            "knowledge-base index",
+            &index_dir(data_dir),
+            open_projection,
+        )?;
         // Before seeding, which moves the store's head.
         crate::index_follower::reset_if_ahead(&projection, app.store.as_ref())?;
         seed_articles(&app)
@@ -289,7 +293,11 @@ impl Kb {
     /// # Errors
     /// Store or index failures.
     pub async fn rebuild(data_dir: &Path, store: Arc<dyn EventStore>) -> anyhow::Result<u64> {
-        let projection = open_projection(&index_dir(data_dir))?;
+        let projection = crate::index_follower::open_or_move_aside(
+            "knowledge-base index",
+            &index_dir(data_dir),
+            open_projection,
+        )?;
         IndexFollower::rebuild(projection, store).await
     }
 

@@ -45,11 +45,33 @@ pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
 impl ReadSide {
     /// Opens (creating if needed) the read database at `path`. A read database ahead of the
-    /// store (the store was replaced) is reset.
+    /// store (the store was replaced) is reset. A damaged one (not a database, or corrupt) is
+    /// a projection, so it is moved aside (`read.db.damaged-…`, kept for a look) and a new
+    /// one is built from the event store as the service follows it.
     ///
     /// # Errors
-    /// When the file cannot be opened or created.
+    /// When the file cannot be opened or created, or a damaged one cannot be moved aside.
     pub fn open(
+        path: &Path,
+        store: Arc<dyn EventStore>,
+        org: OrgTree,
+    ) -> anyhow::Result<Arc<ReadSide>> {
+        match Self::open_file(path, store.clone(), org.clone()) {
+            Err(err) if is_damaged(&err) => {
+                let aside = crate::datadir::move_aside(path, &["-wal", "-shm"])?;
+                tracing::error!(
+                    path = %path.display(),
+                    moved_to = %aside.display(),
+                    error = %format!("{err:#}"),
+                    "read database is damaged: moved it aside; rebuilding it from the event store in the background"
+                );
+                Self::open_file(path, store, org)
+            }
+            res => res,
+        }
+    }
+
+    fn open_file(
         path: &Path,
         store: Arc<dyn EventStore>,
         org: OrgTree,
@@ -464,6 +486,21 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
         (started.elapsed() - replayed).as_secs_f64()
     );
     Ok((head, started.elapsed().as_secs_f64()))
+}
+
+/// Whether opening the read database failed because its file is damaged (not a database, or
+/// corrupt), rather than for want of access or space.
+fn is_damaged(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let sqlite = match cause.downcast_ref::<projections::ProjectionError>() {
+            Some(projections::ProjectionError::Sqlite(e)) => Some(e),
+            _ => cause.downcast_ref::<rusqlite::Error>(),
+        };
+        matches!(
+            sqlite.and_then(rusqlite::Error::sqlite_error_code),
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        )
+    })
 }
 
 /// `read.db` + `suffix` (`read.db-wal`).

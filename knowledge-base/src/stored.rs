@@ -1,12 +1,126 @@
 //! Index directories that know the schema version they were written with: every commit payload
 //! records it, and an index of another version (or another tantivy schema) is replaced by an
 //! empty one when it is opened, so its projection rebuilds it from position 0.
+//!
+//! Their files are read into memory the index owns ([`ReadDirectory`]), not memory-mapped: a
+//! mapped file that shrinks under the process, or a page the disk fails to read back, is a
+//! `SIGBUS` that kills the whole service, where a read into memory fails one open with an
+//! error.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
-use tantivy::directory::MmapDirectory;
+use tantivy::directory::error::{
+    DeleteError, LockError, OpenDirectoryError, OpenReadError, OpenWriteError,
+};
+use tantivy::directory::{
+    DirectoryLock, FileHandle, Lock, MmapDirectory, OwnedBytes, WatchCallback, WatchHandle,
+    WritePtr,
+};
 use tantivy::schema::Schema;
-use tantivy::{Index, IndexSettings, TantivyError};
+use tantivy::{Directory, Index, IndexSettings, TantivyError};
+
+/// An index directory on disk whose files are read whole into memory, once, when tantivy
+/// first opens them (segment files are written once and never change), and then served from
+/// there; everything else (writes, atomic files, locks, watching `meta.json`) is tantivy's
+/// [`MmapDirectory`]. A file that cannot be read (truncated, an I/O error) fails the open with
+/// an error, and one that goes bad later changes nothing already read; with memory maps
+/// either raises `SIGBUS` in whatever thread touches the page.
+///
+/// Memory: the live segment files of the index (about 2 MB per 30,000 cases for the case
+/// index); tantivy deletes a merged segment's files through [`Directory::delete`], which
+/// drops them here too.
+#[derive(Clone, Debug)]
+pub struct ReadDirectory {
+    root: PathBuf,
+    inner: MmapDirectory,
+    /// The files read so far, by path relative to `root`.
+    files: Arc<RwLock<HashMap<PathBuf, OwnedBytes>>>,
+}
+
+impl ReadDirectory {
+    /// The directory at `root`, which must exist.
+    ///
+    /// # Errors
+    /// [`OpenDirectoryError`] when `root` does not exist or is not a directory.
+    pub fn open(root: &Path) -> Result<Self, OpenDirectoryError> {
+        Ok(ReadDirectory {
+            root: root.to_owned(),
+            inner: MmapDirectory::open(root)?,
+            files: Arc::default(),
+        })
+    }
+
+    fn forget(&self, path: &Path) {
+        self.files
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+    }
+}
+
+impl Directory for ReadDirectory {
+    fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
+        if let Some(bytes) = self
+            .files
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return Ok(Arc::new(bytes.clone()));
+        }
+        let full_path = self.root.join(path);
+        let bytes = std::fs::read(&full_path).map_err(|err| {
+            if err.kind() == io::ErrorKind::NotFound {
+                OpenReadError::FileDoesNotExist(full_path.clone())
+            } else {
+                OpenReadError::wrap_io_error(err, full_path.clone())
+            }
+        })?;
+        let bytes = OwnedBytes::new(bytes);
+        self.files
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_owned(), bytes.clone());
+        Ok(Arc::new(bytes))
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), DeleteError> {
+        self.forget(path);
+        self.inner.delete(path)
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+        self.inner.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+        self.forget(path);
+        self.inner.open_write(path)
+    }
+
+    fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        self.inner.atomic_read(path)
+    }
+
+    fn atomic_write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.inner.atomic_write(path, data)
+    }
+
+    fn acquire_lock(&self, lock: &Lock) -> Result<DirectoryLock, LockError> {
+        self.inner.acquire_lock(lock)
+    }
+
+    fn sync_directory(&self) -> io::Result<()> {
+        self.inner.sync_directory()
+    }
+
+    fn watch(&self, watch_callback: WatchCallback) -> tantivy::Result<WatchHandle> {
+        self.inner.watch(watch_callback)
+    }
+}
 
 use crate::index::IndexError;
 
@@ -56,7 +170,7 @@ pub(crate) fn open_versioned(
     schema: Schema,
     version: u32,
 ) -> Result<(Index, Opened), IndexError> {
-    let directory = MmapDirectory::open(dir)?;
+    let directory = ReadDirectory::open(dir)?;
     if !Index::exists(&directory).map_err(TantivyError::from)? {
         let index = Index::create(directory, schema, IndexSettings::default())?;
         return Ok((index, Opened::Created));
@@ -77,8 +191,45 @@ pub(crate) fn open_versioned(
             std::fs::remove_file(&path)?;
         }
     }
-    let index = Index::create(MmapDirectory::open(dir)?, schema, IndexSettings::default())?;
+    let index = Index::create(ReadDirectory::open(dir)?, schema, IndexSettings::default())?;
     Ok((index, Opened::Replaced { found }))
+}
+
+/// Whether `err` (or an error in its chain of sources) says an index's files are damaged:
+/// tantivy, or the payload's JSON, refused what it read. A lock held by another process, or a
+/// disk that refuses access or space, is not damage: moving the index aside would not help.
+pub fn is_damage(err: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    let storage = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            ErrorKind::PermissionDenied
+                | ErrorKind::ReadOnlyFilesystem
+                | ErrorKind::StorageFull
+                | ErrorKind::QuotaExceeded
+                | ErrorKind::ResourceBusy
+                | ErrorKind::OutOfMemory
+        )
+    };
+    let mut damaged = false;
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        if let Some(e) = cause.downcast_ref::<TantivyError>() {
+            match e {
+                TantivyError::LockFailure(..) => return false,
+                TantivyError::IoError(io) if storage(io) => return false,
+                _ => damaged = true,
+            }
+        } else if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if storage(io) {
+                return false;
+            }
+        } else if cause.is::<serde_json::Error>() {
+            damaged = true;
+        }
+        next = cause.source();
+    }
+    damaged
 }
 
 #[cfg(test)]
@@ -154,6 +305,57 @@ mod tests {
         assert!(open_versioned(dir.path(), schema(), 2).is_err());
         drop(writer);
         assert_eq!(num_docs(&index), 1);
+    }
+
+    #[test]
+    fn a_file_that_shrinks_under_the_index_neither_kills_the_process_nor_changes_its_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = open_versioned(dir.path(), schema(), 1).unwrap();
+        let field = index.schema().get_field("title").unwrap();
+        let mut writer = index
+            .writer_with_num_threads::<TantivyDocument>(1, LOCK_PROBE_MEMORY)
+            .unwrap();
+        for n in 0..500 {
+            writer
+                .add_document(doc!(field => format!("title {n}")))
+                .unwrap();
+        }
+        writer.commit().unwrap();
+        let reader = index.reader().unwrap();
+        let searcher = reader.searcher();
+        // What a truncation (or a disk that fails to read a page back) does to the files:
+        // with memory maps, the next read of those pages is a SIGBUS.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let segment_file = ["store", "idx", "term", "fast"]
+                .iter()
+                .any(|e| path.extension().is_some_and(|x| x == *e));
+            if segment_file {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+            }
+        }
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(0).unwrap();
+            for doc in 0..segment.max_doc() {
+                let found: TantivyDocument = store.get(doc).unwrap();
+                assert!(found.get_first(field).is_some());
+            }
+        }
+        let query = tantivy::query::TermQuery::new(
+            tantivy::Term::from_field_text(field, "title 7"),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let count = searcher.search(&query, &tantivy::collector::Count).unwrap();
+        assert_eq!(count, 1);
+        // A new start reads the damaged files and says so with an error.
+        drop((searcher, reader, writer, index));
+        let (index, _) = open_versioned(dir.path(), schema(), 1).unwrap();
+        assert!(index.reader().is_err());
     }
 
     #[test]

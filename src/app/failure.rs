@@ -53,7 +53,13 @@ const LOGIN_LOCKED: Fixed = fixed(
 const TOO_MANY_ATTEMPTS: Fixed = fixed("too_many_attempts", 429, "登录尝试过于频繁，请稍后再试");
 const TOO_BUSY: Fixed = fixed("too_busy", 503, "系统繁忙，请稍后重试");
 const NOT_CAUGHT_UP: Fixed = fixed("not_caught_up", 503, "数据同步中，请稍后重试");
+const STORAGE_UNAVAILABLE: Fixed = fixed("storage_unavailable", 503, "存储暂不可用，请稍后重试");
 const INTERNAL: Fixed = fixed("internal", 500, "系统内部错误");
+
+/// Seconds a client waits before retrying a write the storage could not take (`Retry-After`
+/// of `storage_unavailable`): long enough for an operator to free space, short enough for an
+/// operator on a call to retry by hand.
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 10;
 
 /// The failures of fixed text, one table. The refusals of the rules (`domain::CaseError`,
 /// the knowledge base's `ArticleError`, the role checks) carry their own codes and titles:
@@ -73,6 +79,7 @@ pub const FIXED: &[Fixed] = &[
     TOO_MANY_ATTEMPTS,
     TOO_BUSY,
     NOT_CAUGHT_UP,
+    STORAGE_UNAVAILABLE,
     INTERNAL,
 ];
 
@@ -162,6 +169,9 @@ pub enum Failure {
     TooBusy,
     /// 503: a read waited for a position in vain, or an index is being built.
     Unavailable(String),
+    /// 503: the data directory cannot take a write now (full, read-only, failing disk);
+    /// nothing was recorded and nothing numbered. The cause is logged, never shown.
+    StorageUnavailable(anyhow::Error),
     /// 500: a store or index failure; the cause is logged, never shown.
     Internal(anyhow::Error),
 }
@@ -181,9 +191,9 @@ pub struct Description {
     pub allowed_roles: Option<Vec<String>>,
     /// With `unit_not_allowed`, when another unit decides: that unit.
     pub decided_by: Option<NamedUnit>,
-    /// The cause of a 500, for the log only.
+    /// The cause of a 500 (or of `storage_unavailable`), for the log only.
     pub cause: Option<anyhow::Error>,
-    /// Seconds to send as `Retry-After` (every 503 says 1 unless this says otherwise).
+    /// With a 503: the seconds after which a retry may succeed (`Retry-After`).
     pub retry_after: Option<u64>,
 }
 
@@ -237,6 +247,7 @@ impl Failure {
             Failure::TooManyAttempts => TOO_MANY_ATTEMPTS,
             Failure::TooBusy => TOO_BUSY,
             Failure::Unavailable(_) => NOT_CAUGHT_UP,
+            Failure::StorageUnavailable(_) => STORAGE_UNAVAILABLE,
             Failure::Internal(_) => INTERNAL,
             Failure::Forbidden { .. } | Failure::NotPermitted(_) | Failure::Rule { .. } => {
                 return None;
@@ -255,7 +266,7 @@ impl Failure {
             allowed_roles: None,
             decided_by: None,
             cause: None,
-            retry_after: None,
+            retry_after: (status == 503).then_some(1),
         };
         let fixed = self.fixed();
         let (code, title) = fixed.map_or(("", ""), |f| (f.code, f.title));
@@ -290,6 +301,17 @@ impl Failure {
                     code,
                     title.into(),
                     "internal error; it has been logged".to_owned(),
+                )
+            },
+            Failure::StorageUnavailable(cause) => Description {
+                cause: Some(cause),
+                retry_after: Some(STORAGE_RETRY_AFTER_SECS),
+                ..plain(
+                    code,
+                    title.into(),
+                    "the data directory cannot take writes now (full, read-only or failing); \
+                     nothing was recorded, retry later"
+                        .to_owned(),
                 )
             },
             Failure::BadRequest { code, detail } => plain(code, title.into(), detail),
@@ -392,6 +414,9 @@ impl From<AppError> for Failure {
                 title: "幂等键已用于其他请求",
                 detail: e.to_string(),
             },
+            AppError::Store(e) if e.is_storage_unavailable() => {
+                Failure::StorageUnavailable(e.into())
+            }
             AppError::Store(e) => Failure::Internal(e.into()),
             AppError::Decode(e) => Failure::Internal(e.into()),
         }
@@ -464,6 +489,25 @@ mod tests {
         assert_eq!(other.decided_by.map(|u| u.unit_id).as_deref(), Some("city"));
         let rule: Failure = AppError::Domain(CaseError::NothingToRecall).into();
         assert_eq!(rule.status(), 422);
+    }
+
+    #[test]
+    fn a_store_that_cannot_write_is_unavailable_not_broken() {
+        let full: Failure = AppError::Store(crate::store::StoreError::Unavailable(
+            "sqlite: database or disk is full".into(),
+        ))
+        .into();
+        let described = full.describe();
+        assert_eq!(
+            (described.status, described.code),
+            (503, "storage_unavailable")
+        );
+        assert_eq!(described.title, "存储暂不可用，请稍后重试");
+        assert_eq!(described.retry_after, Some(STORAGE_RETRY_AFTER_SECS));
+        assert!(!described.detail.contains("sqlite"), "{}", described.detail);
+        assert!(described.cause.is_some());
+        let bug: Failure = AppError::Store(crate::store::StoreError::Backend("x".into())).into();
+        assert_eq!(bug.status(), 500);
     }
 
     #[test]

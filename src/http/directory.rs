@@ -102,6 +102,9 @@ async fn login(
         Err(LoginRefusal::TooManyAttempts) => Err(ApiError::TooManyAttempts),
         Err(LoginRefusal::TooBusy) => Err(ApiError::TooBusy),
         Err(LoginRefusal::Internal(cause)) => Err(ApiError::Internal(cause)),
+        Err(LoginRefusal::StorageUnavailable) => Err(ApiError::StorageUnavailable(
+            anyhow::anyhow!("the session could not be stored"),
+        )),
     }
 }
 

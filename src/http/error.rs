@@ -67,13 +67,11 @@ impl IntoResponse for ApiError {
             res.extensions_mut()
                 .insert(InternalCause(std::sync::Arc::new(cause)));
         }
-        if let Some(secs) = described.retry_after {
+        if let Some(seconds) = described.retry_after {
+            // A read model or an index behind the store catches up in moments; a disk that
+            // cannot take writes takes longer.
             res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        } else if status == StatusCode::SERVICE_UNAVAILABLE {
-            // The cases: a read model or an index behind the store, which catches up in moments.
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
         }
         res
     }
@@ -99,6 +97,23 @@ mod tests {
             .await
             .expect("body");
         (status, serde_json::from_slice(&bytes).expect("JSON"))
+    }
+
+    #[tokio::test]
+    async fn a_write_the_storage_cannot_take_is_503_with_retry_after() {
+        let res = ApiError::StorageUnavailable(anyhow::anyhow!("disk full")).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "10");
+        assert!(res.extensions().get::<InternalCause>().is_some());
+        let (_, problem) = body(ApiError::StorageUnavailable(anyhow::anyhow!("disk full"))).await;
+        assert_eq!(problem["type"], "storage_unavailable");
+        assert_eq!(problem["title"], "存储暂不可用，请稍后重试");
+        assert!(
+            !problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("disk full")
+        );
     }
 
     #[tokio::test]

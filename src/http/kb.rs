@@ -70,6 +70,7 @@ fn kb_error(err: KbError) -> ApiError {
             detail: err.to_string(),
         },
         e @ KbError::Conflict { .. } => ApiError::ArticleConflict(e.to_string()),
+        KbError::Store(e) if e.is_storage_unavailable() => ApiError::StorageUnavailable(e.into()),
         e @ (KbError::Store(_)
         | KbError::Index(_)
         | KbError::Projection(_)

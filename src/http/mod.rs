@@ -134,9 +134,9 @@ const PUBLIC_OPERATIONS: &[&str] = &["/api/v1/auth/login"];
 /// so no handler can forget it: the bearer scheme on all but [`PUBLIC_OPERATIONS`], and the
 /// problem responses that follow from an operation's shape (401 with a token; 400, 413 and
 /// 415 with a body; 400 with query parameters or command headers; 404 with an id in the path;
-/// 409 with `If-Match`; 503 with `min_position`), and on every operation the answers of the
-/// connection layer (408 for a request head too slow, 503 at the connection cap). Every error
-/// response is problem+json.
+/// 409 with `If-Match`; 503 with `min_position` or a body), and on every operation the answers
+/// of the connection layer (408 for a request head too slow, 503 at the connection cap). Every
+/// error response is problem+json.
 fn conventions(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::security::{
@@ -196,11 +196,23 @@ fn conventions(doc: &mut utoipa::openapi::OpenApi) {
                     "`If-Match` is stale, or a concurrent command won (`version_conflict`)",
                 ));
             }
-            if named("min_position") {
-                needed.push((
+            // A body means a write, which a full, read-only or failing disk refuses.
+            match (named("min_position"), op.request_body.is_some()) {
+                (true, true) => needed.push((
+                    "503",
+                    "not caught up with `min_position` (`not_caught_up`), or the storage \
+                     cannot take the write (`storage_unavailable`); `Retry-After`",
+                )),
+                (true, false) => needed.push((
                     "503",
                     "not caught up with `min_position` (`not_caught_up`, `Retry-After`)",
-                ));
+                )),
+                (false, true) => needed.push((
+                    "503",
+                    "the storage cannot take the write now; nothing was recorded \
+                     (`storage_unavailable`, `Retry-After`)",
+                )),
+                (false, false) => {}
             }
             // Any request, before it reaches a handler (`connections`).
             needed.push((

@@ -166,6 +166,20 @@ pub enum StoreError {
     /// re-sending it with the same ids is safe.
     #[error("event store backend failed: {0}")]
     Backend(String),
+    /// The storage under the backend cannot take the operation now: the disk is full,
+    /// read-only or failing (SQLite's `SQLITE_FULL`, `SQLITE_READONLY`, `SQLITE_IOERR`,
+    /// `SQLITE_CANTOPEN`). Nothing was appended; the same call succeeds once the disk does,
+    /// without a restart, and re-sending it with the same ids is safe.
+    #[error("event store storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the failure is the storage's (full, read-only, failing disk) rather than a
+    /// bug or a refusal: the caller may say "try again later".
+    pub fn is_storage_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 /// The event store port: streams with optimistic concurrency, plus global order.

@@ -1031,14 +1031,37 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
 }
 
 fn backend(err: &rusqlite::Error) -> StoreError {
-    StoreError::Backend(format!("sqlite: {err}"))
+    if is_storage_failure(err) {
+        StoreError::Unavailable(format!("sqlite: {err}"))
+    } else {
+        StoreError::Backend(format!("sqlite: {err}"))
+    }
+}
+
+/// Whether an SQLite error is the storage's: the disk is full (`SQLITE_FULL`), read-only
+/// (`SQLITE_READONLY`), failing (`SQLITE_IOERR`) or the file cannot be opened
+/// (`SQLITE_CANTOPEN`), rather than a bug or a constraint. Such a failure passes when the disk
+/// does; SQLite has rolled the statement back.
+pub fn is_storage_failure(err: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        err.sqlite_error_code(),
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+        )
+    )
 }
 
 fn open_failed(path: &Path, err: &rusqlite::Error) -> StoreError {
-    StoreError::Backend(format!(
-        "failed to open event store `{}`: {err}",
-        path.display()
-    ))
+    let message = format!("failed to open event store `{}`: {err}", path.display());
+    if is_storage_failure(err) {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Backend(message)
+    }
 }
 
 fn closed() -> StoreError {

@@ -116,8 +116,14 @@ impl TestApp {
 
     /// Starts the binary again on the same data directory (the previous process must be gone).
     pub async fn restart(&mut self) {
+        self.restart_logging(None).await;
+    }
+
+    /// [`TestApp::restart`] with the process's log (`minqing=info`) written to `log`, for a
+    /// test that reads what the service said.
+    pub async fn restart_logging(&mut self, log: Option<&std::path::Path>) {
         assert!(self.child.is_none(), "the previous process still runs");
-        let (child, addr) = start_child(&self.data, &self.args);
+        let (child, addr) = start_child_logging(&self.data, &self.args, log);
         self.base = format!("http://{addr}");
         self.addr = addr;
         // A fresh client: no pooled connections to the dead process.
@@ -381,6 +387,15 @@ impl Drop for TestApp {
 
 /// Starts `minqing serve` and reads its address from the line it prints.
 fn start_child(data: &TempDir, args: &[String]) -> (Child, String) {
+    start_child_logging(data, args, None)
+}
+
+/// [`start_child`], with the log written to `log` when given.
+fn start_child_logging(
+    data: &TempDir,
+    args: &[String],
+    log: Option<&std::path::Path>,
+) -> (Child, String) {
     let verbose = std::env::var_os("TEST_LOG").is_some_and(|v| v != "0" && !v.is_empty());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_minqing"));
     cmd.arg("serve")
@@ -398,7 +413,10 @@ fn start_child(data: &TempDir, args: &[String]) -> (Child, String) {
         .env_remove("MINQING_KPI_WEIGHTS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
-    if verbose {
+    if let Some(log) = log {
+        let file = std::fs::File::create(log).expect("create the log file");
+        cmd.env("RUST_LOG", "minqing=info").stderr(file);
+    } else if verbose {
         cmd.stderr(Stdio::inherit());
     } else {
         cmd.env("RUST_LOG", "off").stderr(Stdio::null());

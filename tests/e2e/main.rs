@@ -25,4 +25,5 @@ mod routing;
 mod scopes;
 mod service;
 mod shutdown;
+mod storage;
 mod worklists;

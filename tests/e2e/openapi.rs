@@ -160,7 +160,8 @@ async fn every_operation_but_login_needs_the_bearer_token_and_declares_its_error
             );
         }
         if op.get("requestBody").is_some() {
-            for status in ["400", "413", "415"] {
+            // A write the disk cannot take is 503 `storage_unavailable`.
+            for status in ["400", "413", "415", "503"] {
                 assert!(
                     responses.contains_key(status),
                     "{method} {path} declares {status}"
