@@ -31,6 +31,14 @@
 //! inquiries).
 //! The first candidate whose targets (or fallback) resolve at the location wins.
 //!
+//! # With similar cases
+//! [`suggest_with_model`] also asks a model learned from labelled requests
+//! ([`crate::learned`], labels: the first unit as a [`Target`]) and weighs, per unit at the
+//! place, the model's log-probability against the points of the catalogue's best candidate
+//! for it ([`Blend`]); with the weights in use a keyword more in the catalogue still wins, and
+//! the model decides between candidates of equal weight and where no keyword matched. The
+//! reason begins 按相似工单判断 when the model decided.
+//!
 //! # Invariants
 //! - Every suggested unit is reached by transfers the rules allow (`decide::may_transfer_to`):
 //!   the city centre to a bureau or a district centre, the district centre down its subtree.
