@@ -13,11 +13,141 @@ use std::sync::LazyLock;
 
 use anyhow::Context as _;
 use domain::kinds::Category;
-use domain::org::{OrgTree, UnitId};
-use domain::routing::{Catalogue, CatalogueSpec, RoutingError, Suggestion, suggest_with_places};
+use domain::learned::{Example, Model, Settings};
+use domain::org::{OrgTree, UnitId, UnitKind};
+use domain::routing::{
+    Blend, Catalogue, CatalogueSpec, RoutingError, Similar, Suggestion, Target, suggest_with_model,
+    suggest_with_places,
+};
 use knowledge_base::analysis::Segmenter;
+use serde::Deserialize;
 
 const CATALOGUE_JSON: &str = include_str!("../fixtures/dispatch-catalogue.json");
+
+/// The labelled requests the similar-cases model learns from at start-up (decision 0010):
+/// the first labelled set and the held-out batches, each a file of JSON lines.
+pub const LABELLED: [(&str, &str); 9] = [
+    (
+        "labelled",
+        include_str!("../fixtures/routing-labelled.jsonl"),
+    ),
+    (
+        "held-out 1",
+        include_str!("../fixtures/routing-heldout.jsonl"),
+    ),
+    (
+        "held-out 2",
+        include_str!("../fixtures/routing-heldout-2.jsonl"),
+    ),
+    (
+        "held-out 3",
+        include_str!("../fixtures/routing-heldout-3.jsonl"),
+    ),
+    (
+        "held-out 4",
+        include_str!("../fixtures/routing-heldout-4.jsonl"),
+    ),
+    (
+        "held-out 5",
+        include_str!("../fixtures/routing-heldout-5.jsonl"),
+    ),
+    (
+        "held-out 6",
+        include_str!("../fixtures/routing-heldout-6.jsonl"),
+    ),
+    (
+        "held-out 7",
+        include_str!("../fixtures/routing-heldout-7.jsonl"),
+    ),
+    (
+        "held-out 8",
+        include_str!("../fixtures/routing-heldout-8.jsonl"),
+    ),
+];
+
+/// How the model is learned (alpha chosen by leave-one-batch-out, decision 0010).
+pub const SETTINGS: Settings = Settings { alpha: 0.3 };
+
+/// How the catalogue and the similar cases are weighed (chosen by leave-one-batch-out,
+/// decision 0010).
+pub const BLEND: Blend = Blend {
+    catalogue_weight: 6.0,
+    lead_bonus: 0.0,
+};
+
+/// A labelled request of the `LABELLED` files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Labelled {
+    /// 标题.
+    pub title: String,
+    /// 内容.
+    pub content: String,
+    /// The request's category.
+    pub category: Category,
+    /// Where the citizen is.
+    pub location_unit_id: String,
+    /// The unit that should get it first.
+    pub unit: String,
+}
+
+impl Labelled {
+    /// The text the suggestion reads: title and content.
+    pub fn text(&self) -> String {
+        format!("{} {}", self.title, self.content)
+    }
+}
+
+/// The requests of one `LABELLED` file.
+///
+/// # Errors
+/// When a line is not a labelled request.
+pub fn parse_labelled(jsonl: &str) -> anyhow::Result<Vec<Labelled>> {
+    jsonl
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(n, l)| {
+            serde_json::from_str(l).with_context(|| format!("labelled request on line {}", n + 1))
+        })
+        .collect()
+}
+
+/// What the model learns to say: the kind of the labelled unit and, for a bureau or a
+/// district department, which (the catalogue's `Target`), so a request learned in one
+/// district teaches every district.
+fn target_of(org: &OrgTree, unit: &str) -> Option<Target> {
+    let unit = org.get(&UnitId::new(unit))?;
+    let slug = match unit.kind {
+        UnitKind::Bureau | UnitKind::DistrictDepartment => {
+            Some(unit.id.as_str().rsplit('.').next()?.to_owned())
+        }
+        _ => None,
+    };
+    Some(Target {
+        level: unit.kind.level(),
+        unit_kind: unit.kind,
+        slug,
+    })
+}
+
+/// Whether a character is a Chinese one (the bigrams are taken of runs of them).
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// A request as the suggestion reads it: its words, those said only as places, and the
+/// model's features.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The distinct words, in the order of the text.
+    pub words: Vec<String>,
+    /// The catalogue's words said only as places.
+    pub places: Vec<String>,
+    /// The words, the character bigrams of the text (they catch words the dictionary lacks)
+    /// and the category.
+    pub features: Vec<String>,
+}
 
 /// How often jieba should think a catalogue word occurs (the hotline dictionary's figure).
 const WORD_FREQUENCY: u32 = 20_000;
@@ -61,6 +191,8 @@ pub struct Dispatch {
     segmenter: Segmenter,
     /// The catalogue's words.
     words: HashSet<String>,
+    /// The similar-cases model, learned from every `LABELLED` file.
+    model: Model<Target>,
 }
 
 impl std::fmt::Debug for Dispatch {
@@ -108,11 +240,68 @@ impl Dispatch {
         let segmenter = Segmenter::new(&dictionary)
             .context("failed to add the catalogue's words to the dictionary")?;
         let words = catalogue.words().map(str::to_owned).collect();
-        Ok(Dispatch {
+        let mut dispatch = Dispatch {
             catalogue,
             segmenter,
             words,
-        })
+            model: Model::train(&[], SETTINGS),
+        };
+        let org = crate::directory::load_org()?;
+        let mut examples = Vec::new();
+        for (name, jsonl) in LABELLED {
+            let requests =
+                parse_labelled(jsonl).with_context(|| format!("failed to read `{name}`"))?;
+            examples.extend(dispatch.examples(&org, &requests)?);
+        }
+        dispatch.model = Model::train(&examples, SETTINGS);
+        Ok(dispatch)
+    }
+
+    /// The model's examples of `requests`.
+    ///
+    /// # Errors
+    /// When a request's unit is not in the tree.
+    pub fn examples(
+        &self,
+        org: &OrgTree,
+        requests: &[Labelled],
+    ) -> anyhow::Result<Vec<Example<Target>>> {
+        requests
+            .iter()
+            .map(|r| {
+                let label = target_of(org, &r.unit)
+                    .with_context(|| format!("labelled unit `{}` is not in the tree", r.unit))?;
+                Ok(Example {
+                    features: self.read(r.category, &r.text()).features,
+                    label,
+                })
+            })
+            .collect()
+    }
+
+    /// The similar-cases model learned at start-up.
+    pub fn model(&self) -> &Model<Target> {
+        &self.model
+    }
+
+    /// How the suggestion reads a request of `category` whose title and content are `text`.
+    pub fn read(&self, category: Category, text: &str) -> Reading {
+        let words = self.words(text);
+        let places = self.places(text, &words);
+        let mut features = words.clone();
+        let lowered = text.to_lowercase();
+        let chars: Vec<char> = lowered.chars().collect();
+        for pair in chars.windows(2) {
+            if pair.iter().all(|c| is_han(*c)) {
+                features.push(pair.iter().collect());
+            }
+        }
+        features.push(format!("类别：{}", category.label()));
+        Reading {
+            words,
+            places,
+            features,
+        }
     }
 
     /// The catalogue.
@@ -168,17 +357,52 @@ impl Dispatch {
         category: Category,
         text: &str,
     ) -> Result<Suggestion, RoutingError> {
-        let words = self.words(text);
-        let places = self.places(text, &words);
-        suggest_with_places(&self.catalogue, org, location, category, &words, &places)
+        let reading = self.read(category, text);
+        self.suggest_reading(
+            org,
+            location,
+            category,
+            &reading,
+            Some((&self.model, BLEND)),
+        )
+    }
+
+    /// The suggestion for a request already read, with a model and its blend, or by the
+    /// catalogue alone (`None`).
+    ///
+    /// # Errors
+    /// [`RoutingError::UnknownLocation`] when `location` is not in the tree.
+    pub fn suggest_reading(
+        &self,
+        org: &OrgTree,
+        location: &UnitId,
+        category: Category,
+        reading: &Reading,
+        similar: Option<(&Model<Target>, Blend)>,
+    ) -> Result<Suggestion, RoutingError> {
+        let (words, places) = (&reading.words, &reading.places);
+        match similar {
+            None => suggest_with_places(&self.catalogue, org, location, category, words, places),
+            Some((model, blend)) => suggest_with_model(
+                &self.catalogue,
+                org,
+                location,
+                category,
+                words,
+                places,
+                Similar {
+                    model,
+                    features: &reading.features,
+                    blend,
+                },
+            ),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use domain::decide::may_transfer_to;
-    use domain::org::UnitKind;
-    use serde::Deserialize;
 
     use super::*;
     use crate::directory::load_org;
@@ -192,61 +416,83 @@ mod tests {
         Category::Praise,
     ];
 
-    /// A request of `fixtures/routing-labelled.jsonl` or `fixtures/routing-heldout.jsonl`.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Labelled {
-        title: String,
-        content: String,
-        category: Category,
-        location_unit_id: String,
-        /// The unit that should get it first.
-        unit: String,
+    /// One `LABELLED` file, read once for all the tests that measure.
+    struct Batch {
+        name: &'static str,
+        requests: Vec<Labelled>,
+        readings: Vec<Reading>,
+        examples: Vec<Example<Target>>,
     }
 
-    fn parse(jsonl: &str) -> Vec<Labelled> {
-        jsonl
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).expect("labelled request"))
+    static BATCHES: LazyLock<Vec<Batch>> = LazyLock::new(|| {
+        let dispatch = dispatch().expect("fixture");
+        let org = load_org().expect("org");
+        LABELLED
+            .iter()
+            .map(|(name, jsonl)| {
+                let requests = parse_labelled(jsonl).expect("labelled requests");
+                let readings = requests
+                    .iter()
+                    .map(|r| dispatch.read(r.category, &r.text()))
+                    .collect();
+                let examples = dispatch.examples(&org, &requests).expect("known units");
+                Batch {
+                    name,
+                    requests,
+                    readings,
+                    examples,
+                }
+            })
             .collect()
-    }
+    });
 
-    /// The share of `requests` whose first suggested unit is the labelled one, printed with
-    /// the misses (`cargo test -p minqing --lib dispatch -- --nocapture`).
-    fn hit_rate(name: &str, requests: &[Labelled]) -> (f64, Vec<String>) {
+    /// The batches of the leave-one-batch-out estimate: every file but the eighth batch,
+    /// which was kept for one last measurement of the chosen method.
+    const N_CROSS: usize = 8;
+
+    /// The misses of `batch`, by the catalogue alone or with a model and its blend.
+    fn misses(batch: &Batch, similar: Option<(&Model<Target>, Blend)>) -> Vec<String> {
         let dispatch = dispatch().expect("fixture");
         let org = load_org().expect("org");
         let mut misses = Vec::new();
-        for r in requests {
-            let text = format!("{} {}", r.title, r.content);
+        for (r, reading) in batch.requests.iter().zip(&batch.readings) {
             let s = dispatch
-                .suggest(
+                .suggest_reading(
                     &org,
                     &UnitId::new(r.location_unit_id.as_str()),
                     r.category,
-                    &text,
+                    reading,
+                    similar,
                 )
                 .expect("known location");
             let first = s.units.first().map(|u| u.unit_id.as_str()).unwrap_or("-");
             if first != r.unit {
                 misses.push(format!(
                     "{}｜{first} ≠ {}｜{}｜{:?}",
-                    r.title,
-                    r.unit,
-                    s.reason,
-                    dispatch.words(&text)
+                    r.title, r.unit, s.reason, reading.words
                 ));
             }
         }
-        let hits = requests.len() - misses.len();
-        let rate = hits as f64 / requests.len() as f64;
+        misses
+    }
+
+    /// The share of `batch` whose first suggested unit is the labelled one, printed with
+    /// the misses (`cargo test -p minqing --lib dispatch -- --nocapture`).
+    fn hit_rate(
+        name: &str,
+        batch: &Batch,
+        similar: Option<(&Model<Target>, Blend)>,
+    ) -> (f64, Vec<String>) {
+        let misses = misses(batch, similar);
+        let n = batch.requests.len();
+        let hits = n - misses.len();
+        let rate = hits as f64 / n as f64;
         // Printed on purpose: the hit rate is reported.
         #[allow(clippy::print_stdout)]
         {
             println!(
-                "routing hit rate ({name}): {hits}/{} = {:.1}%",
-                requests.len(),
+                "routing hit rate ({name}, {}): {hits}/{n} = {:.1}%",
+                batch.name,
                 rate * 100.0
             );
             for miss in &misses {
@@ -254,6 +500,34 @@ mod tests {
             }
         }
         (rate, misses)
+    }
+
+    /// The model learned from every batch of `batches` but `held_out`.
+    fn model_without(batches: &[Batch], held_out: usize, settings: Settings) -> Model<Target> {
+        let examples: Vec<Example<Target>> = batches
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != held_out)
+            .flat_map(|(_, b)| b.examples.iter().cloned())
+            .collect();
+        Model::train(&examples, settings)
+    }
+
+    /// Leave-one-batch-out: each of the first `N_CROSS` batches predicted by the model
+    /// learned from the other seven; the hits per batch.
+    fn leave_one_batch_out(settings: Settings, blend: Option<Blend>) -> Vec<usize> {
+        let batches = &BATCHES[..N_CROSS];
+        (0..batches.len())
+            .map(|i| {
+                let model = model_without(batches, i, settings);
+                let similar = blend.map(|b| (&model, b));
+                batches[i].requests.len() - misses(&batches[i], similar).len()
+            })
+            .collect()
+    }
+
+    fn percent(hits: usize, n: usize) -> String {
+        format!("{hits}/{n} = {:.1}%", hits as f64 * 100.0 / n as f64)
     }
 
     #[test]
@@ -421,68 +695,206 @@ mod tests {
         assert_eq!(first(building, Category::Praise, "").1, "d.chengguan");
     }
 
-    /// The labelled requests: the first suggested unit must be the right one for 90% of them.
+    /// The labelled requests: the first suggested unit must be the right one for 90% of them
+    /// (the model learned from them too: a training figure).
     #[test]
     fn the_first_suggested_unit_is_right_for_nine_in_ten_labelled_requests() {
-        let requests = parse(include_str!("../fixtures/routing-labelled.jsonl"));
-        assert!(requests.len() >= 120, "{}", requests.len());
-        let (rate, misses) = hit_rate("labelled", &requests);
+        let batch = &BATCHES[0];
+        assert!(batch.requests.len() >= 120, "{}", batch.requests.len());
+        hit_rate("catalogue alone", batch, None);
+        let dispatch = dispatch().expect("fixture");
+        let (rate, misses) = hit_rate("service", batch, Some((dispatch.model(), BLEND)));
         assert!(rate >= 0.9, "hit rate {rate:.3}: {misses:#?}");
     }
 
     /// The held-out batches (`fixtures/routing-heldout*.jsonl`), each written before the
     /// catalogue was fixed on it and measured first as unseen requests (the figures are in
     /// `docs/decisions/0008-routing-suggestions-that-generalise.md`); the rounds of fixes then
-    /// tuned on batches 1 to 6, not on 7. Together they must stay at nine in ten.
+    /// tuned on batches 1 to 6, and the service's model learns from all of them. Together
+    /// they must stay at nine in ten (a training figure; the unseen one is the next test's).
     #[test]
     fn the_first_suggested_unit_is_right_for_nine_in_ten_held_out_requests() {
-        let batches = [
-            (
-                "held-out, batch 1",
-                include_str!("../fixtures/routing-heldout.jsonl"),
-            ),
-            (
-                "held-out, batch 2",
-                include_str!("../fixtures/routing-heldout-2.jsonl"),
-            ),
-            (
-                "held-out, batch 3",
-                include_str!("../fixtures/routing-heldout-3.jsonl"),
-            ),
-            (
-                "held-out, batch 4",
-                include_str!("../fixtures/routing-heldout-4.jsonl"),
-            ),
-            (
-                "held-out, batch 5",
-                include_str!("../fixtures/routing-heldout-5.jsonl"),
-            ),
-            (
-                "held-out, batch 6",
-                include_str!("../fixtures/routing-heldout-6.jsonl"),
-            ),
-            (
-                "held-out, batch 7",
-                include_str!("../fixtures/routing-heldout-7.jsonl"),
-            ),
-        ];
+        let dispatch = dispatch().expect("fixture");
         let (mut total, mut missed) = (0, Vec::new());
-        for (name, jsonl) in batches {
-            let requests = parse(jsonl);
-            assert!(requests.len() >= 100, "{name}: {}", requests.len());
-            let (_, misses) = hit_rate(name, &requests);
-            total += requests.len();
+        for batch in &BATCHES[1..] {
+            assert!(
+                batch.requests.len() >= 100,
+                "{}: {}",
+                batch.name,
+                batch.requests.len()
+            );
+            let (_, misses) = hit_rate("service", batch, Some((dispatch.model(), BLEND)));
+            total += batch.requests.len();
             missed.extend(misses);
         }
         let rate = (total - missed.len()) as f64 / total as f64;
         #[allow(clippy::print_stdout)]
         {
             println!(
-                "routing hit rate (held-out, all batches): {}/{total} = {:.1}%",
-                total - missed.len(),
-                rate * 100.0
+                "routing hit rate (held-out, all batches): {}",
+                percent(total - missed.len(), total)
             );
         }
         assert!(rate >= 0.9, "hit rate {rate:.3}: {missed:#?}");
+    }
+
+    /// The honest estimate (decision 0010): leave one batch out, learn from the other seven,
+    /// predict it. Prints the catalogue alone (tuned on batches 1 to 6 and the labelled set,
+    /// so optimistic) and the service's blend per batch, and a few other settings it was
+    /// chosen among; the blend must not fall below the figure it reached, less a margin.
+    #[test]
+    fn leave_one_batch_out_the_blend_stays_where_it_was_measured() {
+        let batches = &BATCHES[..N_CROSS];
+        let sizes: Vec<usize> = batches.iter().map(|b| b.requests.len()).collect();
+        let n: usize = sizes.iter().sum();
+        let catalogue = leave_one_batch_out(SETTINGS, None);
+        let service = leave_one_batch_out(SETTINGS, Some(BLEND));
+        #[allow(clippy::print_stdout)]
+        {
+            println!("leave-one-batch-out, first unit: batch | catalogue alone | service");
+            for (i, b) in batches.iter().enumerate() {
+                println!(
+                    "  {} | {} | {}",
+                    b.name,
+                    percent(catalogue[i], sizes[i]),
+                    percent(service[i], sizes[i])
+                );
+            }
+            let total = |hits: &[usize]| hits.iter().sum::<usize>();
+            println!(
+                "  overall | {} | {}",
+                percent(total(&catalogue), n),
+                percent(total(&service), n)
+            );
+            let grid = [
+                (0.3, 0.0, 0.0),
+                (0.3, 1.0, 1.0),
+                (0.3, 2.0, 2.0),
+                (0.3, 3.0, 0.0),
+                (0.3, 3.0, 2.0),
+                (0.3, 4.0, 0.0),
+                (0.3, 4.0, 2.0),
+                (0.3, 6.0, 0.0),
+                (0.3, 6.0, 3.0),
+                (0.3, 8.0, 0.0),
+                (0.3, 16.0, 0.0),
+                (0.1, 4.0, 0.0),
+                (1.0, 4.0, 0.0),
+                (0.1, 6.0, 0.0),
+                (1.0, 6.0, 0.0),
+            ];
+            for (alpha, weight, bonus) in grid {
+                let hits = leave_one_batch_out(
+                    Settings { alpha },
+                    Some(Blend {
+                        catalogue_weight: weight,
+                        lead_bonus: bonus,
+                    }),
+                );
+                println!(
+                    "  alpha {alpha}, catalogue weight {weight}, lead bonus {bonus}: {} {hits:?}",
+                    percent(total(&hits), n)
+                );
+            }
+        }
+        let rate = service.iter().sum::<usize>() as f64 / n as f64;
+        // Reached: 1145/1204 = 95.1%.
+        assert!(rate >= 0.94, "leave-one-batch-out {rate:.3}");
+    }
+
+    /// The cleanest unseen figure (decision 0010): the eighth batch, written before anything
+    /// ran on it and measured once with the method chosen by leave-one-batch-out, the model
+    /// learned from the eight other files (the catalogue never saw it either).
+    #[test]
+    fn the_eighth_batch_measured_once_with_the_chosen_blend() {
+        let batch = &BATCHES[N_CROSS];
+        assert!(batch.requests.len() >= 100, "{}", batch.requests.len());
+        let model = model_without(&BATCHES[..=N_CROSS], N_CROSS, SETTINGS);
+        let n = batch.requests.len();
+        let hits = |similar| n - misses(batch, similar).len();
+        let catalogue = hits(None);
+        let alone = hits(Some((
+            &model,
+            Blend {
+                catalogue_weight: 0.0,
+                lead_bonus: 0.0,
+            },
+        )));
+        let (rate, misses) = hit_rate("service, model without it", batch, Some((&model, BLEND)));
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "held-out 8: catalogue alone {}, model alone {}, service {}",
+                percent(catalogue, n),
+                percent(alone, n),
+                percent(n - misses.len(), n)
+            );
+        }
+        // Measured once: 103/108 = 95.4%.
+        assert!(rate >= 0.93, "held-out 8: {rate:.3}");
+    }
+
+    /// What the model costs: learning it at start-up and answering one request (printed;
+    /// bounded loosely so a slip to seconds fails even in a debug build).
+    #[test]
+    fn the_model_learns_at_start_up_and_answers_fast() {
+        let dispatch = dispatch().expect("fixture");
+        let org = load_org().expect("org");
+        let started = std::time::Instant::now();
+        let loaded = Dispatch::load().expect("fixture");
+        let load = started.elapsed();
+        assert_eq!(
+            loaded.model().labels().len(),
+            dispatch.model().labels().len()
+        );
+        let started = std::time::Instant::now();
+        let reread: Vec<Example<Target>> = BATCHES[..2]
+            .iter()
+            .flat_map(|b| dispatch.examples(&org, &b.requests).expect("known"))
+            .collect();
+        let per_read = started.elapsed() / reread.len() as u32;
+        let examples: Vec<Example<Target>> = BATCHES
+            .iter()
+            .flat_map(|b| b.examples.iter().cloned())
+            .collect();
+        let started = std::time::Instant::now();
+        let model = Model::train(&examples, SETTINGS);
+        let learning = started.elapsed();
+        let batch = &BATCHES[1];
+        let started = std::time::Instant::now();
+        for (r, reading) in batch.requests.iter().zip(&batch.readings) {
+            let location = UnitId::new(r.location_unit_id.as_str());
+            let s = dispatch.suggest_reading(
+                &org,
+                &location,
+                r.category,
+                reading,
+                Some((&model, BLEND)),
+            );
+            assert!(s.is_ok());
+        }
+        let per_suggestion = started.elapsed() / batch.requests.len() as u32;
+        let started = std::time::Instant::now();
+        for (r, reading) in batch.requests.iter().zip(&batch.readings) {
+            let location = UnitId::new(r.location_unit_id.as_str());
+            let s = dispatch.suggest_reading(&org, &location, r.category, reading, None);
+            assert!(s.is_ok());
+        }
+        let per_catalogue = started.elapsed() / batch.requests.len() as u32;
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "model cost: start-up (dictionary, catalogue, reading and learning) {load:?}, \
+                 reading a labelled request {per_read:?}, learning {} examples {learning:?}, \
+                 a suggestion with the model {per_suggestion:?} (catalogue alone {per_catalogue:?})",
+                examples.len()
+            );
+        }
+        assert!(load < std::time::Duration::from_secs(5), "{load:?}");
+        assert!(learning < std::time::Duration::from_secs(2), "{learning:?}");
+        assert!(
+            per_suggestion < std::time::Duration::from_millis(20),
+            "{per_suggestion:?}"
+        );
     }
 }

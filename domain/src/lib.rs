@@ -14,7 +14,9 @@
 //! - [`command`], [`event`], [`error`]: what is asked, what happened, why it was refused.
 //! - [`decide`](mod@decide): the rules.
 //! - [`actions`]: the verbs an actor may perform on a case now, asked of `decide`.
-//! - [`routing`]: the routing suggestion from the dispatch catalogue (派单目录).
+//! - [`routing`]: the routing suggestion from the dispatch catalogue (派单目录), alone or
+//!   weighed with the similar cases of [`learned`].
+//! - [`learned`]: 相似工单, a naive Bayes model learned from labelled requests.
 //! - [`identity`]: phone validation, masking and who may see a caller's identity.
 //! - [`time`]: fast reading of the timestamps the store writes.
 //! - [`login_guard`]: the rules against password guessing (failures, delays, locks).
@@ -44,6 +46,7 @@ pub mod error;
 pub mod event;
 pub mod identity;
 pub mod kinds;
+pub mod learned;
 pub mod login_guard;
 pub mod org;
 pub mod roles;

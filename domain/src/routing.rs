@@ -31,6 +31,14 @@
 //! inquiries).
 //! The first candidate whose targets (or fallback) resolve at the location wins.
 //!
+//! # With similar cases
+//! [`suggest_with_model`] also asks a model learned from labelled requests
+//! ([`crate::learned`], labels: the first unit as a [`Target`]) and weighs, per unit at the
+//! place, the model's log-probability against the points of the catalogue's best candidate
+//! for it ([`Blend`]); with the weights in use a keyword more in the catalogue still wins, and
+//! the model decides between candidates of equal weight and where no keyword matched. The
+//! reason begins 按相似工单判断 when the model decided.
+//!
 //! # Invariants
 //! - Every suggested unit is reached by transfers the rules allow (`decide::may_transfer_to`):
 //!   the city centre to a bureau or a district centre, the district centre down its subtree.
@@ -43,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decide::may_transfer_to;
 use crate::kinds::Category;
+use crate::learned::Model;
 use crate::org::{Level, OrgTree, Unit, UnitId, UnitKind};
 
 /// One unit a matter points to: a kind (and so a level) and, for bureaus and district
@@ -656,6 +665,32 @@ pub fn suggest_with_places<S: AsRef<str>, P: AsRef<str>>(
     words: &[S],
     places: &[P],
 ) -> Result<Suggestion, RoutingError> {
+    let (place, candidates) = ranked(catalogue, org, location, category, words, places)?;
+    for (n, candidate) in candidates.iter().enumerate() {
+        let units = resolve_matter(org, place, &catalogue.matters[candidate.matter]);
+        if !units.is_empty() {
+            return Ok(from_candidate(
+                catalogue,
+                org,
+                category,
+                &candidates,
+                n,
+                units,
+            ));
+        }
+    }
+    Ok(by_category(catalogue, org, place, category))
+}
+
+/// The request's place and the catalogue's candidate matters, best first.
+fn ranked<'o, S: AsRef<str>, P: AsRef<str>>(
+    catalogue: &Catalogue,
+    org: &'o OrgTree,
+    location: &UnitId,
+    category: Category,
+    words: &[S],
+    places: &[P],
+) -> Result<(&'o Unit, Vec<Candidate>), RoutingError> {
     let places: HashSet<String> = places.iter().map(|w| w.as_ref().to_lowercase()).collect();
     let place = org
         .get(location)
@@ -693,86 +728,106 @@ pub fn suggest_with_places<S: AsRef<str>, P: AsRef<str>>(
         .collect();
     // Best first; catalogue order breaks ties (the sort is stable and `hit` was sorted).
     candidates.sort_by_key(|c| std::cmp::Reverse(c.score));
+    Ok((place, candidates))
+}
 
-    let whom = |units: &[SuggestedUnit]| -> String {
-        let names: Vec<String> = units
-            .iter()
-            .filter_map(|u| org.get(&u.unit_id))
-            .map(|u| format!("{}（{}）", u.name, u.kind.label()))
-            .collect();
-        names.join("、")
-    };
-    for (n, candidate) in candidates.iter().enumerate() {
-        let matter = &catalogue.matters[candidate.matter];
-        let units = resolve_matter(org, place, matter);
-        if units.is_empty() {
-            continue;
+fn whom(org: &OrgTree, units: &[SuggestedUnit]) -> String {
+    let names: Vec<String> = units
+        .iter()
+        .filter_map(|u| org.get(&u.unit_id))
+        .map(|u| format!("{}（{}）", u.name, u.kind.label()))
+        .collect();
+    names.join("、")
+}
+
+fn unit_name(org: &OrgTree, unit: &UnitId) -> String {
+    org.get(unit)
+        .map_or_else(|| unit.to_string(), |u| u.name.clone())
+}
+
+/// The suggestion of the `n`th candidate, whose units are `units`.
+fn from_candidate(
+    catalogue: &Catalogue,
+    org: &OrgTree,
+    category: Category,
+    candidates: &[Candidate],
+    n: usize,
+    units: Vec<SuggestedUnit>,
+) -> Suggestion {
+    let candidate = &candidates[n];
+    let matter = &catalogue.matters[candidate.matter];
+    let mut reason = format!("派单目录 {}：诉求含", title(matter));
+    match (candidate.matched.is_empty(), candidate.generic.is_empty()) {
+        (_, true) => reason.push_str(&quoted(&candidate.matched)),
+        (true, false) => {
+            reason.push_str(&quoted(&candidate.generic));
+            reason.push_str("（泛指词，没有更具体的事项词）");
         }
-        let mut reason = format!("派单目录 {}：诉求含", title(matter));
-        match (candidate.matched.is_empty(), candidate.generic.is_empty()) {
-            (_, true) => reason.push_str(&quoted(&candidate.matched)),
-            (true, false) => {
-                reason.push_str(&quoted(&candidate.generic));
-                reason.push_str("（泛指词，没有更具体的事项词）");
-            }
-            (false, false) => {
-                reason.push_str(&quoted(&candidate.matched));
-                reason.push_str("及泛指词");
-                reason.push_str(&quoted(&candidate.generic));
-            }
+        (false, false) => {
+            reason.push_str(&quoted(&candidate.matched));
+            reason.push_str("及泛指词");
+            reason.push_str(&quoted(&candidate.generic));
         }
-        let shared: Vec<String> = candidate
-            .halves
-            .iter()
-            .filter(|w| catalogue.shared.contains(*w))
-            .cloned()
-            .collect();
-        if !shared.is_empty() {
-            reason.push_str(&format!(
-                "（{}也是别的单位事项的词，算半个）",
-                quoted(&shared)
-            ));
-        }
-        if !candidate.places.is_empty() {
-            reason.push_str(&format!(
-                "（{}只说地点，按泛指词计）",
-                quoted(&candidate.places)
-            ));
-        }
-        reason.push_str(&format!(
-            "（类别为「{}」），由{}负责",
-            category.label(),
-            whom(&units)
-        ));
-        let tied: Vec<&Candidate> = candidates[n + 1..]
-            .iter()
-            .filter(|c| c.score == candidate.score)
-            .collect();
-        if !tied.is_empty() {
-            let others: Vec<String> = tied
-                .iter()
-                .map(|c| {
-                    let m = &catalogue.matters[c.matter];
-                    let words: Vec<String> = c.matched.iter().chain(&c.generic).cloned().collect();
-                    format!("{}（含{}）", title(m), quoted(&words))
-                })
-                .collect();
-            reason.push_str(&format!(
-                "；与{}匹配程度相同（事项词一样多、最先提到的词相同、层级相同），按目录顺序取在前的事项",
-                others.join("、")
-            ));
-        }
-        let mut matched = candidate.matched.clone();
-        matched.extend(candidate.generic.iter().cloned());
-        return Ok(Suggestion {
-            matter: Some(matter_ref(matter)),
-            matched,
-            reason,
-            units,
-        });
     }
+    let shared: Vec<String> = candidate
+        .halves
+        .iter()
+        .filter(|w| catalogue.shared.contains(*w))
+        .cloned()
+        .collect();
+    if !shared.is_empty() {
+        reason.push_str(&format!(
+            "（{}也是别的单位事项的词，算半个）",
+            quoted(&shared)
+        ));
+    }
+    if !candidate.places.is_empty() {
+        reason.push_str(&format!(
+            "（{}只说地点，按泛指词计）",
+            quoted(&candidate.places)
+        ));
+    }
+    reason.push_str(&format!(
+        "（类别为「{}」），由{}负责",
+        category.label(),
+        whom(org, &units)
+    ));
+    let tied: Vec<&Candidate> = candidates[n + 1..]
+        .iter()
+        .filter(|c| c.score == candidate.score)
+        .collect();
+    if !tied.is_empty() {
+        let others: Vec<String> = tied
+            .iter()
+            .map(|c| {
+                let m = &catalogue.matters[c.matter];
+                let words: Vec<String> = c.matched.iter().chain(&c.generic).cloned().collect();
+                format!("{}（含{}）", title(m), quoted(&words))
+            })
+            .collect();
+        reason.push_str(&format!(
+            "；与{}匹配程度相同（事项词一样多、最先提到的词相同、层级相同），按目录顺序取在前的事项",
+            others.join("、")
+        ));
+    }
+    let mut matched = candidate.matched.clone();
+    matched.extend(candidate.generic.iter().cloned());
+    Suggestion {
+        matter: Some(matter_ref(matter)),
+        matched,
+        reason,
+        units,
+    }
+}
 
-    // No keyword matter applies here: the matters that answer by category alone.
+/// The suggestion when no keyword matter applies at `place`: the matters that answer by
+/// category alone.
+fn by_category(
+    catalogue: &Catalogue,
+    org: &OrgTree,
+    place: &Unit,
+    category: Category,
+) -> Suggestion {
     for matter in catalogue.matters.iter().filter(|m| m.by_category_only()) {
         if !matter.covers(category) {
             continue;
@@ -785,16 +840,16 @@ pub fn suggest_with_places<S: AsRef<str>, P: AsRef<str>>(
             "派单目录 {}：诉求中没有目录的事项词，按类别「{}」由{}负责",
             title(matter),
             category.label(),
-            whom(&units)
+            whom(org, &units)
         );
-        return Ok(Suggestion {
+        return Suggestion {
             matter: Some(matter_ref(matter)),
             matched: Vec::new(),
             reason,
             units,
-        });
+        };
     }
-    Ok(Suggestion {
+    Suggestion {
         matter: None,
         matched: Vec::new(),
         reason: format!(
@@ -802,7 +857,247 @@ pub fn suggest_with_places<S: AsRef<str>, P: AsRef<str>>(
             category.label()
         ),
         units: Vec::new(),
-    })
+    }
+}
+
+/// How [`suggest_with_model`] weighs the catalogue against the similar cases. Each unit the
+/// catalogue or the model names at the place scores `ln P(unit)` (the model's probability,
+/// at least 10⁻⁹) plus `catalogue_weight` per point of the catalogue's best matter for it
+/// (two per keyword, one per context word or shared keyword, half for generic words) plus
+/// `lead_bonus` for the unit of the catalogue's first-ranked matter; the highest wins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Blend {
+    /// Log-probability per point of the catalogue's match.
+    pub catalogue_weight: f64,
+    /// Log-probability added to the catalogue's own first choice.
+    pub lead_bonus: f64,
+}
+
+/// What the similar cases bring to [`suggest_with_model`]: the model learned from labelled
+/// requests (labels: the first responsible unit as a [`Target`], resolved at the place like
+/// the catalogue's) and the request's features as the model was trained on.
+#[derive(Debug, Clone, Copy)]
+pub struct Similar<'a, F: AsRef<str>> {
+    /// The model.
+    pub model: &'a Model<Target>,
+    /// The request's features.
+    pub features: &'a [F],
+    /// How it is weighed against the catalogue.
+    pub blend: Blend,
+}
+
+/// One unit the catalogue or the model names at the place.
+struct Choice<'m> {
+    unit: UnitId,
+    /// The catalogue's best candidate for it, by index, with its units.
+    candidate: Option<(usize, Vec<SuggestedUnit>)>,
+    /// That candidate's first target, as the catalogue writes it.
+    target: Option<&'m Target>,
+    points: f64,
+    lead: bool,
+    probability: f64,
+    label: Option<&'m Target>,
+}
+
+/// The least probability a unit scores, so that a catalogue match the model never saw still
+/// counts.
+const FLOOR: f64 = 1e-9;
+
+/// [`suggest_with_places`] with the similar cases: the catalogue's candidates and the model's
+/// guesses are weighed per unit by `similar.blend`, and the reason says which decided. The
+/// suggestion still names a matter of the catalogue: the best-ranked candidate for the unit
+/// chosen, or, when the catalogue matched nothing for it, the first matter (in catalogue
+/// order) covering the category whose first unit at the place is that unit. A request none of
+/// whose words the model saw is the catalogue's alone.
+///
+/// # Errors
+/// [`RoutingError::UnknownLocation`] when `location` is not in the tree.
+pub fn suggest_with_model<S: AsRef<str>, P: AsRef<str>, F: AsRef<str>>(
+    catalogue: &Catalogue,
+    org: &OrgTree,
+    location: &UnitId,
+    category: Category,
+    words: &[S],
+    places: &[P],
+    similar: Similar<'_, F>,
+) -> Result<Suggestion, RoutingError> {
+    // A request none of whose words the model saw would get its prior: the catalogue's
+    // category default says more.
+    if similar.model.knows(words) == 0 {
+        return suggest_with_places(catalogue, org, location, category, words, places);
+    }
+    let (place, candidates) = ranked(catalogue, org, location, category, words, places)?;
+    let mut choices: Vec<Choice<'_>> = Vec::new();
+    for (n, candidate) in candidates.iter().enumerate() {
+        let units = resolve_matter(org, place, &catalogue.matters[candidate.matter]);
+        let Some(first) = units.first() else { continue };
+        if choices.iter().any(|c| c.unit == first.unit_id) {
+            continue;
+        }
+        let score = candidate.score;
+        choices.push(Choice {
+            unit: first.unit_id.clone(),
+            lead: choices.is_empty(),
+            points: score.specific as f64 + 0.5 * score.generic as f64,
+            candidate: Some((n, units)),
+            target: catalogue.matters[candidate.matter].targets.first(),
+            probability: 0.0,
+            label: None,
+        });
+    }
+    let fallback = by_category(catalogue, org, place, category);
+    if choices.is_empty()
+        && let Some(first) = fallback.units.first()
+    {
+        choices.push(Choice {
+            unit: first.unit_id.clone(),
+            candidate: None,
+            target: None,
+            points: 0.0,
+            lead: true,
+            probability: 0.0,
+            label: None,
+        });
+    }
+    let guesses = similar.model.guesses(similar.features);
+    for guess in &guesses {
+        let unit = guess
+            .label
+            .resolve(org, place)
+            .filter(|u| path_to(org, u).is_some());
+        let found = match unit {
+            Some(unit) => choices.iter_mut().find(|c| c.unit == unit.id),
+            // A label with no unit here (a district department, asked at the city) speaks
+            // for the matter that names it, whose fallback answered.
+            None => choices
+                .iter_mut()
+                .find(|c| c.target.is_some_and(|t| t == guess.label)),
+        };
+        match (found, unit) {
+            (Some(choice), _) => {
+                choice.probability += guess.probability;
+                choice.label.get_or_insert(guess.label);
+            }
+            (None, Some(unit)) => choices.push(Choice {
+                unit: unit.id.clone(),
+                candidate: None,
+                target: None,
+                points: 0.0,
+                lead: false,
+                probability: guess.probability,
+                label: Some(guess.label),
+            }),
+            (None, None) => {}
+        }
+    }
+    let blend = similar.blend;
+    let total = |c: &Choice<'_>| {
+        c.probability.max(FLOOR).ln()
+            + blend.catalogue_weight * c.points
+            + if c.lead { blend.lead_bonus } else { 0.0 }
+    };
+    // Best first; the catalogue's order, then the model's, breaks ties (the sort is stable).
+    let mut order: Vec<usize> = (0..choices.len()).collect();
+    order.sort_by(|&a, &b| total(&choices[b]).total_cmp(&total(&choices[a])));
+    let lead = choices.iter().find(|c| c.lead);
+    let model_first = choices
+        .iter()
+        .filter(|c| c.label.is_some())
+        .max_by(|a, b| a.probability.total_cmp(&b.probability));
+    for &i in &order {
+        let choice = &choices[i];
+        let decided_by_model = lead.is_none_or(|l| l.unit != choice.unit);
+        let evidence = || -> String {
+            let against = lead.and_then(|l| l.label).filter(|_| decided_by_model);
+            let shown: Vec<String> = choice
+                .label
+                .map(|label| similar.model.evidence(similar.features, label, against, 30))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| words.iter().any(|w| w.as_ref() == *f))
+                .take(4)
+                .map(str::to_owned)
+                .collect();
+            quoted(&shown)
+        };
+        let percent = (choice.probability * 100.0).round();
+        if !decided_by_model {
+            // The catalogue's own choice.
+            let mut s = match &choice.candidate {
+                Some((n, units)) => {
+                    from_candidate(catalogue, org, category, &candidates, *n, units.clone())
+                }
+                None => fallback.clone(),
+            };
+            match model_first {
+                Some(m) if m.unit == choice.unit => s.reason.push_str(&format!(
+                    "；相似工单也多由{}办理（{}，约{percent}%）",
+                    unit_name(org, &choice.unit),
+                    evidence()
+                )),
+                Some(m) => s.reason.push_str(&format!(
+                    "；相似工单更像{}办理的（约{:.0}%），但目录的匹配更明确",
+                    unit_name(org, &m.unit),
+                    m.probability * 100.0
+                )),
+                None => {}
+            }
+            return Ok(s);
+        }
+        let mut s = match &choice.candidate {
+            Some((n, units)) => {
+                from_candidate(catalogue, org, category, &candidates, *n, units.clone())
+            }
+            None => {
+                let Some(matter) = catalogue.matters.iter().find(|m| {
+                    m.covers(category)
+                        && resolve_matter(org, place, m)
+                            .first()
+                            .is_some_and(|u| u.unit_id == choice.unit)
+                }) else {
+                    continue;
+                };
+                let units = resolve_matter(org, place, matter);
+                Suggestion {
+                    matter: Some(matter_ref(matter)),
+                    matched: Vec::new(),
+                    reason: format!(
+                        "归入派单目录 {}（诉求中没有该事项的目录词），由{}负责",
+                        title(matter),
+                        whom(org, &units)
+                    ),
+                    units,
+                }
+            }
+        };
+        let mut reason = format!(
+            "按相似工单判断：诉求与{}办理过的工单最像（{}，约{percent}%）",
+            unit_name(org, &choice.unit),
+            evidence()
+        );
+        if let Some(l) = lead {
+            let said = l
+                .candidate
+                .as_ref()
+                .map(|(n, _)| {
+                    let c = &candidates[*n];
+                    quoted(
+                        &c.matched
+                            .iter()
+                            .chain(&c.generic)
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .unwrap_or_else(|| "类别".to_owned());
+            reason.push_str(&format!("，目录按{said}会先给{}", unit_name(org, &l.unit)));
+        }
+        reason.push('；');
+        reason.push_str(&s.reason);
+        s.reason = reason;
+        return Ok(s);
+    }
+    Ok(fallback)
 }
 
 fn matter_ref(matter: &Matter) -> MatterRef {
@@ -1423,5 +1718,129 @@ mod tests {
             Blank("0101".into())
         );
         assert!(Catalogue::new(spec()).is_ok());
+    }
+
+    fn street() -> Target {
+        target(Level::Street, UnitKind::StreetOffice, None)
+    }
+
+    /// Similar cases: requests about foam in the tap water went to the water bureau, about
+    /// neighbours and building sites to the street, about property to the housing
+    /// department.
+    fn similar_cases() -> Model<Target> {
+        use crate::learned::{Example, Settings};
+        let example = |words: &str, label: Target| Example {
+            features: words.split(' ').map(str::to_owned).collect(),
+            label,
+        };
+        let examples = vec![
+            example("水龙头 白沫 喝", bureau("water")),
+            example("水龙头 白沫 颜色", bureau("water")),
+            example("邻居 工地 楼上 吵", street()),
+            example("邻居 工地 装修 吵", street()),
+            example("楼上 邻居 吵", street()),
+            example("物业 电费 公摊", dept("housing")),
+            example("物业 收费 公摊", dept("housing")),
+            example("摊贩 占道", dept("urban")),
+        ];
+        Model::train(&examples, Settings::default())
+    }
+
+    const BLEND: Blend = Blend {
+        catalogue_weight: 6.0,
+        lead_bonus: 0.0,
+    };
+
+    fn run_with_model(location: &str, category: Category, words: &[&str]) -> Suggestion {
+        let model = similar_cases();
+        let s = suggest_with_model(
+            &catalogue(),
+            &city(),
+            &UnitId::new(location),
+            category,
+            words,
+            &[] as &[&str],
+            Similar {
+                model: &model,
+                features: words,
+                blend: BLEND,
+            },
+        )
+        .expect("known location");
+        assert_transferable(&s, location);
+        s
+    }
+
+    #[test]
+    fn a_request_without_catalogue_words_goes_where_similar_cases_went() {
+        let building = "d.a.s01.c01.g01.b01";
+        let words = ["水龙头", "出来", "白沫"];
+        // The catalogue alone can only answer by category.
+        assert_eq!(
+            ids(&run(building, Category::Complaint, &words)),
+            ["d.a.s01"]
+        );
+        let s = run_with_model(building, Category::Complaint, &words);
+        assert_eq!(ids(&s), ["city.bureau.water"]);
+        // It still names a matter of the catalogue: the first one of that unit.
+        assert_eq!(code(&s), Some("0101"));
+        assert!(
+            s.reason.starts_with("按相似工单判断：") && s.reason.contains("「白沫」"),
+            "{}",
+            s.reason
+        );
+        assert!(
+            s.reason.contains("归入派单目录 0101「城乡建设 > 供水」"),
+            "{}",
+            s.reason
+        );
+    }
+
+    #[test]
+    fn a_clear_catalogue_match_is_kept_when_similar_cases_lean_elsewhere() {
+        // 物业 leans to housing in the similar cases; the catalogue has two keywords of an
+        // outage against one of property.
+        let words = ["停水", "没水", "物业"];
+        let s = run_with_model("d.a.s01.c01.g01.b01", Category::Complaint, &words);
+        assert_eq!(ids(&s)[0], "city.bureau.water");
+        assert!(s.reason.starts_with("派单目录 010101"), "{}", s.reason);
+    }
+
+    #[test]
+    fn similar_cases_break_a_tie_of_the_catalogue() {
+        // 工地 (construction noise, the district department) and 邻居 (the street) weigh the
+        // same; the catalogue takes the first said, the similar cases know better.
+        let words = ["工地", "邻居", "吵"];
+        let alone = run("d.a.s01.c01.g01.b01", Category::Complaint, &words);
+        assert_eq!(ids(&alone), ["d.a.dept.urban"]);
+        let s = run_with_model("d.a.s01.c01.g01.b01", Category::Complaint, &words);
+        assert_eq!(ids(&s), ["d.a.s01"]);
+        assert_eq!(code(&s), Some("010402"));
+        assert!(
+            s.reason.starts_with("按相似工单判断：") && s.reason.contains("目录按「工地」"),
+            "{}",
+            s.reason
+        );
+    }
+
+    #[test]
+    fn a_request_the_model_has_no_word_of_is_the_catalogues_alone() {
+        let words = ["停水", "今天"];
+        let s = run_with_model("d.a.s01.c01.g01.b01", Category::Complaint, &words);
+        assert_eq!(s, run("d.a.s01.c01.g01.b01", Category::Complaint, &words));
+        let s = run_with_model("d.a", Category::Complaint, &[]);
+        assert_eq!(s, run("d.a", Category::Complaint, &[]));
+    }
+
+    #[test]
+    fn a_department_learned_in_the_districts_speaks_for_its_fallback_at_the_city() {
+        // At the city there is no housing department: the property matter's fallback, the
+        // city's housing bureau, answers, and the similar cases' housing department counts
+        // for it.
+        let words = ["摊贩", "物业", "公摊"];
+        let alone = run("city", Category::Complaint, &words);
+        assert_eq!(ids(&alone), ["city.bureau.urban"]);
+        let s = run_with_model("city", Category::Complaint, &words);
+        assert_eq!(ids(&s), ["city.bureau.housing"]);
     }
 }
