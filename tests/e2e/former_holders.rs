@@ -77,6 +77,15 @@ async fn a_recalled_unit_keeps_the_case_up_to_its_recall_without_the_caller() {
         .await
         .unwrap();
     assert!(!route.contains("city.bureau.urban"), "{route}");
+    // Its list shows the case it touched, not where the case went after it.
+    let list = app
+        .get(Some(&housing), "/api/v1/cases")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&id), "{list}");
+    assert!(!list.contains("city.bureau.urban"), "{list}");
 
     // The new holder and the accepting centre read the whole case.
     let case = app.case(&urban, &id).await;

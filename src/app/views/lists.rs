@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::calendar::WorkingTime;
 use domain::identity::{mask_name, mask_phone};
-use domain::roles::Actor;
+use domain::org::{OrgTree, UnitId};
+use domain::roles::{Actor, Role};
 use projections::query::{COUNT_LIMIT, IdentityRule, MAX_PER_PAGE, WorkListOwner};
 use projections::{CaseFilter, Page, Scope, Sort, WorkList, WorkListCount};
 
@@ -86,10 +87,27 @@ pub fn is_case_number(text: &str) -> bool {
     (13..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn masked(mut page: Page) -> Page {
+/// `page` with every caller masked and, on the rows of cases where the viewer's unit's part is
+/// over (`domain::identity::view_extent`: a handling unit none of whose units holds the case
+/// now), who holds the case now and its running deadlines left out: the row keeps what the
+/// unit touched, not where the case went after it.
+fn masked(mut page: Page, viewer: &Actor, org: &OrgTree) -> Page {
+    let oversight = viewer.sees_every_case(org)
+        || viewer.has_any(&[Role::Leader, Role::Supervisor, Role::Admin]);
     for row in &mut page.items {
         row.caller_name = mask_name(&row.caller_name);
         row.caller_phone = mask_phone(&row.caller_phone);
+        let own = row.created_by == viewer.username
+            || row.accepting_unit_id.as_deref() == Some(viewer.unit_id.as_str());
+        let holds = row
+            .holder_unit_ids
+            .iter()
+            .any(|u| org.is_within(&UnitId::new(u.clone()), &viewer.unit_id));
+        if !(oversight || own || holds) {
+            row.holder_unit_ids.clear();
+            row.receive_due = None;
+            row.complete_due = None;
+        }
     }
     page
 }
@@ -170,7 +188,7 @@ impl AppState {
             }
         };
         Ok(CaseListPage {
-            page: masked(page),
+            page: masked(page, viewer, &self.org),
             text_match,
         })
     }
@@ -268,7 +286,7 @@ impl AppState {
             .query(move |queries| queries.work_list(list, &owner, now, until, page, per_page))
             .await
             .map_err(Failure::Internal)?;
-        Ok(masked(page))
+        Ok(masked(page, viewer, &self.org))
     }
 
     /// 待办数量: how many cases each of `viewer`'s work lists holds, counted as the lists are.
