@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
             HeaderValue::from_static(PAGE_CSP),
         ))
         .route("/assets/{name}", get(assets::asset))
+        .route("/favicon.ico", get(assets::favicon))
 }
 
 /// What every page's frame shows: the asset URLs, the CSRF token for forms and htmx, and
@@ -64,6 +65,8 @@ pub struct Layout {
     pub css: &'static str,
     /// htmx's URL.
     pub htmx: &'static str,
+    /// The icon's URL.
+    pub icon: &'static str,
     /// The session's CSRF token (empty on the sign-in page).
     pub csrf: String,
     /// Who is signed in.
@@ -96,6 +99,7 @@ impl Layout {
             title: title.into(),
             css: assets::CSS_URL.as_str(),
             htmx: assets::HTMX_URL.as_str(),
+            icon: assets::ICON_URL,
             csrf: String::new(),
             who: None,
         }

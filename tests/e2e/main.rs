@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_input;
+mod browser;
 mod case_search;
 mod concurrency;
 mod confidentiality;
