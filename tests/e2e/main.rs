@@ -27,4 +27,5 @@ mod scopes;
 mod service;
 mod shutdown;
 mod storage;
+mod web;
 mod worklists;
