@@ -94,6 +94,22 @@ pub enum LoginRefusal {
     Internal(anyhow::Error),
 }
 
+impl From<LoginRefusal> for crate::app::failure::Failure {
+    fn from(refusal: LoginRefusal) -> Self {
+        use crate::app::failure::Failure;
+        match refusal {
+            LoginRefusal::BadCredentials => Failure::InvalidCredentials,
+            LoginRefusal::Locked { retry_after } => Failure::LoginLocked { retry_after },
+            LoginRefusal::TooManyAttempts => Failure::TooManyAttempts,
+            LoginRefusal::TooBusy => Failure::TooBusy,
+            LoginRefusal::Internal(cause) => Failure::Internal(cause),
+            LoginRefusal::StorageUnavailable => {
+                Failure::StorageUnavailable(anyhow::anyhow!("the session could not be stored"))
+            }
+        }
+    }
+}
+
 /// One lock, as administrators see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockInfo {

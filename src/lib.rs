@@ -13,6 +13,8 @@
 //! - [`dispatch`]: the dispatch catalogue (派单目录) and the segmentation of requests for
 //!   routing suggestions.
 //! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
+//! - [`web`]: the workbench's pages (askama templates, htmx, cookie sessions with CSRF),
+//!   rendering the same views and commands as `http`; mounted by `http::router`.
 //! - [`kb`]: the knowledge-base service (article commands, the search index as a projection).
 //! - [`case_search`]: the case-text index (title, content, address, replies) behind the case
 //!   query's `q`, a projection of the store like the knowledge-base index.
@@ -50,3 +52,4 @@ pub mod kb;
 pub mod projection_runner;
 pub mod server;
 pub mod store;
+pub mod web;

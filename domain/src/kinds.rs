@@ -50,6 +50,19 @@ pub enum Kind {
     Supplementary,
 }
 
+impl Kind {
+    /// The Chinese label shown on screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Immediate => "即办件",
+            Kind::Escalated => "上报件",
+            Kind::Promised => "承诺件",
+            Kind::Suggestion => "建议件",
+            Kind::Supplementary => "补办件",
+        }
+    }
+}
+
 /// 紧急程度.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +73,17 @@ pub enum Urgency {
     Urgent,
     /// 特急
     Critical,
+}
+
+impl Urgency {
+    /// The Chinese label shown on screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            Urgency::Normal => "一般",
+            Urgency::Urgent => "紧急",
+            Urgency::Critical => "特急",
+        }
+    }
 }
 
 /// 来源渠道 — how the request reached the centre.

@@ -231,6 +231,21 @@ impl WorkList {
         })
     }
 
+    /// The Chinese name on the workbench's tab.
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkList::Drafts => "草稿",
+            WorkList::ToTransfer => "待转办",
+            WorkList::ToReceive => "待签收",
+            WorkList::InProgress => "办理中",
+            WorkList::DueSoon => "即将到期",
+            WorkList::Overdue => "已逾期",
+            WorkList::ToDecide => "待审批",
+            WorkList::ToCallBack => "待回访",
+            WorkList::TransferredByMe => "我转办的",
+        }
+    }
+
     /// Every work list, in the order `GET /api/v1/worklist/counts` gives them.
     pub const ALL: [WorkList; 9] = [
         WorkList::Drafts,

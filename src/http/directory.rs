@@ -12,7 +12,6 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, BearerToken, Caller, ClientAddress};
-use crate::access::LoginRefusal;
 use crate::directory::{Directory, User};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -90,22 +89,17 @@ async fn login(
     ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    match app.access.login(body.username, body.password, client).await {
-        Ok(logged_in) => Ok(Json(LoginResponse {
-            token: logged_in.token,
-            token_type: "Bearer",
-            expires_in: Directory::session_ttl().as_secs(),
-            user: UserView::from(&logged_in.user),
-        })),
-        Err(LoginRefusal::BadCredentials) => Err(ApiError::InvalidCredentials),
-        Err(LoginRefusal::Locked { retry_after }) => Err(ApiError::LoginLocked { retry_after }),
-        Err(LoginRefusal::TooManyAttempts) => Err(ApiError::TooManyAttempts),
-        Err(LoginRefusal::TooBusy) => Err(ApiError::TooBusy),
-        Err(LoginRefusal::Internal(cause)) => Err(ApiError::Internal(cause)),
-        Err(LoginRefusal::StorageUnavailable) => Err(ApiError::StorageUnavailable(
-            anyhow::anyhow!("the session could not be stored"),
-        )),
-    }
+    let logged_in = app
+        .access
+        .login(body.username, body.password, client)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(LoginResponse {
+        token: logged_in.token,
+        token_type: "Bearer",
+        expires_in: Directory::session_ttl().as_secs(),
+        user: UserView::from(&logged_in.user),
+    }))
 }
 
 /// Log out: the bearer token stops working at once.

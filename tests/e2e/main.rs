@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_input;
+mod browser;
 mod case_search;
 mod concurrency;
 mod confidentiality;
@@ -26,4 +27,5 @@ mod scopes;
 mod service;
 mod shutdown;
 mod storage;
+mod web;
 mod worklists;

@@ -314,3 +314,67 @@ impl AppState {
         Ok(WorkListCounts { counts, position })
     }
 }
+
+/// Where the deadline of a work list's row stands (the red / yellow / green mark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineState {
+    /// Past it (red).
+    Overdue,
+    /// Within the warning window of [`DEFAULT_DUE_WITHIN_HOURS`] working hours, or warned
+    /// of by the sweep (yellow).
+    Warning,
+    /// In time (green).
+    InTime,
+}
+
+/// The deadline that matters for a row of a work list, and how much working time is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLeft {
+    /// The deadline.
+    pub due: DateTime<Utc>,
+    /// Overdue, warning or in time.
+    pub state: DeadlineState,
+    /// Working minutes left until it, or (when overdue) past it, on the working calendar.
+    pub working_minutes: u64,
+}
+
+impl AppState {
+    /// The deadline that matters for `row` in `list` at `now`: the receive-by while the case
+    /// waits to be received (待签收), else the earlier of the running ones; none for lists
+    /// that wait on no deadline of the viewer's (drafts, 待转办, 待回访).
+    pub fn time_left(
+        &self,
+        list: WorkList,
+        row: &projections::CaseSummary,
+        now: DateTime<Utc>,
+    ) -> Option<TimeLeft> {
+        let due = match list {
+            WorkList::Drafts | WorkList::ToTransfer | WorkList::ToCallBack => return None,
+            WorkList::ToReceive => row.receive_due.or(row.complete_due),
+            _ => match (row.receive_due, row.complete_due) {
+                (Some(r), Some(c)) => Some(r.min(c)),
+                (r, c) => r.or(c),
+            },
+        }?;
+        let (state, working_minutes) = if row.overdue.is_some() || due <= now {
+            (
+                DeadlineState::Overdue,
+                self.calendar.working_minutes_between(due, now.max(due)),
+            )
+        } else {
+            let left = self.calendar.working_minutes_between(now, due);
+            let warning = row.warned || left <= u64::from(DEFAULT_DUE_WITHIN_HOURS) * 60;
+            let state = if warning {
+                DeadlineState::Warning
+            } else {
+                DeadlineState::InTime
+            };
+            (state, left)
+        };
+        Some(TimeLeft {
+            due,
+            state,
+            working_minutes,
+        })
+    }
+}

@@ -17,8 +17,8 @@ mod tests;
 pub use case::{CaseDetail, IdentityViewPage, MAX_IDENTITY_VIEWS_PER_PAGE, TimelineItem};
 pub use kpis::{KpiRow, KpiTable, Period};
 pub use lists::{
-    CaseListPage, CaseQuery, DEFAULT_DUE_WITHIN_HOURS, INDEX_READY_WAIT, MAX_DUE_WITHIN_HOURS,
-    MAX_OFFSET, TextMatch, WorkListCounts, is_case_number,
+    CaseListPage, CaseQuery, DEFAULT_DUE_WITHIN_HOURS, DeadlineState, INDEX_READY_WAIT,
+    MAX_DUE_WITHIN_HOURS, MAX_OFFSET, TextMatch, TimeLeft, WorkListCounts, is_case_number,
 };
 pub use report::{DailyReportRow, DailyReportView};
 pub use route::{HopDetail, NextUnits, RouteDetail, SuggestedUnit, SuggestionDetail, UnitLabel};

@@ -270,6 +270,55 @@ async fn work_lists_and_their_counts_agree_and_mask_callers() {
 }
 
 #[tokio::test]
+async fn a_work_list_row_is_red_yellow_or_green_by_the_working_time_left() {
+    use crate::app::views::DeadlineState;
+    use domain::calendar::WorkingTime;
+    let w = world().await;
+    let handler = w.user("housing_handler");
+    let page = w
+        .state
+        .work_list(&handler, WorkList::ToReceive, None, (1, 20), None)
+        .await
+        .expect("to_receive");
+    let mut row = page.items[0].clone();
+    let due = row.receive_due.expect("a receive-by");
+    let late = w
+        .state
+        .time_left(WorkList::ToReceive, &row, due + chrono::Duration::hours(1))
+        .expect("a deadline");
+    assert_eq!(late.state, DeadlineState::Overdue);
+    assert_eq!(late.due, due);
+    let close = w
+        .state
+        .time_left(
+            WorkList::ToReceive,
+            &row,
+            due - chrono::Duration::minutes(1),
+        )
+        .expect("a deadline");
+    assert_eq!(close.state, DeadlineState::Warning);
+    assert!(close.working_minutes <= 1, "{close:?}");
+    let now = w.state.now();
+    row.receive_due = Some(w.state.calendar.add(now, WorkingTime::Minutes(10 * 60)).at);
+    row.warned = false;
+    let far = w
+        .state
+        .time_left(WorkList::ToReceive, &row, now)
+        .expect("a deadline");
+    assert_eq!(
+        (far.state, far.working_minutes),
+        (DeadlineState::InTime, 600)
+    );
+    row.warned = true;
+    let warned = w
+        .state
+        .time_left(WorkList::ToReceive, &row, now)
+        .expect("a deadline");
+    assert_eq!(warned.state, DeadlineState::Warning);
+    assert_eq!(w.state.time_left(WorkList::ToCallBack, &row, now), None);
+}
+
+#[tokio::test]
 async fn the_kpi_table_holds_a_district_s_office_to_its_district() {
     let w = world().await;
     let district = w

@@ -1,0 +1,119 @@
+//! `/login` and `/logout`: signing in through the API's own login path (`access::Access`:
+//! lock-out, bounded hashing, audit) into a cookie session.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{self, ClientIp, Session};
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::app::failure::Failure;
+
+/// 登录.
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    username: String,
+    /// Why the last attempt failed, in Chinese.
+    error: Option<String>,
+}
+
+/// The sign-in form's fields.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// `GET /login`: the form (or, already signed in, the work lists).
+pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let signed_in = session::cookie_token(&headers)
+        .is_some_and(|token| state.directory.authenticate(&token).is_some());
+    if signed_in {
+        return Redirect::to("/").into_response();
+    }
+    render(
+        StatusCode::OK,
+        &LoginPage {
+            layout: Layout::anonymous("登录"),
+            username: String::new(),
+            error: None,
+        },
+    )
+}
+
+/// `POST /login`: checks the password as `POST /api/v1/auth/login` does and sets the session
+/// cookie; a refusal shows the form again with its Chinese message.
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let username = form.username.trim().to_owned();
+    match state
+        .access
+        .login(username.clone(), form.password, client)
+        .await
+    {
+        Ok(logged_in) => (
+            [(header::SET_COOKIE, session::set_cookie(&logged_in.token))],
+            Redirect::to("/"),
+        )
+            .into_response(),
+        Err(refusal) => {
+            let described = Failure::from(refusal).describe();
+            if let Some(cause) = &described.cause {
+                tracing::error!(error = %format!("{cause:#}"), "sign-in failed");
+            }
+            let status =
+                StatusCode::from_u16(described.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut res = render(
+                status,
+                &LoginPage {
+                    layout: Layout::anonymous("登录"),
+                    username,
+                    error: Some(described.title.into_owned()),
+                },
+            );
+            if let Some(secs) = described.retry_after
+                && let Ok(value) = secs.to_string().parse()
+            {
+                res.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            res
+        }
+    }
+}
+
+/// The sign-out form's field.
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// `POST /logout`: ends the session (as `POST /api/v1/auth/logout` does) and clears the
+/// cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if !session.csrf_ok(&headers, form.csrf.as_deref()) {
+        return super::csrf_refused(&state, &session);
+    }
+    if let Some(username) = state.directory.logout(&session.token) {
+        state.access.logged_out(username);
+    }
+    (
+        [(header::SET_COOKIE, session::clear_cookie())],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
