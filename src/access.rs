@@ -585,6 +585,35 @@ fn kind_code(kind: LockKind) -> &'static str {
     }
 }
 
+/// The client's address as the login guards count it, for the API and the pages alike: the
+/// connection's peer, or what a trusted proxy's `X-Forwarded-For` says (`--trusted-proxy`;
+/// from any other peer the header is ignored).
+pub struct ClientAddress(pub IpAddr);
+
+impl axum::extract::FromRequestParts<crate::app::AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::app::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // Served without connection info (a router tested alone): an unspecified address.
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let forwarded = (!forwarded.is_empty()).then_some(forwarded.as_str());
+        Ok(ClientAddress(state.access.client_address(peer, forwarded)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

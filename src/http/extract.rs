@@ -118,33 +118,7 @@ impl FromRequestParts<AppState> for BearerToken {
     }
 }
 
-/// The client's address: the connection's peer, or what a trusted proxy's
-/// `X-Forwarded-For` says (`--trusted-proxy`; from any other peer the header is ignored).
-pub struct ClientAddress(pub std::net::IpAddr);
-
-impl FromRequestParts<AppState> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        // Served without connection info (a router tested alone): an unspecified address.
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(",");
-        let forwarded = (!forwarded.is_empty()).then_some(forwarded.as_str());
-        Ok(ClientAddress(state.access.client_address(peer, forwarded)))
-    }
-}
+pub use crate::access::ClientAddress;
 
 /// The token of an `Authorization` value whose scheme is `Bearer`, in any case (RFC 9110
 /// section 11.1: the scheme is case-insensitive), followed by one or more spaces.

@@ -8,8 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::session::{self, ClientIp, Session};
+use super::session::{self, Session};
 use super::{Layout, render};
+use crate::access::ClientAddress;
 use crate::app::AppState;
 use crate::app::failure::Failure;
 
@@ -51,7 +52,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response
 /// cookie; a refusal shows the form again with its Chinese message.
 pub async fn submit(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    ClientAddress(client): ClientAddress,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let username = form.username.trim().to_owned();

@@ -85,33 +85,6 @@ pub fn to_login(headers: &HeaderMap) -> Response {
     }
 }
 
-/// The client's address as the login path counts it: the peer, or what a trusted proxy's
-/// `X-Forwarded-For` says (`access::Access::client_address` decides).
-pub struct ClientIp(pub std::net::IpAddr);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(",");
-        let forwarded = (!forwarded.is_empty()).then_some(forwarded.as_str());
-        Ok(ClientIp(state.access.client_address(peer, forwarded)))
-    }
-}
-
 impl Session {
     /// Whether `sent` (a form field, else the [`CSRF_HEADER`]) is this session's CSRF token.
     pub fn csrf_ok(&self, headers: &HeaderMap, sent: Option<&str>) -> bool {
