@@ -157,16 +157,21 @@ pub enum Extent {
     Until(DateTime<Utc>),
 }
 
+/// Whether `actor` reads every case it may see whole, as one who oversees: the city's scope,
+/// leaders, the efficiency office and admins (the rest of [`view_extent`] is about the case).
+pub fn reads_whole_cases(actor: &Actor, org: &OrgTree) -> bool {
+    actor.sees_every_case(org) || actor.has_any(&[Role::Leader, Role::Supervisor, Role::Admin])
+}
+
 /// How much of `case` `actor` may read, once [`may_view_case`] allows it at all. Those who
 /// oversee (the city's scope, leaders, the efficiency office), the accepting centre and the
 /// creator read the whole case; a handling unit reads the whole case while it or a unit below
 /// it still has an open part of it, and afterwards the case up to the end of its part.
 pub fn view_extent(actor: &Actor, case: &Case, org: &OrgTree) -> Extent {
-    let oversight = actor.sees_every_case(org)
-        || actor.has_any(&[Role::Leader, Role::Supervisor, Role::Admin])
+    let whole = reads_whole_cases(actor, org)
         || case.created_by() == actor.username
         || case.accepting_unit_id() == Some(&actor.unit_id);
-    if oversight {
+    if whole {
         return Extent::Whole;
     }
     let mine: Vec<_> = case
@@ -190,22 +195,28 @@ pub fn view_extent(actor: &Actor, case: &Case, org: &OrgTree) -> Extent {
 /// How many of a case's events, oldest first, a viewer whose part is over
 /// ([`Extent::Until`]) may read: up to and including the event that last ended their unit's
 /// part (the recall, the completion, the cancellation), whatever came at the same instant.
-pub fn visible_prefix(actor: &Actor, events: &[Event], org: &OrgTree) -> usize {
+pub fn visible_prefix<'a>(
+    actor: &Actor,
+    events: impl IntoIterator<Item = &'a Event>,
+    org: &OrgTree,
+) -> usize {
     let mut case = Case::default();
     let mut open_before = false;
-    let mut cut = events.len();
-    for (i, event) in events.iter().enumerate() {
+    let mut cut = None;
+    let mut seen = 0;
+    for (i, event) in events.into_iter().enumerate() {
+        seen = i + 1;
         case = evolve(case, event);
         let open_now = case
             .assignments()
             .iter()
             .any(|a| a.is_open() && org.is_within(&a.unit_id, &actor.unit_id));
         if open_before && !open_now {
-            cut = i + 1;
+            cut = Some(i + 1);
         }
         open_before = open_now;
     }
-    cut
+    cut.unwrap_or(seen)
 }
 
 #[cfg(test)]

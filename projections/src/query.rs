@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use domain::case::Overdue;
 use domain::kinds::{Category, Kind, Urgency};
-use domain::org::OrgTree;
+use domain::org::{OrgTree, UnitId};
 use domain::roles::{Actor, Role};
 use domain::{Stage, Status};
 use rusqlite::types::Value;
@@ -63,6 +63,19 @@ impl Scope {
             username: own.then(|| actor.username.clone()),
             accepting_units: units.clone(),
             units,
+        }
+    }
+}
+
+impl Scope {
+    /// Whether the rows of `unit` (a KPI or report row) are within this scope: every unit for
+    /// [`Scope::All`], else the units within one of the scope's units.
+    pub fn covers(&self, org: &OrgTree, unit: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Limited { units, .. } => units
+                .iter()
+                .any(|u| org.is_within(&UnitId::new(unit), &UnitId::new(u.clone()))),
         }
     }
 }

@@ -109,9 +109,9 @@ impl App {
         let (case, history, until) = match view_extent(viewer, &current, &self.org) {
             Extent::Whole => (current, history, None),
             Extent::Until(end) => {
-                let events: Vec<Event> = history.iter().map(|(_, e)| e.clone()).collect();
+                let cut = visible_prefix(viewer, history.iter().map(|(_, e)| e), &self.org);
                 let mut history = history;
-                history.truncate(visible_prefix(viewer, &events, &self.org));
+                history.truncate(cut);
                 let case = history
                     .iter()
                     .fold(Case::default(), |case, (_, event)| evolve(case, event));

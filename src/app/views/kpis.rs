@@ -162,16 +162,9 @@ impl AppState {
             })
             .await
             .map_err(Failure::Internal)?;
-        let visible = |unit: &str| match &scope {
-            Scope::All => true,
-            Scope::Limited { units, .. } => units.iter().any(|u| {
-                self.org
-                    .is_within(&UnitId::new(unit), &UnitId::new(u.clone()))
-            }),
-        };
         let units = rows
             .into_iter()
-            .filter(|k| visible(&k.unit_id))
+            .filter(|k| scope.covers(&self.org, &k.unit_id))
             .filter(|k| unit_id.is_none_or(|u| u == k.unit_id))
             .map(|kpi| {
                 let id = UnitId::new(kpi.unit_id.clone());

@@ -162,13 +162,7 @@ impl AppState {
         let report = self
             .read
             .query(move |queries| {
-                let visible = |group: &str| match &scope {
-                    Scope::All => true,
-                    Scope::Limited { units, .. } => units
-                        .iter()
-                        .any(|u| org.is_within(&UnitId::new(group), &UnitId::new(u.clone()))),
-                };
-                queries.daily_report(date, &org, &visible, now)
+                queries.daily_report(date, &org, &|group| scope.covers(&org, group), now)
             })
             .await
             .map_err(Failure::Internal)?;
