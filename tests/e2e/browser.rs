@@ -22,14 +22,14 @@ use crate::helpers::{PASSWORD, TestApp};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long a page may take to show what a test waits for.
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// One browser at a time: two cores do not run several Chromiums and the server well.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A headless Chromium with a fresh profile, and its chromedriver.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: TempDir,
 }
@@ -77,7 +77,7 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         for tool in [CHROMEDRIVER, CHROMIUM] {
             assert!(
                 std::path::Path::new(tool).exists(),
@@ -131,7 +131,7 @@ impl Browser {
     }
 
     /// The console's entries since the last call.
-    async fn log(&self) -> Vec<Value> {
+    pub(crate) async fn log(&self) -> Vec<Value> {
         let res = self
             .client
             .issue_cmd(BrowserLog)
@@ -145,7 +145,7 @@ impl Browser {
     /// reported by Chromium as a network error of the document: that is the page's honest
     /// status, not a script's failure, and is let through; a failed script, style, icon or
     /// htmx request is not.
-    async fn assert_no_console_errors(&self) {
+    pub(crate) async fn assert_no_console_errors(&self) {
         let errors: Vec<Value> = self
             .log()
             .await
@@ -158,12 +158,12 @@ impl Browser {
         );
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("open page");
     }
 
     /// The element with this XPath, once it is there.
-    async fn wait_for(&self, xpath: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(&self, xpath: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(WAIT)
@@ -173,7 +173,7 @@ impl Browser {
     }
 
     /// The visible text of the element with this XPath.
-    async fn text(&self, xpath: &str) -> String {
+    pub(crate) async fn text(&self, xpath: &str) -> String {
         self.wait_for(xpath)
             .await
             .text()
@@ -182,7 +182,7 @@ impl Browser {
     }
 
     /// Waits until the element with this XPath shows `want` (e.g. a count htmx updates).
-    async fn wait_for_text(&self, xpath: &str, want: &str) {
+    pub(crate) async fn wait_for_text(&self, xpath: &str, want: &str) {
         let started = Instant::now();
         loop {
             let text = self.text(xpath).await;
@@ -197,7 +197,7 @@ impl Browser {
         }
     }
 
-    async fn sign_in(&self, base: &str, username: &str, password: &str) {
+    pub(crate) async fn sign_in(&self, base: &str, username: &str, password: &str) {
         self.goto(&format!("{base}/login")).await;
         self.wait_for("//input[@id='username']")
             .await
@@ -217,7 +217,7 @@ impl Browser {
     }
 
     /// With `MINQING_SCREENSHOTS=1`, the page as `docs/screenshots/NAME.png`.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         if std::env::var("MINQING_SCREENSHOTS").as_deref() != Ok("1") {
             return;
         }
@@ -227,7 +227,7 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write the screenshot");
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.assert_no_console_errors().await;
         let client = self.client.clone();
         client.close().await.expect("close the browser");
@@ -251,15 +251,15 @@ fn is_refused_page(entry: &Value) -> bool {
 }
 
 /// The tab of a work list by its label, and its count.
-fn tab(label: &str) -> String {
+pub(crate) fn tab(label: &str) -> String {
     format!("//nav[@id='tabs']//a[contains(normalize-space(), '{label}')]")
 }
-fn tab_count(label: &str) -> String {
+pub(crate) fn tab_count(label: &str) -> String {
     format!("{}/span[contains(@class, 'count')]", tab(label))
 }
 
 /// A case the city centre accepted and transferred to 市住建局; returns its number.
-async fn transferred_to_housing(app: &TestApp, title: &str) -> String {
+pub(crate) async fn transferred_to_housing(app: &TestApp, title: &str) -> String {
     let operator = app.login("operator").await;
     let dispatcher = app.login("dispatcher").await;
     let id = app.accept(&operator, title).await;
