@@ -60,6 +60,11 @@ pub struct AccessSettings {
     /// Proxies whose `X-Forwarded-For` names the client; from any other peer the header is
     /// ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Minutes a workbench session may go without the user's activity before it ends.
+    pub session_idle_minutes: u32,
+    /// Mark the workbench's cookies `Secure` (the service is reached over TLS, through a
+    /// proxy): the browser then never sends them over plain HTTP.
+    pub secure_cookies: bool,
 }
 
 impl Default for AccessSettings {
@@ -69,6 +74,8 @@ impl Default for AccessSettings {
             max_failures_per_address: 30,
             lock_minutes: 15,
             trusted_proxies: Vec::new(),
+            session_idle_minutes: 30,
+            secure_cookies: false,
         }
     }
 }
@@ -146,6 +153,8 @@ pub struct Access {
     memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
     waiting: AtomicUsize,
     trusted_proxies: Vec<IpAddr>,
+    session_idle: std::time::Duration,
+    secure_cookies: bool,
     log: SecurityLog,
     clock: Arc<dyn Clock>,
     /// Attempts whose name or address found no room among the tracked keys.
@@ -230,6 +239,10 @@ impl Access {
             memory: Arc::new(Mutex::new(vec![Vec::new(); places])),
             waiting: AtomicUsize::new(0),
             trusted_proxies: settings.trusted_proxies.clone(),
+            session_idle: std::time::Duration::from_secs(
+                u64::from(settings.session_idle_minutes.max(1)) * 60,
+            ),
+            secure_cookies: settings.secure_cookies,
             log,
             clock,
             untracked: std::sync::atomic::AtomicU64::new(0),
@@ -239,6 +252,16 @@ impl Access {
     /// How many password hashes may run at once (one per core).
     pub fn hashing_places(&self) -> usize {
         self.places
+    }
+
+    /// How long a workbench session may go without the user's activity.
+    pub fn session_idle(&self) -> std::time::Duration {
+        self.session_idle
+    }
+
+    /// Whether the workbench's cookies are `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
     }
 
     /// The security log.
@@ -261,14 +284,88 @@ impl Access {
         password: String,
         client: IpAddr,
     ) -> Result<LoggedIn, LoginRefusal> {
+        let address = address_key(client);
+        let logged_in = self
+            .guarded(username, password, client, |app, user, password| {
+                let token = app.directory.open_session(&user).map_err(|err| match err {
+                    LoginError::StorageUnavailable => LoginRefusal::StorageUnavailable,
+                    _ => LoginRefusal::Internal(anyhow::anyhow!("failed to open a session")),
+                })?;
+                // A handed-out password (the shared 666666) is changed before anything else.
+                if domain::password::must_change(&password, &user.username)
+                    && let Err(err) = app.directory.require_password_change(&user.username)
+                {
+                    tracing::error!(error = %format!("{err:#}"), "failed to record a required password change");
+                }
+                let user = app.directory.user(&user.username).unwrap_or(user);
+                Ok(LoggedIn {
+                    token,
+                    user: User::clone(&user),
+                })
+            })
+            .await?;
+        self.log.record(
+            self.clock.now(),
+            SecurityEvent::LoginSucceeded {
+                username: logged_in.user.username.clone(),
+                address,
+            },
+        );
+        Ok(logged_in)
+    }
+
+    /// 修改密码: `username` changes their password from `current` to `new` (already checked
+    /// against `domain::password::check_new` by the caller). The current password is checked
+    /// as a login is (the lock-out counts a wrong one: a session left open does not let
+    /// anyone guess the password), every other session of the user ends (`keep_token`'s
+    /// stays), and the change is in the security log.
+    ///
+    /// # Errors
+    /// A [`LoginRefusal`]; [`LoginRefusal::BadCredentials`] for a wrong current password.
+    pub async fn change_password(
+        &self,
+        username: String,
+        current: String,
+        new: String,
+        keep_token: String,
+        client: IpAddr,
+    ) -> Result<(), LoginRefusal> {
+        let address = address_key(client);
+        let who = username.clone();
+        self.guarded(username, current, client, move |app, user, _| {
+            app.directory
+                .set_password(&user.username, &new, false, Some(&keep_token))
+                .map_err(LoginRefusal::Internal)
+        })
+        .await?;
+        self.log.record(
+            self.clock.now(),
+            SecurityEvent::PasswordChanged {
+                username: who,
+                address,
+            },
+        );
+        Ok(())
+    }
+
+    /// A password check under the lock-out: admitted, checked (bounded hashing, off the
+    /// async threads), counted; on success `then` runs with the user and the password, still
+    /// off the async threads and holding the hashing place (it may hash again).
+    async fn guarded<T: Send + 'static>(
+        &self,
+        username: String,
+        password: String,
+        client: IpAddr,
+        then: impl FnOnce(&App, Arc<User>, String) -> Result<T, LoginRefusal> + Send + 'static,
+    ) -> Result<T, LoginRefusal> {
         let account = account_key(&username);
         let address = address_key(client);
         let known = self.app.directory.user(&username).is_some();
         self.admit(&account, known, &address)?;
-        let res = self.check(username.clone(), password).await;
+        let res = self.check(username.clone(), password, then).await;
         let now = self.clock.now();
         match res {
-            Ok(logged_in) => {
+            Ok(done) => {
                 // The account's failures are forgiven; the address's are not, or one
                 // valid account would let its address guess others' passwords for ever.
                 self.settle(
@@ -277,14 +374,7 @@ impl Access {
                     |policy, a| policy.succeeded(a),
                     |policy, a| policy.abandoned(a),
                 );
-                self.log.record(
-                    now,
-                    SecurityEvent::LoginSucceeded {
-                        username: logged_in.user.username.clone(),
-                        address: address.clone(),
-                    },
-                );
-                Ok(logged_in)
+                Ok(done)
             }
             Err(LoginRefusal::BadCredentials) => {
                 let delay = self.failed(&account, known, &address, now);
@@ -465,7 +555,12 @@ impl Access {
     }
 
     /// Waits for a hashing place (bounded), then checks the password off the async threads.
-    async fn check(&self, username: String, password: String) -> Result<LoggedIn, LoginRefusal> {
+    async fn check<T: Send + 'static>(
+        &self,
+        username: String,
+        password: String,
+        then: impl FnOnce(&App, Arc<User>, String) -> Result<T, LoginRefusal> + Send + 'static,
+    ) -> Result<T, LoginRefusal> {
         let permit = match self.hashing.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -501,14 +596,7 @@ impl Access {
                     LoginRefusal::Internal(anyhow::anyhow!("password check failed"))
                 }
             })?;
-            let token = app.directory.open_session(user).map_err(|err| match err {
-                LoginError::StorageUnavailable => LoginRefusal::StorageUnavailable,
-                _ => LoginRefusal::Internal(anyhow::anyhow!("failed to open a session")),
-            })?;
-            Ok(LoggedIn {
-                token,
-                user: user.clone(),
-            })
+            then(&app, user, password)
         })
         .await
         .map_err(|e| LoginRefusal::Internal(e.into()))?
@@ -616,7 +704,85 @@ impl axum::extract::FromRequestParts<crate::app::AppState> for ClientAddress {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    struct Now;
+
+    impl Clock for Now {
+        fn now(&self) -> DateTime<Utc> {
+            Utc::now()
+        }
+    }
+
+    /// An `Access` over a fresh data directory whose demo accounts share `password`.
+    async fn access_with(password: &str) -> (Access, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("dir");
+        let store: Arc<dyn crate::store::EventStore> = Arc::new(
+            crate::store::sqlite::SqliteStore::open(&dir.path().join("events.db")).expect("store"),
+        );
+        let org = crate::directory::load_org().expect("org");
+        let directory =
+            crate::directory::Directory::open(dir.path(), &org, password).expect("users");
+        let app = Arc::new(App::new(
+            store.clone(),
+            org,
+            crate::server::load_calendar().expect("calendar"),
+            crate::server::load_policy().expect("policy"),
+            directory,
+            Arc::new(Now),
+        ));
+        let log = SecurityLog::start(store).0;
+        (Access::new(app, &AccessSettings::default(), log), dir)
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_with_the_shared_initial_password_must_change_it_first() {
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let (access, _dir) = access_with("666666").await;
+        let signed_in = access
+            .login("operator".into(), "666666".into(), local)
+            .await
+            .expect("signed in");
+        assert!(signed_in.user.must_change_password);
+        access
+            .change_password(
+                "operator".into(),
+                "666666".into(),
+                "Hotline-2026".into(),
+                signed_in.token.clone(),
+                local,
+            )
+            .await
+            .expect("changed");
+        let again = access
+            .login("operator".into(), "Hotline-2026".into(), local)
+            .await
+            .expect("signed in");
+        assert!(!again.user.must_change_password);
+        assert!(matches!(
+            access
+                .change_password(
+                    "operator".into(),
+                    "wrong-1".into(),
+                    "Hotline-2027".into(),
+                    again.token,
+                    local,
+                )
+                .await,
+            Err(LoginRefusal::BadCredentials)
+        ));
+        let (chosen, _dir) = access_with("e2e-secret-12345").await;
+        let signed_in = chosen
+            .login("operator".into(), "e2e-secret-12345".into(), local)
+            .await
+            .expect("signed in");
+        assert!(
+            !signed_in.user.must_change_password,
+            "a chosen password stays"
+        );
+    }
 
     #[test]
     fn an_ipv6_client_counts_by_its_network_and_a_mapped_ipv4_as_ipv4() {

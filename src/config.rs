@@ -226,6 +226,12 @@ impl Settings {
             self.access.lock_minutes,
             1440,
         )?;
+        range(
+            "session-idle-minutes",
+            "MINQING_SESSION_IDLE_MINUTES",
+            self.access.session_idle_minutes,
+            720,
+        )?;
         self.connections.validate()?;
         check_sweep_schedule(&self.sweep_schedule)?;
         check_report_schedule(&self.report_schedule)?;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -57,6 +57,10 @@ pub struct User {
     pub oversees: Vec<UnitId>,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// The password was handed out (the shared initial one, a reset), not chosen: the
+    /// workbench lets the user do nothing before changing it (`domain::password`).
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 impl User {
@@ -103,7 +107,10 @@ pub fn fixture_actors() -> anyhow::Result<Vec<Actor>> {
 
 /// The users and live sessions.
 pub struct Directory {
-    users: HashMap<String, User>,
+    /// The accounts by username; replaced whole per user when a password changes.
+    users: RwLock<HashMap<String, Arc<User>>>,
+    /// `users.json`, rewritten (atomically) on every change.
+    users_path: PathBuf,
     /// A hash of a random password with the same parameters as the users' ones: an unknown
     /// user is checked against it, so that a login for a name that does not exist costs as
     /// much time as a wrong password and the time does not tell which names exist.
@@ -113,8 +120,18 @@ pub struct Directory {
     session_db: Mutex<rusqlite::Connection>,
 }
 
-/// Token digest → (username, expiry in Unix seconds).
-type Sessions = HashMap<String, (String, i64)>;
+/// Token digest → the session.
+type Sessions = HashMap<String, Live>;
+
+/// A live session.
+struct Live {
+    username: String,
+    /// Expiry in Unix seconds (absolute, [`SESSION_TTL`] from sign-in).
+    expires: i64,
+    /// The last request that counted as the user's activity (Unix seconds); not stored, so a
+    /// restart counts as activity.
+    last_seen: i64,
+}
 
 /// What is stored for a token: a digest, never the token itself (it would be a password).
 fn digest(token: &str) -> String {
@@ -153,7 +170,14 @@ fn open_session_db(path: &Path) -> anyhow::Result<(rusqlite::Connection, Session
             .context("failed to read sessions")?;
         for row in rows {
             let (digest, username, expires) = row.context("failed to read a session")?;
-            live.insert(digest, (username, expires));
+            live.insert(
+                digest,
+                Live {
+                    username,
+                    expires,
+                    last_seen: unix_now(),
+                },
+            );
         }
     }
     Ok((conn, live))
@@ -196,12 +220,13 @@ impl Directory {
                 user.username,
                 user.unit_id
             );
-            users.insert(user.username.clone(), user);
+            users.insert(user.username.clone(), Arc::new(user));
         }
         let (session_db, live) = open_session_db(&data_dir.join("sessions.db"))?;
         let dummy_hash = hash_password(&random_token()?)?;
         Ok(Self {
-            users,
+            users: RwLock::new(users),
+            users_path: path,
             dummy_hash,
             sessions: Mutex::new(live),
             session_db: Mutex::new(session_db),
@@ -209,15 +234,19 @@ impl Directory {
     }
 
     /// All users, sorted by username.
-    pub fn users(&self) -> Vec<&User> {
-        let mut v: Vec<&User> = self.users.values().collect();
+    pub fn users(&self) -> Vec<Arc<User>> {
+        let mut v: Vec<Arc<User>> = self.read_users().values().cloned().collect();
         v.sort_by(|a, b| a.username.cmp(&b.username));
         v
     }
 
     /// The user with this name.
-    pub fn user(&self, username: &str) -> Option<&User> {
-        self.users.get(username)
+    pub fn user(&self, username: &str) -> Option<Arc<User>> {
+        self.read_users().get(username).cloned()
+    }
+
+    fn read_users(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<User>>> {
+        self.users.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Checks a password and opens a session ([`Directory::verify`], then
@@ -226,9 +255,9 @@ impl Directory {
     ///
     /// # Errors
     /// [`LoginError::BadCredentials`] for an unknown user or a wrong password.
-    pub fn login(&self, username: &str, password: &str) -> Result<(String, &User), LoginError> {
+    pub fn login(&self, username: &str, password: &str) -> Result<(String, Arc<User>), LoginError> {
         let user = self.verify(username, password, &mut Vec::new())?;
-        Ok((self.open_session(user)?, user))
+        Ok((self.open_session(&user)?, user))
     }
 
     /// Checks a password. An unknown user is checked against a dummy hash, so that it costs
@@ -244,9 +273,11 @@ impl Directory {
         username: &str,
         password: &str,
         memory: &mut Vec<argon2::Block>,
-    ) -> Result<&User, LoginError> {
-        let user = self.users.get(username);
-        let stored = user.map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
+    ) -> Result<Arc<User>, LoginError> {
+        let user = self.user(username);
+        let stored = user
+            .as_ref()
+            .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
         let right = check_password(stored, password.as_bytes(), memory)?;
         match user {
             Some(user) if right => Ok(user),
@@ -279,8 +310,15 @@ impl Directory {
             })?;
         }
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.retain(|_, (_, until)| *until > now);
-        sessions.insert(key, (user.username.clone(), expires));
+        sessions.retain(|_, live| live.expires > now);
+        sessions.insert(
+            key,
+            Live {
+                username: user.username.clone(),
+                expires,
+                last_seen: now,
+            },
+        );
         Ok(token)
     }
 
@@ -292,17 +330,123 @@ impl Directory {
             tracing::error!(error = %err, "failed to delete a session");
         }
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.remove(&key).map(|(username, _)| username)
+        sessions.remove(&key).map(|live| live.username)
     }
 
     /// The user a bearer token belongs to, if the session is live.
-    pub fn authenticate(&self, token: &str) -> Option<&User> {
-        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let (username, expires) = sessions.get(&digest(token))?;
-        if *expires <= unix_now() {
-            return None;
+    pub fn authenticate(&self, token: &str) -> Option<Arc<User>> {
+        let username = {
+            let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let live = sessions.get(&digest(token))?;
+            if live.expires <= unix_now() {
+                return None;
+            }
+            live.username.clone()
+        };
+        self.user(&username)
+    }
+
+    /// As [`authenticate`](Self::authenticate), for a session that also ends after `idle`
+    /// without activity (the workbench's cookie sessions). `activity` says whether this
+    /// request is the user's (a page, a form, a search typed) rather than a page's own poll,
+    /// and so restarts the idle time. A session idle too long is ended here.
+    pub fn authenticate_active(
+        &self,
+        token: &str,
+        idle: Duration,
+        activity: bool,
+    ) -> Option<Arc<User>> {
+        let key = digest(token);
+        let now = unix_now();
+        let username = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let live = sessions.get_mut(&key)?;
+            let idle_until = live.last_seen.saturating_add(idle.as_secs() as i64);
+            if live.expires <= now || idle_until <= now {
+                drop(sessions);
+                self.logout(token);
+                return None;
+            }
+            if activity {
+                live.last_seen = now;
+            }
+            live.username.clone()
+        };
+        self.user(&username)
+    }
+
+    /// Sets `username`'s password to `new_password` (hashed here, argon2id) and whether it
+    /// must be changed at the next sign-in, writes `users.json`, and ends every other session
+    /// of the user (`keep`, the one that asked, stays open). The policy is the caller's
+    /// (`domain::password::check_new`), checked before.
+    ///
+    /// # Errors
+    /// An unknown user; hashing or writing the file failed (nothing changed then).
+    pub fn set_password(
+        &self,
+        username: &str,
+        new_password: &str,
+        must_change: bool,
+        keep: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let hash = hash_password(new_password)?;
+        self.update_user(username, |user| {
+            user.password_hash = hash;
+            user.must_change_password = must_change;
+        })?;
+        let kept = keep.map(digest);
+        let ended: Vec<String> = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let ended: Vec<String> = sessions
+                .iter()
+                .filter(|(key, live)| live.username == username && Some(*key) != kept.as_ref())
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in &ended {
+                sessions.remove(key);
+            }
+            ended
+        };
+        let db = self.session_db.lock().unwrap_or_else(|e| e.into_inner());
+        for key in ended {
+            if let Err(err) = db.execute("DELETE FROM sessions WHERE digest = ?1", [&key]) {
+                tracing::error!(error = %err, "failed to delete a session");
+            }
         }
-        self.users.get(username)
+        Ok(())
+    }
+
+    /// Records that `username` must change the password at the next page (a sign-in with a
+    /// handed-out password). Does nothing when already recorded.
+    ///
+    /// # Errors
+    /// An unknown user; writing the file failed.
+    pub fn require_password_change(&self, username: &str) -> anyhow::Result<()> {
+        if self.user(username).is_some_and(|u| u.must_change_password) {
+            return Ok(());
+        }
+        self.update_user(username, |user| user.must_change_password = true)
+    }
+
+    /// Changes one user and rewrites `users.json` under the write lock, so two changes at
+    /// once cannot lose one; the map changes only once the file is in place.
+    fn update_user(&self, username: &str, change: impl FnOnce(&mut User)) -> anyhow::Result<()> {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let mut user = users
+            .get(username)
+            .map(|u| User::clone(u))
+            .with_context(|| format!("no user `{username}`"))?;
+        change(&mut user);
+        let mut all: Vec<&User> = users
+            .values()
+            .filter(|u| u.username != username)
+            .map(|u| &**u)
+            .chain(std::iter::once(&user))
+            .collect();
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        write_users(&self.users_path, &all)?;
+        users.insert(username.to_owned(), Arc::new(user));
+        Ok(())
     }
 
     /// Seconds a new session lasts.
@@ -374,7 +518,7 @@ fn hash_password(password: &str) -> anyhow::Result<String> {
 /// Writes the demo users with `demo_password`. The demo accounts share one password by design,
 /// so they share one argon2 hash (and salt): hashing 300 accounts one by one would cost seconds
 /// at every first start.
-fn seed(path: &PathBuf, demo_password: &str) -> anyhow::Result<()> {
+fn seed(path: &Path, demo_password: &str) -> anyhow::Result<()> {
     let file: UsersFile =
         serde_json::from_str(USERS_JSON).context("failed to parse `fixtures/users.json`")?;
     let hash = hash_password(demo_password)?;
@@ -388,14 +532,34 @@ fn seed(path: &PathBuf, demo_password: &str) -> anyhow::Result<()> {
             unit_id: u.unit_id,
             oversees: u.oversees,
             password_hash: hash.clone(),
+            must_change_password: false,
         })
         .collect();
-    let text = serde_json::to_string_pretty(&users).context("failed to encode users")?;
+    write_users(path, &users.iter().collect::<Vec<_>>())?;
+    tracing::info!(path = %path.display(), n_users = users.len(), "seeded demo users");
+    Ok(())
+}
+
+/// Writes `users.json` whole: a temporary file, synced, renamed over the old one, the folder
+/// synced, so a crash leaves the old file or the new one, never half of either.
+fn write_users(path: &Path, users: &[&User]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(users).context("failed to encode users")?;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("failed to write `{}`", tmp.display()))?;
+    {
+        let mut file = std::fs::File::create(&tmp)
+            .with_context(|| format!("failed to write `{}`", tmp.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("failed to write `{}`", tmp.display()))?;
+    }
     std::fs::rename(&tmp, path)
         .with_context(|| format!("failed to move `{}` into place", tmp.display()))?;
-    tracing::info!(path = %path.display(), n_users = users.len(), "seeded demo users");
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
     Ok(())
 }
 
@@ -426,7 +590,10 @@ mod tests {
         let (token, user) = directory.login("operator", "pw-1").expect("login");
         assert_eq!(user.username, "operator");
         assert_eq!(
-            directory.authenticate(&token).map(|u| u.username.as_str()),
+            directory
+                .authenticate(&token)
+                .map(|u| u.username.clone())
+                .as_deref(),
             Some("operator")
         );
         assert!(matches!(
@@ -443,7 +610,10 @@ mod tests {
         let again = Directory::open(dir.path(), &org, "other").expect("reopens");
         assert!(again.login("operator", "pw-1").is_ok());
         assert_eq!(
-            again.authenticate(&token).map(|u| u.username.as_str()),
+            again
+                .authenticate(&token)
+                .map(|u| u.username.clone())
+                .as_deref(),
             Some("operator")
         );
         assert_eq!(again.logout(&token).as_deref(), Some("operator"));
@@ -457,11 +627,86 @@ mod tests {
     }
 
     #[test]
+    fn a_new_password_is_kept_across_restarts_and_ends_the_user_s_other_sessions() {
+        let org = load_org().expect("org loads");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        let (here, _) = directory.login("operator", "pw-1").expect("login");
+        let (elsewhere, _) = directory.login("operator", "pw-1").expect("login");
+        let (other_user, _) = directory.login("admin", "pw-1").expect("login");
+        directory
+            .require_password_change("operator")
+            .expect("recorded");
+        assert!(
+            directory
+                .user("operator")
+                .expect("user")
+                .must_change_password
+        );
+        directory
+            .set_password("operator", "Hotline-2026", false, Some(&here))
+            .expect("changed");
+        assert!(
+            !directory
+                .user("operator")
+                .expect("user")
+                .must_change_password
+        );
+        assert!(
+            directory.authenticate(&here).is_some(),
+            "the asking session stays"
+        );
+        assert!(directory.authenticate(&elsewhere).is_none(), "others end");
+        assert!(
+            directory.authenticate(&other_user).is_some(),
+            "other users' stay"
+        );
+        assert!(directory.login("operator", "pw-1").is_err());
+        drop(directory);
+        let again = Directory::open(dir.path(), &org, "pw-1").expect("reopens");
+        assert!(again.login("operator", "Hotline-2026").is_ok());
+        assert!(
+            again.authenticate(&elsewhere).is_none(),
+            "ended in the store too"
+        );
+        assert!(
+            again
+                .set_password("nobody", "Hotline-2026", false, None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_idle_session_ends_and_a_poll_does_not_keep_it_open() {
+        let org = load_org().expect("org loads");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        let (token, _) = directory.login("operator", "pw-1").expect("login");
+        let idle = Duration::from_secs(2);
+        assert!(directory.authenticate_active(&token, idle, true).is_some());
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(
+            directory.authenticate_active(&token, idle, false).is_some(),
+            "a poll within the idle time is let through"
+        );
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(
+            directory.authenticate_active(&token, idle, true).is_none(),
+            "the poll did not count as activity: the session has ended"
+        );
+        assert!(
+            directory.authenticate(&token).is_none(),
+            "ended for the API too"
+        );
+    }
+
+    #[test]
     fn an_unknown_user_is_checked_against_a_hash_as_costly_as_a_real_one() {
         let org = load_org().expect("org loads");
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
-        let real = PasswordHash::new(&directory.users()[0].password_hash).expect("PHC");
+        let users = directory.users();
+        let real = PasswordHash::new(&users[0].password_hash).expect("PHC");
         let dummy = PasswordHash::new(&directory.dummy_hash).expect("PHC");
         assert_eq!(dummy.algorithm, real.algorithm);
         assert_eq!(dummy.version, real.version);

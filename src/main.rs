@@ -96,6 +96,19 @@ enum Cmd {
             value_delimiter = ','
         )]
         trusted_proxy: Vec<std::net::IpAddr>,
+        /// Minutes a workbench session may go without the user's activity before it ends
+        /// (1 to 720; a page's own polling does not count).
+        #[arg(
+            long,
+            env = "MINQING_SESSION_IDLE_MINUTES",
+            value_name = "MINUTES",
+            default_value_t = 30
+        )]
+        session_idle_minutes: u32,
+        /// Mark the workbench's cookies `Secure`: set it when users reach the service over
+        /// TLS (through a proxy), so browsers never send the session over plain HTTP.
+        #[arg(long, env = "MINQING_SECURE_COOKIES")]
+        secure_cookies: bool,
         /// Seconds a client has to send a whole request head once it began, and the longest
         /// pause in its body (then 408), 1 to 300.
         #[arg(
@@ -198,6 +211,8 @@ fn main() -> anyhow::Result<()> {
             login_max_failures_per_address,
             login_lock_minutes,
             trusted_proxy,
+            session_idle_minutes,
+            secure_cookies,
             header_read_timeout,
             idle_timeout,
             max_connections,
@@ -218,6 +233,8 @@ fn main() -> anyhow::Result<()> {
                     max_failures_per_address: login_max_failures_per_address,
                     lock_minutes: login_lock_minutes,
                     trusted_proxies: trusted_proxy,
+                    session_idle_minutes,
+                    secure_cookies,
                 },
                 connections: config::ConnectionLimits {
                     header_read_timeout: std::time::Duration::from_secs(header_read_timeout),

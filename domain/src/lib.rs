@@ -49,6 +49,7 @@ pub mod kinds;
 pub mod learned;
 pub mod login_guard;
 pub mod org;
+pub mod password;
 pub mod roles;
 pub mod routing;
 pub mod text;

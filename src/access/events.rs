@@ -109,6 +109,13 @@ pub enum SecurityEvent {
         /// Who.
         username: String,
     },
+    /// A user changed their own password (the workbench's 修改密码).
+    PasswordChanged {
+        /// Who.
+        username: String,
+        /// From where.
+        address: String,
+    },
 }
 
 impl SecurityEvent {
@@ -121,6 +128,7 @@ impl SecurityEvent {
             SecurityEvent::LoginLocked { .. } => "login_locked",
             SecurityEvent::LoginUnlocked { .. } => "login_unlocked",
             SecurityEvent::LoggedOut { .. } => "logged_out",
+            SecurityEvent::PasswordChanged { .. } => "password_changed",
         }
     }
 }

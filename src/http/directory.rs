@@ -262,7 +262,7 @@ async fn users(
         app.directory
             .users()
             .into_iter()
-            .map(UserView::from)
+            .map(|u| UserView::from(&*u))
             .collect(),
     ))
 }

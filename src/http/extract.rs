@@ -219,7 +219,7 @@ impl FromRequestParts<AppState> for Caller {
             .directory
             .authenticate(&token)
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller(user.clone()))
+        Ok(Caller(User::clone(&user)))
     }
 }
 

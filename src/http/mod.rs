@@ -82,7 +82,14 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         // The workbench's pages and assets (`crate::web`), outside `/api/v1`.
         .merge(crate::web::router())
-        .fallback(|| async { ApiError::RouteNotFound })
+        // Under `/api/` a machine asked: problem+json; elsewhere a person: a page.
+        .fallback(|uri: axum::http::Uri| async move {
+            if uri.path().starts_with("/api/") {
+                ApiError::RouteNotFound.into_response()
+            } else {
+                crate::web::not_found()
+            }
+        })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(

@@ -66,7 +66,7 @@ pub struct SecurityEventView {
     /// `login_succeeded`, `login_failed` (a wrong password for an existing user),
     /// `unknown_user_logins_failed` (failed logins for names that are no user, counted per
     /// address and minute; the names are not kept), `login_locked`, `login_unlocked`,
-    /// `logged_out`.
+    /// `logged_out`, `password_changed`.
     #[serde(rename = "type")]
     kind: &'static str,
     /// The user (logins, failures, logouts).
@@ -125,7 +125,8 @@ impl From<RecordedSecurityEvent> for SecurityEventView {
             by: None,
         };
         match rec.event {
-            SecurityEvent::LoginSucceeded { username, address } => {
+            SecurityEvent::LoginSucceeded { username, address }
+            | SecurityEvent::PasswordChanged { username, address } => {
                 view.username = Some(username);
                 view.address = Some(address);
             }

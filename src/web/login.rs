@@ -22,6 +22,8 @@ struct LoginPage {
     username: String,
     /// Why the last attempt failed, in Chinese.
     error: Option<String>,
+    /// The form's own CSRF token (the value of its cookie).
+    token: String,
 }
 
 /// The sign-in form's fields.
@@ -29,6 +31,36 @@ struct LoginPage {
 pub struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    login_token: Option<String>,
+}
+
+/// The sign-in page with `token` in the form and in its cookie.
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    username: String,
+    error: Option<String>,
+    token: Option<String>,
+) -> Response {
+    let Some(token) = token.or_else(session::new_login_token) else {
+        tracing::error!("no random bytes for the sign-in form");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "系统内部错误").into_response();
+    };
+    let mut res = render(
+        status,
+        &LoginPage {
+            layout: Layout::anonymous("登录"),
+            username,
+            error,
+            token: token.clone(),
+        },
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_login_cookie(&token, state.access.secure_cookies()),
+    );
+    res
 }
 
 /// `GET /login`: the form (or, already signed in, the work lists).
@@ -38,14 +70,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response
     if signed_in {
         return Redirect::to("/").into_response();
     }
-    render(
-        StatusCode::OK,
-        &LoginPage {
-            layout: Layout::anonymous("登录"),
-            username: String::new(),
-            error: None,
-        },
-    )
+    login_page(&state, StatusCode::OK, String::new(), None, None)
 }
 
 /// `POST /login`: checks the password as `POST /api/v1/auth/login` does and sets the session
@@ -53,19 +78,42 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response
 pub async fn submit(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let username = form.username.trim().to_owned();
+    if !session::login_csrf_ok(&headers, form.login_token.as_deref()) {
+        // No password is checked: the form did not come from this site's sign-in page (or
+        // its hour passed). A fresh form, with a fresh token, says so.
+        return login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            username,
+            Some("登录页面已过期，请重新输入后登录".to_owned()),
+            None,
+        );
+    }
     match state
         .access
         .login(username.clone(), form.password, client)
         .await
     {
-        Ok(logged_in) => (
-            [(header::SET_COOKIE, session::set_cookie(&logged_in.token))],
-            Redirect::to("/"),
-        )
-            .into_response(),
+        Ok(logged_in) => {
+            let next = if logged_in.user.must_change_password {
+                session::PASSWORD_PAGE
+            } else {
+                "/"
+            };
+            let secure = state.access.secure_cookies();
+            let mut res = Redirect::to(next).into_response();
+            let headers = res.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                session::set_cookie(&logged_in.token, secure),
+            );
+            headers.append(header::SET_COOKIE, session::clear_login_cookie(secure));
+            res
+        }
         Err(refusal) => {
             let described = Failure::from(refusal).describe();
             if let Some(cause) = &described.cause {
@@ -73,13 +121,12 @@ pub async fn submit(
             }
             let status =
                 StatusCode::from_u16(described.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut res = render(
+            let mut res = login_page(
+                &state,
                 status,
-                &LoginPage {
-                    layout: Layout::anonymous("登录"),
-                    username,
-                    error: Some(described.title.into_owned()),
-                },
+                username,
+                Some(described.title.into_owned()),
+                form.login_token,
             );
             if let Some(secs) = described.retry_after
                 && let Ok(value) = secs.to_string().parse()
@@ -113,7 +160,10 @@ pub async fn logout(
         state.access.logged_out(username);
     }
     (
-        [(header::SET_COOKIE, session::clear_cookie())],
+        [(
+            header::SET_COOKIE,
+            session::clear_cookie(state.access.secure_cookies()),
+        )],
         Redirect::to("/login"),
     )
         .into_response()

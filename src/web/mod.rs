@@ -12,12 +12,14 @@
 //! - `login`: `/login` (GET, POST) and `/logout` (POST).
 //! - `worklist`: 我的待办 at `/`: tabs with counts (polled by htmx), rows, paging.
 //! - `case`: 工单详情 at `/cases/{id}` and its actions (POST, with the version shown).
+//! - `account`: 账户 at `/account` and 修改密码 at `/account/password`.
 //!
 //! # Invariants
 //! - Every state-changing request carries the session's CSRF token (form field or
 //!   `X-CSRF-Token`); a page request without a live session goes to `/login`.
 //! - Nothing here imports `crate::http`.
 
+mod account;
 mod assets;
 mod case;
 mod login;
@@ -48,6 +50,11 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/cases/{id}", get(case::page).post(case::act))
+        .route("/account", get(account::page))
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::change_password),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
@@ -169,6 +176,18 @@ pub fn failure_page(layout: Layout, failure: Failure) -> Response {
             },
             title: described.title.to_string(),
             code: described.code,
+        },
+    )
+}
+
+/// 页面不存在: a path that is no page (404), for a person who followed a bad link.
+pub fn not_found() -> Response {
+    render(
+        StatusCode::NOT_FOUND,
+        &ErrorPage {
+            layout: Layout::anonymous("页面不存在"),
+            title: "页面不存在，请检查链接".to_owned(),
+            code: "page_not_found",
         },
     )
 }
