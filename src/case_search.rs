@@ -210,6 +210,7 @@ pub fn query_of(text: &str, filter: &CaseFilter, scope: &Scope, now: DateTime<Ut
             Sort::CreatedDesc => CaseOrder::CreatedDesc,
             Sort::CreatedAsc => CaseOrder::CreatedAsc,
             Sort::CompleteDueAsc => CaseOrder::CompleteDueAsc,
+            Sort::CompleteDueDesc => CaseOrder::CompleteDueDesc,
             Sort::CaseIdAsc => CaseOrder::CaseIdAsc,
         },
         offset: (page - 1).saturating_mul(per_page),

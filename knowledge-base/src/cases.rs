@@ -162,6 +162,8 @@ pub enum CaseOrder {
     CreatedAsc,
     /// Earliest handling deadline first, cases without one last (then by case id).
     CompleteDueAsc,
+    /// Latest handling deadline first, cases without one first (then by case id, descending).
+    CompleteDueDesc,
     /// By case id.
     CaseIdAsc,
 }
@@ -741,6 +743,9 @@ impl CaseIndex {
             CaseOrder::CompleteDueAsc => {
                 by_fast_field(&searcher, &matching, top, COMPLETE_DUE, Order::Asc)?
             }
+            CaseOrder::CompleteDueDesc => {
+                by_fast_field(&searcher, &matching, top, COMPLETE_DUE, Order::Desc)?
+            }
             CaseOrder::CaseIdAsc => {
                 let sort = (
                     tantivy::collector::sort_key::SortByString::for_field(CASE_ID),
@@ -1000,6 +1005,10 @@ mod tests {
         assert_eq!(sorted(CaseOrder::CreatedAsc, 2), ["A2", "C"]);
         // No deadline sorts last.
         assert_eq!(sorted(CaseOrder::CompleteDueAsc, 0), ["B", "A2", "A1", "C"]);
+        assert_eq!(
+            sorted(CaseOrder::CompleteDueDesc, 0),
+            ["C", "A1", "A2", "B"]
+        );
         assert_eq!(sorted(CaseOrder::CaseIdAsc, 0), ["A1", "A2", "B", "C"]);
         assert_eq!(sorted(CaseOrder::Relevance, 0).len(), 4);
     }

@@ -120,6 +120,8 @@ pub enum Sort {
     CreatedAsc,
     /// Earliest handling deadline first (cases without one last).
     CompleteDueAsc,
+    /// Latest handling deadline first.
+    CompleteDueDesc,
     /// By case number.
     CaseIdAsc,
     /// Best text match first (the order of [`CaseFilter::text_matches`]); without text
@@ -128,12 +130,13 @@ pub enum Sort {
 }
 
 impl Sort {
-    /// `-created_at`, `created_at`, `complete_due`, `case_id`.
+    /// `-created_at`, `created_at`, `complete_due`, `-complete_due`, `case_id`.
     pub fn parse(text: &str) -> Option<Sort> {
         Some(match text {
             "-created_at" => Sort::CreatedDesc,
             "created_at" => Sort::CreatedAsc,
             "complete_due" => Sort::CompleteDueAsc,
+            "-complete_due" => Sort::CompleteDueDesc,
             "case_id" => Sort::CaseIdAsc,
             "relevance" => Sort::Relevance,
             _ => return None,
@@ -146,7 +149,19 @@ impl Sort {
         match self {
             Sort::CreatedDesc | Sort::Relevance => Some("created_at DESC, case_id DESC"),
             Sort::CreatedAsc => Some("created_at ASC, case_id ASC"),
-            Sort::CaseIdAsc | Sort::CompleteDueAsc => None,
+            Sort::CaseIdAsc | Sort::CompleteDueAsc | Sort::CompleteDueDesc => None,
+        }
+    }
+
+    /// The opposite order (a work list read from its other end); a sort by case number or
+    /// relevance stays as it is.
+    fn reversed(self) -> Sort {
+        match self {
+            Sort::CreatedDesc => Sort::CreatedAsc,
+            Sort::CreatedAsc => Sort::CreatedDesc,
+            Sort::CompleteDueAsc => Sort::CompleteDueDesc,
+            Sort::CompleteDueDesc => Sort::CompleteDueAsc,
+            other @ (Sort::CaseIdAsc | Sort::Relevance) => other,
         }
     }
 
@@ -155,6 +170,7 @@ impl Sort {
             Sort::CreatedDesc | Sort::Relevance => "c.created_at DESC, c.case_id DESC",
             Sort::CreatedAsc => "c.created_at ASC, c.case_id ASC",
             Sort::CompleteDueAsc => "c.complete_due ASC, c.case_id ASC",
+            Sort::CompleteDueDesc => "c.complete_due DESC, c.case_id DESC",
             Sort::CaseIdAsc => "c.case_id ASC",
         }
     }
@@ -561,6 +577,8 @@ struct SideList {
     /// The columns added to each row of the page (`recallable`, `requests`), on the case
     /// list `c`, with their parameters.
     extra: Option<(String, Vec<Value>)>,
+    /// Read from the other end: the latest deadline first (each case at its latest row).
+    reverse: bool,
 }
 
 /// Above this many `case_scope` rows for a caller's keys, a page whose conditions need the
@@ -983,8 +1001,32 @@ impl Queries {
         page: u32,
         per_page: u32,
     ) -> Result<Page, ProjectionError> {
+        self.work_list_ordered(list, owner, now, due_soon_until, false, page, per_page)
+    }
+
+    /// [`work_list`](Self::work_list), or with `reverse` the same list from its other end
+    /// (the least urgent first), read from the same index backwards.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn work_list_ordered(
+        &self,
+        list: WorkList,
+        owner: &WorkListOwner,
+        now: DateTime<Utc>,
+        due_soon_until: DateTime<Utc>,
+        reverse: bool,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page, ProjectionError> {
         match Self::work_list_plan(list, owner, now, due_soon_until) {
-            ListPlan::Side(side) => self.side_page(side, page, per_page, now),
+            ListPlan::Side(side) => {
+                self.side_page(SideList { reverse, ..side }, page, per_page, now)
+            }
+            ListPlan::Cases(cond, sort) if reverse => {
+                self.page(&cond, sort.reversed(), page, per_page, now)
+            }
             ListPlan::Cases(cond, sort) => self.page(&cond, sort, page, per_page, now),
         }
     }
@@ -1043,6 +1085,7 @@ impl Queries {
                 where_sql: format!("{units_in} AND {extra}"),
                 params: all,
                 extra: None,
+                reverse: false,
             })
         };
         // The owner's unit for its own lists; NULL (equal to nothing) for a leader only.
@@ -1061,6 +1104,7 @@ impl Queries {
                 where_sql: "w.unit_id = ? AND w.list = ?".to_owned(),
                 params: vec![own_unit(), Conditions::text(list)],
                 extra,
+                reverse: false,
             })
         };
         match list {
@@ -1110,6 +1154,7 @@ impl Queries {
                     .to_owned(),
                 params: vec![own_unit()],
                 extra: None,
+                reverse: false,
             }),
             // The transfer table's (from unit, complete-by) index, most urgent first; the
             // complete-by there is the case list's, written with it.
@@ -1125,6 +1170,7 @@ impl Queries {
                         .to_owned(),
                     vec![own_unit()],
                 )),
+                reverse: false,
             }),
             WorkList::ToTransfer => waiting("to_transfer", None),
             WorkList::ToDecide => waiting(
@@ -1181,6 +1227,7 @@ impl Queries {
             where_sql,
             params,
             extra,
+            reverse,
         } = side;
         let mut item_params = params;
         item_params.push(Value::Integer(i64::from(per_page)));
@@ -1196,12 +1243,17 @@ impl Queries {
         };
         // NULL deadlines (none occur in the lists) would sort first; the page keeps the side
         // table's order, a case at its earliest row.
+        let (dir, pick) = if reverse {
+            ("DESC", "max")
+        } else {
+            ("ASC", "min")
+        };
         let sql = format!(
             "WITH p (case_id, due) AS (SELECT {a}.case_id, {a}.{deadline} FROM {from} \
-             WHERE {where_sql} ORDER BY {a}.{deadline}, {a}.case_id LIMIT ? OFFSET ?) \
-             SELECT {COLUMNS}, {extra_sql} FROM (SELECT case_id, min(due) AS due FROM p \
+             WHERE {where_sql} ORDER BY {a}.{deadline} {dir}, {a}.case_id {dir} LIMIT ? OFFSET ?) \
+             SELECT {COLUMNS}, {extra_sql} FROM (SELECT case_id, {pick}(due) AS due FROM p \
              GROUP BY case_id) q CROSS JOIN case_list c ON c.case_id = q.case_id \
-             ORDER BY q.due, c.case_id"
+             ORDER BY q.due {dir}, c.case_id {dir}"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt

@@ -1036,6 +1036,17 @@ fn ordered(q: &Queries, user: &str, list: WorkList, now: DateTime<Utc>) -> Vec<S
         paged.extend(one.items.into_iter().map(|c| c.case_id));
     }
     assert_eq!(paged, all, "{user} {list:?} a page at a time");
+    // Reversed, the same list from its other end.
+    let reversed: Vec<String> = q
+        .work_list_ordered(list, &owner, now, now + Duration::hours(4), true, 1, 50)
+        .expect("work list")
+        .items
+        .into_iter()
+        .map(|c| c.case_id)
+        .collect();
+    let mut back = all.clone();
+    back.reverse();
+    assert_eq!(reversed, back, "{user} {list:?} reversed");
     all
 }
 

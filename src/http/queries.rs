@@ -67,7 +67,7 @@ pub struct ListQuery {
     /// 摆摊 finds 占道经营); only cases matching at least half of the words, all of them
     /// counted in `total`.
     q: Option<String>,
-    /// relevance (default with `q`), -created_at (default without), created_at, complete_due,
+    /// relevance (default with `q`), -created_at (default without), created_at, complete_due, -complete_due,
     /// case_id.
     sort: Option<String>,
     /// 1-based page, 1 to 10000 (default 1), its first row within the first 10,000 cases.
@@ -228,7 +228,7 @@ async fn list_cases(
             ApiError::bad_request(
                 "invalid_query",
                 format!(
-                    "`sort` must be relevance, -created_at, created_at, complete_due or case_id, got `{s}`"
+                    "`sort` must be relevance, -created_at, created_at, complete_due, -complete_due or case_id, got `{s}`"
                 ),
             )
         })?,
@@ -272,6 +272,8 @@ pub struct WorkListQuery {
     list: String,
     /// For due_soon: the warning window in working hours (default 4).
     due_within_hours: Option<u32>,
+    /// The list from its other end: the least urgent first (default false).
+    reverse: Option<bool>,
     /// 1-based page, 1 to 10000 (default 1).
     #[param(minimum = 1, maximum = 10000)]
     page: Option<u32>,
@@ -306,10 +308,11 @@ async fn work_list(
     })?;
     let paging = paging(q.page, q.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let page = app
-        .work_list(
+        .work_list_in(
             &user.actor(),
             list,
             q.due_within_hours,
+            q.reverse.unwrap_or(false),
             paging,
             q.min_position,
         )

@@ -22,6 +22,8 @@ const PER_PAGE: u32 = 20;
 pub struct ListQuery {
     list: Option<String>,
     page: Option<u32>,
+    /// The list from its other end (least urgent first).
+    reverse: Option<bool>,
     /// Read your own writes (a page after a command links here with its position).
     min_position: Option<u64>,
 }
@@ -71,6 +73,10 @@ struct WorkListPage {
     layout: Layout,
     tabs: Tabs,
     list_label: &'static str,
+    /// The same list in the other order.
+    order_link: String,
+    /// The order shown, on the deadline column's header.
+    order_label: &'static str,
     rows: Vec<Row>,
     total: u64,
     page: u32,
@@ -123,8 +129,9 @@ pub async fn page(
         return render(StatusCode::OK, &TabsFragment { tabs });
     }
     let page_no = query.page.unwrap_or(1).clamp(1, 500);
+    let reverse = query.reverse.unwrap_or(false);
     let rows = match state
-        .work_list(&actor, list, None, (page_no, PER_PAGE), None)
+        .work_list_in(&actor, list, None, reverse, (page_no, PER_PAGE), None)
         .await
     {
         Ok(rows) => rows,
@@ -134,7 +141,7 @@ pub async fn page(
     let pages = u32::try_from(rows.total.div_ceil(u64::from(PER_PAGE)))
         .unwrap_or(u32::MAX)
         .max(1);
-    let link = |p: u32| format!("/?list={}&page={p}", list.code());
+    let link = |p: u32| format!("/?list={}&page={p}&reverse={reverse}", list.code());
     let items = rows
         .items
         .iter()
@@ -180,6 +187,12 @@ pub async fn page(
             layout: Layout::new(&state, &session, format!("我的待办 · {}", list.label())),
             tabs,
             list_label: list.label(),
+            order_link: format!("/?list={}&reverse={}", list.code(), !reverse),
+            order_label: if reverse {
+                "时限 ↓（最宽松在前）"
+            } else {
+                "时限 ↑（最紧急在前）"
+            },
             rows: items,
             total: rows.total,
             page: page_no,

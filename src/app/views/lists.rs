@@ -274,6 +274,24 @@ impl AppState {
         viewer: &Actor,
         list: WorkList,
         due_within_hours: Option<u32>,
+        paging: (u32, u32),
+        min_position: Option<u64>,
+    ) -> Result<Page, Failure> {
+        self.work_list_in(viewer, list, due_within_hours, false, paging, min_position)
+            .await
+    }
+
+    /// [`work_list`](Self::work_list), or with `reverse` the same list from its other end
+    /// (the least urgent first).
+    ///
+    /// # Errors
+    /// As [`AppState::work_list`].
+    pub async fn work_list_in(
+        &self,
+        viewer: &Actor,
+        list: WorkList,
+        due_within_hours: Option<u32>,
+        reverse: bool,
         (page, per_page): (u32, u32),
         min_position: Option<u64>,
     ) -> Result<Page, Failure> {
@@ -283,7 +301,9 @@ impl AppState {
         let now = self.now();
         let page = self
             .read
-            .query(move |queries| queries.work_list(list, &owner, now, until, page, per_page))
+            .query(move |queries| {
+                queries.work_list_ordered(list, &owner, now, until, reverse, page, per_page)
+            })
             .await
             .map_err(Failure::Internal)?;
         Ok(masked(page, viewer, &self.org))
