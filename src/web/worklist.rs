@@ -1,6 +1,8 @@
-//! 我的待办 at `/`: the caller's work lists as tabs with their counts (htmx polls the tabs),
-//! the selected list's rows with the deadline that matters as working time left and a
-//! red / yellow / green mark, paged.
+//! 我的待办 at `/`: the caller's work lists as tabs with their counts, the selected list's
+//! rows with the deadline that matters as working time left and a red / yellow / green mark,
+//! paged and sortable both ways. htmx polls both parts (as polls, which do not hold the
+//! session open): the tabs every 15 s, the rows every 20 s, so new work appears and the time
+//! left counts down without a reload.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -66,12 +68,10 @@ pub struct Row {
     accepted_at: String,
 }
 
-/// 我的待办.
-#[derive(Template)]
-#[template(path = "worklist.html")]
-struct WorkListPage {
-    layout: Layout,
-    tabs: Tabs,
+/// The list's rows and paging: the part of the page the rows' poll replaces.
+struct Rows {
+    /// This very page of the list (what the poll asks for again).
+    link: String,
     list_label: &'static str,
     /// The same list in the other order.
     order_link: String,
@@ -83,6 +83,29 @@ struct WorkListPage {
     pages: u32,
     prev: Option<String>,
     next: Option<String>,
+}
+
+/// 我的待办.
+#[derive(Template)]
+#[template(path = "worklist.html")]
+struct WorkListPage {
+    layout: Layout,
+    tabs: Tabs,
+    rows: Rows,
+}
+
+/// The rows alone: the fragment htmx polls.
+#[derive(Template)]
+#[template(path = "_rows.html")]
+struct RowsFragment {
+    rows: Rows,
+}
+
+/// The element a request of htmx will replace (`HX-Target`).
+fn htmx_target(headers: &HeaderMap) -> Option<&str> {
+    session::is_htmx(headers)
+        .then(|| headers.get("hx-target").and_then(|v| v.to_str().ok()))
+        .flatten()
 }
 
 fn tabs(counts: &WorkListCounts, current: WorkList) -> Tabs {
@@ -125,7 +148,8 @@ pub async fn page(
         .or_else(|| counts.counts.iter().find(|c| c.count > 0).map(|c| c.list))
         .unwrap_or(WorkList::ToReceive);
     let tabs = tabs(&counts, list);
-    if session::is_htmx(&headers) {
+    let rows_only = htmx_target(&headers) == Some("rows");
+    if session::is_htmx(&headers) && !rows_only {
         return render(StatusCode::OK, &TabsFragment { tabs });
     }
     let page_no = query.page.unwrap_or(1).clamp(1, 500);
@@ -181,24 +205,31 @@ pub async fn page(
             }
         })
         .collect();
+    let rows = Rows {
+        link: link(page_no),
+        list_label: list.label(),
+        order_link: format!("/?list={}&reverse={}", list.code(), !reverse),
+        order_label: if reverse {
+            "时限 ↓（最宽松在前）"
+        } else {
+            "时限 ↑（最紧急在前）"
+        },
+        rows: items,
+        total: rows.total,
+        page: page_no,
+        pages,
+        prev: (page_no > 1).then(|| link(page_no - 1)),
+        next: (page_no < pages).then(|| link(page_no + 1)),
+    };
+    if rows_only {
+        return render(StatusCode::OK, &RowsFragment { rows });
+    }
     render(
         StatusCode::OK,
         &WorkListPage {
             layout: Layout::new(&state, &session, format!("我的待办 · {}", list.label())),
             tabs,
-            list_label: list.label(),
-            order_link: format!("/?list={}&reverse={}", list.code(), !reverse),
-            order_label: if reverse {
-                "时限 ↓（最宽松在前）"
-            } else {
-                "时限 ↑（最紧急在前）"
-            },
-            rows: items,
-            total: rows.total,
-            page: page_no,
-            pages,
-            prev: (page_no > 1).then(|| link(page_no - 1)),
-            next: (page_no < pages).then(|| link(page_no + 1)),
+            rows,
         },
     )
 }

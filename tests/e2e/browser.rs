@@ -300,6 +300,12 @@ async fn the_housing_handler_receives_a_case_from_the_work_list() {
         .expect("mark the page");
     let second = transferred_to_housing(&app, "小区电梯频繁故障").await;
     browser.wait_for_text(&tab_count("待签收"), "2").await;
+    // ... and so are the rows of the list shown.
+    browser
+        .wait_for(&format!(
+            "//div[@id='rows']//a[normalize-space()='{second}']"
+        ))
+        .await;
     let kept = browser
         .client
         .execute("return window.minqingNotReloaded === true;", vec![])
