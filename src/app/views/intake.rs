@@ -3,7 +3,7 @@
 //! `GET /api/v1/units?q=` answers too), and the knowledge base's suggestions while a request
 //! is typed, refused while its index is still catching up.
 
-use domain::org::{Level, Unit, UnitId, UnitKind};
+use domain::org::{Level, OrgTree, Unit, UnitId, UnitKind};
 use domain::roles::Actor;
 use knowledge_base::index::SearchPage;
 
@@ -68,59 +68,63 @@ impl App {
             .map_err(|err| AppError::Domain(err).into())
     }
 
-    /// The units matching `search`: with text, the name itself first, then names that start
-    /// with it, names that contain it, paths that contain it (higher levels first within
-    /// each), at most `limit`; without text, every unit matching the other conditions, in
-    /// the tree's order.
+    /// The units matching `search` ([`find_units`]).
     pub fn find_units(&self, search: &UnitSearch) -> Vec<FoundUnit<'_>> {
-        let org = &self.org;
-        let candidates = org
-            .units()
-            .iter()
-            .filter(|u| search.parent_id.is_none() || u.parent_id == search.parent_id)
-            .filter(|u| search.level.is_none_or(|l| u.level == l))
-            .filter(|u| !search.places_only || is_place(u.kind));
-        let text = search
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let Some(text) = text else {
-            return candidates
-                .map(|unit| FoundUnit {
-                    unit,
-                    path: org.path_label(&unit.id),
-                })
-                .collect();
-        };
-        let mut found: Vec<(u8, FoundUnit<'_>)> = candidates
-            .filter_map(|unit| {
-                let path = org.path_label(&unit.id);
-                let closeness = if unit.name == text {
-                    0
-                } else if unit.name.starts_with(text) {
-                    1
-                } else if unit.name.contains(text) {
-                    2
-                } else if path.contains(text) {
-                    3
-                } else {
-                    return None;
-                };
-                Some((closeness, FoundUnit { unit, path }))
+        find_units(&self.org, search)
+    }
+}
+
+/// The units of `org` matching `search`: with text, the name itself first, then names that
+/// start with it, names that contain it, paths that contain it (higher levels first within
+/// each), at most `limit`; without text, every unit matching the other conditions, in the
+/// tree's order.
+pub fn find_units<'a>(org: &'a OrgTree, search: &UnitSearch) -> Vec<FoundUnit<'a>> {
+    let candidates = org
+        .units()
+        .iter()
+        .filter(|u| search.parent_id.is_none() || u.parent_id == search.parent_id)
+        .filter(|u| search.level.is_none_or(|l| u.level == l))
+        .filter(|u| !search.places_only || is_place(u.kind));
+    let text = search
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(text) = text else {
+        return candidates
+            .map(|unit| FoundUnit {
+                unit,
+                path: org.path_label(&unit.id),
             })
             .collect();
-        found.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| level_rank(a.1.unit.level).cmp(&level_rank(b.1.unit.level)))
-                .then_with(|| a.1.path.cmp(&b.1.path))
-        });
-        found
-            .into_iter()
-            .take(search.limit)
-            .map(|(_, unit)| unit)
-            .collect()
-    }
+    };
+    let mut found: Vec<(u8, FoundUnit<'a>)> = candidates
+        .filter_map(|unit| {
+            let path = org.path_label(&unit.id);
+            let closeness = if unit.name == text {
+                0
+            } else if unit.name.starts_with(text) {
+                1
+            } else if unit.name.contains(text) {
+                2
+            } else if path.contains(text) {
+                3
+            } else {
+                return None;
+            };
+            Some((closeness, FoundUnit { unit, path }))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| level_rank(a.1.unit.level).cmp(&level_rank(b.1.unit.level)))
+            .then_with(|| a.1.path.cmp(&b.1.path))
+    });
+    found
+        .into_iter()
+        .take(search.limit)
+        .map(|(_, unit)| unit)
+        .collect()
 }
 
 /// A 503 while the knowledge-base index catches up after a start: until then it may lack
@@ -151,5 +155,57 @@ impl AppState {
         self.kb
             .suggest(text, limit)
             .map_err(|e| Failure::Internal(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(found: &[FoundUnit<'_>]) -> Vec<String> {
+        found.iter().map(|f| f.unit.id.to_string()).collect()
+    }
+
+    #[test]
+    fn a_name_finds_the_place_itself_first_and_then_what_lies_in_it() {
+        let org = crate::directory::load_org().expect("the demo tree");
+        let found = find_units(
+            &org,
+            &UnitSearch {
+                text: Some("张掖路".into()),
+                places_only: true,
+                limit: 5,
+                ..UnitSearch::default()
+            },
+        );
+        assert_eq!(found[0].unit.id.as_str(), "d.chengguan.s02");
+        assert_eq!(found[0].path, "城关区 / 张掖路街道");
+        // Then the places below it, found by their path, higher levels first.
+        assert_eq!(found[1].unit.level, Level::Community);
+        assert!(found[1].path.starts_with("城关区 / 张掖路街道 / "));
+        assert!(found.len() <= 5);
+    }
+
+    #[test]
+    fn places_leave_out_bureaus_departments_and_the_efficiency_office() {
+        let org = crate::directory::load_org().expect("the demo tree");
+        let places = ids(&find_units(
+            &org,
+            &UnitSearch {
+                parent_id: Some(UnitId::new("city")),
+                places_only: true,
+                ..UnitSearch::default()
+            },
+        ));
+        assert!(places.iter().all(|id| id.starts_with("d.")), "{places:?}");
+        let units = ids(&find_units(
+            &org,
+            &UnitSearch {
+                parent_id: Some(UnitId::new("city")),
+                ..UnitSearch::default()
+            },
+        ));
+        assert!(units.iter().any(|id| id == "city.bureau.housing"));
+        assert!(units.len() > places.len());
     }
 }
