@@ -781,6 +781,21 @@ struct DonePage {
     back: String,
 }
 
+/// A unit a transfer may go to, by its name, with its places when it lies below a district
+/// (`张掖路街道（城关区 / 张掖路街道）`).
+fn target_label(state: &AppState, id: &UnitId) -> String {
+    let name = state
+        .org
+        .get(id)
+        .map_or_else(|| id.to_string(), |u| u.name.clone());
+    let path = state.org.path_label(id);
+    if path.contains(" / ") {
+        format!("{name}（{path}）")
+    } else {
+        name
+    }
+}
+
 /// `?done=&pos=`.
 #[derive(Deserialize)]
 pub struct DoneQuery {
@@ -821,7 +836,7 @@ async fn done_page(
                 .map(|u| {
                     (
                         u.to_string(),
-                        state.org.path_label(u),
+                        target_label(state, u),
                         suggested.as_ref() == Some(u),
                     )
                 })

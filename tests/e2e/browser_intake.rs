@@ -157,6 +157,7 @@ async fn a_shift_leader_registers_a_call_by_number_and_place_and_transfers_it_as
         .expect("options");
     assert_eq!(offered, json!(allowed));
     assert!(allowed.contains(&lead));
+    browser.screenshot("intake-transfer").await;
 
     click(&browser, "//form[contains(@class, 'transfer')]//button").await;
     wait_for_containing(&browser, "//*[@role='status']", "已转办").await;
@@ -202,7 +203,8 @@ async fn a_draft_is_saved_found_in_the_drafts_and_submitted_later() {
     browser.goto(&app.url("/intake")).await;
     type_into(&browser, "caller_phone", "0931-8123456").await;
     type_into(&browser, "title", "楼顶漏水待核实").await;
-    click(&browser, "//button[contains(., '保存草稿')]").await;
+    // Alt+G (listed on screen) saves the draft from the keyboard; Alt, G, then Alt let go.
+    type_into(&browser, "title", "\u{e00a}g\u{e000}").await;
     wait_for_containing(&browser, "//*[@role='status']", "草稿已保存").await;
     let id = shown_case_id(&browser).await;
 
