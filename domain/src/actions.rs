@@ -7,9 +7,10 @@
 //! role and unit allow; a form may still be refused for what the user then types (an empty
 //! reason, too long a text).
 
-use crate::case::{Case, CaseId, Satisfaction, Stage};
+use crate::case::{Case, CaseId, Intake, Satisfaction, Stage};
 use crate::command::{AnswerSource, Command, MasterInfo};
 use crate::decide::{Context, decide};
+use crate::error::CaseError;
 use crate::org::UnitId;
 
 /// One verb the actor may perform now.
@@ -192,6 +193,20 @@ pub fn allowed_actions(case: &Case, ctx: &Context<'_>) -> Vec<AllowedAction> {
     out
 }
 
+/// Whether `ctx.actor` may register cases (受理: take calls), asked of [`decide`] with an
+/// empty draft on a new case: the operator's console is offered to exactly those.
+///
+/// # Errors
+/// The refusal (the roles allowed, or that the actor's unit is not a centre), to show.
+pub fn may_create(ctx: &Context<'_>) -> Result<(), CaseError> {
+    let probe = Command::Create {
+        case_id: CaseId::parse("probe").map_err(|_| CaseError::NotCreated)?,
+        intake: Intake::default(),
+        submit: false,
+    };
+    decide(&Case::default(), &probe, ctx).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +304,28 @@ mod tests {
         assert!(verbs(&s, &a_disp).contains(&"transfer"));
         assert!(verbs(&s, &a_disp).contains(&"complete"));
         assert!(!verbs(&s, &a_disp).contains(&"receive"));
+    }
+
+    #[test]
+    fn only_centre_operators_and_shift_leaders_may_take_calls() {
+        let w = world();
+        let now = local(2025, 3, 3, 10, 0);
+        let may = |who: &crate::roles::Actor| {
+            may_create(&Context {
+                now,
+                actor: who,
+                org: &w.org,
+                calendar: &w.calendar,
+                policy: &w.policy,
+            })
+        };
+        assert!(may(&actor("op", "city", Role::Operator)).is_ok());
+        assert!(may(&actor("lead", "city", Role::ShiftLeader)).is_ok());
+        assert!(matches!(
+            may(&actor("disp", "city", Role::Dispatcher)),
+            Err(CaseError::RoleNotAllowed(_))
+        ));
+        assert!(may(&actor("s01", "d.a.s01", Role::Handler)).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, BearerToken, Caller, ClientAddress};
+use crate::app::views::UnitSearch;
 use crate::directory::{Directory, User};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -181,67 +182,26 @@ async fn units(
             "`limit` must be 1 to 200",
         ));
     }
-    let parent = q.parent_id.map(UnitId::new);
-    let org = &app.org;
-    let candidates = org
-        .units()
-        .iter()
-        .filter(|u| parent.is_none() || u.parent_id == parent)
-        .filter(|u| q.level.is_none_or(|l| u.level == l));
-    let view = |u: &domain::org::Unit, path: String| UnitView {
-        id: u.id.to_string(),
-        name: u.name.clone(),
-        level: u.level,
-        kind: u.kind,
-        parent_id: u.parent_id.as_ref().map(|p| p.to_string()),
-        path,
+    let search = UnitSearch {
+        parent_id: q.parent_id.map(UnitId::new),
+        level: q.level,
+        text: text.map(str::to_owned),
+        places_only: false,
+        limit,
     };
-    let Some(text) = text else {
-        return Ok(Json(
-            candidates.map(|u| view(u, org.path_label(&u.id))).collect(),
-        ));
-    };
-    let mut found: Vec<(u8, &domain::org::Unit, String)> = candidates
-        .filter_map(|u| {
-            let path = org.path_label(&u.id);
-            let closeness = if u.name == text {
-                0
-            } else if u.name.starts_with(text) {
-                1
-            } else if u.name.contains(text) {
-                2
-            } else if path.contains(text) {
-                3
-            } else {
-                return None;
-            };
-            Some((closeness, u, path))
-        })
-        .collect();
-    found.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| level_rank(a.1.level).cmp(&level_rank(b.1.level)))
-            .then_with(|| a.2.cmp(&b.2))
-    });
     Ok(Json(
-        found
+        app.find_units(&search)
             .into_iter()
-            .take(limit)
-            .map(|(_, u, path)| view(u, path))
+            .map(|found| UnitView {
+                id: found.unit.id.to_string(),
+                name: found.unit.name.clone(),
+                level: found.unit.level,
+                kind: found.unit.kind,
+                parent_id: found.unit.parent_id.as_ref().map(|p| p.to_string()),
+                path: found.path,
+            })
             .collect(),
     ))
-}
-
-/// City first, buildings last.
-fn level_rank(level: Level) -> u8 {
-    match level {
-        Level::City => 0,
-        Level::District => 1,
-        Level::Street => 2,
-        Level::Community => 3,
-        Level::Grid => 4,
-        Level::Building => 5,
-    }
 }
 
 /// All users (admins only).

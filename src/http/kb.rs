@@ -153,17 +153,9 @@ impl From<SearchPage> for SearchResponse {
     }
 }
 
-/// A 503 while the index catches up after a start: until then it may lack articles or still
-/// hold retired ones, and an operator must not read such an answer to a citizen.
+/// A 503 while the index catches up after a start (`app::views::kb_ready`).
 async fn index_ready(kb: &Kb) -> Result<(), ApiError> {
-    if kb.ready_within(crate::app::views::INDEX_READY_WAIT).await {
-        return Ok(());
-    }
-    let status = kb.status();
-    Err(ApiError::Unavailable(format!(
-        "the knowledge-base index is catching up with the event store (position {} of {})",
-        status.applied, status.start_head
-    )))
+    crate::app::views::kb_ready(kb).await
 }
 
 fn check_query(q: &str) -> Result<(), ApiError> {

@@ -13,6 +13,8 @@
 //! - `worklist`: 我的待办 at `/`: tabs with counts (polled by htmx), rows, paging.
 //! - `case`: 工单详情 at `/cases/{id}` and its actions (POST, with the version shown).
 //! - `account`: 账户 at `/account` and 修改密码 at `/account/password`.
+//! - `intake`: 座席受理 at `/intake` (`?phone=` pops it with the caller's history), its
+//!   htmx panels, and the result with the suggested transfer at `/intake/cases/{id}`.
 //!
 //! # Invariants
 //! - Every state-changing request carries the session's CSRF token (form field or
@@ -22,6 +24,7 @@
 mod account;
 mod assets;
 mod case;
+mod intake;
 mod login;
 mod session;
 mod worklist;
@@ -55,6 +58,16 @@ pub fn router() -> Router<AppState> {
             "/account/password",
             get(account::password_form).post(account::change_password),
         )
+        .route("/intake", get(intake::page).post(intake::submit))
+        .route("/intake/history", get(intake::history_fragment))
+        .route("/intake/kb", get(intake::suggestions_fragment))
+        .route("/intake/places", get(intake::places_fragment))
+        .route("/intake/place", get(intake::place_fragment))
+        .route("/intake/cases/{id}", get(intake::done))
+        .route(
+            "/intake/cases/{id}/transfer",
+            axum::routing::post(intake::transfer),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
@@ -78,6 +91,8 @@ pub struct Layout {
     pub csrf: String,
     /// Who is signed in.
     pub who: Option<Who>,
+    /// Whether they may take calls (受理): the console is in the navigation.
+    pub intake: bool,
 }
 
 /// 当前用户: shown in every page's header.
@@ -96,6 +111,7 @@ impl Layout {
         Layout {
             who: Some(who(state, &session.user)),
             csrf: session.csrf.clone(),
+            intake: state.may_take_calls(&session.user.actor()).is_ok(),
             ..Layout::anonymous(title)
         }
     }
@@ -109,6 +125,7 @@ impl Layout {
             icon: assets::ICON_URL,
             csrf: String::new(),
             who: None,
+            intake: false,
         }
     }
 }

@@ -234,7 +234,8 @@ impl Browser {
     }
 }
 
-/// A console entry for a page document answered 401, 409, 422 or 429.
+/// A console entry for a page document (sign-in, case page, operator's console) answered
+/// 401, 409, 422 or 429.
 fn is_refused_page(entry: &Value) -> bool {
     let message = entry["message"].as_str().unwrap_or_default();
     let Some((url, rest)) = message.split_once(" - ") else {
@@ -243,7 +244,7 @@ fn is_refused_page(entry: &Value) -> bool {
     let path = url::Url::parse(url)
         .map(|u| u.path().to_owned())
         .unwrap_or_default();
-    let page = path == "/login" || path.starts_with("/cases/");
+    let page = path == "/login" || path.starts_with("/cases/") || path.starts_with("/intake");
     let refusal = ["401", "409", "422", "429"]
         .iter()
         .any(|status| rest.contains(&format!("status of {status} ")));

@@ -5,6 +5,7 @@ mod helpers;
 
 mod bad_input;
 mod browser;
+mod browser_intake;
 mod case_search;
 mod concurrency;
 mod confidentiality;

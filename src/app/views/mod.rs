@@ -1,12 +1,14 @@
 //! The view layer: what a person may see, already scoped, masked, audited, labelled and
 //! carrying the actions they may take now: the case detail, the case list and the work lists,
-//! the KPI table, the daily report and the route with its suggestion. The JSON API renders
+//! the KPI table, the daily report and the route with its suggestion; for the operator's
+//! console, who may take calls, the unit search and the knowledge base's suggestions. The JSON API renders
 //! these views (`src/http/`); the workbench will render the same views as HTML, so no page can
 //! skip a scope check, a mask or the identity-view audit, and no handler holds a rule. No wire
 //! shapes here (the daily report's document, which the job writes to files as well, aside):
 //! times stay `DateTime`, labels are the domain's, failures are [`super::failure::Failure`].
 
 mod case;
+mod intake;
 mod kpis;
 mod lists;
 mod report;
@@ -15,6 +17,7 @@ mod route;
 mod tests;
 
 pub use case::{CaseDetail, IdentityViewPage, MAX_IDENTITY_VIEWS_PER_PAGE, TimelineItem};
+pub use intake::{FoundUnit, UnitSearch, kb_ready};
 pub use kpis::{KpiRow, KpiTable, Period};
 pub use lists::{
     CaseListPage, CaseQuery, DEFAULT_DUE_WITHIN_HOURS, DeadlineState, INDEX_READY_WAIT,
