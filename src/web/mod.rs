@@ -48,6 +48,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/cases/{id}", get(case::page).post(case::act))
+        .route("/cases/{id}/targets", get(case::target_list))
+        .route("/cases/{id}/masters", get(case::master_list))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),

@@ -5,6 +5,7 @@ mod helpers;
 
 mod bad_input;
 mod browser;
+mod browser_case;
 mod case_search;
 mod concurrency;
 mod confidentiality;

@@ -26,6 +26,10 @@ pub struct CaseDetail {
     pub until: Option<DateTime<Utc>>,
     /// Whether the viewer sees the caller in full (the view was then recorded, rule 12).
     pub full_identity: bool,
+    /// Whether the viewer may see the caller in full but was shown them masked, because the
+    /// view did not ask ([`App::case_detail_revealing`] with `reveal = false`): a page offers
+    /// the full identity as a deliberate, recorded step.
+    pub may_reveal: bool,
     /// Every event, oldest first, the caller masked where the viewer may not see them.
     pub timeline: Vec<TimelineItem>,
     /// What the viewer may do on the case now, asked of `decide` (`domain::actions`).
@@ -97,6 +101,22 @@ impl App {
         viewer: &Actor,
         case_id: &CaseId,
     ) -> Result<CaseDetail, AppError> {
+        self.case_detail_revealing(viewer, case_id, true).await
+    }
+
+    /// As [`App::case_detail`], showing (and recording) the caller's full identity only when
+    /// `reveal` asks for it; otherwise the caller is masked and
+    /// [`CaseDetail::may_reveal`] says whether the viewer could ask. The workbench shows the
+    /// caller masked until the person asks, so that every recorded view was meant.
+    ///
+    /// # Errors
+    /// As [`App::case_detail`].
+    pub async fn case_detail_revealing(
+        &self,
+        viewer: &Actor,
+        case_id: &CaseId,
+        reveal: bool,
+    ) -> Result<CaseDetail, AppError> {
         let (current, history) = self.history(case_id).await?;
         if !may_view_case(viewer, &current, &self.org) {
             return Err(AppError::NotFound(case_id.to_string()));
@@ -119,8 +139,11 @@ impl App {
             }
         };
         let intake = case.intake();
+        let nothing_to_hide = intake.caller_name.is_empty() && intake.caller_phone.is_empty();
+        let may_reveal = full_identity && !reveal && !nothing_to_hide;
+        full_identity &= reveal || nothing_to_hide;
         if full_identity
-            && !(intake.caller_name.is_empty() && intake.caller_phone.is_empty())
+            && !nothing_to_hide
             && let Err(err) = self.record_identity_view(viewer, case_id).await
         {
             // Reading goes on without the identity: it is never shown unrecorded.
@@ -158,6 +181,7 @@ impl App {
             case,
             until,
             full_identity,
+            may_reveal,
             timeline,
             actions,
             now,
