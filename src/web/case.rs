@@ -156,7 +156,7 @@ const SPECS: &[Spec] = &[
         "appeal-decision",
         "decide",
         "审核意见",
-        false,
+        true,
         "申诉成立",
         "申诉不成立",
         "已审核申诉",
@@ -640,7 +640,7 @@ fn case_page(
     CasePage {
         layout: Layout::new(state, session, format!("工单 {}", detail.id)),
         id: detail.id.to_string(),
-        version: case.version(),
+        version: detail.current_version,
         title: intake.title.clone(),
         status_label: case.status_label(detail.now),
         fields,

@@ -29,4 +29,5 @@ mod service;
 mod shutdown;
 mod storage;
 mod web;
+mod web_case;
 mod worklists;

@@ -21,6 +21,10 @@ pub struct CaseDetail {
     /// full: read the caller through [`CaseDetail::caller_name`] and
     /// [`CaseDetail::caller_phone`].
     pub case: Case,
+    /// The case's stream version now, the `If-Match` of the viewer's next command: for a
+    /// unit whose part is over, `case` is older than that (the case as it was at
+    /// [`CaseDetail::until`]) while the actions it may still take (申诉) act on the case now.
+    pub current_version: u64,
     /// For a unit whose part is over: the end of its part, where its view of the case stops
     /// (`domain::identity::view_extent`); `None` for the whole case.
     pub until: Option<DateTime<Utc>>,
@@ -125,6 +129,7 @@ impl App {
         let ctx = self.context(viewer, now);
         let actions = allowed_actions(&current, &ctx);
         let mut full_identity = may_see_identity(viewer, &current, &self.org);
+        let current_version = current.version();
         // A unit whose part is over reads the case as it was when its part ended.
         let (case, history, until) = match view_extent(viewer, &current, &self.org) {
             Extent::Whole => (current, history, None),
@@ -179,6 +184,7 @@ impl App {
         Ok(CaseDetail {
             id: case_id.clone(),
             case,
+            current_version,
             until,
             full_identity,
             may_reveal,

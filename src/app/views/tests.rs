@@ -542,6 +542,9 @@ async fn a_recalled_unit_reads_the_case_as_it_was_at_the_recall() {
     assert!(detail.until.is_some());
     assert!(!detail.full_identity);
     assert_eq!(detail.timeline.last().map(|e| e.label), Some("追回"));
+    // A command it may still take acts on the case now, not on the part it saw.
+    assert_eq!(detail.case.version(), 3);
+    assert_eq!(detail.current_version, 4);
     assert_eq!(
         detail.case.holders().count(),
         0,
