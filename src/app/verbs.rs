@@ -201,7 +201,7 @@ mod tests {
             let made = command(verb, full.clone()).unwrap_or_else(|e| panic!("{verb}: {e:?}"));
             if let VerbCommand::Run(cmd) = made {
                 // The API's name of the command is the verb, dashes and slashes aside.
-                let api = verb.replace('/', "_").replace('-', "_");
+                let api = verb.replace(['/', '-'], "_");
                 assert_eq!(api, cmd.name(), "{verb}");
             }
         }

@@ -15,7 +15,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::case::{AssignmentState, HandlingRole};
+use domain::case::{AssignmentState, HandlingRole, Overdue};
 use domain::event::DeadlineKind;
 use domain::org::OrgTree;
 use domain::{CaseId, EventBody, Satisfaction};
@@ -569,17 +569,30 @@ fn case_page(
     let holders = case
         .assignments()
         .iter()
-        .map(|a| Holder {
-            unit: org.path_label(&a.unit_id),
-            role: role_label(a.role),
-            state: state_label(a.state),
-            receive_by: zh_time(a.receive_by.at),
-            received: deadline(a.deadline_met(DeadlineKind::Receive), DeadlineKind::Receive),
-            complete_by: zh_time(a.complete_by.at),
-            completed: deadline(
-                a.deadline_met(DeadlineKind::Complete),
-                DeadlineKind::Complete,
-            ),
+        .map(|a| {
+            // A deadline still running and already passed (rule 8, the domain's).
+            let late = |overdue: Overdue, text: &'static str| {
+                (a.overdue_kind(detail.now) == Some(overdue)).then_some(Deadline {
+                    text,
+                    class: "missed",
+                })
+            };
+            Holder {
+                unit: org.path_label(&a.unit_id),
+                role: role_label(a.role),
+                state: state_label(a.state),
+                receive_by: zh_time(a.receive_by.at),
+                received: late(Overdue::NotReceived, "逾期未签收").unwrap_or_else(|| {
+                    deadline(a.deadline_met(DeadlineKind::Receive), DeadlineKind::Receive)
+                }),
+                complete_by: zh_time(a.complete_by.at),
+                completed: late(Overdue::InProgress, "逾期未办结").unwrap_or_else(|| {
+                    deadline(
+                        a.deadline_met(DeadlineKind::Complete),
+                        DeadlineKind::Complete,
+                    )
+                }),
+            }
         })
         .collect();
     let timeline = detail

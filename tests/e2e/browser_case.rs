@@ -92,6 +92,14 @@ async fn wait_for_count(browser: &Browser, xpath: &str, want: usize) {
     }
 }
 
+/// The pages of a PDF as Chromium writes it (each page a `/Type /Page` dictionary).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/Type /Page")
+        .filter(|(at, m)| !text[at + m.len()..].starts_with('s'))
+        .count()
+}
+
 #[tokio::test]
 async fn the_street_receives_records_progress_and_completes_and_the_centre_calls_back_and_reopens()
 {
@@ -209,6 +217,17 @@ async fn the_street_receives_records_progress_and_completes_and_the_centre_calls
     );
     browser.screenshot("case").await;
     assert_eq!(app.case(&operator, &id).await["n_reopened"], 1);
+    // Printed, the case (every field and the whole timeline) fits one A4 page.
+    let config = fantoccini::wd::PrintConfiguration::builder()
+        .shrink_to_fit(false)
+        .build()
+        .expect("print settings");
+    let pdf = browser.client.print(config).await.expect("print to PDF");
+    assert_eq!(
+        pdf_pages(&pdf),
+        1,
+        "the printed case takes more than one page"
+    );
     browser.close().await;
 }
 
