@@ -94,6 +94,17 @@ pub enum Satisfaction {
     Unsatisfied,
 }
 
+impl Satisfaction {
+    /// The Chinese label shown on screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            Satisfaction::Satisfied => "满意",
+            Satisfaction::BasicallySatisfied => "基本满意",
+            Satisfaction::Unsatisfied => "不满意",
+        }
+    }
+}
+
 /// 主办 or 协办 in a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -211,6 +222,16 @@ impl Assignment {
         self.warnings
             .iter()
             .any(|(kind, due_at)| self.running_deadline(*kind) == Some(*due_at))
+    }
+
+    /// Whether a deadline was met (`Some(true)`), missed (`Some(false)`), or not reached yet
+    /// (`None`: not yet signed for, or not yet completed): the same comparison as
+    /// [`Assignment::overdue_kind`], on what was done.
+    pub fn deadline_met(&self, deadline: DeadlineKind) -> Option<bool> {
+        match deadline {
+            DeadlineKind::Receive => self.received_at.map(|t| t <= self.receive_by.at),
+            DeadlineKind::Complete => self.completed_at.map(|t| t <= self.complete_by.at),
+        }
     }
 
     /// Pending, received or completed: not taken back nor cancelled.
@@ -1049,6 +1070,26 @@ mod tests {
             assert_eq!(res.is_ok(), listed, "{unit}: {res:?}");
         }
         out
+    }
+
+    #[test]
+    fn a_deadline_is_met_or_missed_once_its_step_is_done() {
+        let mut s = accepted();
+        s.ok(&disp(), transfer("city.bureau.housing", &[]));
+        let met = |s: &Scenario, kind| s.case.assignments()[0].deadline_met(kind);
+        assert_eq!(met(&s, DeadlineKind::Receive), None);
+        s.ok(&housing(), Command::Receive);
+        assert_eq!(met(&s, DeadlineKind::Receive), Some(true));
+        assert_eq!(met(&s, DeadlineKind::Complete), None);
+        // Three weeks later: past any handling limit.
+        s.advance_to(local(2025, 3, 24, 10, 0));
+        s.ok(
+            &housing(),
+            Command::Complete {
+                reply: "已处理".into(),
+            },
+        );
+        assert_eq!(met(&s, DeadlineKind::Complete), Some(false));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod failure;
 mod state;
+pub mod verbs;
 pub mod views;
 
 pub use state::AppState;

@@ -68,6 +68,8 @@ pub fn router() -> Router<AppState> {
             "/intake/cases/{id}/transfer",
             axum::routing::post(intake::transfer),
         )
+        .route("/cases/{id}/targets", get(case::target_list))
+        .route("/cases/{id}/masters", get(case::master_list))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),

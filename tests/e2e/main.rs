@@ -5,6 +5,7 @@ mod helpers;
 
 mod bad_input;
 mod browser;
+mod browser_case;
 mod browser_intake;
 mod case_search;
 mod concurrency;
@@ -29,4 +30,5 @@ mod service;
 mod shutdown;
 mod storage;
 mod web;
+mod web_case;
 mod worklists;

@@ -21,11 +21,19 @@ pub struct CaseDetail {
     /// full: read the caller through [`CaseDetail::caller_name`] and
     /// [`CaseDetail::caller_phone`].
     pub case: Case,
+    /// The case's stream version now, the `If-Match` of the viewer's next command: for a
+    /// unit whose part is over, `case` is older than that (the case as it was at
+    /// [`CaseDetail::until`]) while the actions it may still take (申诉) act on the case now.
+    pub current_version: u64,
     /// For a unit whose part is over: the end of its part, where its view of the case stops
     /// (`domain::identity::view_extent`); `None` for the whole case.
     pub until: Option<DateTime<Utc>>,
     /// Whether the viewer sees the caller in full (the view was then recorded, rule 12).
     pub full_identity: bool,
+    /// Whether the viewer may see the caller in full but was shown them masked, because the
+    /// view did not ask ([`App::case_detail_revealing`] with `reveal = false`): a page offers
+    /// the full identity as a deliberate, recorded step.
+    pub may_reveal: bool,
     /// Every event, oldest first, the caller masked where the viewer may not see them.
     pub timeline: Vec<TimelineItem>,
     /// What the viewer may do on the case now, asked of `decide` (`domain::actions`).
@@ -97,6 +105,22 @@ impl App {
         viewer: &Actor,
         case_id: &CaseId,
     ) -> Result<CaseDetail, AppError> {
+        self.case_detail_revealing(viewer, case_id, true).await
+    }
+
+    /// As [`App::case_detail`], showing (and recording) the caller's full identity only when
+    /// `reveal` asks for it; otherwise the caller is masked and
+    /// [`CaseDetail::may_reveal`] says whether the viewer could ask. The workbench shows the
+    /// caller masked until the person asks, so that every recorded view was meant.
+    ///
+    /// # Errors
+    /// As [`App::case_detail`].
+    pub async fn case_detail_revealing(
+        &self,
+        viewer: &Actor,
+        case_id: &CaseId,
+        reveal: bool,
+    ) -> Result<CaseDetail, AppError> {
         let (current, history) = self.history(case_id).await?;
         if !may_view_case(viewer, &current, &self.org) {
             return Err(AppError::NotFound(case_id.to_string()));
@@ -105,6 +129,7 @@ impl App {
         let ctx = self.context(viewer, now);
         let actions = allowed_actions(&current, &ctx);
         let mut full_identity = may_see_identity(viewer, &current, &self.org);
+        let current_version = current.version();
         // A unit whose part is over reads the case as it was when its part ended.
         let (case, history, until) = match view_extent(viewer, &current, &self.org) {
             Extent::Whole => (current, history, None),
@@ -119,8 +144,11 @@ impl App {
             }
         };
         let intake = case.intake();
+        let nothing_to_hide = intake.caller_name.is_empty() && intake.caller_phone.is_empty();
+        let may_reveal = full_identity && !reveal && !nothing_to_hide;
+        full_identity &= reveal || nothing_to_hide;
         if full_identity
-            && !(intake.caller_name.is_empty() && intake.caller_phone.is_empty())
+            && !nothing_to_hide
             && let Err(err) = self.record_identity_view(viewer, case_id).await
         {
             // Reading goes on without the identity: it is never shown unrecorded.
@@ -156,8 +184,10 @@ impl App {
         Ok(CaseDetail {
             id: case_id.clone(),
             case,
+            current_version,
             until,
             full_identity,
+            may_reveal,
             timeline,
             actions,
             now,

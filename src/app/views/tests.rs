@@ -157,6 +157,43 @@ fn query(text: Option<&str>) -> CaseQuery {
 }
 
 #[tokio::test]
+async fn a_case_detail_that_does_not_ask_shows_the_caller_masked_and_records_nothing() {
+    let w = world().await;
+    let handler = w.user("housing_handler");
+    let detail = w
+        .state
+        .case_detail_revealing(&handler, &w.case_id, false)
+        .await
+        .expect("detail");
+    assert!(!detail.full_identity);
+    assert!(detail.may_reveal);
+    assert_eq!(detail.caller_phone(), "138****5678");
+    assert!(
+        w.state
+            .identity_views(&w.case_id)
+            .await
+            .expect("views")
+            .is_empty()
+    );
+    let shown = w
+        .state
+        .case_detail_revealing(&handler, &w.case_id, true)
+        .await
+        .expect("detail");
+    assert!(shown.full_identity && !shown.may_reveal);
+    let views = w.state.identity_views(&w.case_id).await.expect("views");
+    assert_eq!(views.len(), 1, "{views:?}");
+    // Someone who may not see the caller is offered nothing to reveal.
+    let leader = w.user("city_leader_housing");
+    let masked = w
+        .state
+        .case_detail_revealing(&leader, &w.case_id, true)
+        .await
+        .expect("detail");
+    assert!(!masked.full_identity && !masked.may_reveal);
+}
+
+#[tokio::test]
 async fn the_case_detail_is_scoped_masked_and_audits_a_full_view() {
     let w = world().await;
     let elsewhere = w.user("qilihe_dispatcher");
@@ -505,6 +542,9 @@ async fn a_recalled_unit_reads_the_case_as_it_was_at_the_recall() {
     assert!(detail.until.is_some());
     assert!(!detail.full_identity);
     assert_eq!(detail.timeline.last().map(|e| e.label), Some("追回"));
+    // A command it may still take acts on the case now, not on the part it saw.
+    assert_eq!(detail.case.version(), 3);
+    assert_eq!(detail.current_version, 4);
     assert_eq!(
         detail.case.holders().count(),
         0,
