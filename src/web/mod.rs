@@ -12,6 +12,10 @@
 //! - `login`: `/login` (GET, POST) and `/logout` (POST).
 //! - `worklist`: 我的待办 at `/`: tabs with counts (polled by htmx), rows, paging.
 //! - `case`: 工单详情 at `/cases/{id}` and its actions (POST, with the version shown).
+//! - `query`: 综合查询 at `/query` (the conditions of `GET /api/v1/cases`, fuzzy text, paging)
+//!   and its exports `/query/export.csv` and `/query/export.xlsx`.
+//! - `kb`: 知识库 at `/kb` (search, read `/kb/{id}`; editors write, publish and retire through
+//!   forms; the knowledge gaps at `/kb/gaps`).
 //!
 //! # Invariants
 //! - Every state-changing request carries the session's CSRF token (form field or
@@ -20,7 +24,9 @@
 
 mod assets;
 mod case;
+mod kb;
 mod login;
+mod query;
 mod session;
 mod worklist;
 
@@ -48,6 +54,14 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/cases/{id}", get(case::page).post(case::act))
+        .route("/query", get(query::page))
+        .route("/query/export.csv", get(query::export_csv))
+        .route("/query/export.xlsx", get(query::export_xlsx))
+        .route("/kb", get(kb::search).post(kb::create))
+        .route("/kb/new", get(kb::new_form))
+        .route("/kb/gaps", get(kb::gaps))
+        .route("/kb/{id}", get(kb::article).post(kb::act))
+        .route("/kb/{id}/edit", get(kb::edit_form))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),

@@ -88,7 +88,10 @@ fn cells(row: &CaseSummary, org: &OrgTree) -> Vec<String> {
         label_of::<Urgency>(row.urgency.as_deref(), Urgency::label),
         row.district_id
             .as_deref()
-            .map(|d| unit_name(org, d))
+            .map(|d| {
+                org.get(&UnitId::new(d))
+                    .map_or_else(|| d.to_owned(), |u| OrgTree::place_name(u).to_owned())
+            })
             .unwrap_or_default(),
         row.address.clone(),
         row.caller_name.clone(),
