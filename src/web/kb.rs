@@ -523,10 +523,16 @@ pub async fn create(
         }
     };
     match state.kb.create(&session.user, Kb::new_id(), content).await {
-        Ok(written) => Redirect::to(&format!("/kb/{}?done=created", written.article.id)).into_response(),
-        Err(err @ (KbError::Store(_) | KbError::Index(_) | KbError::Projection(_) | KbError::Decode(_) | KbError::Fixtures(_))) => {
-            failure_page(Layout::new(&state, &session, "新建文章"), kb_failure(err))
+        Ok(written) => {
+            Redirect::to(&format!("/kb/{}?done=created", written.article.id)).into_response()
         }
+        Err(
+            err @ (KbError::Store(_)
+            | KbError::Index(_)
+            | KbError::Projection(_)
+            | KbError::Decode(_)
+            | KbError::Fixtures(_)),
+        ) => failure_page(Layout::new(&state, &session, "新建文章"), kb_failure(err)),
         Err(err) => {
             let (status, notice) = refusal(kb_failure(err));
             refused(status, notice, form.fields)

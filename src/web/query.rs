@@ -40,6 +40,7 @@ const FIELDS: &[&str] = &[
     "to",
     "sort",
     "per_page",
+    "min_position",
 ];
 
 /// One option of a select.
@@ -65,6 +66,8 @@ pub struct Form {
     caller_phone: String,
     from: String,
     to: String,
+    /// Read your own writes: kept while the form is used again.
+    min_position: String,
 }
 
 /// One row of the results.
@@ -172,8 +175,7 @@ impl Asked {
     /// (exclusive: the next day's start), in Asia/Shanghai.
     fn conditions(&self) -> Result<CaseConditions, String> {
         let day = |name: &str, label: &str| -> Result<Option<NaiveDate>, String> {
-            query_date(name, self.get(name))
-                .map_err(|_| format!("{label}须为有效日期（年-月-日）"))
+            query_date(name, self.get(name)).map_err(|_| format!("{label}须为有效日期（年-月-日）"))
         };
         let start = |d: NaiveDate| format!("{}T00:00:00+08:00", d.format("%Y-%m-%d"));
         let mut api: Vec<(String, String)> = self
@@ -272,6 +274,7 @@ fn page_of(state: &AppState, asked: &Asked, error: Option<String>) -> QueryPage 
             caller_phone: asked.get("caller_phone").unwrap_or_default().to_owned(),
             from: asked.get("from").unwrap_or_default().to_owned(),
             to: asked.get("to").unwrap_or_default().to_owned(),
+            min_position: asked.get("min_position").unwrap_or_default().to_owned(),
         },
         statuses: opts(
             &[
@@ -286,7 +289,10 @@ fn page_of(state: &AppState, asked: &Asked, error: Option<String>) -> QueryPage 
             status_label,
             asked.get("status"),
         ),
-        overdue: fixed_opts(&[("true", "已逾期"), ("false", "未逾期")], asked.get("overdue")),
+        overdue: fixed_opts(
+            &[("true", "已逾期"), ("false", "未逾期")],
+            asked.get("overdue"),
+        ),
         categories: opts(
             &[
                 Category::Inquiry,
@@ -488,7 +494,12 @@ pub async fn export_xlsx(
     export(state, session, raw, Format::Xlsx).await
 }
 
-async fn export(state: AppState, session: Session, raw: Option<String>, format: Format) -> Response {
+async fn export(
+    state: AppState,
+    session: Session,
+    raw: Option<String>,
+    format: Format,
+) -> Response {
     let layout = || Layout::new(&state, &session, "导出");
     let query = Asked::read(raw.as_deref())
         .and_then(|asked| asked.conditions())
@@ -547,9 +558,10 @@ mod tests {
 
     #[test]
     fn empty_fields_are_dropped_and_dates_become_the_apis_times() {
-        let asked =
-            Asked::read(Some("q=%E5%99%AA%E9%9F%B3&status=&from=2026-12-01&to=2026-12-01&page=2"))
-                .unwrap();
+        let asked = Asked::read(Some(
+            "q=%E5%99%AA%E9%9F%B3&status=&from=2026-12-01&to=2026-12-01&page=2",
+        ))
+        .unwrap();
         assert_eq!(asked.get("status"), None);
         let query = asked.conditions().unwrap().into_query().unwrap();
         assert_eq!(query.text.as_deref(), Some("噪音"));

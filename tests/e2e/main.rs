@@ -5,6 +5,7 @@ mod helpers;
 
 mod bad_input;
 mod browser;
+mod browser_query;
 mod case_search;
 mod concurrency;
 mod confidentiality;
@@ -28,4 +29,5 @@ mod service;
 mod shutdown;
 mod storage;
 mod web;
+mod web_query;
 mod worklists;

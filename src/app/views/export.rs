@@ -160,7 +160,9 @@ impl CaseExport {
                 sheet.write_string_with_format(0, col, header, &bold)?;
                 let width = match header {
                     "标题" | "地址" | "承办单位" => 30.0,
-                    "工单编号" | "受理时间" | "办结时间" | "签收时限" | "办结时限" => 18.0,
+                    "工单编号" | "受理时间" | "办结时间" | "签收时限" | "办结时限" => {
+                        18.0
+                    }
                     _ => 12.0,
                 };
                 sheet.set_column_width(col, width)?;
@@ -236,7 +238,17 @@ mod tests {
 
     #[test]
     fn the_csv_opens_in_excel_and_runs_no_formula() {
-        let csv = export(&[&["2026120200001", "噪音,扰民", "说\"吵\"", "第一行\n第二行", "=cmd|' /C calc'!A0", "-1", "@SUM(A1)", "+1"]]).to_csv();
+        let csv = export(&[&[
+            "2026120200001",
+            "噪音,扰民",
+            "说\"吵\"",
+            "第一行\n第二行",
+            "=cmd|' /C calc'!A0",
+            "-1",
+            "@SUM(A1)",
+            "+1",
+        ]])
+        .to_csv();
         assert!(csv.starts_with("\u{feff}工单编号,标题,状态,"));
         let row = csv.lines().nth(1).unwrap();
         assert!(row.starts_with("2026120200001,\"噪音,扰民\",\"说\"\"吵\"\"\",\"第一行"));
@@ -252,7 +264,10 @@ mod tests {
     #[test]
     fn codes_read_as_their_labels() {
         use domain::kinds::Category;
-        assert_eq!(label_of::<Category>(Some("help_request"), Category::label), "求助");
+        assert_eq!(
+            label_of::<Category>(Some("help_request"), Category::label),
+            "求助"
+        );
         assert_eq!(label_of::<Category>(Some("odd"), Category::label), "odd");
         assert_eq!(label_of::<Category>(None, Category::label), "");
     }
