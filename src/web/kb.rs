@@ -58,7 +58,8 @@ pub struct ListRow {
 pub struct SearchQuery {
     q: Option<String>,
     category: Option<String>,
-    page: Option<u32>,
+    /// Text, so that a mistyped page reads as the first rather than failing.
+    page: Option<String>,
     /// Read your own writes.
     pos: Option<u64>,
     /// Editors' list: only this state.
@@ -110,7 +111,11 @@ pub async fn search(
 ) -> Response {
     let q = query.q.unwrap_or_default().trim().to_owned();
     let category = query.category.unwrap_or_default().trim().to_owned();
-    let page = query.page.unwrap_or(1).clamp(1, 100);
+    let page = query
+        .page
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .unwrap_or(1)
+        .clamp(1, 100);
     let mut error = None;
     let (mut hits, mut total) = (Vec::new(), 0);
     if !q.is_empty() {
@@ -674,7 +679,8 @@ struct GapsPage {
 /// `?page=`.
 #[derive(Deserialize)]
 pub struct GapsQuery {
-    page: Option<usize>,
+    /// Text, so that a mistyped page reads as the first rather than failing.
+    page: Option<String>,
 }
 
 /// `GET /kb/gaps`: for editors.
@@ -691,7 +697,11 @@ pub async fn gaps(
     };
     let total = gaps.len();
     let pages = total.div_ceil(LIST_PER_PAGE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let page = query
+        .page
+        .and_then(|p| p.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
     let rows = gaps
         .into_iter()
         .skip((page - 1) * LIST_PER_PAGE)
