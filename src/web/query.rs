@@ -68,6 +68,8 @@ pub struct Form {
     to: String,
     /// Read your own writes: kept while the form is used again.
     min_position: String,
+    /// The unit `unit_id` names, with its places (城关区 / 酒泉路街道), if it names one.
+    unit_label: String,
 }
 
 /// One row of the results.
@@ -275,6 +277,12 @@ fn page_of(state: &AppState, asked: &Asked, error: Option<String>) -> QueryPage 
             from: asked.get("from").unwrap_or_default().to_owned(),
             to: asked.get("to").unwrap_or_default().to_owned(),
             min_position: asked.get("min_position").unwrap_or_default().to_owned(),
+            unit_label: asked
+                .get("unit_id")
+                .map(domain::org::UnitId::new)
+                .filter(|id| state.org.get(id).is_some())
+                .map(|id| state.org.path_label(&id))
+                .unwrap_or_default(),
         },
         statuses: opts(
             &[
