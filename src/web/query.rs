@@ -100,6 +100,8 @@ pub struct Results {
     note: Option<&'static str>,
     export_csv: String,
     export_xlsx: String,
+    /// More match than an export holds: it holds the first 10,000.
+    export_capped: bool,
 }
 
 /// 综合查询.
@@ -414,6 +416,7 @@ async fn results(
             Some(TextMatch::CaseId) => Some("按工单编号查找"),
             _ => None,
         },
+        export_capped: page.total_capped || page.total > MAX_OFFSET,
         export_csv: asked.link("/query/export.csv", None),
         export_xlsx: asked.link("/query/export.xlsx", None),
     })
