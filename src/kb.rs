@@ -403,7 +403,9 @@ impl Kb {
         })
     }
 
-    fn may_edit(caller: &User, unit_id: &str) -> bool {
+    /// Whether `caller` may change an article of `unit_id`: shift leaders and admins any,
+    /// handlers their own unit's.
+    pub fn may_edit(caller: &User, unit_id: &str) -> bool {
         caller
             .roles
             .iter()

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod failure;
+pub mod params;
 mod state;
 pub mod verbs;
 pub mod views;

@@ -2,14 +2,13 @@
 //! leaders, admins and the handlers of the owning unit.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use knowledge_base::article::{ArticleCommand, ArticleContent, ArticleError};
-use knowledge_base::index::{SearchPage, SearchRequest};
+use knowledge_base::article::{ArticleCommand, ArticleContent};
+use knowledge_base::index::SearchPage;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,20 +17,17 @@ use utoipa_axum::routes;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, Caller, CommandHeaders, paging};
 use super::{AppState, ts};
+use crate::app::views::{KbSearch, check_kb_query, kb_failure, kb_index_ready};
 use crate::kb::{ArticleView, Kb, KbError, Written};
 
 /// Results per search page unless asked.
 const PER_PAGE: u32 = 10;
 /// Most results per search page.
 const MAX_PER_PAGE: u32 = 50;
-/// Results a search pages through at most.
-const MAX_RESULTS: usize = 1_000;
 /// Suggestions unless asked.
 const SUGGESTIONS: usize = 5;
 /// Most suggestions.
 const MAX_SUGGESTIONS: usize = 10;
-/// Longest query text, in characters.
-const MAX_QUERY_CHARS: usize = 500;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,38 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn kb_error(err: KbError) -> ApiError {
-    match err {
-        KbError::Forbidden => ApiError::Forbidden {
-            code: "kb_forbidden",
-            title: "只有值班长、管理员和责任单位的办理人员可以编辑该文章",
-            detail: err.to_string(),
-        },
-        KbError::UnknownUnit(_) => ApiError::Rule {
-            code: "kb_unknown_unit",
-            title: "责任单位不存在",
-            detail: err.to_string(),
-        },
-        KbError::Article(ArticleError::NotFound) => {
-            ApiError::NotFound("no such knowledge-base article".into())
-        }
-        KbError::Article(e) => ApiError::Rule {
-            code: e.code(),
-            title: e.title(),
-            detail: e.to_string(),
-        },
-        KbError::ForbiddenCharacter { .. } => ApiError::Rule {
-            code: "forbidden_character",
-            title: "内容含有不允许的控制字符",
-            detail: err.to_string(),
-        },
-        e @ KbError::Conflict { .. } => ApiError::ArticleConflict(e.to_string()),
-        KbError::Store(e) if e.is_storage_unavailable() => ApiError::StorageUnavailable(e.into()),
-        e @ (KbError::Store(_)
-        | KbError::Index(_)
-        | KbError::Projection(_)
-        | KbError::Decode(_)
-        | KbError::Fixtures(_)) => ApiError::Internal(e.into()),
-    }
+    kb_failure(err)
 }
 
 /// Search conditions.
@@ -153,56 +118,33 @@ impl From<SearchPage> for SearchResponse {
     }
 }
 
-/// A 503 while the index catches up after a start (`app::views::kb_ready`).
 async fn index_ready(kb: &Kb) -> Result<(), ApiError> {
-    crate::app::views::kb_ready(kb).await
+    kb_index_ready(kb).await
 }
 
 fn check_query(q: &str) -> Result<(), ApiError> {
-    if q.chars().count() > MAX_QUERY_CHARS {
-        return Err(ApiError::bad_request(
-            "query_too_long",
-            format!("`q` must be at most {MAX_QUERY_CHARS} characters"),
-        ));
-    }
-    Ok(())
+    check_kb_query(q)
 }
 
 /// Published, currently valid articles answering a question.
 #[utoipa::path(get, path = "/api/v1/kb/search", tag = "kb", params(SearchQuery),
     responses((status = 200, body = SearchResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn search(
-    State(kb): State<Arc<Kb>>,
+    State(app): State<AppState>,
     Caller(_user): Caller,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     check_query(&q.q)?;
     let (page, per_page) = paging(q.page, q.per_page, PER_PAGE, MAX_PER_PAGE)?;
-    index_ready(&kb).await?;
-    if let Some(position) = q.min_position
-        && !kb.wait_for(position, Duration::from_secs(5)).await
-    {
-        return Err(ApiError::Unavailable(format!(
-            "search index has not reached position {position}"
-        )));
-    }
-    let (page, per_page) = (page as usize, per_page as usize);
-    if (page - 1).saturating_mul(per_page) >= MAX_RESULTS {
-        // The index reserves room for every result before the page: a page far out would
-        // ask it for more memory than the machine has.
-        return Err(ApiError::bad_request(
-            "invalid_paging",
-            format!("`page` must stay within the first {MAX_RESULTS} results"),
-        ));
-    }
-    let request = SearchRequest {
+    let search = KbSearch {
         text: q.q,
         category: q.category,
         unit_id: q.unit_id,
-        offset: (page - 1).saturating_mul(per_page),
-        limit: per_page,
+        page,
+        per_page,
+        min_position: q.min_position,
     };
-    let found = kb.search(&request).map_err(kb_error)?;
+    let found = app.kb_search(search).await?;
     Ok(Json(found.into()))
 }
 
@@ -271,31 +213,17 @@ fn editors_page(page: Option<u32>, per_page: Option<u32>) -> Result<(usize, usiz
     Ok((page as usize, per_page as usize))
 }
 
-/// Who sees the knowledge gaps and the editors' article list: those who write articles.
-const GAP_READERS: &[domain::roles::Role] = &[
-    domain::roles::Role::ShiftLeader,
-    domain::roles::Role::Admin,
-    domain::roles::Role::Handler,
-];
-
 /// 知识库缺口: the questions on-call answers found no article for, with how often each was met,
 /// for knowledge-base editors (shift leaders, admins, handlers).
 #[utoipa::path(get, path = "/api/v1/kb/gaps", tag = "kb", params(GapQuery),
     responses((status = 200, body = GapList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_gaps(
-    State(kb): State<Arc<Kb>>,
+    State(app): State<AppState>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<GapQuery>,
 ) -> Result<Json<GapList>, ApiError> {
-    if !user.roles.iter().any(|r| GAP_READERS.contains(r)) {
-        return Err(ApiError::role_not_allowed(
-            "当前角色无权查看知识库缺口",
-            "knowledge gaps are for `shift_leader`, `admin` and `handler`",
-            GAP_READERS,
-        ));
-    }
+    let gaps = app.kb_gaps(&user)?;
     let (page, per_page) = editors_page(q.page, q.per_page)?;
-    let gaps = kb.gaps();
     let total = gaps.len();
     let gaps = gaps
         .into_iter()
@@ -495,45 +423,14 @@ pub struct ArticleList {
 #[utoipa::path(get, path = "/api/v1/kb/articles", tag = "kb", params(ArticleListQuery),
     responses((status = 200, body = ArticleList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_articles(
-    State(kb): State<Arc<Kb>>,
+    State(app): State<AppState>,
     Caller(user): Caller,
     ApiQuery(q): ApiQuery<ArticleListQuery>,
 ) -> Result<Json<ArticleList>, ApiError> {
-    use domain::roles::Role;
-    // The editors, as for the gaps; handlers see their own unit's articles only.
-    if !user.roles.iter().any(|r| GAP_READERS.contains(r)) {
-        return Err(ApiError::role_not_allowed(
-            "只有知识库编辑人员可以查看文章列表",
-            "the article list is for `shift_leader`, `admin` and `handler`",
-            GAP_READERS,
-        ));
-    }
-    let all_units = user
-        .roles
-        .iter()
-        .any(|r| matches!(r, Role::ShiftLeader | Role::Admin));
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s @ ("draft" | "published" | "retired")) => Some(s.to_owned()),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("`status` must be draft, published or retired, got `{other}`"),
-            ));
-        }
-    };
+    let matching = app
+        .kb_articles(&user, q.status.as_deref(), q.unit_id.as_deref())
+        .await?;
     let (page, per_page) = editors_page(q.page, q.per_page)?;
-    let own_unit = user.unit_id.to_string();
-    let mut matching = Vec::new();
-    for view in kb.articles().await.map_err(kb_error)? {
-        let a = &view.article;
-        if (all_units || a.content.unit_id == own_unit)
-            && status.as_ref().is_none_or(|s| s == a.status.code())
-            && q.unit_id.as_ref().is_none_or(|u| *u == a.content.unit_id)
-        {
-            matching.push(view);
-        }
-    }
     let total = matching.len();
     let articles = matching
         .into_iter()

@@ -3,25 +3,18 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::Status;
 use domain::case::Overdue;
-use domain::kinds::{Category, Kind, Urgency};
 use projections::row::status_code;
-use projections::{CaseFilter, Page, Sort, WorkList};
+use projections::{Page, WorkList};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::extract::{ApiQuery, Caller, paging, query_date, query_time};
+use super::extract::{ApiQuery, Caller, paging, query_date};
 use super::{AppState, ts};
-use crate::app::views::{CaseQuery, KpiTable, Period};
-
-/// Rows per page unless asked.
-const DEFAULT_PER_PAGE: u32 = 20;
-/// Most rows per page.
-const MAX_PER_PAGE: u32 = 200;
+use crate::app::views::{CaseConditions, DEFAULT_PER_PAGE, KpiTable, MAX_PER_PAGE, Period};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,55 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(work_list))
         .routes(routes!(work_list_counts))
         .routes(routes!(kpis))
-}
-
-/// Conditions of the case list, combined with AND.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// draft, accepted, transferred, in_progress, completed, called_back, archived.
-    #[param(value_type = Option<String>)]
-    status: Option<Status>,
-    /// Overdue now (true) or not (false).
-    overdue: Option<bool>,
-    /// inquiry, help_request, complaint, report, proposal, praise.
-    #[param(value_type = Option<String>)]
-    category: Option<Category>,
-    /// immediate, escalated, promised, suggestion, supplementary.
-    #[param(value_type = Option<String>)]
-    kind: Option<Kind>,
-    /// normal, urgent, critical.
-    #[param(value_type = Option<String>)]
-    urgency: Option<Urgency>,
-    /// Cases given to this unit; with `subtree=true`, touched by it or any unit below it.
-    unit_id: Option<String>,
-    /// Include the subtree of `unit_id` (default false).
-    subtree: Option<bool>,
-    /// District (区/县 unit id) of the citizen's location.
-    district: Option<String>,
-    /// Created at or after (RFC 3339, in the years 2000 to 2100).
-    created_from: Option<String>,
-    /// Created before (RFC 3339, in the years 2000 to 2100).
-    created_to: Option<String>,
-    /// Citizen history: every case of this caller number (only cases whose caller the viewer
-    /// may see in full).
-    caller_phone: Option<String>,
-    /// Words of the title, content, address or replies, as said (segmented, with synonyms:
-    /// 摆摊 finds 占道经营); only cases matching at least half of the words, all of them
-    /// counted in `total`.
-    q: Option<String>,
-    /// relevance (default with `q`), -created_at (default without), created_at, complete_due, -complete_due,
-    /// case_id.
-    sort: Option<String>,
-    /// 1-based page, 1 to 10000 (default 1), its first row within the first 10,000 cases.
-    #[param(minimum = 1, maximum = 10000)]
-    page: Option<u32>,
-    /// Rows per page, 1 to 200 (default 20).
-    #[param(minimum = 1, maximum = 200)]
-    per_page: Option<u32>,
-    /// Wait (up to 5 s) until the read model has applied this global position.
-    min_position: Option<u64>,
 }
 
 /// One case in a list.
@@ -212,50 +156,14 @@ fn to_wire(page: Page) -> CaseList {
 
 /// 工单查询: cases matching every condition given, that the caller may see, newest first.
 /// `caller_phone` alone gives the citizen's history.
-#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(CaseConditions),
     responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 503, body = Problem)))]
 async fn list_cases(
     State(app): State<AppState>,
     Caller(user): Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(conditions): ApiQuery<CaseConditions>,
 ) -> Result<Json<CaseList>, ApiError> {
-    let (page, per_page) = paging(q.page, q.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
-    let has_text = q.q.as_deref().is_some_and(|t| !t.trim().is_empty());
-    let sort = match q.sort.as_deref() {
-        None if has_text => Sort::Relevance,
-        None => Sort::default(),
-        Some(s) => Sort::parse(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!(
-                    "`sort` must be relevance, -created_at, created_at, complete_due, -complete_due or case_id, got `{s}`"
-                ),
-            )
-        })?,
-    };
-    let filter = CaseFilter {
-        status: q.status,
-        overdue: q.overdue,
-        category: q.category,
-        kind: q.kind,
-        urgency: q.urgency,
-        unit_id: q.unit_id,
-        subtree: q.subtree.unwrap_or(false),
-        district_id: q.district,
-        created_from: query_time("created_from", q.created_from.as_deref())?,
-        created_to: query_time("created_to", q.created_to.as_deref())?,
-        caller_phone: q.caller_phone,
-        q: None,
-        text_matches: None,
-        sort,
-        page,
-        per_page,
-    };
-    let query = CaseQuery {
-        filter,
-        text: q.q,
-        min_position: q.min_position,
-    };
+    let query = conditions.into_query()?;
     let found = app.case_list(&user.actor(), query).await?;
     let mut list = to_wire(found.page);
     list.text_match = found.text_match.map(|m| m.code());

@@ -15,6 +15,10 @@
 //! - `account`: 账户 at `/account` and 修改密码 at `/account/password`.
 //! - `intake`: 座席受理 at `/intake` (`?phone=` pops it with the caller's history), its
 //!   htmx panels, and the result with the suggested transfer at `/intake/cases/{id}`.
+//! - `query`: 综合查询 at `/query` (the conditions of `GET /api/v1/cases`, fuzzy text, paging)
+//!   and its exports `/query/export.csv` and `/query/export.xlsx`.
+//! - `kb`: 知识库 at `/kb` (search, read `/kb/{id}`; editors write, publish and retire through
+//!   forms; the knowledge gaps at `/kb/gaps`).
 //!
 //! # Invariants
 //! - Every state-changing request carries the session's CSRF token (form field or
@@ -25,7 +29,9 @@ mod account;
 mod assets;
 mod case;
 mod intake;
+mod kb;
 mod login;
+mod query;
 mod session;
 mod worklist;
 
@@ -70,6 +76,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/cases/{id}/targets", get(case::target_list))
         .route("/cases/{id}/masters", get(case::master_list))
+        .route("/query", get(query::page))
+        .route("/query/export.csv", get(query::export_csv))
+        .route("/query/export.xlsx", get(query::export_xlsx))
+        .route("/kb", get(kb::search).post(kb::create))
+        .route("/kb/new", get(kb::new_form))
+        .route("/kb/gaps", get(kb::gaps))
+        .route("/kb/{id}", get(kb::article).post(kb::act))
+        .route("/kb/{id}/edit", get(kb::edit_form))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),

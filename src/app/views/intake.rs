@@ -9,7 +9,6 @@ use knowledge_base::index::SearchPage;
 
 use crate::app::failure::Failure;
 use crate::app::{App, AppError, AppState};
-use crate::kb::Kb;
 
 /// A unit search: by parent, level and text (the name, else the path, contains it).
 #[derive(Debug, Clone, Default)]
@@ -127,31 +126,13 @@ pub fn find_units<'a>(org: &'a OrgTree, search: &UnitSearch) -> Vec<FoundUnit<'a
         .collect()
 }
 
-/// A 503 while the knowledge-base index catches up after a start: until then it may lack
-/// articles or still hold retired ones, and an operator must not read such an answer to a
-/// citizen.
-///
-/// # Errors
-/// [`Failure::Unavailable`] when the index is not ready within
-/// [`super::INDEX_READY_WAIT`].
-pub async fn kb_ready(kb: &Kb) -> Result<(), Failure> {
-    if kb.ready_within(super::INDEX_READY_WAIT).await {
-        return Ok(());
-    }
-    let status = kb.status();
-    Err(Failure::Unavailable(format!(
-        "the knowledge-base index is catching up with the event store (position {} of {})",
-        status.applied, status.start_head
-    )))
-}
-
 impl AppState {
     /// 知识库推荐: the published, valid articles for `text` as it is typed, the best `limit`.
     ///
     /// # Errors
     /// 503 while the index catches up; index failures.
     pub async fn kb_suggestions(&self, text: &str, limit: usize) -> Result<SearchPage, Failure> {
-        kb_ready(&self.kb).await?;
+        super::kb_index_ready(&self.kb).await?;
         self.kb
             .suggest(text, limit)
             .map_err(|e| Failure::Internal(e.into()))

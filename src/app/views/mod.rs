@@ -8,7 +8,10 @@
 //! times stay `DateTime`, labels are the domain's, failures are [`super::failure::Failure`].
 
 mod case;
+mod conditions;
+mod export;
 mod intake;
+mod kb;
 mod kpis;
 mod lists;
 mod report;
@@ -17,7 +20,13 @@ mod route;
 mod tests;
 
 pub use case::{CaseDetail, IdentityViewPage, MAX_IDENTITY_VIEWS_PER_PAGE, TimelineItem};
-pub use intake::{FoundUnit, UnitSearch, kb_ready};
+pub use conditions::{CaseConditions, DEFAULT_PER_PAGE, MAX_PER_PAGE};
+pub use export::{CaseExport, HEADERS as EXPORT_HEADERS, neutralised};
+pub use intake::{FoundUnit, UnitSearch};
+pub use kb::{
+    ArticleDetail, KB_EDITORS, KB_MAX_QUERY_CHARS, KB_MAX_RESULTS, KbSearch, check_kb_query,
+    is_kb_editor, kb_failure, kb_index_ready,
+};
 pub use kpis::{KpiRow, KpiTable, Period};
 pub use lists::{
     CaseListPage, CaseQuery, DEFAULT_DUE_WITHIN_HOURS, DeadlineState, INDEX_READY_WAIT,
