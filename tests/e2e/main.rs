@@ -2,6 +2,7 @@
 //! directory, driven over HTTP as a client would. One test binary (STYLE.md section 6).
 
 mod helpers;
+mod inprocess;
 
 mod bad_input;
 mod browser;
