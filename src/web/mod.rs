@@ -12,6 +12,9 @@
 //! - `login`: `/login` (GET, POST) and `/logout` (POST).
 //! - `worklist`: 我的待办 at `/`: tabs with counts (polled by htmx), rows, paging.
 //! - `case`: 工单详情 at `/cases/{id}` and its actions (POST, with the version shown).
+//! - `oversight`: 督办 at `/oversight` (the overdue board, supervising one or several
+//!   cases) and 分管 at `/oversight/leader` (the leader's cases, 批示 inline).
+//! - `reports`: 统计 at `/reports/kpi` (with `.csv`) and `/reports/daily` (with `.csv`).
 //!
 //! # Invariants
 //! - Every state-changing request carries the session's CSRF token (form field or
@@ -21,6 +24,8 @@
 mod assets;
 mod case;
 mod login;
+mod oversight;
+mod reports;
 mod session;
 mod worklist;
 
@@ -48,6 +53,20 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/cases/{id}", get(case::page).post(case::act))
+        .route("/oversight", get(oversight::board))
+        .route(
+            "/oversight/supervise",
+            axum::routing::post(oversight::supervise),
+        )
+        .route("/oversight/leader", get(oversight::leader))
+        .route(
+            "/oversight/leader/annotate",
+            axum::routing::post(oversight::annotate),
+        )
+        .route("/reports/kpi", get(reports::kpi))
+        .route("/reports/kpi.csv", get(reports::kpi_csv))
+        .route("/reports/daily", get(reports::daily))
+        .route("/reports/daily.csv", get(reports::daily_csv))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
@@ -81,6 +100,12 @@ pub struct Who {
     pub unit: String,
     /// 角色, joined (座席接线员、值班长).
     pub roles: String,
+    /// Shows 督办 (the overdue board): `views::may_read_board`.
+    pub oversight: bool,
+    /// Shows 分管 (the leader's list): a leader.
+    pub leader: bool,
+    /// Shows 统计 (KPIs and the daily report): `Actor::may_read_daily_report`.
+    pub reports: bool,
 }
 
 impl Layout {
@@ -107,7 +132,11 @@ impl Layout {
 }
 
 fn who(state: &AppState, user: &User) -> Who {
+    let actor = user.actor();
     Who {
+        oversight: crate::app::views::may_read_board(&actor),
+        leader: actor.has(domain::roles::Role::Leader),
+        reports: actor.may_read_daily_report(),
         name: user.display_name.clone(),
         unit: state
             .org

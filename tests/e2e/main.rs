@@ -6,6 +6,7 @@ mod inprocess;
 
 mod bad_input;
 mod browser;
+mod browser_oversight;
 mod case_search;
 mod concurrency;
 mod confidentiality;
