@@ -54,6 +54,9 @@ pub struct OverdueBoard {
     pub total: u64,
 }
 
+/// A group's overdue cases, and those of each of its units.
+type GroupTally<'a> = (BTreeSet<&'a str>, BTreeMap<&'a str, BTreeSet<&'a str>>);
+
 /// Whether `viewer` may read the board ([`BOARD_READERS`]).
 pub fn may_read_board(viewer: &Actor) -> bool {
     viewer.has_any(&BOARD_READERS)
@@ -110,8 +113,7 @@ impl AppState {
                 .get(&UnitId::new(id))
                 .map_or_else(|| id.to_owned(), |u| u.name.clone())
         };
-        let mut groups: BTreeMap<String, (BTreeSet<&str>, BTreeMap<&str, BTreeSet<&str>>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<String, GroupTally<'_>> = BTreeMap::new();
         let mut all = BTreeSet::new();
         for h in &holders {
             let (cases, units) = groups
