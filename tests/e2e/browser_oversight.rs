@@ -151,7 +151,27 @@ async fn a_case_past_its_deadline_turns_red_and_the_efficiency_office_supervises
             ))
             .await;
     }
+    // Someone else supervises one of them meanwhile: the board's row is stale, and says so
+    // instead of supervising blind.
     let api = app.login("supervisor").await;
+    app.ok(
+        &api,
+        &second,
+        "supervise",
+        &json!({ "opinion": "电话催办" }),
+    )
+    .await;
+    type_into(&browser, "//textarea[@id='opinion']", "再次督办").await;
+    click(
+        &browser,
+        &format!("{}//button[normalize-space()='督办此件']", row(&second)),
+    )
+    .await;
+    browser
+        .wait_for(&format!(
+            "//*[@role='status'][contains(., '工单 {second}：工单已被他人更新')]"
+        ))
+        .await;
     for case in [&id, &second, &third] {
         let detail = app.case(&api, case).await;
         let supervised = detail["timeline"]
@@ -160,7 +180,8 @@ async fn a_case_past_its_deadline_turns_red_and_the_efficiency_office_supervises
             .iter()
             .filter(|e| e["type"] == "supervised")
             .count();
-        assert_eq!(supervised, 1, "{case}: {detail}");
+        let want = if case == &second { 2 } else { 1 };
+        assert_eq!(supervised, want, "{case}: {detail}");
     }
     browser.close().await;
     app.stop().await;
