@@ -315,7 +315,7 @@ impl Queries {
                     signed_on_time: n(d.signed_on_time),
                     completed: n(d.completed),
                     completed_on_time: n(d.completed_on_time),
-                    handling_time: Duration::nanoseconds(d.handling_ns),
+                    handling_time: Duration::microseconds(d.handling_us),
                     handling_provisional: d.provisional > 0,
                     called_back: n(d.called_back),
                     satisfied: n(d.satisfied),

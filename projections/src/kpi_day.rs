@@ -72,8 +72,8 @@ pub(crate) struct DayFigures {
     pub signed_on_time: i64,
     pub completed: i64,
     pub completed_on_time: i64,
-    /// Working time from given to completed, nanoseconds, summed.
-    pub handling_ns: i64,
+    /// Working time from given to completed, microseconds (the times are), summed.
+    pub handling_us: i64,
     /// Completed assignments whose working time is provisional.
     pub provisional: i64,
     pub called_back: i64,
@@ -89,7 +89,7 @@ impl DayFigures {
         self.signed_on_time += sign * other.signed_on_time;
         self.completed += sign * other.completed;
         self.completed_on_time += sign * other.completed_on_time;
-        self.handling_ns += sign * other.handling_ns;
+        self.handling_us += sign * other.handling_us;
         self.provisional += sign * other.provisional;
         self.called_back += sign * other.called_back;
         self.satisfied += sign * other.satisfied;
@@ -132,7 +132,7 @@ impl AssignmentFacts {
             let done = DayFigures {
                 completed: 1,
                 completed_on_time: i64::from(completed_at <= self.complete_by),
-                handling_ns: span.duration.num_nanoseconds().unwrap_or(i64::MAX),
+                handling_us: span.duration.num_microseconds().unwrap_or(i64::MAX),
                 provisional: i64::from(span.provisional),
                 ..DayFigures::default()
             };
@@ -304,7 +304,7 @@ pub(crate) fn apply(
     }
     let mut upsert = tx.prepare_cached(
         "INSERT INTO kpi_day (day, unit_id, received, signed, signed_on_time, completed,
-            completed_on_time, handling_ns, provisional, called_back, satisfied, resolved,
+            completed_on_time, handling_us, provisional, called_back, satisfied, resolved,
             reopened)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (day, unit_id) DO UPDATE SET
@@ -313,7 +313,7 @@ pub(crate) fn apply(
             signed_on_time = signed_on_time + excluded.signed_on_time,
             completed = completed + excluded.completed,
             completed_on_time = completed_on_time + excluded.completed_on_time,
-            handling_ns = handling_ns + excluded.handling_ns,
+            handling_us = handling_us + excluded.handling_us,
             provisional = provisional + excluded.provisional,
             called_back = called_back + excluded.called_back,
             satisfied = satisfied + excluded.satisfied,
@@ -323,7 +323,7 @@ pub(crate) fn apply(
     let mut emptied = tx.prepare_cached(
         "DELETE FROM kpi_day WHERE day = ?1 AND unit_id = ?2
             AND received = 0 AND signed = 0 AND signed_on_time = 0 AND completed = 0
-            AND completed_on_time = 0 AND handling_ns = 0 AND provisional = 0
+            AND completed_on_time = 0 AND handling_us = 0 AND provisional = 0
             AND called_back = 0 AND satisfied = 0 AND resolved = 0 AND reopened = 0",
     )?;
     for ((day, unit), d) in deltas.iter().filter(|(_, d)| !d.is_zero()) {
@@ -335,7 +335,7 @@ pub(crate) fn apply(
             d.signed_on_time,
             d.completed,
             d.completed_on_time,
-            d.handling_ns,
+            d.handling_us,
             d.provisional,
             d.called_back,
             d.satisfied,
@@ -359,7 +359,7 @@ pub(crate) fn sum(
 ) -> Result<Vec<(String, DayFigures)>, ProjectionError> {
     let mut stmt = conn.prepare_cached(
         "SELECT unit_id, sum(received), sum(signed), sum(signed_on_time), sum(completed),
-                sum(completed_on_time), sum(handling_ns), sum(provisional), sum(called_back),
+                sum(completed_on_time), sum(handling_us), sum(provisional), sum(called_back),
                 sum(satisfied), sum(resolved), sum(reopened)
          FROM kpi_day WHERE day >= ?1 AND day < ?2
          GROUP BY unit_id
@@ -374,7 +374,7 @@ pub(crate) fn sum(
                 signed_on_time: r.get(3)?,
                 completed: r.get(4)?,
                 completed_on_time: r.get(5)?,
-                handling_ns: r.get(6)?,
+                handling_us: r.get(6)?,
                 provisional: r.get(7)?,
                 called_back: r.get(8)?,
                 satisfied: r.get(9)?,

@@ -179,7 +179,8 @@ CREATE TABLE IF NOT EXISTS case_callback (
 ) WITHOUT ROWID;
 
 -- KPI figures per Shanghai day (`day`: its first instant) and unit, kept by `kpi_day`: a
--- period's KPIs sum its days. `handling_ns`: working time from given to completed.
+-- period's KPIs sum its days. `handling_us`: working time from given to completed, summed, in
+-- microseconds (a month of a large bureau stays far below the integer's limit).
 CREATE TABLE IF NOT EXISTS kpi_day (
     day INTEGER NOT NULL,
     unit_id TEXT NOT NULL,
@@ -188,7 +189,7 @@ CREATE TABLE IF NOT EXISTS kpi_day (
     signed_on_time INTEGER NOT NULL,
     completed INTEGER NOT NULL,
     completed_on_time INTEGER NOT NULL,
-    handling_ns INTEGER NOT NULL,
+    handling_us INTEGER NOT NULL,
     provisional INTEGER NOT NULL,
     called_back INTEGER NOT NULL,
     satisfied INTEGER NOT NULL,
