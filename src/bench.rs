@@ -18,6 +18,7 @@ use crate::app::codec::decode;
 use crate::config::Settings;
 use crate::store::{ExpectedVersion, NewEvent, Position};
 
+pub mod kpi;
 pub mod login;
 
 /// Options of `minqing bench`.

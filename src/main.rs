@@ -145,6 +145,9 @@ enum Cmd {
     /// Probe the login: the time of a failed login for a known and an unknown user, and the
     /// memory of a `serve` child before, during and after a flood of wrong passwords.
     BenchLogin(bench::login::LoginProbeArgs),
+    /// Time the KPI table of a generated year's read database, summed over the days of the
+    /// `kpi_day` projection, against the scan it replaced, checking both agree.
+    BenchKpi(bench::kpi::KpiBenchArgs),
     /// Generate a year of synthetic hotline cases into a new data directory.
     ///
     /// The directory is created and seeded as `serve` does on first start (demo users,
@@ -254,6 +257,10 @@ fn main() -> anyhow::Result<()> {
             init_logging(false);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(bench::login::run(args))
+        }
+        Cmd::BenchKpi(args) => {
+            init_logging(false);
+            bench::kpi::run(args)
         }
         Cmd::Generate(args) => {
             init_logging(false);

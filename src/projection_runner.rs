@@ -76,7 +76,10 @@ impl ReadSide {
         store: Arc<dyn EventStore>,
         org: OrgTree,
     ) -> anyhow::Result<Arc<ReadSide>> {
-        let mut projector = Projector::open(path, org)
+        // The compiled-in calendar, as the application's: the KPI days measure handling
+        // times on it.
+        let calendar = crate::server::load_calendar()?;
+        let mut projector = Projector::open(path, org, calendar)
             .with_context(|| format!("failed to open read database `{}`", path.display()))?;
         if projector.checkpoint()? > store.head().0 {
             tracing::warn!(path = %path.display(), "read database is ahead of the event store; rebuilding");
@@ -455,14 +458,22 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
     );
     let head = folded.head;
     let target = fresh.clone();
+    let calendar = crate::server::load_calendar()?;
     tokio::task::spawn_blocking(move || {
         let mut last_print = Instant::now();
-        projections::write_fresh(&target, &org, folded.cases, head, &mut |done, total| {
-            if last_print.elapsed() >= Duration::from_secs(1) || done >= total {
-                last_print = Instant::now();
-                eprintln!("重建读模型：写入 {done}/{total} 件工单");
-            }
-        })
+        projections::write_fresh(
+            &target,
+            &org,
+            &calendar,
+            folded.cases,
+            head,
+            &mut |done, total| {
+                if last_print.elapsed() >= Duration::from_secs(1) || done >= total {
+                    last_print = Instant::now();
+                    eprintln!("重建读模型：写入 {done}/{total} 件工单");
+                }
+            },
+        )
     })
     .await
     .context("read database writer panicked")?

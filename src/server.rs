@@ -56,6 +56,8 @@ pub struct Running {
     pub case_search: Arc<crate::case_search::CaseSearch>,
     /// The login path and the audit of access.
     pub access: Arc<crate::access::Access>,
+    /// The scheduled jobs (a test runs `sweep_once` after moving its clock).
+    pub jobs: Arc<Jobs>,
     /// The writer of the security events.
     security_writer: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
@@ -160,7 +162,43 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         .with_context(|| format!("failed to listen on `{}`", settings.addr))?;
     // One owner per data directory, before anything in it is opened.
     let lock = crate::datadir::DataDirLock::create_and_acquire(&settings.data_dir, "serve")?;
-    let app = build(settings).await?;
+    let store = open_store(settings)?;
+    serve_on(
+        settings,
+        listener,
+        lock,
+        Arc::new(store),
+        Arc::new(SystemClock),
+    )
+    .await
+}
+
+/// The whole service (API, workbench, read models, indexes, jobs) in this process, on a
+/// listener, a store and a clock the caller gives: tests start it on `127.0.0.1:0` with a
+/// [`crate::app::ManualClock`] and move time (zero2prod's `spawn_app`). `settings.addr` is
+/// not used; the data directory is created, locked and seeded as by `minqing serve`.
+///
+/// # Errors
+/// Invalid settings, a data directory another process owns, and the failures of [`start`].
+pub async fn start_on(
+    settings: &Settings,
+    listener: TcpListener,
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn crate::app::Clock>,
+) -> anyhow::Result<Running> {
+    settings.validate()?;
+    let lock = crate::datadir::DataDirLock::create_and_acquire(&settings.data_dir, "serve")?;
+    serve_on(settings, listener, lock, store, clock).await
+}
+
+async fn serve_on(
+    settings: &Settings,
+    listener: TcpListener,
+    lock: crate::datadir::DataDirLock,
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn crate::app::Clock>,
+) -> anyhow::Result<Running> {
+    let app = build_on(settings, store, clock).await?;
     let read_path = settings.data_dir.join("read.db");
     let read = ReadSide::open(&read_path, app.store.clone(), app.org.clone())?;
     let jobs = Arc::new(
@@ -177,7 +215,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         .context("failed to read the bound address")?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let follower = read.spawn_follower();
-    let scheduler = jobs.spawn();
+    let scheduler = jobs.clone().spawn();
     let kb = crate::kb::Kb::start(&settings.data_dir, app.clone()).await?;
     let case_search = crate::case_search::CaseSearch::start(
         &settings.data_dir,
@@ -213,6 +251,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         kb,
         case_search,
         access,
+        jobs,
         security_writer,
         follower,
         scheduler,

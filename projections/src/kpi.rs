@@ -285,6 +285,50 @@ impl UnitKpi {
 }
 
 impl Queries {
+    /// The KPIs of every unit with activity in `[from, to)`, as [`Queries::kpis_by_scan`]
+    /// computes them: for a period of whole Shanghai days (every period of the KPI table),
+    /// summed over the days of `kpi_day` (a month is about thirty rows per active unit),
+    /// otherwise by the scan.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn kpis(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        weights: &KpiWeights,
+        calendar: &WorkingCalendar,
+        org: &OrgTree,
+    ) -> Result<Vec<UnitKpi>, ProjectionError> {
+        let (from_us, to_us) = (micros(from), micros(to));
+        if !(crate::kpi_day::is_day_start(from_us) && crate::kpi_day::is_day_start(to_us)) {
+            return self.kpis_by_scan(from, to, weights, calendar, org);
+        }
+        let n = |v: i64| v.max(0) as u64;
+        let units = crate::kpi_day::sum(self.connection(), from_us, to_us)?
+            .into_iter()
+            .map(|(unit, d)| {
+                let kpi = UnitKpi {
+                    unit_id: unit.clone(),
+                    received: n(d.received),
+                    signed: n(d.signed),
+                    signed_on_time: n(d.signed_on_time),
+                    completed: n(d.completed),
+                    completed_on_time: n(d.completed_on_time),
+                    handling_time: Duration::microseconds(d.handling_us),
+                    handling_provisional: d.provisional > 0,
+                    called_back: n(d.called_back),
+                    satisfied: n(d.satisfied),
+                    resolved: n(d.resolved),
+                    reopened: n(d.reopened),
+                    ..UnitKpi::default()
+                };
+                (unit, kpi)
+            })
+            .collect();
+        Ok(scored(units, weights, org))
+    }
+
     /// The KPIs of every unit with activity in `[from, to)`, ranked like with like: within
     /// each peer group ([`OrgTree::peer_group`]) by the weighted score (highest first; ties by
     /// the shorter average handling time, then by unit id), only units with at least
@@ -293,7 +337,7 @@ impl Queries {
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`].
-    pub fn kpis(
+    pub fn kpis_by_scan(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
@@ -431,17 +475,22 @@ impl Queries {
                 k.handling_provisional = provisional;
             }
         }
-        let mut out: Vec<UnitKpi> = units
-            .into_values()
-            .map(|mut k| {
-                k.score = k.compute_score(weights);
-                k.peer_group = org.peer_group(&UnitId::new(k.unit_id.clone()));
-                k
-            })
-            .collect();
-        rank(&mut out);
-        Ok(out)
+        Ok(scored(units, weights, org))
     }
+}
+
+/// `units` scored, grouped with their peers and ranked.
+fn scored(units: BTreeMap<String, UnitKpi>, weights: &KpiWeights, org: &OrgTree) -> Vec<UnitKpi> {
+    let mut out: Vec<UnitKpi> = units
+        .into_values()
+        .map(|mut k| {
+            k.score = k.compute_score(weights);
+            k.peer_group = org.peer_group(&UnitId::new(k.unit_id.clone()));
+            k
+        })
+        .collect();
+    rank(&mut out);
+    out
 }
 
 /// Ranks `units` within their peer groups and orders them for display (see

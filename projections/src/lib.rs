@@ -14,7 +14,8 @@
 //! - [`query`]: the read side: [`Queries`] answers the case list, citizen history and work
 //!   lists, scoped exactly like `domain::identity::may_view_case`.
 //! - [`route`]: the path a case has travelled (流转轨迹), from its events.
-//! - [`kpi`]: KPIs per unit and period and the weighted ranking.
+//! - [`kpi`]: KPIs per unit and period and the weighted ranking, summed over the days of
+//!   `kpi_day` (figures per unit and Shanghai day, kept as cases change).
 //! - [`report`]: the daily report (日报) per district and bureau, a snapshot at the day's end.
 //! - `schema`: the SQL tables.
 //!
@@ -31,6 +32,7 @@
 //!   derived at query time from the recorded deadlines and the caller's clock.
 
 pub mod kpi;
+mod kpi_day;
 pub mod projector;
 pub mod query;
 pub mod report;

@@ -5,10 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use domain::calendar::WorkingCalendar;
 use domain::org::OrgTree;
 use domain::{Case, evolve};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::kpi_day::{self, Contributions};
 use crate::row::{CaseRow, ScopeFacts, stage_code, status_code, touched_units, visibility_keys};
 use crate::schema::{CREATE_INDEXES, CREATE_TABLES, SCHEMA_VERSION, TABLES};
 use crate::{CASE_LIST, ProjectionError, SourcedEvent};
@@ -27,6 +29,8 @@ struct Entry {
     /// Whether holder, transfer or waiting rows may exist (so they must be deleted before a
     /// rewrite).
     may_have_side_rows: bool,
+    /// What its rows count in `kpi_day`, when known without reading them back.
+    kpi: Option<Contributions>,
 }
 
 /// Applies events to the read database. One per database file: it owns the write connection
@@ -34,6 +38,8 @@ struct Entry {
 pub struct Projector {
     conn: Connection,
     org: OrgTree,
+    /// Measures the working time of completed assignments for `kpi_day`.
+    calendar: WorkingCalendar,
     cache: HashMap<String, Entry>,
     /// Batches applied since the planner's statistics were last looked at.
     batches_since_optimize: u32,
@@ -73,11 +79,16 @@ impl Projector {
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`].
-    pub fn open(path: &Path, org: OrgTree) -> Result<Self, ProjectionError> {
+    pub fn open(
+        path: &Path,
+        org: OrgTree,
+        calendar: WorkingCalendar,
+    ) -> Result<Self, ProjectionError> {
         let conn = open_connection(path)?;
         let mut projector = Projector {
             conn,
             org,
+            calendar,
             cache: HashMap::new(),
             batches_since_optimize: 0,
         };
@@ -211,6 +222,8 @@ impl Projector {
                         n_scope_written: 0,
                         scope_facts: None,
                         may_have_side_rows: known,
+                        // A new case has no rows yet; a known one's are read back.
+                        kpi: (!known).then(Contributions::default),
                     },
                 );
             }
@@ -237,7 +250,7 @@ impl Projector {
         let tx = self.conn.transaction()?;
         for (stream, position) in &dirty {
             if let Some(entry) = self.cache.get_mut(stream) {
-                write_case(&tx, &self.org, entry, *position)?;
+                write_case(&tx, &self.org, &self.calendar, entry, *position)?;
             }
         }
         tx.execute(
@@ -264,6 +277,7 @@ impl Projector {
 pub fn write_fresh(
     path: &Path,
     org: &OrgTree,
+    calendar: &WorkingCalendar,
     mut cases: Vec<(Case, u64)>,
     checkpoint: u64,
     progress: &mut dyn FnMut(usize, usize),
@@ -285,8 +299,9 @@ pub fn write_fresh(
             n_scope_written: 0,
             scope_facts: None,
             may_have_side_rows: false,
+            kpi: Some(Contributions::default()),
         };
-        write_case(&tx, org, &mut entry, position)?;
+        write_case(&tx, org, calendar, &mut entry, position)?;
         if i % 8192 == 0 {
             progress(i, total);
         }
@@ -326,6 +341,7 @@ fn read_checkpoint(conn: &Connection) -> Result<u64, ProjectionError> {
 fn write_case(
     tx: &Transaction<'_>,
     org: &OrgTree,
+    calendar: &WorkingCalendar,
     entry: &mut Entry,
     position: u64,
 ) -> Result<(), ProjectionError> {
@@ -389,6 +405,14 @@ fn write_case(
         row.warned,
         row.joint,
     ])?;
+    // What the rows counted before they are replaced, then what they count now.
+    let before = match entry.kpi.take() {
+        Some(known) => known,
+        None => Contributions::stored(tx, &row.case_id)?,
+    };
+    let after = Contributions::of(&row);
+    kpi_day::apply(tx, calendar, &before, &after)?;
+    entry.kpi = Some(after);
     let mut assignment = tx.prepare_cached(
         "INSERT OR REPLACE INTO case_assignment (case_id, assignment_id, parent_id, unit_id,
             role, state, transferred_at, receive_by, received_at, complete_by, completed_at,

@@ -314,7 +314,9 @@ impl Queries {
         let (from_us, to_us) = (micros(from), micros(to));
         let conn = self.connection();
         // Every case with an assignment given or completed that day, or live at its end
-        // (each branch can use an index), with all of its assignments.
+        // (each branch can use an index), with all of its assignments. An assignment given
+        // after the day counts for nothing in it, so the branches of those completed or ended
+        // since leave them out (a far-back day would otherwise load every later assignment).
         let mut facts = conn.prepare_cached(
             "SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
                     a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
@@ -323,8 +325,10 @@ impl Queries {
              WHERE a.case_id IN (
                  SELECT case_id FROM case_assignment
                  WHERE transferred_at >= ?1 AND transferred_at < ?2
-                 UNION SELECT case_id FROM case_assignment WHERE completed_at >= ?1
-                 UNION SELECT case_id FROM case_assignment WHERE ended_at >= ?1
+                 UNION SELECT case_id FROM case_assignment
+                 WHERE completed_at >= ?1 AND transferred_at < ?2
+                 UNION SELECT case_id FROM case_assignment
+                 WHERE ended_at >= ?1 AND transferred_at < ?2
                  UNION SELECT case_id FROM case_assignment
                  WHERE state IN ('pending', 'received') AND transferred_at < ?2)
              ORDER BY a.case_id, a.assignment_id",

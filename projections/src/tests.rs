@@ -356,7 +356,8 @@ fn as_user(user: &str) -> (Scope, IdentityRule, WorkListOwner) {
 
 fn built(log: &Log) -> (TempDir, PathBuf, Queries) {
     let (dir, path) = temp_db();
-    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    let mut projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
     project(&mut projector, &log.events, 4);
     let queries = Queries::open(&path).expect("queries");
     (dir, path, queries)
@@ -443,7 +444,8 @@ fn overdue_is_judged_at_query_time() {
 fn the_same_events_applied_twice_give_the_same_view() {
     let log = city();
     let (_dir, path) = temp_db();
-    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    let mut projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
     project(&mut projector, &log.events, 3);
     let once = dump(&path);
     project(&mut projector, &log.events, 5);
@@ -454,10 +456,12 @@ fn the_same_events_applied_twice_give_the_same_view() {
 fn batches_of_any_size_give_the_same_tables_as_one_rebuild() {
     let log = city();
     let (_a, one_path) = temp_db();
-    let mut one = Projector::open(&one_path, world().org.clone()).expect("open");
+    let mut one =
+        Projector::open(&one_path, world().org.clone(), world().calendar.clone()).expect("open");
     project(&mut one, &log.events, 1);
     let (_b, all_path) = temp_db();
-    let mut all = Projector::open(&all_path, world().org.clone()).expect("open");
+    let mut all =
+        Projector::open(&all_path, world().org.clone(), world().calendar.clone()).expect("open");
     project(&mut all, &log.events, 10_000);
     assert_eq!(dump(&one_path), dump(&all_path));
     all.reset().expect("reset");
@@ -486,7 +490,8 @@ fn schema_of(path: &std::path::Path) -> Vec<(String, String)> {
 fn a_fresh_file_written_from_final_states_equals_the_tables_built_event_by_event() {
     let log = city();
     let (_a, live_path) = temp_db();
-    let mut live = Projector::open(&live_path, world().org.clone()).expect("open");
+    let mut live =
+        Projector::open(&live_path, world().org.clone(), world().calendar.clone()).expect("open");
     project(&mut live, &log.events, 3);
     let mut states: HashMap<String, (Case, u64)> = HashMap::new();
     for ev in &log.events {
@@ -500,6 +505,7 @@ fn a_fresh_file_written_from_final_states_equals_the_tables_built_event_by_event
     write_fresh(
         &fresh_path,
         &world().org,
+        &world().calendar,
         states.into_values().collect(),
         head,
         &mut |_, _| calls += 1,
@@ -509,7 +515,8 @@ fn a_fresh_file_written_from_final_states_equals_the_tables_built_event_by_event
     assert_eq!(dump(&fresh_path), dump(&live_path));
     assert_eq!(schema_of(&fresh_path), schema_of(&live_path));
     // The service opens it as a finished read database and goes on from its checkpoint.
-    let reopened = Projector::open(&fresh_path, world().org.clone()).expect("reopen");
+    let reopened = Projector::open(&fresh_path, world().org.clone(), world().calendar.clone())
+        .expect("reopen");
     assert_eq!(reopened.checkpoint().expect("checkpoint"), head);
     assert_eq!(dump(&fresh_path), dump(&live_path));
 }
@@ -528,7 +535,8 @@ fn a_fresh_file_left_unfinished_is_not_taken_for_a_read_database() {
         .expect("checkpoint");
     }
     // No schema version: a crash came before the last step, so everything starts over.
-    let projector = Projector::open(&path, world().org.clone()).expect("open");
+    let projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
     assert_eq!(projector.checkpoint().expect("checkpoint"), 0);
 }
 
@@ -538,7 +546,8 @@ fn a_reopened_projector_resumes_from_its_checkpoint() {
     let (_dir, path) = temp_db();
     let half = log.events.len() / 2;
     {
-        let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+        let mut projector =
+            Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
         project(&mut projector, &log.events[..half], 4);
         assert_eq!(
             projector.checkpoint().expect("checkpoint"),
@@ -546,10 +555,12 @@ fn a_reopened_projector_resumes_from_its_checkpoint() {
         );
     }
     // A new process: nothing cached, so the streams under way come from their histories.
-    let mut projector = Projector::open(&path, world().org.clone()).expect("reopen");
+    let mut projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("reopen");
     project(&mut projector, &log.events, 4);
     let (_ref_dir, ref_path) = temp_db();
-    let mut reference = Projector::open(&ref_path, world().org.clone()).expect("open");
+    let mut reference =
+        Projector::open(&ref_path, world().org.clone(), world().calendar.clone()).expect("open");
     project(&mut reference, &log.events, 100);
     assert_eq!(dump(&path), dump(&ref_path));
 }
@@ -558,7 +569,8 @@ fn a_reopened_projector_resumes_from_its_checkpoint() {
 fn an_event_without_its_history_is_refused_and_nothing_is_written() {
     let log = city();
     let (_dir, path) = temp_db();
-    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    let mut projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
     let later = &log.events[3..];
     let err = projector
         .apply(later, &HashMap::new(), later[later.len() - 1].position)
@@ -1955,11 +1967,13 @@ fn a_read_database_of_another_schema_is_reset_and_rebuilt() {
         )
         .expect("old schema");
     }
-    let mut projector = Projector::open(&path, world().org.clone()).expect("open");
+    let mut projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
     assert_eq!(projector.checkpoint().expect("checkpoint"), 0);
     project(&mut projector, &log.events, 8);
     let (_ref_dir, ref_path) = temp_db();
-    let mut reference = Projector::open(&ref_path, world().org.clone()).expect("open");
+    let mut reference =
+        Projector::open(&ref_path, world().org.clone(), world().calendar.clone()).expect("open");
     project(&mut reference, &log.events, 8);
     assert_eq!(dump(&path), dump(&ref_path));
 }
@@ -2036,4 +2050,339 @@ fn a_district_efficiency_office_sees_its_districts_overdue_cases_and_no_others()
     let mut all = overdue("supervisor");
     all.sort();
     assert_eq!(all, ["O1", "O2"], "the city's office sees the whole city");
+}
+
+/// A small deterministic random source (xorshift64) for generated histories.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+impl Log {
+    /// [`Log::run`], skipping a command the rules refuse (a generated history tries
+    /// anything).
+    fn try_run(&mut self, user: &str, case_id: &str, now: DateTime<Utc>, cmd: Command) -> bool {
+        let w = world();
+        let stream = format!("case-{case_id}");
+        let Some(case) = self.cases.get(&stream) else {
+            return false;
+        };
+        let ctx = Context {
+            now,
+            actor: &w.users[user],
+            org: &w.org,
+            calendar: &w.calendar,
+            policy: &w.policy,
+        };
+        if decide(case, &cmd, &ctx).is_err() {
+            return false;
+        }
+        self.run(user, case_id, now, cmd);
+        true
+    }
+}
+
+/// Cases given to bureaus and streets at random times over five weeks (nights and weekends
+/// included), signed for late or in time or never, recalled and sent again, completed,
+/// called back with every rating, reopened, appealed.
+fn generated_city(seed: u64, n_cases: u32) -> Log {
+    let mut log = Log::default();
+    let mut rng = Rng(seed);
+    let bureaus = [
+        ("city.bureau.housing", "housing_handler"),
+        ("city.bureau.urban", "urban_handler"),
+        ("city.bureau.hrss", "hrss_handler"),
+        ("city.bureau.transport", "transport_handler"),
+    ];
+    for i in 0..n_cases {
+        let id = format!("G{i:03}");
+        let mut t = monday(rng.below(24 * 35) as i64 - 24);
+        log.create_at(&id, "d.chengguan.s01.c01", "13800000021", false, t);
+        let step = |rng: &mut Rng, t: &mut DateTime<Utc>| {
+            *t += Duration::minutes(rng.below(60 * 40) as i64 + 1);
+            *t
+        };
+        let district = rng.chance(25);
+        let (unit, handler) = if district {
+            ("d.chengguan.s01", "chengguan_s01_handler")
+        } else {
+            bureaus[rng.below(bureaus.len() as u64) as usize]
+        };
+        if district {
+            let at = step(&mut rng, &mut t);
+            log.try_run("dispatcher", &id, at, transfer("d.chengguan", &[]));
+            let at = step(&mut rng, &mut t);
+            log.try_run("chengguan_dispatcher", &id, at, Command::Receive);
+            let at = step(&mut rng, &mut t);
+            log.try_run("chengguan_dispatcher", &id, at, transfer(unit, &[]));
+        } else {
+            let at = step(&mut rng, &mut t);
+            log.try_run("dispatcher", &id, at, transfer(unit, &[]));
+            if rng.chance(15) {
+                let at = step(&mut rng, &mut t);
+                log.try_run(
+                    "dispatcher",
+                    &id,
+                    at,
+                    Command::Recall {
+                        reason: "派错".into(),
+                    },
+                );
+                let (unit, _) = bureaus[rng.below(bureaus.len() as u64) as usize];
+                let at = step(&mut rng, &mut t);
+                log.try_run("dispatcher", &id, at, transfer(unit, &[]));
+            }
+        }
+        // Whoever holds it now (a resend may have gone elsewhere).
+        let holder = |log: &Log| {
+            let case = &log.cases[&format!("case-{id}")];
+            case.assignments()
+                .iter()
+                .rev()
+                .find(|a| a.is_open())
+                .map(|a| a.unit_id.to_string())
+        };
+        let handler_of = |unit: &str| {
+            if unit == "d.chengguan.s01" {
+                "chengguan_s01_handler"
+            } else {
+                bureaus
+                    .iter()
+                    .find(|(u, _)| *u == unit)
+                    .map_or(handler, |(_, h)| *h)
+            }
+        };
+        let Some(now_unit) = holder(&log) else {
+            continue;
+        };
+        let handler = handler_of(&now_unit);
+        if rng.chance(15) {
+            continue; // Never signed for.
+        }
+        let at = step(&mut rng, &mut t);
+        log.try_run(handler, &id, at, Command::Receive);
+        if rng.chance(15) {
+            continue; // Still at work.
+        }
+        for round in 0..2 {
+            let at = step(&mut rng, &mut t);
+            log.try_run(
+                handler,
+                &id,
+                at,
+                Command::Complete {
+                    reply: "已处理。".into(),
+                },
+            );
+            if district {
+                let at = step(&mut rng, &mut t);
+                log.try_run(
+                    "chengguan_dispatcher",
+                    &id,
+                    at,
+                    Command::Complete {
+                        reply: "已办结。".into(),
+                    },
+                );
+            }
+            if rng.chance(10) {
+                break; // Not called back yet.
+            }
+            let satisfaction = match rng.below(3) {
+                0 => Satisfaction::Satisfied,
+                1 => Satisfaction::BasicallySatisfied,
+                _ => Satisfaction::Unsatisfied,
+            };
+            let at = step(&mut rng, &mut t);
+            log.try_run(
+                "operator",
+                &id,
+                at,
+                Command::CallBack {
+                    satisfaction,
+                    resolved: rng.chance(60),
+                    note: String::new(),
+                },
+            );
+            if satisfaction == Satisfaction::Unsatisfied && rng.chance(40) {
+                let at = step(&mut rng, &mut t);
+                log.try_run(
+                    handler,
+                    &id,
+                    at,
+                    Command::Appeal {
+                        reason: "诉求超出职责".into(),
+                    },
+                );
+                let at = step(&mut rng, &mut t);
+                log.try_run(
+                    "shift_leader",
+                    &id,
+                    at,
+                    Command::DecideAppeal {
+                        upheld: rng.chance(50),
+                        note: "已审".into(),
+                    },
+                );
+            }
+            if round == 0 && satisfaction == Satisfaction::Unsatisfied && rng.chance(60) {
+                let at = step(&mut rng, &mut t);
+                log.try_run(
+                    "operator",
+                    &id,
+                    at,
+                    Command::Reopen {
+                        reason: "未解决".into(),
+                    },
+                );
+                let at = step(&mut rng, &mut t);
+                log.try_run(handler, &id, at, Command::Receive);
+            } else {
+                break;
+            }
+        }
+    }
+    log
+}
+
+/// The periods the KPI table asks for (every day, every Monday-to-Sunday week, every month
+/// around the generated weeks) and some spans of several days.
+fn periods() -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let first = local("2025-02-24 00:00");
+    let day = Duration::days(1);
+    let mut out = Vec::new();
+    for d in 0..49 {
+        out.push((first + day * d, first + day * (d + 1)));
+    }
+    for w in 0..7 {
+        out.push((first + day * (7 * w), first + day * (7 * w + 7)));
+    }
+    for (a, b) in [
+        ("2025-02-01 00:00", "2025-03-01 00:00"),
+        ("2025-03-01 00:00", "2025-04-01 00:00"),
+        ("2025-04-01 00:00", "2025-05-01 00:00"),
+        ("2025-03-05 00:00", "2025-03-19 00:00"),
+        ("2025-01-01 00:00", "2026-01-01 00:00"),
+    ] {
+        out.push((local(a), local(b)));
+    }
+    out
+}
+
+#[test]
+fn the_kpis_summed_over_days_are_the_kpis_of_the_scan_for_every_period() {
+    for seed in [0x9E37_79B9_7F4A_7C15_u64, 42, 2026] {
+        let log = generated_city(seed, 120);
+        // The history holds what moves the figures: recalls, late and missing signatures,
+        // reopened cases and excluded ratings.
+        let cases: Vec<&Case> = log.cases.values().collect();
+        let some = |what: &str, n: usize| assert!(n > 0, "seed {seed}: no {what}");
+        some(
+            "recall",
+            cases
+                .iter()
+                .flat_map(|c| c.assignments())
+                .filter(|a| a.state == domain::case::AssignmentState::Recalled)
+                .count(),
+        );
+        some(
+            "reopened rating",
+            cases
+                .iter()
+                .flat_map(|c| c.callbacks())
+                .filter(|c| c.reopened)
+                .count(),
+        );
+        some(
+            "excluded rating",
+            cases
+                .iter()
+                .flat_map(|c| c.callbacks())
+                .filter(|c| c.excluded)
+                .count(),
+        );
+        some(
+            "second rating",
+            cases.iter().filter(|c| c.callbacks().len() > 1).count(),
+        );
+        let (_dir, path) = temp_db();
+        // Half the log, then a projector that remembers nothing (it reads back what the
+        // rows counted), then the rest.
+        let half = log.events.len() / 2;
+        {
+            let mut projector =
+                Projector::open(&path, world().org.clone(), world().calendar.clone())
+                    .expect("open");
+            project(&mut projector, &log.events[..half], 5);
+        }
+        let mut projector =
+            Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("reopen");
+        project(&mut projector, &log.events, 3);
+        let q = Queries::open(&path).expect("queries");
+        let weights = crate::kpi::KpiWeights::default();
+        let (calendar, org) = (&world().calendar, &world().org);
+        let mut active = 0;
+        for (from, to) in periods() {
+            let summed = q.kpis(from, to, &weights, calendar, org).expect("kpis");
+            let scanned = q
+                .kpis_by_scan(from, to, &weights, calendar, org)
+                .expect("scan");
+            assert_eq!(summed, scanned, "seed {seed}, {from} to {to}");
+            active += usize::from(!summed.is_empty());
+        }
+        assert!(active > 30, "the generated weeks have activity: {active}");
+        // And a period that is not whole days is answered by the scan itself.
+        let odd = (local("2025-03-03 09:30"), local("2025-03-05 17:00"));
+        assert_eq!(
+            q.kpis(odd.0, odd.1, &weights, calendar, org).expect("kpis"),
+            q.kpis_by_scan(odd.0, odd.1, &weights, calendar, org)
+                .expect("scan")
+        );
+    }
+}
+
+#[test]
+fn the_kpi_days_of_a_generated_city_are_the_same_live_and_rebuilt() {
+    let log = generated_city(7, 80);
+    let (_a, live_path) = temp_db();
+    let mut live =
+        Projector::open(&live_path, world().org.clone(), world().calendar.clone()).expect("open");
+    project(&mut live, &log.events, 2);
+    let mut states: HashMap<String, (Case, u64)> = HashMap::new();
+    for ev in &log.events {
+        let (case, position) = states.entry(ev.stream.clone()).or_default();
+        *case = evolve(std::mem::take(case), &ev.event);
+        *position = ev.position;
+    }
+    let (_b, fresh_path) = temp_db();
+    let head = log.events.last().expect("events").position;
+    write_fresh(
+        &fresh_path,
+        &world().org,
+        &world().calendar,
+        states.into_values().collect(),
+        head,
+        &mut |_, _| {},
+    )
+    .expect("write");
+    let kpi_rows = |path: &std::path::Path| -> Vec<String> {
+        dump(path)
+            .into_iter()
+            .filter(|l| l.starts_with("kpi_day:"))
+            .collect()
+    };
+    assert!(!kpi_rows(&live_path).is_empty());
+    assert_eq!(kpi_rows(&live_path), kpi_rows(&fresh_path));
 }

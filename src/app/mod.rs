@@ -43,6 +43,44 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that stands still until it is set or moved: tests start the service on it
+/// (`server::start_on`) and move time past a deadline without waiting.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock showing `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        ManualClock(Mutex::new(now))
+    }
+
+    /// Shows `now` from here on.
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+    }
+
+    /// Moves the clock on by `by`.
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// What a successful command returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outcome {

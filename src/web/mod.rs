@@ -19,6 +19,9 @@
 //!   and its exports `/query/export.csv` and `/query/export.xlsx`.
 //! - `kb`: 知识库 at `/kb` (search, read `/kb/{id}`; editors write, publish and retire through
 //!   forms; the knowledge gaps at `/kb/gaps`).
+//! - `oversight`: 督办 at `/oversight` (the overdue board, supervising one or several
+//!   cases) and 分管 at `/oversight/leader` (the leader's cases, 批示 inline).
+//! - `reports`: 统计 at `/reports/kpi` (with `.csv`) and `/reports/daily` (with `.csv`).
 //!
 //! # Invariants
 //! - Every state-changing request carries the session's CSRF token (form field or
@@ -31,7 +34,9 @@ mod case;
 mod intake;
 mod kb;
 mod login;
+mod oversight;
 mod query;
+mod reports;
 mod session;
 mod worklist;
 
@@ -84,6 +89,20 @@ pub fn router() -> Router<AppState> {
         .route("/kb/gaps", get(kb::gaps))
         .route("/kb/{id}", get(kb::article).post(kb::act))
         .route("/kb/{id}/edit", get(kb::edit_form))
+        .route("/oversight", get(oversight::board))
+        .route(
+            "/oversight/supervise",
+            axum::routing::post(oversight::supervise),
+        )
+        .route("/oversight/leader", get(oversight::leader))
+        .route(
+            "/oversight/leader/annotate",
+            axum::routing::post(oversight::annotate),
+        )
+        .route("/reports/kpi", get(reports::kpi))
+        .route("/reports/kpi.csv", get(reports::kpi_csv))
+        .route("/reports/daily", get(reports::daily))
+        .route("/reports/daily.csv", get(reports::daily_csv))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
@@ -119,6 +138,12 @@ pub struct Who {
     pub unit: String,
     /// 角色, joined (座席接线员、值班长).
     pub roles: String,
+    /// Shows 督办 (the overdue board): `views::may_read_board`.
+    pub oversight: bool,
+    /// Shows 分管 (the leader's list): a leader.
+    pub leader: bool,
+    /// Shows 统计 (KPIs and the daily report): `Actor::may_read_daily_report`.
+    pub reports: bool,
 }
 
 impl Layout {
@@ -147,7 +172,11 @@ impl Layout {
 }
 
 fn who(state: &AppState, user: &User) -> Who {
+    let actor = user.actor();
     Who {
+        oversight: crate::app::views::may_read_board(&actor),
+        leader: actor.has(domain::roles::Role::Leader),
+        reports: actor.may_read_daily_report(),
         name: user.display_name.clone(),
         unit: state
             .org

@@ -114,6 +114,24 @@ impl TestApp {
         }
     }
 
+    /// A handle on a service this test process runs itself (`crate::inprocess::spawn_app`):
+    /// the same helpers, no child process.
+    pub fn attached(addr: String, data: TempDir) -> Self {
+        TestApp {
+            base: format!("http://{addr}"),
+            addr,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            data,
+            args: Vec::new(),
+            child: None,
+            admin: OnceCell::new(),
+        }
+    }
+
     /// Starts the binary again on the same data directory (the previous process must be gone).
     pub async fn restart(&mut self) {
         self.restart_logging(None).await;

@@ -2,11 +2,13 @@
 //! directory, driven over HTTP as a client would. One test binary (STYLE.md section 6).
 
 mod helpers;
+mod inprocess;
 
 mod bad_input;
 mod browser;
 mod browser_case;
 mod browser_intake;
+mod browser_oversight;
 mod browser_query;
 mod case_search;
 mod concurrency;

@@ -91,7 +91,7 @@ pub fn is_case_number(text: &str) -> bool {
 /// over (`domain::identity::view_extent`: a handling unit none of whose units holds the case
 /// now), who holds the case now and its running deadlines left out: the row keeps what the
 /// unit touched, not where the case went after it.
-fn masked(mut page: Page, viewer: &Actor, org: &OrgTree) -> Page {
+pub(super) fn masked(mut page: Page, viewer: &Actor, org: &OrgTree) -> Page {
     // `domain::identity::view_extent` on the row's facts.
     let oversight = domain::identity::reads_whole_cases(viewer, org);
     for row in &mut page.items {

@@ -1,12 +1,14 @@
 //! The view layer: what a person may see, already scoped, masked, audited, labelled and
 //! carrying the actions they may take now: the case detail, the case list and the work lists,
-//! the KPI table, the daily report and the route with its suggestion; for the operator's
-//! console, who may take calls, the unit search and the knowledge base's suggestions. The JSON API renders
+//! the KPI table, the daily report, the efficiency office's overdue board and the route with
+//! its suggestion; for the operator's console, who may take calls, the unit search and the
+//! knowledge base's suggestions. The JSON API renders
 //! these views (`src/http/`); the workbench will render the same views as HTML, so no page can
 //! skip a scope check, a mask or the identity-view audit, and no handler holds a rule. No wire
 //! shapes here (the daily report's document, which the job writes to files as well, aside):
 //! times stay `DateTime`, labels are the domain's, failures are [`super::failure::Failure`].
 
+mod board;
 mod case;
 mod conditions;
 mod export;
@@ -19,6 +21,7 @@ mod route;
 #[cfg(test)]
 mod tests;
 
+pub use board::{BOARD_READERS, BoardGroup, BoardUnit, OverdueBoard, may_read_board};
 pub use case::{CaseDetail, IdentityViewPage, MAX_IDENTITY_VIEWS_PER_PAGE, TimelineItem};
 pub use conditions::{CaseConditions, DEFAULT_PER_PAGE, MAX_PER_PAGE};
 pub use export::{CaseExport, HEADERS as EXPORT_HEADERS, neutralised};

@@ -14,8 +14,8 @@ use tempfile::TempDir;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::app::App;
 use crate::app::tests::Flaky;
-use crate::app::{App, Clock};
 use crate::case_search::CaseSearch;
 use crate::directory::{Directory, load_org};
 use crate::projection_runner::ReadSide;
@@ -23,15 +23,11 @@ use crate::server::{load_calendar, load_policy};
 use crate::store::EventStore;
 use crate::store::sqlite::SqliteStore;
 
-/// Monday 2 March 2026, 10:00 in Shanghai.
-struct FixedClock;
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-03-02T10:00:00+08:00")
-            .expect("time")
-            .with_timezone(&Utc)
-    }
+/// Monday 2 March 2026, 10:00 in Shanghai: where the world's clock starts.
+fn monday_morning() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T10:00:00+08:00")
+        .expect("time")
+        .with_timezone(&Utc)
 }
 
 struct World {
@@ -42,6 +38,8 @@ struct World {
     /// A complaint at 城关区 张掖路街道, accepted at the city centre and transferred to the
     /// housing bureau.
     case_id: CaseId,
+    /// The application's clock, at [`monday_morning`] until a test moves it.
+    clock: Arc<crate::app::ManualClock>,
 }
 
 impl World {
@@ -63,13 +61,14 @@ async fn world() -> World {
     let store: Arc<dyn EventStore> = flaky.clone();
     let org = load_org().expect("org");
     let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+    let clock = Arc::new(crate::app::ManualClock::new(monday_morning()));
     let app = Arc::new(App::new(
         store.clone(),
         org.clone(),
         load_calendar().expect("calendar"),
         load_policy().expect("policy"),
         directory,
-        Arc::new(FixedClock),
+        clock.clone(),
     ));
     let operator = app.directory.user("operator").expect("operator").actor();
     let dispatcher = app
@@ -124,6 +123,7 @@ async fn world() -> World {
         state,
         store: flaky,
         case_id: created.id,
+        clock,
     }
 }
 
@@ -551,4 +551,81 @@ async fn a_recalled_unit_reads_the_case_as_it_was_at_the_recall() {
         "the water bureau is not shown"
     );
     assert!(detail.actions.is_empty(), "{:?}", detail.actions);
+}
+
+#[tokio::test]
+async fn the_overdue_board_counts_by_bureau_and_unit_once_the_clock_passes_the_receive_by() {
+    let w = world().await;
+    let office = w.user("supervisor");
+    let board = w.state.overdue_board(&office, None).await.expect("board");
+    assert_eq!(board.total, 0, "{board:?}");
+    assert!(board.groups.is_empty());
+    // The receive-by is two working hours after the transfer: by the afternoon it is past.
+    w.clock.advance(chrono::Duration::hours(5));
+    let board = w.state.overdue_board(&office, None).await.expect("board");
+    assert_eq!(board.as_of, monday_morning() + chrono::Duration::hours(5));
+    assert_eq!(board.total, 1);
+    assert_eq!(
+        board.groups,
+        [BoardGroup {
+            group_id: "city.bureau.housing".into(),
+            name: "兰州市住房和城乡建设局".into(),
+            count: 1,
+            units: vec![BoardUnit {
+                unit_id: "city.bureau.housing".into(),
+                name: "兰州市住房和城乡建设局".into(),
+                count: 1,
+            }],
+        }]
+    );
+    let cases = w
+        .state
+        .overdue_cases(&office, Some("city.bureau.housing"), (1, 20), None)
+        .await
+        .expect("cases");
+    assert_eq!(cases.total, 1);
+    assert_eq!(cases.items[0].case_id, w.case_id.to_string());
+    assert_eq!(cases.items[0].status_label, "逾期未接收");
+    // Every caller masked on the board, as on every list.
+    assert_ne!(cases.items[0].caller_phone, "13812345678");
+    let elsewhere = w
+        .state
+        .overdue_cases(&office, Some("d.qilihe"), (1, 20), None)
+        .await
+        .expect("cases");
+    assert_eq!(elsewhere.total, 0);
+    assert!(elsewhere.items.is_empty());
+}
+
+#[tokio::test]
+async fn the_overdue_board_is_the_efficiency_offices_within_its_scope() {
+    let w = world().await;
+    w.clock.advance(chrono::Duration::days(1));
+    // A district's office sees its district only: the bureau's case is not on its board.
+    let district = w.user("chengguan_supervisor");
+    let board = w.state.overdue_board(&district, None).await.expect("board");
+    assert_eq!(board.total, 0, "{board:?}");
+    assert_eq!(
+        w.state
+            .overdue_board(&w.user("admin"), None)
+            .await
+            .expect("board")
+            .total,
+        1
+    );
+    for name in ["housing_handler", "operator", "city_leader"] {
+        let refused = w
+            .state
+            .overdue_board(&w.user(name), None)
+            .await
+            .expect_err(name);
+        assert_eq!(refused.describe().status, 403, "{name}");
+        assert!(
+            w.state
+                .overdue_cases(&w.user(name), None, (1, 20), None)
+                .await
+                .is_err(),
+            "{name}"
+        );
+    }
 }
