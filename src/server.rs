@@ -235,6 +235,7 @@ async fn serve_on(
         kb: kb.clone(),
         case_search: case_search.clone(),
         kpi_weights: settings.kpi_weights,
+        deadline_warning_hours: settings.deadline_warning_hours,
     });
     let limits = settings.connections;
     let task = tokio::spawn(async move {

@@ -22,6 +22,9 @@ pub struct AppState {
     pub case_search: Arc<CaseSearch>,
     /// The KPI ranking weights (`--kpi-weights`).
     pub kpi_weights: projections::kpi::KpiWeights,
+    /// The warning window in working hours (`--deadline-warning-hours`): what 即将到期 and the
+    /// yellow mark mean, the window the sweep warns in.
+    pub deadline_warning_hours: u32,
     /// The login path and the audit of access.
     pub access: Arc<crate::access::Access>,
 }

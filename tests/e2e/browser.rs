@@ -244,8 +244,9 @@ fn is_refused_page(entry: &Value) -> bool {
     let path = url::Url::parse(url)
         .map(|u| u.path().to_owned())
         .unwrap_or_default();
-    let page = path == "/login" || path.starts_with("/cases/") || path.starts_with("/intake");
-    let refusal = ["401", "409", "422", "429"]
+    // A page document: anything but an asset or the API (a refused page is still a page).
+    let page = !path.starts_with("/assets/") && !path.starts_with("/api/");
+    let refusal = ["401", "403", "404", "409", "422", "429"]
         .iter()
         .any(|status| rest.contains(&format!("status of {status} ")));
     entry["source"] == "network" && page && refusal

@@ -25,7 +25,8 @@ pub const INDEX_READY_WAIT: Duration = Duration::from_millis(500);
 pub const MAX_OFFSET: u64 = COUNT_LIMIT;
 /// The widest `due_soon` window, in working hours (two working weeks).
 pub const MAX_DUE_WITHIN_HOURS: u32 = 80;
-/// The `due_soon` window unless asked, in working hours.
+/// The default of `--deadline-warning-hours`: the `due_soon` window unless asked, in working
+/// hours.
 pub const DEFAULT_DUE_WITHIN_HOURS: u32 = 4;
 
 /// A case query: its conditions, and the words (or the case number) of the text.
@@ -250,7 +251,7 @@ impl AppState {
 
     /// The end of the `due_soon` window: `hours` working hours from now (default 4).
     fn due_soon_until(&self, hours: Option<u32>) -> Result<DateTime<Utc>, Failure> {
-        let hours = hours.unwrap_or(DEFAULT_DUE_WITHIN_HOURS);
+        let hours = hours.unwrap_or(self.deadline_warning_hours);
         if !(1..=MAX_DUE_WITHIN_HOURS).contains(&hours) {
             return Err(Failure::bad_request(
                 "invalid_query",
@@ -340,8 +341,8 @@ impl AppState {
 pub enum DeadlineState {
     /// Past it (red).
     Overdue,
-    /// Within the warning window of [`DEFAULT_DUE_WITHIN_HOURS`] working hours, or warned
-    /// of by the sweep (yellow).
+    /// Within the warning window (`AppState::deadline_warning_hours`, the sweep's
+    /// `--deadline-warning-hours`), or warned of by the sweep (yellow).
     Warning,
     /// In time (green).
     InTime,
@@ -383,7 +384,7 @@ impl AppState {
             )
         } else {
             let left = self.calendar.working_minutes_between(now, due);
-            let warning = row.warned || left <= u64::from(DEFAULT_DUE_WITHIN_HOURS) * 60;
+            let warning = row.warned || left <= u64::from(self.deadline_warning_hours) * 60;
             let state = if warning {
                 DeadlineState::Warning
             } else {

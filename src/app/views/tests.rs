@@ -117,6 +117,7 @@ async fn world() -> World {
         app,
         read,
         kpi_weights: projections::kpi::KpiWeights::default(),
+        deadline_warning_hours: super::DEFAULT_DUE_WITHIN_HOURS,
     };
     World {
         _dir: dir,
@@ -353,6 +354,14 @@ async fn a_work_list_row_is_red_yellow_or_green_by_the_working_time_left() {
         .expect("a deadline");
     assert_eq!(warned.state, DeadlineState::Warning);
     assert_eq!(w.state.time_left(WorkList::ToCallBack, &row, now), None);
+    // The window is the service's `--deadline-warning-hours`: at 16, ten hours left is yellow.
+    row.warned = false;
+    let mut wide = w.state.clone();
+    wide.deadline_warning_hours = 16;
+    let within = wide
+        .time_left(WorkList::ToReceive, &row, now)
+        .expect("a deadline");
+    assert_eq!(within.state, DeadlineState::Warning);
 }
 
 #[tokio::test]
