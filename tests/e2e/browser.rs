@@ -234,6 +234,32 @@ impl Browser {
     }
 }
 
+/// Clicks the element with this XPath, once it is there.
+pub(crate) async fn click(browser: &Browser, xpath: &str) {
+    browser
+        .wait_for(xpath)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click `{xpath}`: {e}"));
+}
+
+/// Types `text` into the element with this XPath, once it is there.
+pub(crate) async fn type_into(browser: &Browser, xpath: &str, text: &str) {
+    browser
+        .wait_for(xpath)
+        .await
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type into `{xpath}`: {e}"));
+}
+
+/// Signs out from the header and waits for the sign-in page.
+pub(crate) async fn sign_out(browser: &Browser) {
+    click(browser, "//button[normalize-space()='退出登录']").await;
+    browser.wait_for("//h1[normalize-space()='登录']").await;
+}
+
 /// A console entry for a page document (sign-in, case page, operator's console) answered
 /// 401, 409, 422 or 429.
 fn is_refused_page(entry: &Value) -> bool {

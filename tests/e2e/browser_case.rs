@@ -8,30 +8,12 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, ONE_BROWSER, transferred_to_housing};
+use crate::browser::{Browser, ONE_BROWSER, click, sign_out, transferred_to_housing, type_into};
 use crate::helpers::{PASSWORD, TestApp, intake};
 
 /// The block of an action by its label (签收 is a plain button; the others open).
 fn action(label: &str) -> String {
     format!("//section[@aria-label='可执行操作']//details[summary[normalize-space()='{label}']]")
-}
-
-async fn click(browser: &Browser, xpath: &str) {
-    browser
-        .wait_for(xpath)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click `{xpath}`: {e}"));
-}
-
-async fn type_into(browser: &Browser, xpath: &str, text: &str) {
-    browser
-        .wait_for(xpath)
-        .await
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("type into `{xpath}`: {e}"));
 }
 
 /// Opens the action `label`, types `text` into its text (if any) and presses `button`.
@@ -53,11 +35,6 @@ async fn notice(browser: &Browser, text: &str) {
     browser
         .wait_for(&format!("//*[@role='status'][contains(., '{text}')]"))
         .await;
-}
-
-async fn sign_out(browser: &Browser) {
-    click(browser, "//button[normalize-space()='退出登录']").await;
-    browser.wait_for("//h1[normalize-space()='登录']").await;
 }
 
 async fn open_case(browser: &Browser, app: &TestApp, id: &str) {

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::browser::{Browser, ONE_BROWSER, tab};
+use crate::browser::{Browser, ONE_BROWSER, click, tab};
 use crate::helpers::{PASSWORD, TestApp, intake};
 
 /// The earlier caller of the complaint fixture (`helpers::intake`).
@@ -28,15 +28,6 @@ async fn select(browser: &Browser, id: &str, value: &str) {
         .select_by_value(value)
         .await
         .unwrap_or_else(|e| panic!("select {value} in #{id}: {e}"));
-}
-
-async fn click(browser: &Browser, xpath: &str) {
-    browser
-        .wait_for(xpath)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {xpath}: {e}"));
 }
 
 async fn value(browser: &Browser, id: &str) -> String {

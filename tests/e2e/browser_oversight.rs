@@ -7,7 +7,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 
-use crate::browser::{Browser, ONE_BROWSER, tab, tab_count, transferred_to_housing};
+use crate::browser::{
+    Browser, ONE_BROWSER, click, sign_out, tab, tab_count, transferred_to_housing, type_into,
+};
 use crate::helpers::PASSWORD;
 use crate::inprocess::{SpawnedApp, spawn_app};
 
@@ -21,37 +23,9 @@ fn tuesday_morning() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-async fn sign_out(browser: &Browser) {
-    browser
-        .wait_for("//button[normalize-space()='退出登录']")
-        .await
-        .click()
-        .await
-        .expect("click 退出登录");
-    browser.wait_for("//h1[normalize-space()='登录']").await;
-}
-
 /// The row of case `id` in the page's table.
 fn row(id: &str) -> String {
     format!("//table//tr[.//a[normalize-space()='{id}']]")
-}
-
-async fn click(browser: &Browser, xpath: &str) {
-    browser
-        .wait_for(xpath)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click `{xpath}`: {e}"));
-}
-
-async fn type_into(browser: &Browser, xpath: &str, text: &str) {
-    browser
-        .wait_for(xpath)
-        .await
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("type into `{xpath}`: {e}"));
 }
 
 #[tokio::test]

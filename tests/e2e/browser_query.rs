@@ -6,7 +6,7 @@
 use fantoccini::Locator;
 use serde_json::json;
 
-use crate::browser::{Browser, ONE_BROWSER};
+use crate::browser::{Browser, ONE_BROWSER, click};
 use crate::helpers::{PASSWORD, TestApp, immediate_intake, intake};
 
 /// Types `text` into the input with this id, replacing what it held.
@@ -14,15 +14,6 @@ async fn type_into(browser: &Browser, id: &str, text: &str) {
     let input = browser.wait_for(&format!("//*[@id='{id}']")).await;
     input.clear().await.expect("clear the field");
     input.send_keys(text).await.expect("type");
-}
-
-async fn click(browser: &Browser, xpath: &str) {
-    browser
-        .wait_for(xpath)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click `{xpath}`: {e}"));
 }
 
 async fn rows(browser: &Browser) -> usize {
