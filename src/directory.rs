@@ -356,8 +356,18 @@ impl Directory {
         idle: Duration,
         activity: bool,
     ) -> Option<Arc<User>> {
+        self.authenticate_active_at(token, idle, activity, unix_now())
+    }
+
+    /// [`authenticate_active`](Self::authenticate_active) at `now` (Unix seconds).
+    fn authenticate_active_at(
+        &self,
+        token: &str,
+        idle: Duration,
+        activity: bool,
+        now: i64,
+    ) -> Option<Arc<User>> {
         let key = digest(token);
-        let now = unix_now();
         let username = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             let live = sessions.get_mut(&key)?;
@@ -682,18 +692,35 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
         let (token, _) = directory.login("operator", "pw-1").expect("login");
-        let idle = Duration::from_secs(2);
-        assert!(directory.authenticate_active(&token, idle, true).is_some());
-        std::thread::sleep(Duration::from_millis(1200));
+        let idle = Duration::from_secs(600);
+        let t0 = unix_now();
         assert!(
-            directory.authenticate_active(&token, idle, false).is_some(),
+            directory
+                .authenticate_active_at(&token, idle, true, t0)
+                .is_some()
+        );
+        assert!(
+            directory
+                .authenticate_active_at(&token, idle, false, t0 + 400)
+                .is_some(),
             "a poll within the idle time is let through"
         );
-        std::thread::sleep(Duration::from_millis(1200));
         assert!(
-            directory.authenticate_active(&token, idle, true).is_none(),
+            directory
+                .authenticate_active_at(&token, idle, true, t0 + 700)
+                .is_none(),
             "the poll did not count as activity: the session has ended"
         );
+        let (busy, _) = directory.login("operator", "pw-1").expect("login");
+        let t0 = unix_now();
+        for at in [t0 + 400, t0 + 800, t0 + 1200] {
+            assert!(
+                directory
+                    .authenticate_active_at(&busy, idle, true, at)
+                    .is_some(),
+                "activity restarts the idle time"
+            );
+        }
         assert!(
             directory.authenticate(&token).is_none(),
             "ended for the API too"
