@@ -105,9 +105,9 @@ def first_visit():
         print(f'    {path:50} {size / 1024:7.1f} KB')
 
 
-today = time.strftime('%Y-%m-%d')
 q = urllib.parse.quote
 # (user, path, is_htmx_fragment). Pages a user may not open are not listed for that user.
+only = os.environ.get('ONLY')  # a substring: time only the pages whose path holds it
 pages = [
     (None, '/login', False),
     ('operator', '/', False),
@@ -132,15 +132,22 @@ optional = [
     ('operator', '/kb?q=' + q('医保'), False),
     ('supervisor', '/oversight', False),
     ('city_leader', '/oversight/leader', False),
-    ('supervisor', f'/reports/kpi?from={today[:8]}01&to={today}', False),
-    ('supervisor', '/reports/kpi?from=2025-01-01&to=2025-12-31', False),
+    ('supervisor', '/reports/kpi', False),
+    ('supervisor', '/reports/kpi?period=month&date=2025-06-15', False),
+    ('supervisor', '/reports/kpi?period=week&date=2025-06-16', False),
+    ('supervisor', '/reports/kpi?period=day&date=2025-06-16', False),
+    ('chengguan_dispatcher', '/reports/kpi?period=month&date=2025-06-15', False),
     ('supervisor', '/reports/daily', False),
+    ('supervisor', '/reports/daily?date=2025-06-16', False),
+    ('supervisor', '/reports/daily?date=2025-12-31', False),
 ]
 
 first_visit()
 browsers = {}
 print(f'{"user":24} {"page":62} status   p50 ms   p99 ms   bytes')
 for user, path, fragment in pages + optional:
+    if only and only not in path:
+        continue
     if user not in browsers:
         browsers[user] = Browser()
         if user:
