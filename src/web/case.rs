@@ -311,6 +311,8 @@ struct CasePage {
     targets: Vec<TargetGroup>,
     /// Other verbs the viewer may take now, run elsewhere (the intake's): their labels.
     elsewhere: Vec<&'static str>,
+    /// The viewer may edit or submit this draft: the intake page opens it.
+    draft_link: bool,
     notice: Option<Notice>,
     /// The work lists, reading at least this position (after a command).
     back: String,
@@ -663,6 +665,10 @@ fn case_page(
         targets: targets(org, &detail, "", None, &[]),
         actions,
         elsewhere,
+        draft_link: detail
+            .actions
+            .iter()
+            .any(|a| a.verb == "draft" || a.verb == "submit"),
         notice,
         back: position.map_or_else(|| "/".to_owned(), |p| format!("/?min_position={p}")),
     }

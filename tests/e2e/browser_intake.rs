@@ -201,10 +201,9 @@ async fn a_draft_is_saved_found_in_the_drafts_and_submitted_later() {
 
     click(&browser, "//a[normalize-space()='我的待办']").await;
     click(&browser, &tab("草稿")).await;
-    browser
-        .wait_for(&format!("//table//a[normalize-space()='{id}']"))
-        .await;
-    browser.goto(&app.url(&format!("/intake?draft={id}"))).await;
+    // From the list to the draft's case page, and from there back to the console.
+    click(&browser, &format!("//table//a[normalize-space()='{id}']")).await;
+    click(&browser, "//a[normalize-space()='在受理页面打开草稿']").await;
     assert_eq!(value(&browser, "title").await, "楼顶漏水待核实");
     assert_eq!(value(&browser, "caller_phone").await, "09318123456");
     select(&browser, "category", "help_request").await;
