@@ -213,6 +213,14 @@ impl Failure {
         }))
     }
 
+    /// A case number from a path: a malformed one names no case (404), as an unknown one.
+    ///
+    /// # Errors
+    /// [`Failure::NotFound`] when `id` is no case number.
+    pub fn case_id(id: &str) -> Result<domain::CaseId, Failure> {
+        domain::CaseId::parse(id).map_err(|_| Failure::NotFound(format!("no case `{id}`")))
+    }
+
     /// A 400 with a code and an English detail.
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Failure::BadRequest {

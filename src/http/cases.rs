@@ -160,7 +160,7 @@ impl From<Outcome> for CommandResponse {
 }
 
 fn parse_id(id: &str) -> Result<CaseId, ApiError> {
-    CaseId::parse(id).map_err(|_| ApiError::NotFound(format!("no case `{id}`")))
+    ApiError::case_id(id)
 }
 
 /// 受理: create a case (or save a draft with `submit: false`).

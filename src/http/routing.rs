@@ -6,7 +6,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use domain::CaseId;
 use domain::kinds::Category;
 use domain::org::UnitId;
 use projections::route::HopState;
@@ -237,7 +236,7 @@ async fn get_route(
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RouteView>, ApiError> {
-    let case_id = CaseId::parse(&id).map_err(|_| ApiError::NotFound(format!("no case `{id}`")))?;
+    let case_id = ApiError::case_id(&id)?;
     Ok(Json(app.route(&user.actor(), &case_id).await?.into()))
 }
 

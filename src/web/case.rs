@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use domain::case::{AssignmentState, HandlingRole, Overdue};
 use domain::event::DeadlineKind;
 use domain::org::OrgTree;
-use domain::{CaseId, EventBody, Satisfaction};
+use domain::{EventBody, Satisfaction};
 use projections::{CaseFilter, Sort};
 use serde::Deserialize;
 
@@ -715,8 +715,9 @@ struct View {
 
 async fn show(state: &AppState, session: &Session, id: &str, view: View) -> Response {
     let layout = || Layout::new(state, session, "工单详情");
-    let Ok(case_id) = CaseId::parse(id) else {
-        return failure_page(layout(), Failure::NotFound(format!("no case `{id}`")));
+    let case_id = match Failure::case_id(id) {
+        Ok(case_id) => case_id,
+        Err(failure) => return failure_page(layout(), failure),
     };
     match state
         .case_detail_revealing(&session.user.actor(), &case_id, view.reveal)
@@ -811,8 +812,9 @@ pub async fn act(
         return csrf_refused(&state, &session);
     }
     let layout = || Layout::new(&state, &session, "工单详情");
-    let Ok(case_id) = CaseId::parse(&id) else {
-        return failure_page(layout(), Failure::NotFound(format!("no case `{id}`")));
+    let case_id = match Failure::case_id(&id) {
+        Ok(case_id) => case_id,
+        Err(failure) => return failure_page(layout(), failure),
     };
     if form.action == "reveal" {
         let view = View {
@@ -914,8 +916,9 @@ pub async fn target_list(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let layout = || Layout::new(&state, &session, "工单详情");
-    let Ok(case_id) = CaseId::parse(&id) else {
-        return failure_page(layout(), Failure::NotFound(format!("no case `{id}`")));
+    let case_id = match Failure::case_id(&id) {
+        Ok(case_id) => case_id,
+        Err(failure) => return failure_page(layout(), failure),
     };
     let (mut query, mut lead, mut co) = (String::new(), None, Vec::new());
     for (name, value) in pairs {

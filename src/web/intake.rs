@@ -432,8 +432,9 @@ pub async fn page(
     };
     if let Some(draft) = query.draft.filter(|d| !d.trim().is_empty()) {
         let layout = || Layout::new(&state, &session, "座席受理");
-        let Ok(case_id) = CaseId::parse(draft.trim()) else {
-            return failure_page(layout(), Failure::NotFound(format!("no case `{draft}`")));
+        let case_id = match Failure::case_id(draft.trim()) {
+            Ok(case_id) => case_id,
+            Err(failure) => return failure_page(layout(), failure),
         };
         let detail = match state.case_detail(&session.user.actor(), &case_id).await {
             Ok(detail) => detail,
@@ -886,11 +887,11 @@ pub async fn done(
     Path(id): Path<String>,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let Ok(case_id) = CaseId::parse(&id) else {
-        return failure_page(
-            Layout::new(&state, &session, "受理结果"),
-            Failure::NotFound(format!("no case `{id}`")),
-        );
+    let case_id = match Failure::case_id(&id) {
+        Ok(case_id) => case_id,
+        Err(failure) => {
+            return failure_page(Layout::new(&state, &session, "受理结果"), failure);
+        }
     };
     let text = match query.done.as_deref() {
         Some("accepted") => Some(format!("已受理，工单编号 {id}")),
@@ -937,11 +938,11 @@ pub async fn transfer(
     if !session.csrf_ok(&headers, form.csrf.as_deref()) {
         return csrf_refused(&state, &session);
     }
-    let Ok(case_id) = CaseId::parse(&id) else {
-        return failure_page(
-            Layout::new(&state, &session, "受理结果"),
-            Failure::NotFound(format!("no case `{id}`")),
-        );
+    let case_id = match Failure::case_id(&id) {
+        Ok(case_id) => case_id,
+        Err(failure) => {
+            return failure_page(Layout::new(&state, &session, "受理结果"), failure);
+        }
     };
     let lead = form.lead_unit_id.trim();
     if lead.is_empty() {

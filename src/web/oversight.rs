@@ -380,11 +380,11 @@ pub async fn annotate(
         return csrf_refused(&state, &session);
     }
     let page = form.page.unwrap_or(1).clamp(1, 10_000);
-    let Ok(case_id) = CaseId::parse(&form.case) else {
-        return failure_page(
-            Layout::new(&state, &session, "分管单位工单"),
-            Failure::NotFound(format!("no case `{}`", form.case)),
-        );
+    let case_id = match Failure::case_id(&form.case) {
+        Ok(case_id) => case_id,
+        Err(failure) => {
+            return failure_page(Layout::new(&state, &session, "分管单位工单"), failure);
+        }
     };
     let command = Command::Annotate {
         text: form.text.trim().to_owned(),

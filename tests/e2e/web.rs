@@ -25,11 +25,7 @@ pub(crate) async fn login_form(app: &TestApp, http: &reqwest::Client) -> (String
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = set_cookie_named(&res, "minqing_login").expect("the sign-in form's cookie");
     let html = res.text().await.expect("the form");
-    let at = html
-        .find(r#"name="login_token" value=""#)
-        .expect("the form's token");
-    let rest = &html[at + r#"name="login_token" value=""#.len()..];
-    let token = rest[..rest.find('"').expect("end of the token")].to_owned();
+    let token = field_value(&html, "login_token");
     (
         token,
         cookie.split(';').next().expect("name=value").to_owned(),
@@ -76,11 +72,18 @@ pub(crate) async fn sign_in(app: &TestApp, http: &reqwest::Client, username: &st
 
 /// The CSRF token in a page's forms.
 pub(crate) fn csrf_of(html: &str) -> String {
+    field_value(html, "csrf")
+}
+
+/// The value of the first form field `name` in a page (`name="…" value="…"`).
+pub(crate) fn field_value(html: &str, name: &str) -> String {
+    let prefix = format!(r#"name="{name}" value=""#);
     let at = html
-        .find(r#"name="csrf" value=""#)
-        .expect("a form with the CSRF token");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').expect("end of the token")].to_owned()
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("no field `{name}` in the page"))
+        + prefix.len();
+    let rest = &html[at..];
+    rest[..rest.find('"').expect("end of the value")].to_owned()
 }
 
 #[tokio::test]

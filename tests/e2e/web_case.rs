@@ -49,8 +49,8 @@ impl Desk {
             page.contains(&format!(r#"name="action" value="{action}""#)),
             "the page offers no `{action}` form"
         );
-        let version = value_after(&page, r#"name="version" value=""#);
-        let csrf = value_after(&page, r#"name="csrf" value=""#);
+        let version = crate::web::field_value(&page, "version");
+        let csrf = crate::web::csrf_of(&page);
         let mut form: Vec<(&str, &str)> =
             vec![("csrf", &csrf), ("action", action), ("version", &version)];
         form.extend_from_slice(fields);
@@ -73,12 +73,6 @@ impl Desk {
         }
         (status, res.text().await.expect("body"))
     }
-}
-
-fn value_after(html: &str, prefix: &str) -> String {
-    let at = html.find(prefix).expect("the field") + prefix.len();
-    let rest = &html[at..];
-    rest[..rest.find('"').expect("end of the value")].to_owned()
 }
 
 /// The message a refused form shows in itself.

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, intake, urlencode};
 
-use crate::web::{no_redirects, sign_in};
+use crate::web::{csrf_of, no_redirects, sign_in};
 
 async fn get(http: &reqwest::Client, cookie: &str, url: String) -> reqwest::Response {
     http.get(url)
@@ -17,15 +17,6 @@ async fn get(http: &reqwest::Client, cookie: &str, url: String) -> reqwest::Resp
         .send()
         .await
         .expect("GET")
-}
-
-/// The CSRF token in a page's forms.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find(r#"name="csrf" value=""#)
-        .expect("a form with the CSRF token");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').expect("end of the token")].to_owned()
 }
 
 /// Cases the operator registers and the dispatcher sends to `unit`; their numbers.
