@@ -133,23 +133,36 @@ pub async fn page(
     Query(query): Query<ListQuery>,
 ) -> Response {
     let actor = session.user.actor();
-    let counts = match state
-        .work_list_counts(&actor, None, query.min_position)
-        .await
-    {
-        Ok(counts) => counts,
-        Err(failure) => return failure_page(Layout::new(&state, &session, "我的待办"), failure),
+    let rows_only = htmx_target(&headers) == Some("rows");
+    let asked = query.list.as_deref().and_then(WorkList::parse);
+    // The rows' poll names its list and shows no tabs: it needs no counts.
+    let counts = if rows_only && asked.is_some() {
+        None
+    } else {
+        match state
+            .work_list_counts(&actor, None, query.min_position)
+            .await
+        {
+            Ok(counts) => Some(counts),
+            Err(failure) => {
+                return failure_page(Layout::new(&state, &session, "我的待办"), failure);
+            }
+        }
     };
     // The list asked for, else the first that holds work, else 待签收.
-    let list = query
-        .list
-        .as_deref()
-        .and_then(WorkList::parse)
-        .or_else(|| counts.counts.iter().find(|c| c.count > 0).map(|c| c.list))
+    let list = asked
+        .or_else(|| {
+            counts
+                .as_ref()
+                .and_then(|counts| counts.counts.iter().find(|c| c.count > 0))
+                .map(|c| c.list)
+        })
         .unwrap_or(WorkList::ToReceive);
-    let tabs = tabs(&counts, list);
-    let rows_only = htmx_target(&headers) == Some("rows");
-    if session::is_htmx(&headers) && !rows_only {
+    if session::is_htmx(&headers)
+        && !rows_only
+        && let Some(counts) = &counts
+    {
+        let tabs = tabs(counts, list);
         return render(StatusCode::OK, &TabsFragment { tabs });
     }
     let page_no = query.page.unwrap_or(1).clamp(1, 500);
@@ -221,15 +234,15 @@ pub async fn page(
         prev: (page_no > 1).then(|| link(page_no - 1)),
         next: (page_no < pages).then(|| link(page_no + 1)),
     };
-    if rows_only {
-        return render(StatusCode::OK, &RowsFragment { rows });
+    match counts {
+        Some(counts) if !rows_only => render(
+            StatusCode::OK,
+            &WorkListPage {
+                layout: Layout::new(&state, &session, format!("我的待办 · {}", list.label())),
+                tabs: tabs(&counts, list),
+                rows,
+            },
+        ),
+        _ => render(StatusCode::OK, &RowsFragment { rows }),
     }
-    render(
-        StatusCode::OK,
-        &WorkListPage {
-            layout: Layout::new(&state, &session, format!("我的待办 · {}", list.label())),
-            tabs,
-            rows,
-        },
-    )
 }
