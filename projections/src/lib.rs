@@ -15,7 +15,8 @@
 //!   lists, scoped exactly like `domain::identity::may_view_case`.
 //! - [`route`]: the path a case has travelled (流转轨迹), from its events.
 //! - [`kpi`]: KPIs per unit and period and the weighted ranking, summed over the days of
-//!   `kpi_day` (figures per unit and Shanghai day, kept as cases change).
+//!   `kpi_day` (figures per unit and Shanghai day, kept as cases change), `overdue_step` and
+//!   `overdue_day` (the daily report's overdue counts as changes in time).
 //! - [`report`]: the daily report (日报) per district and bureau, a snapshot at the day's end.
 //! - `schema`: the SQL tables.
 //!
@@ -33,6 +34,7 @@
 
 pub mod kpi;
 mod kpi_day;
+mod overdue_day;
 pub mod projector;
 pub mod query;
 pub mod report;

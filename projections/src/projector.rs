@@ -11,6 +11,7 @@ use domain::{Case, evolve};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::kpi_day::{self, Contributions};
+use crate::overdue_day::{self, OverdueFacts};
 use crate::row::{CaseRow, ScopeFacts, stage_code, status_code, touched_units, visibility_keys};
 use crate::schema::{CREATE_INDEXES, CREATE_TABLES, SCHEMA_VERSION, TABLES};
 use crate::{CASE_LIST, ProjectionError, SourcedEvent};
@@ -31,6 +32,8 @@ struct Entry {
     may_have_side_rows: bool,
     /// What its rows count in `kpi_day`, when known without reading them back.
     kpi: Option<Contributions>,
+    /// What its rows hold for `overdue_day`, likewise.
+    overdue: Option<OverdueFacts>,
 }
 
 /// Applies events to the read database. One per database file: it owns the write connection
@@ -40,6 +43,8 @@ pub struct Projector {
     org: OrgTree,
     /// Measures the working time of completed assignments for `kpi_day`.
     calendar: WorkingCalendar,
+    /// The daily report's rows, for `overdue_day`.
+    groups: HashSet<String>,
     cache: HashMap<String, Entry>,
     /// Batches applied since the planner's statistics were last looked at.
     batches_since_optimize: u32,
@@ -87,6 +92,7 @@ impl Projector {
         let conn = open_connection(path)?;
         let mut projector = Projector {
             conn,
+            groups: overdue_day::groups(&org),
             org,
             calendar,
             cache: HashMap::new(),
@@ -224,6 +230,7 @@ impl Projector {
                         may_have_side_rows: known,
                         // A new case has no rows yet; a known one's are read back.
                         kpi: (!known).then(Contributions::default),
+                        overdue: (!known).then(OverdueFacts::default),
                     },
                 );
             }
@@ -250,7 +257,14 @@ impl Projector {
         let tx = self.conn.transaction()?;
         for (stream, position) in &dirty {
             if let Some(entry) = self.cache.get_mut(stream) {
-                write_case(&tx, &self.org, &self.calendar, entry, *position)?;
+                write_case(
+                    &tx,
+                    &self.org,
+                    &self.groups,
+                    &self.calendar,
+                    entry,
+                    *position,
+                )?;
             }
         }
         tx.execute(
@@ -292,6 +306,7 @@ pub fn write_fresh(
     conn.execute_batch(CREATE_TABLES)?;
     cases.sort_unstable_by(|a, b| a.0.id().cmp(&b.0.id()));
     let total = cases.len();
+    let groups = overdue_day::groups(org);
     let tx = conn.transaction()?;
     for (i, (case, position)) in cases.into_iter().enumerate() {
         let mut entry = Entry {
@@ -300,8 +315,9 @@ pub fn write_fresh(
             scope_facts: None,
             may_have_side_rows: false,
             kpi: Some(Contributions::default()),
+            overdue: Some(OverdueFacts::default()),
         };
-        write_case(&tx, org, calendar, &mut entry, position)?;
+        write_case(&tx, org, &groups, calendar, &mut entry, position)?;
         if i % 8192 == 0 {
             progress(i, total);
         }
@@ -341,6 +357,7 @@ fn read_checkpoint(conn: &Connection) -> Result<u64, ProjectionError> {
 fn write_case(
     tx: &Transaction<'_>,
     org: &OrgTree,
+    groups: &HashSet<String>,
     calendar: &WorkingCalendar,
     entry: &mut Entry,
     position: u64,
@@ -353,6 +370,11 @@ fn write_case(
         let mut units: Vec<&str> = row.holders.iter().map(|h| h.unit_id.as_str()).collect();
         units.dedup();
         units.join(",")
+    };
+    // What the rows held for the overdue counts, read before `case_list` is replaced.
+    let overdue_before = match entry.overdue.take() {
+        Some(known) => known,
+        None => OverdueFacts::stored(tx, &row.case_id)?,
     };
     let mut stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO case_list (case_id, version, position, stage, status, merged,
@@ -413,6 +435,9 @@ fn write_case(
     let after = Contributions::of(&row);
     kpi_day::apply(tx, calendar, &before, &after)?;
     entry.kpi = Some(after);
+    let overdue_after = OverdueFacts::of(&row);
+    overdue_day::apply(tx, org, groups, &overdue_before, &overdue_after)?;
+    entry.overdue = Some(overdue_after);
     let mut assignment = tx.prepare_cached(
         "INSERT OR REPLACE INTO case_assignment (case_id, assignment_id, parent_id, unit_id,
             role, state, transferred_at, receive_by, received_at, complete_by, completed_at,

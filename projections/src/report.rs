@@ -165,6 +165,140 @@ impl Tally {
     }
 }
 
+/// How a case stands in one group at an instant: counted as 逾期未接收 before 逾期正在办理
+/// (the order is that priority).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Overdue {
+    /// Not overdue, or not held in the group.
+    #[default]
+    No,
+    /// 逾期正在办理.
+    InProgress,
+    /// 逾期未接收.
+    NotReceived,
+}
+
+/// How the case whose assignments are `shares` (all of them) stands at `to` in each group
+/// ([`report_group`] by `group_of`) of a unit holding it then; groups where it is not overdue
+/// are left out.
+///
+/// Only an open case (not completed before `to`) counts, only in its holders (assignments
+/// given before `to`, not recalled, cancelled nor completed before it, and not transferred on
+/// by then); a holder that had not signed by `to` when `to` is past its receive-by is
+/// 逾期未接收, else past its complete-by 逾期正在办理 (`domain::Case::overdue_kind` as it
+/// stood then).
+pub(crate) fn overdue_by_group(
+    shares: &[&AssignmentFacts],
+    to: DateTime<Utc>,
+    group_of: &dyn Fn(&str) -> String,
+) -> BTreeMap<String, Overdue> {
+    let mut out = BTreeMap::new();
+    let open_at_end = shares
+        .first()
+        .is_some_and(|a| a.case_completed_at.is_none_or(|c| c >= to));
+    if !open_at_end {
+        return out;
+    }
+    let live_at_end =
+        |a: &AssignmentFacts| a.transferred_at < to && a.ended_at.is_none_or(|ended| ended >= to);
+    for a in shares {
+        let transferred_on = shares
+            .iter()
+            .any(|kid| kid.parent_id == Some(a.assignment_id) && live_at_end(kid));
+        let holder = live_at_end(a) && a.completed_at.is_none_or(|c| c >= to) && !transferred_on;
+        if !holder {
+            continue;
+        }
+        let signed = a.received_at.is_some_and(|r| r < to);
+        let state = if !signed && to > a.receive_by {
+            Overdue::NotReceived
+        } else if to > a.complete_by {
+            Overdue::InProgress
+        } else {
+            continue;
+        };
+        let group = out.entry(group_of(&a.unit_id)).or_default();
+        *group = (*group).max(state);
+    }
+    out
+}
+
+/// One change of the overdue figures: from the instant after `at` (microseconds), the
+/// group's (`""`: all groups together, each case once) 逾期未接收 and 逾期正在办理 counts move
+/// by `not_received` and `in_progress`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OverdueStep {
+    pub at: i64,
+    pub group: String,
+    pub not_received: i64,
+    pub in_progress: i64,
+}
+
+/// Every change of how the case whose assignments are `shares` stands in the groups `is_group`
+/// lets through and in all of them together ([`overdue_by_group`] at every instant): each
+/// condition compares the instant with one of the case's recorded times (`t > x` or
+/// `t <= x`), so the answer is the same from just after one of those times up to the next,
+/// and judging it once per time gives every change.
+pub(crate) fn overdue_steps(
+    shares: &[&AssignmentFacts],
+    group_of: &dyn Fn(&str) -> String,
+    is_group: &dyn Fn(&str) -> bool,
+) -> Vec<OverdueStep> {
+    let micros = |t: DateTime<Utc>| t.timestamp_micros();
+    let mut times: Vec<i64> = shares
+        .iter()
+        .flat_map(|a| {
+            [
+                Some(a.transferred_at),
+                a.ended_at,
+                Some(a.receive_by),
+                a.received_at,
+                Some(a.complete_by),
+                a.completed_at,
+                a.case_completed_at,
+            ]
+        })
+        .flatten()
+        .map(micros)
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    let counts = |state: Overdue| match state {
+        Overdue::No => (0, 0),
+        Overdue::InProgress => (0, 1),
+        Overdue::NotReceived => (1, 0),
+    };
+    let mut steps = Vec::new();
+    let mut before: BTreeMap<String, Overdue> = BTreeMap::new();
+    for x in times {
+        let Some(t) = x.checked_add(1).and_then(DateTime::from_timestamp_micros) else {
+            continue;
+        };
+        let mut now: BTreeMap<String, Overdue> = overdue_by_group(shares, t, group_of)
+            .into_iter()
+            .filter(|(g, _)| is_group(g))
+            .collect();
+        if let Some(all) = now.values().copied().max() {
+            now.insert(String::new(), all);
+        }
+        let groups: BTreeSet<&String> = before.keys().chain(now.keys()).collect();
+        for group in groups {
+            let old = counts(before.get(group).copied().unwrap_or_default());
+            let new = counts(now.get(group).copied().unwrap_or_default());
+            if old != new {
+                steps.push(OverdueStep {
+                    at: x,
+                    group: group.clone(),
+                    not_received: new.0 - old.0,
+                    in_progress: new.1 - old.1,
+                });
+            }
+        }
+        before = now;
+    }
+    steps
+}
+
 /// The report of the day `[from, to)` for the rows `groups`; facts of units outside them are
 /// left out, the total included. `group_of` names a unit's row ([`report_group`]).
 ///
@@ -180,6 +314,7 @@ pub fn compute(
     assignments: &[AssignmentFacts],
     callbacks: &[CallBackFacts],
     group_of: &dyn Fn(&str) -> String,
+    judge_overdue: bool,
 ) -> (Vec<DailyFigures>, DailyFigures) {
     let mut tallies: BTreeMap<&str, Tally> = groups
         .iter()
@@ -189,8 +324,11 @@ pub fn compute(
     let in_day = |t: DateTime<Utc>| from <= t && t < to;
     let live_at_end =
         |a: &AssignmentFacts| a.transferred_at < to && a.ended_at.is_none_or(|ended| ended >= to);
-    let mut by_case: HashMap<&str, Vec<(&AssignmentFacts, String)>> = HashMap::new();
+    let mut by_case: HashMap<&str, Vec<&AssignmentFacts>> = HashMap::new();
     for a in assignments {
+        if judge_overdue {
+            by_case.entry(a.case_id.as_str()).or_default().push(a);
+        }
         let group = group_of(&a.unit_id);
         let Some(tally) = tallies.get_mut(group.as_str()) else {
             continue;
@@ -207,60 +345,27 @@ pub fn compute(
                 total.completed_late.insert(a.case_id.clone());
             }
         }
-        by_case
-            .entry(a.case_id.as_str())
-            .or_default()
-            .push((a, group));
     }
     // Holders need every assignment of the case (a child in a group out of sight still
     // means its parent transferred on), so they are judged on all facts of the case.
-    let mut children: HashMap<(&str, u32), Vec<&AssignmentFacts>> = HashMap::new();
-    for a in assignments {
-        if let Some(parent) = a.parent_id {
-            children
-                .entry((a.case_id.as_str(), parent))
-                .or_default()
-                .push(a);
-        }
-    }
     for (case_id, shares) in &by_case {
-        let open_at_end = shares
-            .first()
-            .is_some_and(|(a, _)| a.case_completed_at.is_none_or(|c| c >= to));
-        if !open_at_end {
-            continue;
-        }
-        let mut case_not_received = false;
-        let mut case_in_progress = false;
-        for (a, group) in shares {
-            let holder = live_at_end(a)
-                && a.completed_at.is_none_or(|c| c >= to)
-                && !children
-                    .get(&(*case_id, a.assignment_id))
-                    .is_some_and(|kids| kids.iter().any(|kid| live_at_end(kid)));
-            if !holder {
-                continue;
-            }
+        let mut case_state = Overdue::No;
+        for (group, state) in overdue_by_group(shares, to, group_of) {
             let Some(tally) = tallies.get_mut(group.as_str()) else {
                 continue;
             };
-            let signed = a.received_at.is_some_and(|r| r < to);
-            if !signed && to > a.receive_by {
-                tally.in_progress.remove(*case_id);
-                tally.not_received.insert((*case_id).to_owned());
-                case_not_received = true;
-            } else if to > a.complete_by {
-                if !tally.not_received.contains(*case_id) {
-                    tally.in_progress.insert((*case_id).to_owned());
-                }
-                case_in_progress = true;
-            }
+            case_state = case_state.max(state);
+            match state {
+                Overdue::NotReceived => tally.not_received.insert((*case_id).to_owned()),
+                Overdue::InProgress => tally.in_progress.insert((*case_id).to_owned()),
+                Overdue::No => false,
+            };
         }
-        if case_not_received {
-            total.not_received.insert((*case_id).to_owned());
-        } else if case_in_progress {
-            total.in_progress.insert((*case_id).to_owned());
-        }
+        match case_state {
+            Overdue::NotReceived => total.not_received.insert((*case_id).to_owned()),
+            Overdue::InProgress => total.in_progress.insert((*case_id).to_owned()),
+            Overdue::No => false,
+        };
     }
     for callback in callbacks {
         let group = group_of(&callback.lead_unit_id);
@@ -290,10 +395,95 @@ impl Queries {
     /// day's end, or at `now` for the day under way (today's report is a snapshot of now, not
     /// of the coming midnight: nothing is overdue yet that falls due tonight).
     ///
+    /// What was given, completed and rated is read from that day's rows; the overdue counts
+    /// from `overdue_day`, which keeps them per group and for all groups together. A viewer
+    /// who sees several groups but not all gets the total from the assignments themselves
+    /// ([`Queries::daily_report_by_scan`]): a joint case in two of them counts once.
+    ///
     /// # Errors
     /// [`ProjectionError::Sqlite`]. A date without a following day (the end of time) gives
     /// an empty report.
     pub fn daily_report(
+        &self,
+        date: NaiveDate,
+        org: &OrgTree,
+        visible: &dyn Fn(&str) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<DailyReport, ProjectionError> {
+        let all = report_groups(org);
+        let groups: Vec<String> = all.iter().filter(|g| visible(g)).cloned().collect();
+        if groups.len() > 1 && groups.len() < all.len() {
+            return self.daily_report_by_scan(date, org, visible, now);
+        }
+        let Some((from, day_end)) = shanghai_day(date) else {
+            return Ok(DailyReport {
+                date,
+                from: DateTime::<Utc>::MAX_UTC,
+                to: DateTime::<Utc>::MAX_UTC,
+                units: Vec::new(),
+                total: DailyFigures::default(),
+            });
+        };
+        let to = day_end.min(now.max(from));
+        let (from_us, to_us) = (micros(from), micros(to));
+        let conn = self.connection();
+        // What was given or completed that day; being given after it counts for nothing.
+        let assignments = load_assignments(
+            conn,
+            "SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
+                    a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
+                    c.completed_at
+             FROM case_assignment a JOIN case_list c ON c.case_id = a.case_id
+             WHERE a.transferred_at >= ?1 AND a.transferred_at < ?2
+             UNION
+             SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
+                    a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
+                    c.completed_at
+             FROM case_assignment a JOIN case_list c ON c.case_id = a.case_id
+             WHERE a.completed_at >= ?1 AND a.completed_at < ?2 AND a.transferred_at < ?2",
+            [from_us, to_us],
+        )?;
+        let callbacks = load_callbacks(conn, from_us, to_us)?;
+        let group_of = |unit: &str| report_group(org, unit);
+        let (mut units, mut total) = compute(
+            from,
+            to,
+            &groups,
+            &assignments,
+            &callbacks,
+            &group_of,
+            false,
+        );
+        let overdue = crate::overdue_day::at(conn, to_us)?;
+        for row in &mut units {
+            let (nr, ip) = overdue.get(&row.unit_id).copied().unwrap_or_default();
+            (row.overdue_not_received, row.overdue_in_progress) = (nr, ip);
+        }
+        // Every group, or one (whose row is its total).
+        let (nr, ip) = match units.as_slice() {
+            [] => (0, 0),
+            [one] if all.len() > 1 => (one.overdue_not_received, one.overdue_in_progress),
+            _ => overdue.get("").copied().unwrap_or_default(),
+        };
+        (total.overdue_not_received, total.overdue_in_progress) = (nr, ip);
+        Ok(DailyReport {
+            date,
+            from,
+            to,
+            units,
+            total,
+        })
+    }
+
+    /// [`Queries::daily_report`] from the assignments themselves: every one given or
+    /// completed that day or live at its end, judged at the end ([`compute`]). It loads every
+    /// open assignment, so it answers only what `overdue_day` cannot (the total of some groups
+    /// but not all) and proves in tests that the kept counts are the same.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`]. A date without a following day (the end of time) gives
+    /// an empty report.
+    pub fn daily_report_by_scan(
         &self,
         date: NaiveDate,
         org: &OrgTree,
@@ -317,7 +507,8 @@ impl Queries {
         // (each branch can use an index), with all of its assignments. An assignment given
         // after the day counts for nothing in it, so the branches of those completed or ended
         // since leave them out (a far-back day would otherwise load every later assignment).
-        let mut facts = conn.prepare_cached(
+        let assignments = load_assignments(
+            conn,
             "SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
                     a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
                     c.completed_at
@@ -332,78 +523,15 @@ impl Queries {
                  UNION SELECT case_id FROM case_assignment
                  WHERE state IN ('pending', 'received') AND transferred_at < ?2)
              ORDER BY a.case_id, a.assignment_id",
+            [from_us, to_us],
         )?;
-        let time = |v: Option<i64>| v.and_then(DateTime::from_timestamp_micros);
-        let rows = facts.query_map([from_us, to_us], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, Option<u32>>(2)?,
-                r.get::<_, String>(3)?,
-                [
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
-                    r.get::<_, Option<i64>>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                    r.get::<_, Option<i64>>(9)?,
-                    r.get::<_, Option<i64>>(10)?,
-                ],
-            ))
-        })?;
-        let mut assignments = Vec::new();
-        for row in rows {
-            let (case_id, assignment_id, parent_id, unit_id, times) = row?;
-            let [
-                given,
-                ended,
-                receive_by,
-                received,
-                complete_by,
-                completed,
-                case_completed,
-            ] = times.map(time);
-            let (Some(transferred_at), Some(receive_by), Some(complete_by)) =
-                (given, receive_by, complete_by)
-            else {
-                continue;
-            };
-            assignments.push(AssignmentFacts {
-                case_id,
-                assignment_id,
-                parent_id,
-                unit_id,
-                transferred_at,
-                ended_at: ended,
-                receive_by,
-                received_at: received,
-                complete_by,
-                completed_at: completed,
-                case_completed_at: case_completed,
-            });
-        }
-        // Every call-back of the day counts, reopened or not; only an upheld appeal takes one
-        // out (rule 13).
-        let mut rated = conn.prepare_cached(
-            "SELECT unit_id, satisfaction IN ('satisfied', 'basically_satisfied')
-             FROM case_callback
-             WHERE called_back_at >= ?1 AND called_back_at < ?2
-               AND unit_id IS NOT NULL AND excluded = 0",
-        )?;
-        let callbacks = rated
-            .query_map([from_us, to_us], |r| {
-                Ok(CallBackFacts {
-                    lead_unit_id: r.get(0)?,
-                    satisfied: r.get(1)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let callbacks = load_callbacks(conn, from_us, to_us)?;
         let groups: Vec<String> = report_groups(org)
             .into_iter()
             .filter(|g| visible(g))
             .collect();
         let group_of = |unit: &str| report_group(org, unit);
-        let (units, total) = compute(from, to, &groups, &assignments, &callbacks, &group_of);
+        let (units, total) = compute(from, to, &groups, &assignments, &callbacks, &group_of, true);
         Ok(DailyReport {
             date,
             from,
@@ -412,6 +540,91 @@ impl Queries {
             total,
         })
     }
+}
+
+/// The assignments `sql` selects with `params`, each row the columns of [`AssignmentFacts`]
+/// in order (the case's completion last).
+pub(crate) fn load_assignments(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<AssignmentFacts>, ProjectionError> {
+    let mut facts = conn.prepare_cached(sql)?;
+    let time = |v: Option<i64>| v.and_then(DateTime::from_timestamp_micros);
+    let rows = facts.query_map(params, |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, Option<u32>>(2)?,
+            r.get::<_, String>(3)?,
+            [
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+                r.get::<_, Option<i64>>(8)?,
+                r.get::<_, Option<i64>>(9)?,
+                r.get::<_, Option<i64>>(10)?,
+            ],
+        ))
+    })?;
+    let mut assignments = Vec::new();
+    for row in rows {
+        let (case_id, assignment_id, parent_id, unit_id, times) = row?;
+        let [
+            given,
+            ended,
+            receive_by,
+            received,
+            complete_by,
+            completed,
+            case_completed,
+        ] = times.map(time);
+        let (Some(transferred_at), Some(receive_by), Some(complete_by)) =
+            (given, receive_by, complete_by)
+        else {
+            continue;
+        };
+        assignments.push(AssignmentFacts {
+            case_id,
+            assignment_id,
+            parent_id,
+            unit_id,
+            transferred_at,
+            ended_at: ended,
+            receive_by,
+            received_at: received,
+            complete_by,
+            completed_at: completed,
+            case_completed_at: case_completed,
+        });
+    }
+    Ok(assignments)
+}
+
+/// The call-backs of `[from, to)` that count.
+fn load_callbacks(
+    conn: &rusqlite::Connection,
+    from_us: i64,
+    to_us: i64,
+) -> Result<Vec<CallBackFacts>, ProjectionError> {
+    // Every call-back of the day counts, reopened or not; only an upheld appeal takes one
+    // out (rule 13).
+    let mut rated = conn.prepare_cached(
+        "SELECT unit_id, satisfaction IN ('satisfied', 'basically_satisfied')
+             FROM case_callback
+             WHERE called_back_at >= ?1 AND called_back_at < ?2
+               AND unit_id IS NOT NULL AND excluded = 0",
+    )?;
+    let callbacks = rated
+        .query_map([from_us, to_us], |r| {
+            Ok(CallBackFacts {
+                lead_unit_id: r.get(0)?,
+                satisfied: r.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(callbacks)
 }
 
 #[cfg(test)]
@@ -585,6 +798,7 @@ mod tests {
             &day(),
             &callbacks(),
             &group_of,
+            true,
         );
         // received, completed, late, not received, in progress, called back, satisfied
         assert_eq!(
@@ -618,6 +832,7 @@ mod tests {
             &day(),
             &[],
             &group_of,
+            true,
         );
         assert_eq!(
             units,
@@ -640,6 +855,7 @@ mod tests {
             &day(),
             &callbacks(),
             &group_of,
+            true,
         );
         assert_eq!(units, [figures("d.qilihe", [1, 0, 0, 1, 1, 0, 0])]);
         assert_eq!(total, figures("", [1, 0, 0, 1, 1, 0, 0]));
@@ -654,8 +870,8 @@ mod tests {
         let mut reversed = day();
         reversed.reverse();
         assert_eq!(
-            compute(from, to, &groups, &reversed, &callbacks(), &group_of),
-            compute(from, to, &groups, &day(), &callbacks(), &group_of)
+            compute(from, to, &groups, &reversed, &callbacks(), &group_of, true),
+            compute(from, to, &groups, &day(), &callbacks(), &group_of, true)
         );
     }
 }

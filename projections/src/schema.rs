@@ -2,7 +2,7 @@
 //! and is rebuilt from the event store.
 
 /// Bumped whenever a table changes; a file with another version is dropped and rebuilt.
-pub(crate) const SCHEMA_VERSION: i64 = 10;
+pub(crate) const SCHEMA_VERSION: i64 = 11;
 
 /// Tables this crate owns, dropped by a reset.
 pub(crate) const TABLES: &[&str] = &[
@@ -16,6 +16,8 @@ pub(crate) const TABLES: &[&str] = &[
     "case_callback",
     "case_waiting",
     "kpi_day",
+    "overdue_step",
+    "overdue_day",
 ];
 
 /// The tables, without their secondary indexes ([`CREATE_INDEXES`]).
@@ -196,6 +198,26 @@ CREATE TABLE IF NOT EXISTS kpi_day (
     resolved INTEGER NOT NULL,
     reopened INTEGER NOT NULL,
     PRIMARY KEY (day, unit_id)
+) WITHOUT ROWID;
+
+-- The daily report's overdue counts per group (a district centre or a city bureau; `''`:
+-- all of them, each case once), kept by `overdue_day` as changes: from just after `at`
+-- (microseconds) the counts move by the row's figures. `overdue_day` sums a Shanghai day's
+-- changes (`day`: its first instant), so the counts at an instant are the days before it and
+-- the changes of its own day before it.
+CREATE TABLE IF NOT EXISTS overdue_step (
+    at INTEGER NOT NULL,
+    grp TEXT NOT NULL,
+    not_received INTEGER NOT NULL,
+    in_progress INTEGER NOT NULL,
+    PRIMARY KEY (at, grp)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS overdue_day (
+    day INTEGER NOT NULL,
+    grp TEXT NOT NULL,
+    not_received INTEGER NOT NULL,
+    in_progress INTEGER NOT NULL,
+    PRIMARY KEY (day, grp)
 ) WITHOUT ROWID;
 ";
 

@@ -2129,7 +2129,15 @@ fn generated_city(seed: u64, n_cases: u32) -> Log {
             log.try_run("chengguan_dispatcher", &id, at, transfer(unit, &[]));
         } else {
             let at = step(&mut rng, &mut t);
-            log.try_run("dispatcher", &id, at, transfer(unit, &[]));
+            // Now and then a joint case (联办) whose co-handler is the district or another
+            // bureau: open in two groups of the daily report at once.
+            let co = match rng.below(10) {
+                0 => vec!["d.chengguan"],
+                1 => vec![bureaus[(rng.below(3) + 1) as usize].0],
+                _ => vec![],
+            };
+            let co: Vec<&str> = co.into_iter().filter(|c| *c != unit).collect();
+            log.try_run("dispatcher", &id, at, transfer(unit, &co));
             if rng.chance(15) {
                 let at = step(&mut rng, &mut t);
                 log.try_run(
@@ -2380,9 +2388,74 @@ fn the_kpi_days_of_a_generated_city_are_the_same_live_and_rebuilt() {
     let kpi_rows = |path: &std::path::Path| -> Vec<String> {
         dump(path)
             .into_iter()
-            .filter(|l| l.starts_with("kpi_day:"))
+            .filter(|l| {
+                ["kpi_day:", "overdue_step:", "overdue_day:"]
+                    .iter()
+                    .any(|t| l.starts_with(t))
+            })
             .collect()
     };
     assert!(!kpi_rows(&live_path).is_empty());
     assert_eq!(kpi_rows(&live_path), kpi_rows(&fresh_path));
+}
+
+#[test]
+fn the_kept_overdue_counts_are_the_daily_reports_of_the_scan_at_every_day_end_and_hour() {
+    for seed in [0x9E37_79B9_7F4A_7C15_u64, 42, 2026] {
+        let log = generated_city(seed, 120);
+        let joint = log
+            .cases
+            .values()
+            .filter(|c| {
+                c.assignments()
+                    .iter()
+                    .any(|a| a.parent_id.is_none() && a.role == domain::case::HandlingRole::Co)
+            })
+            .count();
+        assert!(joint > 0, "seed {seed}: no joint case");
+        let (_dir, path) = temp_db();
+        // Half the log, then a projector that remembers nothing (it reads back what the
+        // rows held), then the rest.
+        let half = log.events.len() / 2;
+        {
+            let mut projector =
+                Projector::open(&path, world().org.clone(), world().calendar.clone())
+                    .expect("open");
+            project(&mut projector, &log.events[..half], 5);
+        }
+        let mut projector =
+            Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("reopen");
+        project(&mut projector, &log.events, 3);
+        let q = Queries::open(&path).expect("queries");
+        let org = &world().org;
+        // Every group, a district's own, a bureau's own.
+        let views = [None, Some("d.chengguan"), Some("city.bureau.housing")];
+        let mut overdue = 0;
+        let first = NaiveDate::from_ymd_opt(2025, 2, 23).expect("date");
+        for d in 0..50 {
+            let date = first + Duration::days(d);
+            let (from, _) = crate::report::shanghai_day(date).expect("day");
+            // The day's end, and moments of the day as "now" (today's report).
+            let nows = [
+                DateTime::<Utc>::MAX_UTC,
+                from + Duration::minutes(9 * 60 + 17),
+                from + Duration::minutes(16 * 60 + 45),
+            ];
+            for now in nows {
+                for only in views {
+                    let visible = |g: &str| only.is_none_or(|o| o == g);
+                    let kept = q.daily_report(date, org, &visible, now).expect("kept");
+                    let scanned = q
+                        .daily_report_by_scan(date, org, &visible, now)
+                        .expect("scan");
+                    assert_eq!(kept, scanned, "seed {seed}, {date}, now {now}, {only:?}");
+                    overdue += kept.total.overdue_not_received + kept.total.overdue_in_progress;
+                }
+            }
+        }
+        assert!(
+            overdue > 100,
+            "seed {seed}: the days have overdue cases: {overdue}"
+        );
+    }
 }
