@@ -427,20 +427,19 @@ impl Queries {
         let to = day_end.min(now.max(from));
         let (from_us, to_us) = (micros(from), micros(to));
         let conn = self.connection();
-        // What was given or completed that day; being given after it counts for nothing.
+        // What was given that day, and what was given before and completed that day (the
+        // case's completion is only needed to judge overdue, which is kept).
         let assignments = load_assignments(
             conn,
-            "SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
-                    a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
-                    c.completed_at
-             FROM case_assignment a JOIN case_list c ON c.case_id = a.case_id
-             WHERE a.transferred_at >= ?1 AND a.transferred_at < ?2
-             UNION
-             SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
-                    a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
-                    c.completed_at
-             FROM case_assignment a JOIN case_list c ON c.case_id = a.case_id
-             WHERE a.completed_at >= ?1 AND a.completed_at < ?2 AND a.transferred_at < ?2",
+            "SELECT case_id, assignment_id, parent_id, unit_id, transferred_at, ended_at,
+                    receive_by, received_at, complete_by, completed_at, NULL
+             FROM case_assignment
+             WHERE transferred_at >= ?1 AND transferred_at < ?2
+             UNION ALL
+             SELECT case_id, assignment_id, parent_id, unit_id, transferred_at, ended_at,
+                    receive_by, received_at, complete_by, completed_at, NULL
+             FROM case_assignment
+             WHERE completed_at >= ?1 AND completed_at < ?2 AND transferred_at < ?1",
             [from_us, to_us],
         )?;
         let callbacks = load_callbacks(conn, from_us, to_us)?;
