@@ -140,6 +140,8 @@ optional = [
     ('supervisor', '/reports/daily', False),
     ('supervisor', '/reports/daily?date=2025-06-16', False),
     ('supervisor', '/reports/daily?date=2025-12-31', False),
+    ('chengguan_leader', '/reports/daily?date=2025-06-16', False),
+    ('city_leader_housing', '/reports/daily?date=2025-06-16', False),
 ]
 
 first_visit()

@@ -68,6 +68,26 @@ impl OverdueFacts {
         Ok(OverdueFacts { assignments })
     }
 
+    /// When the case spans two groups or more: its first transfer and its completion
+    /// (`i64::MAX` while open), the span in which it can be overdue in several at once.
+    fn joint_span(&self, org: &OrgTree, groups: &HashSet<String>) -> Option<(i64, i64)> {
+        let spanned: HashSet<String> = self
+            .assignments
+            .iter()
+            .map(|a| report::report_group(org, &a.unit_id))
+            .filter(|g| groups.contains(g))
+            .collect();
+        if spanned.len() < 2 {
+            return None;
+        }
+        let first = self.assignments.iter().map(|a| a.transferred_at).min()?;
+        let last = self.assignments.first()?.case_completed_at;
+        Some((
+            first.timestamp_micros(),
+            last.map_or(i64::MAX, |t| t.timestamp_micros()),
+        ))
+    }
+
     fn steps(&self, org: &OrgTree, groups: &HashSet<String>) -> Vec<report::OverdueStep> {
         let shares: Vec<&AssignmentFacts> = self.assignments.iter().collect();
         report::overdue_steps(&shares, &|unit| report::report_group(org, unit), &|group| {
@@ -94,6 +114,19 @@ pub(crate) fn apply(
 ) -> Result<(), ProjectionError> {
     if before == after {
         return Ok(());
+    }
+    if let Some(case_id) = after.assignments.first().map(|a| &a.case_id) {
+        match after.joint_span(org, groups) {
+            Some((first, last)) => tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO report_joint (case_id, first_at, last_at)
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![case_id, first, last])?,
+            None => tx
+                .prepare_cached("DELETE FROM report_joint WHERE case_id = ?1")?
+                .execute([case_id])?,
+        };
     }
     let mut deltas: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
     for (facts, sign) in [(before, -1), (after, 1)] {
@@ -192,4 +225,27 @@ pub(crate) fn at(
         .filter(|(_, d)| *d != (0, 0))
         .map(|(g, (nr, ip))| (g, (nr.max(0) as u64, ip.max(0) as u64)))
         .collect())
+}
+
+/// The cases spanning two groups or more that may be open at `to`, with all their
+/// assignments: the only ones a total over some groups could count twice.
+///
+/// # Errors
+/// [`ProjectionError::Sqlite`].
+pub(crate) fn joint_at(
+    conn: &Connection,
+    to: i64,
+) -> Result<Vec<AssignmentFacts>, ProjectionError> {
+    report::load_assignments(
+        conn,
+        "SELECT a.case_id, a.assignment_id, a.parent_id, a.unit_id, a.transferred_at,
+                a.ended_at, a.receive_by, a.received_at, a.complete_by, a.completed_at,
+                c.completed_at
+         FROM report_joint j
+         JOIN case_assignment a ON a.case_id = j.case_id
+         JOIN case_list c ON c.case_id = j.case_id
+         WHERE j.first_at < ?1 AND j.last_at >= ?1
+         ORDER BY a.case_id, a.assignment_id",
+        [to],
+    )
 }

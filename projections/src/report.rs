@@ -397,8 +397,8 @@ impl Queries {
     ///
     /// What was given, completed and rated is read from that day's rows; the overdue counts
     /// from `overdue_day`, which keeps them per group and for all groups together. A viewer
-    /// who sees several groups but not all gets the total from the assignments themselves
-    /// ([`Queries::daily_report_by_scan`]): a joint case in two of them counts once.
+    /// who sees several groups but not all gets the rows' sum less what the cases spanning
+    /// groups (`report_joint`, judged again) count twice.
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`]. A date without a following day (the end of time) gives
@@ -412,9 +412,6 @@ impl Queries {
     ) -> Result<DailyReport, ProjectionError> {
         let all = report_groups(org);
         let groups: Vec<String> = all.iter().filter(|g| visible(g)).cloned().collect();
-        if groups.len() > 1 && groups.len() < all.len() {
-            return self.daily_report_by_scan(date, org, visible, now);
-        }
         let Some((from, day_end)) = shanghai_day(date) else {
             return Ok(DailyReport {
                 date,
@@ -458,11 +455,32 @@ impl Queries {
             let (nr, ip) = overdue.get(&row.unit_id).copied().unwrap_or_default();
             (row.overdue_not_received, row.overdue_in_progress) = (nr, ip);
         }
-        // Every group, or one (whose row is its total).
-        let (nr, ip) = match units.as_slice() {
-            [] => (0, 0),
-            [one] if all.len() > 1 => (one.overdue_not_received, one.overdue_in_progress),
-            _ => overdue.get("").copied().unwrap_or_default(),
+        let (nr, ip) = if groups.len() == all.len() {
+            overdue.get("").copied().unwrap_or_default()
+        } else {
+            // The rows added up, less what a case held in several of them counts more than
+            // once: only a case spanning groups can be, and few are open at any instant.
+            let mut nr: u64 = units.iter().map(|u| u.overdue_not_received).sum();
+            let mut ip: u64 = units.iter().map(|u| u.overdue_in_progress).sum();
+            if groups.len() > 1 {
+                let joint = crate::overdue_day::joint_at(conn, to_us)?;
+                let mut by_case: BTreeMap<&str, Vec<&AssignmentFacts>> = BTreeMap::new();
+                for a in &joint {
+                    by_case.entry(a.case_id.as_str()).or_default().push(a);
+                }
+                for shares in by_case.values() {
+                    let states: Vec<Overdue> = overdue_by_group(shares, to, &group_of)
+                        .into_iter()
+                        .filter(|(g, _)| groups.contains(g))
+                        .map(|(_, state)| state)
+                        .collect();
+                    let n = |kind| states.iter().filter(|s| **s == kind).count() as u64;
+                    let (n_nr, n_ip) = (n(Overdue::NotReceived), n(Overdue::InProgress));
+                    nr -= n_nr.saturating_sub(1);
+                    ip -= n_ip - u64::from(n_nr == 0 && n_ip > 0);
+                }
+            }
+            (nr, ip)
         };
         (total.overdue_not_received, total.overdue_in_progress) = (nr, ip);
         Ok(DailyReport {
@@ -476,8 +494,7 @@ impl Queries {
 
     /// [`Queries::daily_report`] from the assignments themselves: every one given or
     /// completed that day or live at its end, judged at the end ([`compute`]). It loads every
-    /// open assignment, so it answers only what `overdue_day` cannot (the total of some groups
-    /// but not all) and proves in tests that the kept counts are the same.
+    /// open assignment (0.6–1.1 s at a million cases); tests prove the kept counts the same.
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`]. A date without a following day (the end of time) gives

@@ -18,6 +18,7 @@ pub(crate) const TABLES: &[&str] = &[
     "kpi_day",
     "overdue_step",
     "overdue_day",
+    "report_joint",
 ];
 
 /// The tables, without their secondary indexes ([`CREATE_INDEXES`]).
@@ -219,6 +220,14 @@ CREATE TABLE IF NOT EXISTS overdue_day (
     in_progress INTEGER NOT NULL,
     PRIMARY KEY (day, grp)
 ) WITHOUT ROWID;
+-- Cases whose assignments span two groups or more, from their first transfer to their
+-- completion (`last_at`, i64::MAX while open): a total over some groups but not all counts
+-- each case once by judging these few again.
+CREATE TABLE IF NOT EXISTS report_joint (
+    case_id TEXT PRIMARY KEY,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// The secondary indexes; a bulk load creates them after the rows.
@@ -246,4 +255,5 @@ CREATE INDEX IF NOT EXISTS case_assignment_completed ON case_assignment (complet
 CREATE INDEX IF NOT EXISTS case_assignment_ended ON case_assignment (ended_at);
 CREATE INDEX IF NOT EXISTS case_assignment_open ON case_assignment (state, transferred_at);
 CREATE INDEX IF NOT EXISTS case_callback_at ON case_callback (called_back_at);
+CREATE INDEX IF NOT EXISTS report_joint_span ON report_joint (last_at, first_at);
 ";
