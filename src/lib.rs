@@ -37,6 +37,7 @@
 
 pub mod access;
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod case_search;
 pub mod config;

@@ -168,6 +168,46 @@ enum Cmd {
         #[arg(long, env = "MINQING_DATA", default_value = "./data")]
         data: PathBuf,
     },
+    /// Copy a data directory's event store and users to FILE, while the service may run
+    /// (SQLite's online backup; read models and indexes are rebuilt on restore).
+    Backup {
+        /// Data directory to copy.
+        #[arg(long, env = "MINQING_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a data directory without an event store, then rebuild the read
+    /// models and search indexes.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Data directory to restore into (created if missing).
+        #[arg(long, env = "MINQING_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Write every event as JSON lines (one event per line, in global order), while the
+    /// service may run.
+    Export {
+        /// Data directory to read.
+        #[arg(long, env = "MINQING_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// The file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Load an export (JSON lines) into a data directory without an event store, all or
+    /// nothing, then rebuild the read models and search indexes.
+    Import {
+        /// The JSON lines file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Data directory to load (created if missing).
+        #[arg(long, env = "MINQING_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
     /// Print a deadline: an instant plus working days or hours on the working calendar.
     Deadline {
         /// The start, RFC 3339 (e.g. 2026-09-30T16:00:00+08:00).
@@ -197,6 +237,24 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// `minqing rebuild`, and the end of `restore` and `import`: the read models, then the search
+/// indexes, from position 0.
+fn rebuild_all(data: &std::path::Path) -> anyhow::Result<()> {
+    // Refused up front while a service (or another rebuild) owns the directory.
+    let _lock = minqing::datadir::DataDirLock::acquire(data, "rebuild")?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let (events, secs) = rt.block_on(minqing::projection_runner::rebuild(data))?;
+    println!(
+        "rebuilt the read models to position {events} in {secs:.2} s = {:.0} events/s",
+        events as f64 / secs.max(1e-9)
+    );
+    let (kb, cases) = rt.block_on(server::rebuild_search_indexes(data))?;
+    println!(
+        "rebuilt the knowledge-base index to position {kb} and the case index to position {cases}"
+    );
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -269,19 +327,48 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Rebuild { data } => {
             init_logging(false);
-            // Refused up front while a service (or another rebuild) owns the directory.
-            let _lock = minqing::datadir::DataDirLock::acquire(&data, "rebuild")?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let (events, secs) = rt.block_on(minqing::projection_runner::rebuild(&data))?;
+            rebuild_all(&data)
+        }
+        Cmd::Backup { data, to } => {
+            init_logging(false);
+            let m = minqing::backup::backup(&data, &to)?;
             println!(
-                "rebuilt the read models to position {events} in {secs:.2} s = {:.0} events/s",
-                events as f64 / secs.max(1e-9)
-            );
-            let (kb, cases) = rt.block_on(server::rebuild_search_indexes(&data))?;
-            println!(
-                "rebuilt the knowledge-base index to position {kb} and the case index to position {cases}"
+                "备份完成：{}（位置 {}，{} 个事件，{} 个流{}）",
+                to.display(),
+                m.head,
+                m.events,
+                m.streams,
+                if m.users { "，含用户" } else { "" }
             );
             Ok(())
+        }
+        Cmd::Restore { from, data } => {
+            init_logging(false);
+            let m = minqing::backup::restore(&from, &data)?;
+            println!(
+                "已恢复：位置 {}，{} 个事件，{} 个流（备份于 {}）",
+                m.head,
+                m.events,
+                m.streams,
+                minqing::app::rfc3339(m.taken_at)
+            );
+            rebuild_all(&data)
+        }
+        Cmd::Export { data, to } => {
+            init_logging(false);
+            let n = minqing::backup::export(&data, &to)?;
+            println!("已导出 {n} 个事件到 {}", to.display());
+            Ok(())
+        }
+        Cmd::Import { from, data } => {
+            init_logging(false);
+            let rt = tokio::runtime::Runtime::new()?;
+            let n = rt.block_on(minqing::backup::import(&from, &data))?;
+            let (events, streams, head) =
+                minqing::backup::summary(&data.join(minqing::backup::EVENTS_FILE))?;
+            println!("已导入 {n} 个事件（库中 {events} 个事件，{streams} 个流，位置 {head}）");
+            drop(rt);
+            rebuild_all(&data)
         }
         Cmd::Deadline {
             from,

@@ -940,6 +940,61 @@ fn read_all(
     Ok(events)
 }
 
+/// Reads every event of the store file at `path` in global order inside one read transaction,
+/// so the events are a consistent snapshot even while a service appends (WAL: the reader does
+/// not hold up the writer), handing them to `each` a page at a time. The file is opened
+/// read-only and is never migrated.
+///
+/// # Errors
+/// [`StoreError::Backend`] when the file cannot be opened or read, or what `each` returns.
+pub fn read_snapshot<E: From<StoreError>>(
+    path: &Path,
+    each: &mut dyn FnMut(Vec<RecordedEvent>) -> Result<(), E>,
+) -> Result<u64, E> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|err| open_failed(path, &err))?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(StoreError::from)?;
+    conn.execute_batch("BEGIN").map_err(StoreError::from)?;
+    let mut after = Position(0);
+    let mut n = 0;
+    loop {
+        let page = read_all(&conn, after, 4096)?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        n += page.len() as u64;
+        each(page)?;
+    }
+    conn.execute_batch("COMMIT").map_err(StoreError::from)?;
+    Ok(n)
+}
+
+/// Copies the store file at `path` to a new file `to` with SQLite's online backup, in one
+/// step under a read transaction: a consistent copy of a store a running service keeps
+/// appending to (a stepwise copy would start again at every commit). `progress(pages)` is
+/// not called by SQLite during a single step; the caller watches `to` grow instead.
+/// Returns the number of pages copied.
+///
+/// # Errors
+/// [`StoreError::Backend`] when either file cannot be opened or the copy fails.
+pub fn backup_file(path: &Path, to: &Path) -> Result<u64, StoreError> {
+    let source = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|err| open_failed(path, &err))?;
+    source.busy_timeout(Duration::from_secs(10))?;
+    let mut target = Connection::open(to).map_err(|err| open_failed(to, &err))?;
+    let backup = rusqlite::backup::Backup::new(&source, &mut target)?;
+    backup.step(-1)?;
+    let pages = backup.progress().pagecount;
+    drop(backup);
+    Ok(u64::try_from(pages).unwrap_or(0))
+}
+
 fn current_version(conn: &Connection, stream: &str) -> rusqlite::Result<u64> {
     let version: Option<i64> = conn
         .prepare_cached("SELECT version FROM streams WHERE stream = ?1")?
