@@ -42,6 +42,7 @@ pub mod calendar;
 pub mod case;
 pub mod command;
 pub mod decide;
+pub mod directory;
 pub mod error;
 pub mod event;
 pub mod identity;
