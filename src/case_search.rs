@@ -40,8 +40,7 @@ use crate::store::{EventStore, RecordedEvent};
 /// Most cases kept folded between batches; past it the cache is dropped and a case's stream
 /// is read again at its next event.
 const CACHE_LIMIT: usize = 100_000;
-/// The stream prefix of cases.
-const CASE_PREFIX: &str = "case-";
+use crate::store::stream::CASE_PREFIX;
 /// Events read per batch when filling an empty index.
 const LOAD_BATCH: usize = 8192;
 /// Documents written between two yields when filling an empty index.

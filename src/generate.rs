@@ -259,7 +259,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let _lock = crate::datadir::DataDirLock::create_and_acquire(&args.data, "generate")?;
     let store = Arc::new(crate::server::open_store(&settings)?);
     let existing = store
-        .streams_with_prefix("case-")
+        .streams_with_prefix(crate::store::stream::CASE_PREFIX)
         .await
         .context("failed to read the event store")?;
     anyhow::ensure!(

@@ -612,7 +612,7 @@ async fn apply_batch(
                     &answer.reply,
                     record
                         .stream
-                        .strip_prefix("case-")
+                        .strip_prefix(crate::store::stream::CASE_PREFIX)
                         .unwrap_or(&record.stream),
                     record.recorded_at,
                 )?,

@@ -17,6 +17,7 @@ use projections::{Projector, Queries, SourcedEvent};
 use tokio::sync::watch;
 
 use crate::app::codec::decode;
+use crate::store::stream::StreamName;
 use crate::store::{EventStore, Position, RecordedEvent};
 
 /// Events read from the store per batch, and at most applied per transaction.
@@ -309,7 +310,7 @@ fn sourced<'a>(
     records: impl Iterator<Item = &'a RecordedEvent>,
 ) -> anyhow::Result<Vec<SourcedEvent>> {
     records
-        .filter(|r| r.stream.starts_with("case-"))
+        .filter(|r| StreamName::is_case(&r.stream))
         .map(|r| {
             Ok(SourcedEvent {
                 position: r.position.0,
@@ -385,7 +386,7 @@ pub async fn fold_cases(
                 .map(|_| Vec::with_capacity(batch.len() / n_workers + 1))
                 .collect();
             for rec in batch {
-                if rec.stream.starts_with("case-") {
+                if StreamName::is_case(&rec.stream) {
                     let k = hasher.hash_one(&rec.stream) as usize % n_workers;
                     shares[k].push(rec);
                 }

@@ -20,6 +20,9 @@ pub struct CaseId(String);
 #[error("`{0}` is not a case number (1 to 32 ASCII letters, digits or dashes)")]
 pub struct InvalidCaseId(pub String);
 
+/// The prefix of every case's stream (`case-{工单编号}`).
+pub const STREAM_PREFIX: &str = "case-";
+
 impl CaseId {
     /// Validates a case number.
     ///
@@ -43,7 +46,7 @@ impl CaseId {
 
     /// The event stream of this case.
     pub fn stream(&self) -> String {
-        format!("case-{}", self.0)
+        format!("{STREAM_PREFIX}{}", self.0)
     }
 }
 

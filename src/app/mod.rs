@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::directory::Directory;
+use crate::store::stream::StreamName;
 use crate::store::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError};
 use codec::{DecodeError, decode, encode};
 
@@ -366,11 +367,7 @@ impl App {
     pub async fn start(&self) -> Result<(), AppError> {
         let merged = self.store.events_of_type("merged").await?;
         for rec in &merged {
-            let Some(dup) = rec
-                .stream
-                .strip_prefix("case-")
-                .and_then(|s| CaseId::parse(s).ok())
-            else {
+            let Some(dup) = StreamName::case_id(&rec.stream) else {
                 continue;
             };
             if let domain::EventBody::Merged { master_id, .. } = decode(rec)?.body {
@@ -517,7 +514,7 @@ impl App {
             }
         }
         Ok(last.and_then(|rec| {
-            let id = CaseId::parse(rec.stream.strip_prefix("case-")?).ok()?;
+            let id = StreamName::case_id(&rec.stream)?;
             Some(Outcome {
                 id,
                 version: rec.version,
@@ -602,7 +599,7 @@ impl App {
         let mut numbers = self.next_number.lock().await;
         let fresh = numbers.as_ref().is_none_or(|n| n.day != day);
         if fresh || numbers.as_ref().is_some_and(|n| n.recount) {
-            let prefix = format!("case-{day}");
+            let prefix = StreamName::cases_of_day(day);
             let stored: std::collections::HashSet<u32> = self
                 .store
                 .streams_with_prefix(&prefix)
@@ -915,7 +912,7 @@ impl App {
         };
         self.store
             .append(
-                &format!("identity-views-{case_id}"),
+                &StreamName::IdentityViews(case_id.clone()).to_string(),
                 ExpectedVersion::Any,
                 vec![event],
             )
@@ -941,7 +938,7 @@ impl App {
     pub async fn identity_views(&self, case_id: &CaseId) -> Result<Vec<IdentityView>, AppError> {
         let records = self
             .store
-            .read_stream(&format!("identity-views-{case_id}"), 1)
+            .read_stream(&StreamName::IdentityViews(case_id.clone()).to_string(), 1)
             .await?;
         let mut out = Vec::with_capacity(records.len());
         for rec in records {

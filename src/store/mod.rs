@@ -9,6 +9,7 @@
 //! - this module: the port ([`EventStore`]), its value types and [`Subscription`], which every
 //!   backend reuses
 //! - `sqlite`: the embedded default backend ([`sqlite::SqliteStore`])
+//! - `stream`: stream names ([`stream::StreamName`]): which aggregate a stream holds
 //! - `contract` (tests only): the checks every backend must pass, and `contract_tests!`
 //!
 //! # Invariants
@@ -34,6 +35,7 @@ use uuid::Uuid;
 #[cfg(test)]
 pub mod contract;
 pub mod sqlite;
+pub mod stream;
 
 /// Opaque global position; 0 means "before the first event". Only increases; need not be dense.
 #[derive(
