@@ -43,6 +43,10 @@ pub struct UserView {
     unit_id: String,
     /// For leaders: the unit ids they oversee (with their subtrees).
     oversees: Vec<String>,
+    /// The password was handed out (or breaks the policy): every call but `GET /api/v1/me`
+    /// and `POST /api/v1/auth/logout` answers 403 `password_change_required` until it is
+    /// changed in the workbench (`/account/password`).
+    must_change_password: bool,
 }
 
 impl From<&User> for UserView {
@@ -53,6 +57,7 @@ impl From<&User> for UserView {
             roles: u.roles.clone(),
             unit_id: u.unit_id.to_string(),
             oversees: u.oversees.iter().map(|o| o.to_string()).collect(),
+            must_change_password: u.must_change_password,
         }
     }
 }

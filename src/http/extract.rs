@@ -129,6 +129,9 @@ fn bearer_token(value: &str) -> Option<&str> {
 
 pub use crate::app::params::{MAX_PAGE, YEARS, paging, query_date, query_time};
 
+/// What a caller who must change their password may still call.
+const REACHABLE_BEFORE_CHANGE: &[&str] = &["/api/v1/me", "/api/v1/auth/logout"];
+
 /// The authenticated caller (from `Authorization: Bearer <token>`).
 pub struct Caller(pub User);
 
@@ -144,6 +147,18 @@ impl FromRequestParts<AppState> for Caller {
             .directory
             .authenticate(&token)
             .ok_or(ApiError::Unauthorized)?;
+        // A handed-out password (or one the policy refuses) is changed before anything else,
+        // as on the pages: until then the API answers only who the caller is and sign-out.
+        if user.must_change_password && !REACHABLE_BEFORE_CHANGE.contains(&parts.uri.path()) {
+            return Err(ApiError::Forbidden {
+                code: "password_change_required",
+                title: "请先修改初始密码",
+                detail: "this account's password was handed out or breaks the password policy; \
+                         change it in the workbench (/account/password) first. Until then only \
+                         GET /api/v1/me and POST /api/v1/auth/logout answer"
+                    .to_owned(),
+            });
+        }
         Ok(Caller(User::clone(&user)))
     }
 }

@@ -282,7 +282,8 @@ fn describe(status: &str) -> &'static str {
         "400" => "bad input: malformed JSON, a missing or unknown field, a bad query or header",
         "401" => "no or invalid bearer token (`unauthorized`)",
         "403" => {
-            "the caller's role or unit may not do this (`role_not_allowed`, `unit_not_allowed`, …)"
+            "the caller's role or unit may not do this (`role_not_allowed`, `unit_not_allowed`, …), \
+             or the caller must change a handed-out password first (`password_change_required`)"
         }
         "404" => "unknown, or outside the caller's scope (`not_found`)",
         "408" => "the request head did not arrive in time (`request_timeout`)",

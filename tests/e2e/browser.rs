@@ -234,14 +234,21 @@ impl Browser {
     }
 }
 
-/// Clicks the element with this XPath, once it is there.
+/// Clicks the element with this XPath, once it is there. An element that htmx swapped out
+/// between finding and clicking it (a list that refreshes as the user types) is found again.
 pub(crate) async fn click(browser: &Browser, xpath: &str) {
-    browser
-        .wait_for(xpath)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click `{xpath}`: {e}"));
+    for attempt in 0.. {
+        match browser.wait_for(xpath).await.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                    && attempt < 5 =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("click `{xpath}`: {e}"),
+        }
+    }
 }
 
 /// Types `text` into the element with this XPath, once it is there.

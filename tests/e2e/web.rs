@@ -375,6 +375,23 @@ async fn a_handed_out_password_is_changed_before_anything_else_and_by_the_policy
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(res.headers()[LOCATION], "/account/password", "{path}");
     }
+    // The API holds the same line: who am I and sign-out answer, nothing else.
+    let login = app
+        .login_with("operator", PASSWORD)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .expect("login");
+    assert_eq!(login["user"]["must_change_password"], true, "{login}");
+    let bearer = login["token"].as_str().expect("token").to_owned();
+    let me = app.get(Some(&bearer), "/api/v1/me").await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let list = app.get(Some(&bearer), "/api/v1/worklist").await;
+    crate::helpers::assert_problem(list, 403, "password_change_required").await;
+    let create = app
+        .create_case(&bearer, &crate::helpers::intake("改密前受理"))
+        .await;
+    crate::helpers::assert_problem(create, 403, "password_change_required").await;
     let page = http
         .get(app.url("/account/password"))
         .header(COOKIE, &cookie)
