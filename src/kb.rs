@@ -203,6 +203,13 @@ fn open_projection(dir: &Path) -> anyhow::Result<Projection> {
 ///
 /// # Errors
 /// Store failures, invalid fixtures.
+/// The seeding of the fixtures' articles on a first start.
+const SYSTEM: article::Editor<'static> = article::Editor {
+    username: "system",
+    any_unit: true,
+    own_unit: None,
+};
+
 pub async fn seed_articles(app: &App) -> Result<(), KbError> {
     let store = &app.store;
     if !store
@@ -221,13 +228,14 @@ pub async fn seed_articles(app: &App) -> Result<(), KbError> {
             id: seed.id.clone(),
             content: seed.content,
         };
-        let mut events = article::decide(None, &draft, now, "system")?;
+        let mut events = article::decide(None, &draft, now, &SYSTEM, &|_| true)?;
         let drafted = article::replay(&events);
         events.extend(article::decide(
             drafted.as_ref(),
             &ArticleCommand::Publish,
             now,
-            "system",
+            &SYSTEM,
+            &|_| true,
         )?);
         let new_events: Vec<NewEvent> = events
             .iter()
@@ -403,14 +411,25 @@ impl Kb {
         })
     }
 
-    /// Whether `caller` may change an article of `unit_id`: shift leaders and admins any,
-    /// handlers their own unit's.
+    /// `caller` as the article rules see an editor: shift leaders and admins edit any
+    /// article, handlers their own unit's (`article::decide` applies it).
+    pub fn editor(caller: &User) -> article::Editor<'_> {
+        article::Editor {
+            username: &caller.username,
+            any_unit: caller
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::ShiftLeader | Role::Admin)),
+            own_unit: caller
+                .roles
+                .contains(&Role::Handler)
+                .then(|| caller.unit_id.as_str()),
+        }
+    }
+
+    /// Whether `caller` may change an article of `unit_id` (for what pages offer).
     pub fn may_edit(caller: &User, unit_id: &str) -> bool {
-        caller
-            .roles
-            .iter()
-            .any(|r| matches!(r, Role::ShiftLeader | Role::Admin))
-            || (caller.roles.contains(&Role::Handler) && caller.unit_id.as_str() == unit_id)
+        Self::editor(caller).may_edit(unit_id)
     }
 
     /// Runs an article command for `caller`: rights, rules, one atomic append, then waits
@@ -438,28 +457,22 @@ impl Kb {
                 actual: version,
             });
         }
-        // Rights: over the article as it is, and over the unit an edit gives it.
-        if let Some(current) = &current
-            && !Self::may_edit(caller, &current.content.unit_id)
-        {
-            return Err(KbError::Forbidden);
-        }
-        if let ArticleCommand::Draft { content, .. } | ArticleCommand::Edit { content } = &command {
-            if !Self::may_edit(caller, &content.unit_id) {
-                return Err(KbError::Forbidden);
-            }
-            if self
-                .app
-                .org
-                .get(&domain::org::UnitId::new(content.unit_id.clone()))
-                .is_none()
-            {
-                return Err(KbError::UnknownUnit(content.unit_id.clone()));
-            }
-        } else if current.is_none() {
-            return Err(ArticleError::NotFound.into());
-        }
-        let events = article::decide(current.as_ref(), &command, self.app.now(), &caller.username)?;
+        // Rights first (over the article as it is and the unit an edit gives it), then the
+        // rules: both in `article::decide`.
+        let org = &self.app.org;
+        let unit_exists = |unit: &str| org.get(&domain::org::UnitId::new(unit)).is_some();
+        let events = article::decide(
+            current.as_ref(),
+            &command,
+            self.app.now(),
+            &Self::editor(caller),
+            &unit_exists,
+        )
+        .map_err(|err| match err {
+            ArticleError::NotEditor => KbError::Forbidden,
+            ArticleError::UnknownUnit(unit) => KbError::UnknownUnit(unit),
+            other => KbError::Article(other),
+        })?;
         let after = events.iter().fold(current, article::evolve);
         let new_events = events.iter().map(|e| encode(e, Uuid::new_v4())).collect();
         let expected = if version == 0 {

@@ -254,6 +254,12 @@ pub enum ArticleError {
     /// A retirement needs a reason.
     #[error("a retirement needs a reason")]
     MissingReason,
+    /// The editor may not change an article of this unit.
+    #[error("only shift leaders, admins and handlers of the owning unit may edit articles")]
+    NotEditor,
+    /// The owning unit is not in the org tree.
+    #[error("unit `{0}` does not exist")]
+    UnknownUnit(String),
 }
 
 impl ArticleError {
@@ -272,6 +278,8 @@ impl ArticleError {
             ArticleError::Expired => "kb_article_expired",
             ArticleError::InvalidId => "kb_invalid_id",
             ArticleError::MissingReason => "kb_missing_reason",
+            ArticleError::NotEditor => "kb_not_editor",
+            ArticleError::UnknownUnit(_) => "kb_unknown_unit",
         }
     }
 
@@ -290,6 +298,8 @@ impl ArticleError {
             ArticleError::Expired => "文章已过有效期，不能发布",
             ArticleError::InvalidId => "文章编号格式不正确",
             ArticleError::MissingReason => "下线须填写原因",
+            ArticleError::NotEditor => "只有值班长、管理员和责任单位的办理人员可以编辑文章",
+            ArticleError::UnknownUnit(_) => "责任单位不存在",
         }
     }
 
@@ -308,7 +318,29 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Checks `command` against the article's current state; the events to record.
+/// Who asks for a change, with what the rights depend on (the service reads it from the
+/// user's roles): shift leaders and admins edit every article, a handler those of their own
+/// unit, nobody else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Editor<'a> {
+    /// Who is recorded as having done it.
+    pub username: &'a str,
+    /// A shift leader or an administrator.
+    pub any_unit: bool,
+    /// A handler's unit.
+    pub own_unit: Option<&'a str>,
+}
+
+impl Editor<'_> {
+    /// Whether this editor may change an article of `unit_id`.
+    pub fn may_edit(&self, unit_id: &str) -> bool {
+        self.any_unit || self.own_unit == Some(unit_id)
+    }
+}
+
+/// Checks `command` by `editor` against the article's current state; the events to record.
+/// Rights come first: over the article as it is, and over the unit an edit gives it (which
+/// `unit_exists` must know).
 ///
 /// # Errors
 /// The [`ArticleError`] naming the broken rule; nothing is to be recorded then.
@@ -316,9 +348,23 @@ pub fn decide(
     article: Option<&Article>,
     command: &ArticleCommand,
     now: DateTime<Utc>,
-    by: &str,
+    editor: &Editor<'_>,
+    unit_exists: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<ArticleEvent>, ArticleError> {
-    let by = by.to_owned();
+    if let Some(current) = article
+        && !editor.may_edit(&current.content.unit_id)
+    {
+        return Err(ArticleError::NotEditor);
+    }
+    if let ArticleCommand::Draft { content, .. } | ArticleCommand::Edit { content } = command {
+        if !editor.may_edit(&content.unit_id) {
+            return Err(ArticleError::NotEditor);
+        }
+        if !unit_exists(&content.unit_id) {
+            return Err(ArticleError::UnknownUnit(content.unit_id.clone()));
+        }
+    }
+    let by = editor.username.to_owned();
     match (article, command) {
         (Some(_), ArticleCommand::Draft { .. }) => Err(ArticleError::AlreadyExists),
         (None, ArticleCommand::Draft { id, content }) => {
@@ -423,6 +469,13 @@ pub fn replay<'a>(events: impl IntoIterator<Item = &'a ArticleEvent>) -> Option<
 mod tests {
     use super::*;
 
+    /// An administrator: every unit.
+    const EDITOR: Editor<'static> = Editor {
+        username: "x",
+        any_unit: true,
+        own_unit: None,
+    };
+
     fn now() -> DateTime<Utc> {
         "2026-03-02T02:00:00Z".parse().unwrap()
     }
@@ -444,7 +497,7 @@ mod tests {
     fn given(commands: &[ArticleCommand]) -> Option<Article> {
         let mut article = None;
         for command in commands {
-            let events = decide(article.as_ref(), command, now(), "tester").unwrap();
+            let events = decide(article.as_ref(), command, now(), &EDITOR, &|_| true).unwrap();
             article = events.iter().fold(article, evolve);
         }
         article
@@ -461,6 +514,65 @@ mod tests {
         ArticleCommand::Retire {
             reason: "政策调整".into(),
         }
+    }
+
+    #[test]
+    fn only_shift_leaders_admins_and_the_owning_units_handlers_edit_and_units_must_exist() {
+        let handler = |unit: &'static str| Editor {
+            username: "h",
+            any_unit: false,
+            own_unit: Some(unit),
+        };
+        let article = given(&[drafted()]).unwrap();
+        let edit = ArticleCommand::Edit { content: content() };
+        let yes = |_: &str| true;
+        assert!(
+            decide(
+                Some(&article),
+                &edit,
+                now(),
+                &handler("city.bureau.hrss"),
+                &yes
+            )
+            .is_ok()
+        );
+        for command in [edit.clone(), ArticleCommand::Publish, retire()] {
+            assert_eq!(
+                decide(
+                    Some(&article),
+                    &command,
+                    now(),
+                    &handler("city.bureau.housing"),
+                    &yes
+                ),
+                Err(ArticleError::NotEditor)
+            );
+        }
+        // A draft for another unit, and nobody without a role that edits.
+        assert_eq!(
+            decide(
+                None,
+                &drafted(),
+                now(),
+                &handler("city.bureau.housing"),
+                &yes
+            ),
+            Err(ArticleError::NotEditor)
+        );
+        let nobody = Editor {
+            username: "o",
+            any_unit: false,
+            own_unit: None,
+        };
+        assert_eq!(
+            decide(None, &drafted(), now(), &nobody, &yes),
+            Err(ArticleError::NotEditor)
+        );
+        // An edit may not give the article to a unit that does not exist.
+        assert_eq!(
+            decide(Some(&article), &edit, now(), &EDITOR, &|_| false),
+            Err(ArticleError::UnknownUnit("city.bureau.hrss".into()))
+        );
     }
 
     #[test]
@@ -487,7 +599,7 @@ mod tests {
     fn drafting_an_existing_article_is_refused() {
         let article = given(&[drafted()]);
         assert_eq!(
-            decide(article.as_ref(), &drafted(), now(), "x"),
+            decide(article.as_ref(), &drafted(), now(), &EDITOR, &|_| true),
             Err(ArticleError::AlreadyExists)
         );
     }
@@ -495,7 +607,7 @@ mod tests {
     #[test]
     fn changing_an_unknown_article_is_refused() {
         assert_eq!(
-            decide(None, &ArticleCommand::Publish, now(), "x"),
+            decide(None, &ArticleCommand::Publish, now(), &EDITOR, &|_| true),
             Err(ArticleError::NotFound)
         );
     }
@@ -504,7 +616,13 @@ mod tests {
     fn publishing_a_retired_article_is_refused() {
         let article = given(&[drafted(), ArticleCommand::Publish, retire()]);
         assert_eq!(
-            decide(article.as_ref(), &ArticleCommand::Publish, now(), "x"),
+            decide(
+                article.as_ref(),
+                &ArticleCommand::Publish,
+                now(),
+                &EDITOR,
+                &|_| true
+            ),
             Err(ArticleError::Retired)
         );
     }
@@ -514,7 +632,7 @@ mod tests {
         let article = given(&[drafted(), retire()]);
         let edit = ArticleCommand::Edit { content: content() };
         assert_eq!(
-            decide(article.as_ref(), &edit, now(), "x"),
+            decide(article.as_ref(), &edit, now(), &EDITOR, &|_| true),
             Err(ArticleError::Retired)
         );
     }
@@ -523,7 +641,7 @@ mod tests {
     fn retiring_twice_is_refused() {
         let article = given(&[drafted(), retire()]);
         assert_eq!(
-            decide(article.as_ref(), &retire(), now(), "x"),
+            decide(article.as_ref(), &retire(), now(), &EDITOR, &|_| true),
             Err(ArticleError::Retired)
         );
     }
@@ -532,7 +650,13 @@ mod tests {
     fn publishing_twice_is_refused() {
         let article = given(&[drafted(), ArticleCommand::Publish]);
         assert_eq!(
-            decide(article.as_ref(), &ArticleCommand::Publish, now(), "x"),
+            decide(
+                article.as_ref(),
+                &ArticleCommand::Publish,
+                now(),
+                &EDITOR,
+                &|_| true
+            ),
             Err(ArticleError::AlreadyPublished)
         );
     }
@@ -546,7 +670,13 @@ mod tests {
             content: expired,
         }]);
         assert_eq!(
-            decide(article.as_ref(), &ArticleCommand::Publish, now(), "x"),
+            decide(
+                article.as_ref(),
+                &ArticleCommand::Publish,
+                now(),
+                &EDITOR,
+                &|_| true
+            ),
             Err(ArticleError::Expired)
         );
     }
@@ -556,7 +686,7 @@ mod tests {
         let article = given(&[drafted()]);
         let retire = ArticleCommand::Retire { reason: " ".into() };
         assert_eq!(
-            decide(article.as_ref(), &retire, now(), "x"),
+            decide(article.as_ref(), &retire, now(), &EDITOR, &|_| true),
             Err(ArticleError::MissingReason)
         );
     }
@@ -585,7 +715,7 @@ mod tests {
                 id: "a".into(),
                 content,
             };
-            assert_eq!(decide(None, &draft, now(), "x"), Err(err));
+            assert_eq!(decide(None, &draft, now(), &EDITOR, &|_| true), Err(err));
         }
     }
 
@@ -597,7 +727,7 @@ mod tests {
                 content: content(),
             };
             assert_eq!(
-                decide(None, &draft, now(), "x"),
+                decide(None, &draft, now(), &EDITOR, &|_| true),
                 Err(ArticleError::InvalidId)
             );
         }

@@ -273,7 +273,19 @@ fn lifecycle_events() -> Vec<(u64, Article)> {
             },
             ArticleCommand::Publish,
         ] {
-            for event in article::decide(state.as_ref(), &command, now(), "admin").unwrap() {
+            for event in article::decide(
+                state.as_ref(),
+                &command,
+                now(),
+                &article::Editor {
+                    username: "admin",
+                    any_unit: true,
+                    own_unit: None,
+                },
+                &|_| true,
+            )
+            .unwrap()
+            {
                 state = article::evolve(state, &event);
                 position += 3;
                 out.push((position, state.clone().unwrap()));

@@ -216,7 +216,7 @@ impl AppState {
     }
 
     /// An article for `user`, whatever its state, with what they may do with it now: the
-    /// knowledge base's rights ([`Kb::may_edit`]) and its life cycle (`article::decide`, asked
+    /// knowledge base's rights and its life cycle (both `article::decide`, asked
     /// with the article's own content and a placeholder reason).
     ///
     /// # Errors
@@ -226,8 +226,10 @@ impl AppState {
         let a = &view.article;
         let may_edit = Kb::may_edit(user, &a.content.unit_id);
         let now = self.now();
+        let editor = Kb::editor(user);
+        // The unit an edit would give is the article's own, which exists.
         let allowed = |command: ArticleCommand| {
-            article::decide(Some(a), &command, now, &user.username).is_ok()
+            article::decide(Some(a), &command, now, &editor, &|_| true).is_ok()
         };
         let mut actions = Vec::new();
         if may_edit {
