@@ -54,6 +54,9 @@ pub enum KbError {
         /// Its position, in characters from 0.
         at: usize,
     },
+    /// An idempotency key already used for a different request.
+    #[error("the idempotency key was already used for a different request")]
+    KeyReused,
     /// The article changed since the version the client saw.
     #[error("article `{id}` is at version {actual}, expected {expected}")]
     Conflict {
@@ -242,7 +245,7 @@ pub async fn seed_articles(app: &App) -> Result<(), KbError> {
             .enumerate()
             .map(|(n, event)| {
                 let key = format!("kb-seed/{}/{n}", seed.id);
-                encode(event, Uuid::new_v5(&SEED_NAMESPACE, key.as_bytes()))
+                encode(event, Uuid::new_v5(&SEED_NAMESPACE, key.as_bytes()), None)
             })
             .collect();
         let store = store.clone();
@@ -433,11 +436,14 @@ impl Kb {
     }
 
     /// Runs an article command for `caller`: rights, rules, one atomic append, then waits
-    /// until the index shows it.
+    /// until the index shows it. With an `idempotency_key`, the events' ids derive from the
+    /// key, so a retry of a command that was recorded answers what it answered then (the
+    /// article as it is now, at the version the command wrote) instead of running again; the
+    /// key used for another request is refused.
     ///
     /// # Errors
     /// [`KbError::Forbidden`], [`KbError::UnknownUnit`], [`KbError::Article`],
-    /// [`KbError::Conflict`], store failures.
+    /// [`KbError::Conflict`], [`KbError::KeyReused`], store failures.
     #[tracing::instrument(skip_all, fields(article_id = %id))]
     pub async fn execute(
         &self,
@@ -445,8 +451,23 @@ impl Kb {
         id: &str,
         command: ArticleCommand,
         if_match: Option<u64>,
+        idempotency_key: Option<&str>,
     ) -> Result<Written, KbError> {
         check_texts(&command)?;
+        let _key = self.app.lock_key(idempotency_key, &caller.username).await;
+        let retry = idempotency_key.map(|key| {
+            crate::app::Retry::article(
+                key,
+                &caller.username,
+                id,
+                command_verb(&command),
+                &format!("{command:?}"),
+                if_match,
+            )
+        });
+        if let Some(done) = self.replayed(id, retry.as_ref()).await? {
+            return Ok(done);
+        }
         let (current, version) = self.load(id).await?;
         if let Some(expected) = if_match
             && expected != version
@@ -474,7 +495,14 @@ impl Kb {
             other => KbError::Article(other),
         })?;
         let after = events.iter().fold(current, article::evolve);
-        let new_events = events.iter().map(|e| encode(e, Uuid::new_v4())).collect();
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match &retry {
+                Some(r) => encode(e, r.event_id(i), Some(r.request())),
+                None => encode(e, Uuid::new_v4(), None),
+            })
+            .collect();
         let expected = if version == 0 {
             ExpectedVersion::NoStream
         } else {
@@ -494,6 +522,7 @@ impl Kb {
                     actual,
                 });
             }
+            Err(StoreError::IdMismatch { .. }) => return Err(KbError::KeyReused),
             Err(err) => return Err(err.into()),
         };
         if !self.wait_for(res.position.0, WRITE_VISIBLE_TIMEOUT).await {
@@ -507,6 +536,39 @@ impl Kb {
             stream_version: res.version,
             position: res.position.0,
         })
+    }
+
+    /// If the command with this key was recorded, what it answers now; a key reused for
+    /// another request is refused.
+    async fn replayed(
+        &self,
+        id: &str,
+        retry: Option<&crate::app::Retry<'_>>,
+    ) -> Result<Option<Written>, KbError> {
+        let Some(retry) = retry else { return Ok(None) };
+        let Some(first) = self.app.store.find_event(retry.event_id(0)).await? else {
+            return Ok(None);
+        };
+        let request = serde_json::from_str::<serde_json::Value>(&first.metadata)
+            .ok()
+            .and_then(|m| m["request"].as_str().map(str::to_owned));
+        if first.stream != article::stream_name(id) || request.as_deref() != Some(retry.request()) {
+            return Err(KbError::KeyReused);
+        }
+        // The command's last event: its events are appended together, in order.
+        let mut last = first;
+        for i in 1..16 {
+            match self.app.store.find_event(retry.event_id(i)).await? {
+                Some(rec) => last = rec,
+                None => break,
+            }
+        }
+        let (article, _) = self.load(id).await?;
+        Ok(Some(Written {
+            article: article.ok_or(ArticleError::NotFound)?,
+            stream_version: last.version,
+            position: last.position.0,
+        }))
     }
 
     /// A fresh article id.
@@ -524,12 +586,14 @@ impl Kb {
         caller: &User,
         id: String,
         content: ArticleContent,
+        idempotency_key: Option<&str>,
     ) -> Result<Written, KbError> {
         let command = ArticleCommand::Draft {
             id: id.clone(),
             content,
         };
-        self.execute(caller, &id, command, None).await
+        self.execute(caller, &id, command, None, idempotency_key)
+            .await
     }
 }
 
@@ -638,13 +702,26 @@ async fn apply_batch(
     Ok(())
 }
 
-fn encode(event: &ArticleEvent, event_id: Uuid) -> NewEvent {
-    let at = match event {
+/// The command's name in an idempotency key's scope.
+fn command_verb(command: &ArticleCommand) -> &'static str {
+    match command {
+        ArticleCommand::Draft { .. } => "draft",
+        ArticleCommand::Edit { .. } => "edit",
+        ArticleCommand::Publish => "publish",
+        ArticleCommand::Retire { .. } => "retire",
+    }
+}
+
+fn encode(event: &ArticleEvent, event_id: Uuid, request: Option<&str>) -> NewEvent {
+    let mut at = match event {
         ArticleEvent::Drafted { at, by, .. }
         | ArticleEvent::Edited { at, by, .. }
         | ArticleEvent::Published { at, by }
         | ArticleEvent::Retired { at, by, .. } => serde_json::json!({"at": at, "actor": by}),
     };
+    if let Some(request) = request {
+        at["request"] = serde_json::Value::from(request);
+    }
     NewEvent {
         event_id,
         event_type: event.type_name().to_owned(),
@@ -689,7 +766,9 @@ mod tests {
         let retire = ArticleCommand::Retire {
             reason: "政策调整".into(),
         };
-        kb.execute(&leader, "hrss-001", retire, None).await.unwrap();
+        kb.execute(&leader, "hrss-001", retire, None, None)
+            .await
+            .unwrap();
         // A case answered on the call, citing two articles.
         let answered = NewEvent {
             event_id: Uuid::new_v4(),

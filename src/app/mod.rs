@@ -249,8 +249,36 @@ impl<'a> Retry<'a> {
         }
     }
 
+    /// A command on knowledge-base article `article_id` sent by `username` with `key` (and
+    /// `If-Match`, if any); `verb` names the command (`draft`, `edit`, `publish`, `retire`).
+    pub fn article(
+        key: &'a str,
+        username: &'a str,
+        article_id: &str,
+        verb: &str,
+        request: &str,
+        if_match: Option<u64>,
+    ) -> Self {
+        Retry {
+            key,
+            scope: format!("kb\n{article_id}\n{verb}"),
+            username,
+            request: fingerprint(&format!("{request}{if_match:?}")),
+        }
+    }
+
+    /// The fingerprint of the request, stored with its events.
+    pub fn request(&self) -> &str {
+        &self.request
+    }
+
+    /// An id derived from the key alone (for a resource the client did not name).
+    pub fn derived_id(key: &str, username: &str) -> Uuid {
+        Uuid::new_v5(&ID_NAMESPACE, format!("{username}\n{key}\nid").as_bytes())
+    }
+
     /// The id of the command's `i`th event.
-    fn event_id(&self, i: usize) -> Uuid {
+    pub fn event_id(&self, i: usize) -> Uuid {
         Uuid::new_v5(
             &ID_NAMESPACE,
             format!("{}\n{}\n{}\n{i}", self.username, self.key, self.scope).as_bytes(),
@@ -477,7 +505,7 @@ impl App {
     }
 
     /// Serialises the copies of a command that carry the same idempotency key.
-    async fn lock_key(
+    pub(crate) async fn lock_key(
         &self,
         key: Option<&str>,
         username: &str,

@@ -459,15 +459,27 @@ async fn list_articles(
 
 /// Writes a new article (a draft).
 #[utoipa::path(post, path = "/api/v1/kb/articles", tag = "kb", request_body = ArticleBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create safe; without an `id`, the article's id derives from the key", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
     responses((status = 201, body = ArticleResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_article(
     State(kb): State<Arc<Kb>>,
     Caller(user): Caller,
+    headers: CommandHeaders,
     ApiJson(body): ApiJson<ArticleBody>,
 ) -> Result<(StatusCode, Json<ArticleResponse>), ApiError> {
     let (id, content) = body.into_content()?;
-    let id = id.unwrap_or_else(Kb::new_id);
-    let w = kb.create(&user, id, content).await.map_err(kb_error)?;
+    let key = headers.idempotency_key.as_deref();
+    // A retried create without an id must name the same article: derive it from the key.
+    let id = id.unwrap_or_else(|| match key {
+        Some(key) => {
+            let derived = crate::app::Retry::derived_id(key, &user.username)
+                .simple()
+                .to_string();
+            format!("kb-{}", &derived[..12])
+        }
+        None => Kb::new_id(),
+    });
+    let w = kb.create(&user, id, content, key).await.map_err(kb_error)?;
     Ok((StatusCode::CREATED, Json(written(&kb, w))))
 }
 
@@ -486,7 +498,7 @@ async fn get_article(
 
 /// Replaces an article's content (a new version).
 #[utoipa::path(put, path = "/api/v1/kb/articles/{id}", tag = "kb", request_body = ArticleBody,
-    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale")),
+    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"), ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
     responses((status = 200, body = ArticleResponse), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_article(
@@ -503,6 +515,7 @@ async fn update_article(
             &id,
             ArticleCommand::Edit { content },
             headers.if_match,
+            headers.idempotency_key.as_deref(),
         )
         .await
         .map_err(kb_error)?;
@@ -511,7 +524,7 @@ async fn update_article(
 
 /// Publishes an article: it becomes an answer while valid.
 #[utoipa::path(post, path = "/api/v1/kb/articles/{id}/publish", tag = "kb",
-    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale")),
+    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"), ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
     responses((status = 200, body = ArticleResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn publish_article(
@@ -521,7 +534,13 @@ async fn publish_article(
     headers: CommandHeaders,
 ) -> Result<Json<ArticleResponse>, ApiError> {
     let w = kb
-        .execute(&user, &id, ArticleCommand::Publish, headers.if_match)
+        .execute(
+            &user,
+            &id,
+            ArticleCommand::Publish,
+            headers.if_match,
+            headers.idempotency_key.as_deref(),
+        )
         .await
         .map_err(kb_error)?;
     Ok(Json(written(&kb, w)))
@@ -529,7 +548,7 @@ async fn publish_article(
 
 /// Retires an article for good: it is never an answer again.
 #[utoipa::path(post, path = "/api/v1/kb/articles/{id}/retire", tag = "kb", request_body = RetireBody,
-    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale")),
+    params(("id" = String, Path, description = "文章编号"), ("If-Match" = Option<u64>, Header, description = "expected stream version; 409 when stale"), ("Idempotency-Key" = Option<String>, Header, description = "makes a retried command safe", min_length = 1, max_length = 200, pattern = "^[!-~]+$")),
     responses((status = 200, body = ArticleResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn retire_article(
@@ -543,7 +562,13 @@ async fn retire_article(
         reason: body.reason,
     };
     let w = kb
-        .execute(&user, &id, command, headers.if_match)
+        .execute(
+            &user,
+            &id,
+            command,
+            headers.if_match,
+            headers.idempotency_key.as_deref(),
+        )
         .await
         .map_err(kb_error)?;
     Ok(Json(written(&kb, w)))

@@ -527,7 +527,11 @@ pub async fn create(
             return refused(StatusCode::BAD_REQUEST, notice, form.fields);
         }
     };
-    match state.kb.create(&session.user, Kb::new_id(), content).await {
+    match state
+        .kb
+        .create(&session.user, Kb::new_id(), content, None)
+        .await
+    {
         Ok(written) => {
             Redirect::to(&format!("/kb/{}?done=created", written.article.id)).into_response()
         }
@@ -616,7 +620,7 @@ pub async fn act(
     };
     match state
         .kb
-        .execute(&session.user, &id, command, Some(version))
+        .execute(&session.user, &id, command, Some(version), None)
         .await
     {
         Ok(_) => Redirect::to(&format!("/kb/{id}?done={}", form.action)).into_response(),

@@ -239,6 +239,8 @@ async fn handlers_edit_only_their_own_units_articles() {
     )
     .await;
     assert_eq!(published["status"], "published");
+    assert_eq!(published["stream_version"], 2);
+    assert!(published["position"].is_u64(), "{published}");
     assert_eq!(
         ids(&search(&app, &op, "下雪了公交还开吗").await)[0],
         "snow-bus"
@@ -593,4 +595,56 @@ async fn editors_list_articles_in_every_state_and_handlers_their_own_units() {
         "invalid_query",
     )
     .await;
+}
+
+async fn post_keyed(app: &TestApp, token: &str, path: &str, key: &str, body: &Value) -> Response {
+    app.http
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("send POST")
+}
+
+#[tokio::test]
+async fn a_retried_article_command_with_its_key_runs_once_and_a_reused_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let leader = app.login("shift_leader").await;
+    // A create without an id: the retry names the same article, drafted once.
+    let mut body = article("ignored", "city.bureau.transport");
+    body.as_object_mut().expect("object").remove("id");
+    let first =
+        json_ok(post_keyed(&app, &leader, "/api/v1/kb/articles", "create-1", &body).await).await;
+    let again =
+        json_ok(post_keyed(&app, &leader, "/api/v1/kb/articles", "create-1", &body).await).await;
+    let id = first["id"].as_str().expect("id").to_owned();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(
+        (&first["stream_version"], &again["stream_version"]),
+        (&json!(1), &json!(1))
+    );
+    // Publishing twice with one key publishes once (a second publish would be refused).
+    let path = format!("/api/v1/kb/articles/{id}/publish");
+    let published = json_ok(post_keyed(&app, &leader, &path, "publish-1", &json!({})).await).await;
+    let retried = json_ok(post_keyed(&app, &leader, &path, "publish-1", &json!({})).await).await;
+    assert_eq!(published["status"], "published");
+    assert_eq!(published["stream_version"], 2);
+    assert!(published["position"].is_u64(), "{published}");
+    assert_eq!(retried["stream_version"], published["stream_version"]);
+    assert_eq!(retried["position"], published["position"]);
+    let fresh = post_keyed(&app, &leader, &path, "publish-2", &json!({})).await;
+    assert_problem(fresh, 422, "kb_article_already_published").await;
+    // The key of the create sent with another request is refused, and nothing is written.
+    let mut other = body.clone();
+    other["title"] = json!("另一篇文章");
+    let reused = post_keyed(&app, &leader, "/api/v1/kb/articles", "create-1", &other).await;
+    assert_problem(reused, 422, "idempotency_key_reused").await;
+    let read = json_ok(
+        app.get(Some(&leader), &format!("/api/v1/kb/articles/{id}"))
+            .await,
+    )
+    .await;
+    assert_eq!(read["stream_version"], published["stream_version"]);
 }

@@ -52,6 +52,11 @@ pub fn kb_failure(err: KbError) -> Failure {
             detail: err.to_string(),
         },
         e @ KbError::Conflict { .. } => Failure::ArticleConflict(e.to_string()),
+        e @ KbError::KeyReused => Failure::Rule {
+            code: "idempotency_key_reused",
+            title: "幂等键已用于其他请求",
+            detail: e.to_string(),
+        },
         KbError::Store(e) if e.is_storage_unavailable() => Failure::StorageUnavailable(e.into()),
         e @ (KbError::Store(_)
         | KbError::Index(_)
