@@ -118,6 +118,21 @@ impl Progress {
     }
 }
 
+/// The store of `data_dir`, which must exist, and a check that `to` (a `what`) does not.
+fn store_and_new_file(data_dir: &Path, to: &Path, what: &str) -> anyhow::Result<PathBuf> {
+    let events = data_dir.join(EVENTS_FILE);
+    if !events.is_file() {
+        bail!(
+            "数据目录 `{}` 中没有事件库 {EVENTS_FILE}",
+            data_dir.display()
+        );
+    }
+    if to.exists() {
+        bail!("{what} `{}` 已存在，不会覆盖", to.display());
+    }
+    Ok(events)
+}
+
 fn count_of(conn: &Connection, sql: &str) -> anyhow::Result<u64> {
     let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
@@ -129,16 +144,7 @@ fn count_of(conn: &Connection, sql: &str) -> anyhow::Result<u64> {
 /// # Errors
 /// A missing store, an existing `to`, IO or SQLite failures; nothing is left at `to` then.
 pub fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<Manifest> {
-    let events = data_dir.join(EVENTS_FILE);
-    if !events.is_file() {
-        bail!(
-            "数据目录 `{}` 中没有事件库 {EVENTS_FILE}",
-            data_dir.display()
-        );
-    }
-    if to.exists() {
-        bail!("备份文件 `{}` 已存在，不会覆盖", to.display());
-    }
+    let events = store_and_new_file(data_dir, to, "备份文件")?;
     let tmp = partial(to);
     let _ = std::fs::remove_file(&tmp);
     let result = (|| {
@@ -295,16 +301,7 @@ pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<Manifest> {
 /// # Errors
 /// A missing store, an existing `to`, IO or store failures; nothing is left at `to` then.
 pub fn export(data_dir: &Path, to: &Path) -> anyhow::Result<u64> {
-    let events = data_dir.join(EVENTS_FILE);
-    if !events.is_file() {
-        bail!(
-            "数据目录 `{}` 中没有事件库 {EVENTS_FILE}",
-            data_dir.display()
-        );
-    }
-    if to.exists() {
-        bail!("导出文件 `{}` 已存在，不会覆盖", to.display());
-    }
+    let events = store_and_new_file(data_dir, to, "导出文件")?;
     let total = {
         let conn =
             Connection::open_with_flags(&events, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;

@@ -105,6 +105,26 @@ pub struct DailyReport {
     pub total: DailyFigures,
 }
 
+impl DailyReport {
+    /// The report of a date without a following day (the end of time).
+    fn empty(date: NaiveDate) -> Self {
+        DailyReport {
+            date,
+            from: DateTime::<Utc>::MAX_UTC,
+            to: DateTime::<Utc>::MAX_UTC,
+            units: Vec::new(),
+            total: DailyFigures::default(),
+        }
+    }
+}
+
+/// The day's first instant and the instant its report is taken at: the day's end, or `now`
+/// for the day under way (a day not yet begun is reported empty, at its start).
+fn report_window(date: NaiveDate, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let (from, day_end) = shanghai_day(date)?;
+    Some((from, day_end.min(now.max(from))))
+}
+
 /// The first instant of `date` in Asia/Shanghai and the first instant after it.
 pub fn shanghai_day(date: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let offset = chrono::FixedOffset::east_opt(8 * 3600)?;
@@ -412,16 +432,9 @@ impl Queries {
     ) -> Result<DailyReport, ProjectionError> {
         let all = report_groups(org);
         let groups: Vec<String> = all.iter().filter(|g| visible(g)).cloned().collect();
-        let Some((from, day_end)) = shanghai_day(date) else {
-            return Ok(DailyReport {
-                date,
-                from: DateTime::<Utc>::MAX_UTC,
-                to: DateTime::<Utc>::MAX_UTC,
-                units: Vec::new(),
-                total: DailyFigures::default(),
-            });
+        let Some((from, to)) = report_window(date, now) else {
+            return Ok(DailyReport::empty(date));
         };
-        let to = day_end.min(now.max(from));
         let (from_us, to_us) = (micros(from), micros(to));
         let conn = self.connection();
         // What was given that day, and what was given before and completed that day (the
@@ -506,17 +519,9 @@ impl Queries {
         visible: &dyn Fn(&str) -> bool,
         now: DateTime<Utc>,
     ) -> Result<DailyReport, ProjectionError> {
-        let Some((from, day_end)) = shanghai_day(date) else {
-            return Ok(DailyReport {
-                date,
-                from: DateTime::<Utc>::MAX_UTC,
-                to: DateTime::<Utc>::MAX_UTC,
-                units: Vec::new(),
-                total: DailyFigures::default(),
-            });
+        let Some((from, to)) = report_window(date, now) else {
+            return Ok(DailyReport::empty(date));
         };
-        // A day not yet begun is reported empty, at its start.
-        let to = day_end.min(now.max(from));
         let (from_us, to_us) = (micros(from), micros(to));
         let conn = self.connection();
         // Every case with an assignment given or completed that day, or live at its end
