@@ -573,7 +573,17 @@ impl Kb {
 
     /// A fresh article id.
     pub fn new_id() -> String {
-        let id = Uuid::new_v4().simple().to_string();
+        Self::id_of(Uuid::new_v4())
+    }
+
+    /// The article id a create without one takes from its idempotency key, so a retry names
+    /// the same article.
+    pub fn id_for_key(key: &str, username: &str) -> String {
+        Self::id_of(crate::app::Retry::derived_id(key, username))
+    }
+
+    fn id_of(uuid: Uuid) -> String {
+        let id = uuid.simple().to_string();
         format!("kb-{}", &id[..12])
     }
 

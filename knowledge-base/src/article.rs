@@ -476,6 +476,14 @@ mod tests {
         own_unit: None,
     };
 
+    /// `command` decided for an administrator, every unit known.
+    fn by_admin(
+        article: Option<&Article>,
+        command: &ArticleCommand,
+    ) -> Result<Vec<ArticleEvent>, ArticleError> {
+        decide(article, command, now(), &EDITOR, &|_| true)
+    }
+
     fn now() -> DateTime<Utc> {
         "2026-03-02T02:00:00Z".parse().unwrap()
     }
@@ -497,7 +505,7 @@ mod tests {
     fn given(commands: &[ArticleCommand]) -> Option<Article> {
         let mut article = None;
         for command in commands {
-            let events = decide(article.as_ref(), command, now(), &EDITOR, &|_| true).unwrap();
+            let events = by_admin(article.as_ref(), command).unwrap();
             article = events.iter().fold(article, evolve);
         }
         article
@@ -599,7 +607,7 @@ mod tests {
     fn drafting_an_existing_article_is_refused() {
         let article = given(&[drafted()]);
         assert_eq!(
-            decide(article.as_ref(), &drafted(), now(), &EDITOR, &|_| true),
+            by_admin(article.as_ref(), &drafted()),
             Err(ArticleError::AlreadyExists)
         );
     }
@@ -607,7 +615,7 @@ mod tests {
     #[test]
     fn changing_an_unknown_article_is_refused() {
         assert_eq!(
-            decide(None, &ArticleCommand::Publish, now(), &EDITOR, &|_| true),
+            by_admin(None, &ArticleCommand::Publish),
             Err(ArticleError::NotFound)
         );
     }
@@ -616,13 +624,7 @@ mod tests {
     fn publishing_a_retired_article_is_refused() {
         let article = given(&[drafted(), ArticleCommand::Publish, retire()]);
         assert_eq!(
-            decide(
-                article.as_ref(),
-                &ArticleCommand::Publish,
-                now(),
-                &EDITOR,
-                &|_| true
-            ),
+            by_admin(article.as_ref(), &ArticleCommand::Publish),
             Err(ArticleError::Retired)
         );
     }
@@ -632,7 +634,7 @@ mod tests {
         let article = given(&[drafted(), retire()]);
         let edit = ArticleCommand::Edit { content: content() };
         assert_eq!(
-            decide(article.as_ref(), &edit, now(), &EDITOR, &|_| true),
+            by_admin(article.as_ref(), &edit),
             Err(ArticleError::Retired)
         );
     }
@@ -641,7 +643,7 @@ mod tests {
     fn retiring_twice_is_refused() {
         let article = given(&[drafted(), retire()]);
         assert_eq!(
-            decide(article.as_ref(), &retire(), now(), &EDITOR, &|_| true),
+            by_admin(article.as_ref(), &retire()),
             Err(ArticleError::Retired)
         );
     }
@@ -650,13 +652,7 @@ mod tests {
     fn publishing_twice_is_refused() {
         let article = given(&[drafted(), ArticleCommand::Publish]);
         assert_eq!(
-            decide(
-                article.as_ref(),
-                &ArticleCommand::Publish,
-                now(),
-                &EDITOR,
-                &|_| true
-            ),
+            by_admin(article.as_ref(), &ArticleCommand::Publish),
             Err(ArticleError::AlreadyPublished)
         );
     }
@@ -670,13 +666,7 @@ mod tests {
             content: expired,
         }]);
         assert_eq!(
-            decide(
-                article.as_ref(),
-                &ArticleCommand::Publish,
-                now(),
-                &EDITOR,
-                &|_| true
-            ),
+            by_admin(article.as_ref(), &ArticleCommand::Publish),
             Err(ArticleError::Expired)
         );
     }
@@ -686,7 +676,7 @@ mod tests {
         let article = given(&[drafted()]);
         let retire = ArticleCommand::Retire { reason: " ".into() };
         assert_eq!(
-            decide(article.as_ref(), &retire, now(), &EDITOR, &|_| true),
+            by_admin(article.as_ref(), &retire),
             Err(ArticleError::MissingReason)
         );
     }
@@ -715,7 +705,7 @@ mod tests {
                 id: "a".into(),
                 content,
             };
-            assert_eq!(decide(None, &draft, now(), &EDITOR, &|_| true), Err(err));
+            assert_eq!(by_admin(None, &draft), Err(err));
         }
     }
 
@@ -726,10 +716,7 @@ mod tests {
                 id: id.into(),
                 content: content(),
             };
-            assert_eq!(
-                decide(None, &draft, now(), &EDITOR, &|_| true),
-                Err(ArticleError::InvalidId)
-            );
+            assert_eq!(by_admin(None, &draft), Err(ArticleError::InvalidId));
         }
     }
 

@@ -2265,6 +2265,23 @@ fn generated_city(seed: u64, n_cases: u32) -> Log {
     log
 }
 
+/// `log` projected in two halves of small batches, the second by a projector that remembers
+/// nothing (it reads back what the rows counted and held): the read side the oracles of the
+/// kept tables (`kpi_day`, `overdue_day`) are compared on.
+fn projected_in_two_halves(log: &Log) -> (TempDir, Queries) {
+    let (dir, path) = temp_db();
+    let half = log.events.len() / 2;
+    {
+        let mut projector =
+            Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
+        project(&mut projector, &log.events[..half], 5);
+    }
+    let mut projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("reopen");
+    project(&mut projector, &log.events, 3);
+    (dir, Queries::open(&path).expect("queries"))
+}
+
 /// The periods the KPI table asks for (every day, every Monday-to-Sunday week, every month
 /// around the generated weeks) and some spans of several days.
 fn periods() -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
@@ -2325,20 +2342,7 @@ fn the_kpis_summed_over_days_are_the_kpis_of_the_scan_for_every_period() {
             "second rating",
             cases.iter().filter(|c| c.callbacks().len() > 1).count(),
         );
-        let (_dir, path) = temp_db();
-        // Half the log, then a projector that remembers nothing (it reads back what the
-        // rows counted), then the rest.
-        let half = log.events.len() / 2;
-        {
-            let mut projector =
-                Projector::open(&path, world().org.clone(), world().calendar.clone())
-                    .expect("open");
-            project(&mut projector, &log.events[..half], 5);
-        }
-        let mut projector =
-            Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("reopen");
-        project(&mut projector, &log.events, 3);
-        let q = Queries::open(&path).expect("queries");
+        let (_dir, q) = projected_in_two_halves(&log);
         let weights = crate::kpi::KpiWeights::default();
         let (calendar, org) = (&world().calendar, &world().org);
         let mut active = 0;
@@ -2413,20 +2417,7 @@ fn the_kept_overdue_counts_are_the_daily_reports_of_the_scan_at_every_day_end_an
             })
             .count();
         assert!(joint > 0, "seed {seed}: no joint case");
-        let (_dir, path) = temp_db();
-        // Half the log, then a projector that remembers nothing (it reads back what the
-        // rows held), then the rest.
-        let half = log.events.len() / 2;
-        {
-            let mut projector =
-                Projector::open(&path, world().org.clone(), world().calendar.clone())
-                    .expect("open");
-            project(&mut projector, &log.events[..half], 5);
-        }
-        let mut projector =
-            Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("reopen");
-        project(&mut projector, &log.events, 3);
-        let q = Queries::open(&path).expect("queries");
+        let (_dir, q) = projected_in_two_halves(&log);
         let org = &world().org;
         // Every group, a district's own, a bureau's own, a district and two bureaus (where
         // the joint cases are).

@@ -471,12 +471,7 @@ async fn create_article(
     let key = headers.idempotency_key.as_deref();
     // A retried create without an id must name the same article: derive it from the key.
     let id = id.unwrap_or_else(|| match key {
-        Some(key) => {
-            let derived = crate::app::Retry::derived_id(key, &user.username)
-                .simple()
-                .to_string();
-            format!("kb-{}", &derived[..12])
-        }
+        Some(key) => Kb::id_for_key(key, &user.username),
         None => Kb::new_id(),
     });
     let w = kb.create(&user, id, content, key).await.map_err(kb_error)?;
