@@ -722,12 +722,19 @@ mod tests {
         let store: Arc<dyn crate::store::EventStore> = Arc::new(
             crate::store::sqlite::SqliteStore::open(&dir.path().join("events.db")).expect("store"),
         );
-        let org = crate::directory::load_org().expect("org");
-        let directory =
-            crate::directory::Directory::open(dir.path(), &org, password).expect("users");
+        let directory = crate::directory::Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            password,
+        )
+        .expect("users");
         let app = Arc::new(App::new(
             store.clone(),
-            org,
+            Arc::new(crate::directory_log::SharedOrg::new(
+                crate::directory_log::demo_snapshot().expect("demo"),
+            )),
             crate::server::load_calendar().expect("calendar"),
             crate::server::load_policy().expect("policy"),
             directory,

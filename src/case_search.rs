@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 use domain::Case;
 use domain::event::EventBody;
 use domain::org::OrgTree;
+
+use crate::directory_log::OrgSource;
 use knowledge_base::cases::{
     CaseConditions, CaseDoc, CaseFacets, CaseHits, CaseIndex, CaseOrder, CaseQuery, CaseText,
     Visibility,
@@ -63,7 +65,8 @@ pub enum CaseSearchError {
 /// The case index and the org tree its documents' districts and scope units come from.
 pub struct CaseProjection {
     index: CaseIndex,
-    org: OrgTree,
+    /// The tree of the directory in force when a batch is written.
+    org: OrgSource,
 }
 
 /// The case index, following the store.
@@ -108,8 +111,9 @@ impl CaseSearch {
     pub fn start(
         data_dir: &Path,
         store: Arc<dyn EventStore>,
-        org: OrgTree,
+        org: impl Into<OrgSource>,
     ) -> anyhow::Result<Arc<Self>> {
+        let org = org.into();
         let index = crate::index_follower::open_or_move_aside(
             "case index",
             &index_dir(data_dir),
@@ -132,8 +136,9 @@ impl CaseSearch {
     pub async fn rebuild(
         data_dir: &Path,
         store: Arc<dyn EventStore>,
-        org: OrgTree,
+        org: impl Into<OrgSource>,
     ) -> anyhow::Result<u64> {
+        let org = org.into();
         let index = crate::index_follower::open_or_move_aside(
             "case index",
             &index_dir(data_dir),
@@ -346,8 +351,9 @@ async fn load_all(
         return Ok(());
     }
     let mut docs: Vec<(String, CaseDoc)> = Vec::with_capacity(LOAD_CHUNK);
+    let org = projection.org.tree();
     for folded in cases.into_values() {
-        if let Some(doc) = document(&folded.case, &folded.replies, &projection.org) {
+        if let Some(doc) = document(&folded.case, &folded.replies, &org) {
             docs.push(doc);
         }
         if docs.len() == LOAD_CHUNK {
@@ -414,11 +420,12 @@ async fn apply_batch(
         changed.insert(&record.stream);
     }
     let mut docs = Vec::with_capacity(changed.len());
+    let org = projection.org.tree();
     for stream in changed {
         let Some(folded) = cache.get_mut(stream) else {
             continue;
         };
-        let Some((case_id, doc)) = document(&folded.case, &folded.replies, &projection.org) else {
+        let Some((case_id, doc)) = document(&folded.case, &folded.replies, &org) else {
             continue;
         };
         let digest = digest(&doc);
@@ -830,7 +837,7 @@ mod tests {
     fn projection(city: &City) -> CaseProjection {
         CaseProjection {
             index: open_index(&index_dir(city.dir())).expect("index"),
-            org: city.org.clone(),
+            org: city.org.clone().into(),
         }
     }
 

@@ -43,7 +43,7 @@ struct SeedUser {
 }
 
 /// A user account as stored in `users.json` of the data directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Login name.
     pub username: String,
@@ -61,6 +61,9 @@ pub struct User {
     /// workbench lets the user do nothing before changing it (`domain::password`).
     #[serde(default)]
     pub must_change_password: bool,
+    /// A disabled account (停用) cannot sign in; its sessions ended when it was disabled.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl User {
@@ -103,6 +106,59 @@ pub fn fixture_actors() -> anyhow::Result<Vec<Actor>> {
             oversees: u.oversees,
         })
         .collect())
+}
+
+/// The demo users of `fixtures/users.json`, as the directory seeds them on a first start.
+///
+/// # Errors
+/// When the fixture does not parse.
+pub fn fixture_users() -> anyhow::Result<Vec<domain::directory::UserEntry>> {
+    let file: UsersFile =
+        serde_json::from_str(USERS_JSON).context("failed to parse `fixtures/users.json`")?;
+    Ok(file
+        .users
+        .into_iter()
+        .map(|u| domain::directory::UserEntry {
+            username: u.username,
+            display_name: u.display_name,
+            unit_id: u.unit_id,
+            roles: u.roles,
+            oversees: u.oversees,
+            disabled: false,
+        })
+        .collect())
+}
+
+/// The users of `data_dir`'s `users.json` as a build before the recorded directory kept
+/// them (who works where, in which role), or `None` when there is no such file: what the
+/// first start of this build records as the directory of an existing data directory.
+///
+/// # Errors
+/// IO failures, a corrupt file.
+pub fn legacy_users(data_dir: &Path) -> anyhow::Result<Option<Vec<domain::directory::UserEntry>>> {
+    let path = data_dir.join("users.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to read `{}`", path.display()));
+        }
+    };
+    let users: Vec<User> = serde_json::from_str(&text)
+        .with_context(|| format!("failed to parse `{}`", path.display()))?;
+    Ok(Some(
+        users
+            .into_iter()
+            .map(|u| domain::directory::UserEntry {
+                username: u.username,
+                display_name: u.display_name,
+                unit_id: u.unit_id,
+                roles: u.roles,
+                oversees: u.oversees,
+                disabled: u.disabled,
+            })
+            .collect(),
+    ))
 }
 
 /// The users and live sessions.
@@ -198,39 +254,112 @@ pub enum LoginError {
 }
 
 impl Directory {
-    /// Opens `users.json` in `data_dir`, seeding it from the fixtures (every demo user with
-    /// `demo_password`) when it does not exist yet.
+    /// Opens the accounts of `directory`'s users: their sign-in secrets are kept in
+    /// `users.json` of `data_dir` (the directory itself, who works where in which role, is
+    /// the event stream). A user without one yet gets `initial_password`, to be changed at
+    /// the first sign-in (except the demo users of the fixtures: the demo signs in with it).
     ///
     /// # Errors
-    /// IO failures, a corrupt users file, a user whose unit is not in the tree.
-    pub fn open(data_dir: &Path, org: &OrgTree, demo_password: &str) -> anyhow::Result<Self> {
+    /// IO failures, a corrupt users file.
+    pub fn open(
+        data_dir: &Path,
+        directory: &domain::directory::Directory,
+        initial_password: &str,
+    ) -> anyhow::Result<Self> {
         let path = data_dir.join("users.json");
-        if !path.exists() {
-            seed(&path, demo_password)?;
-        }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        let list: Vec<User> = serde_json::from_str(&text)
-            .with_context(|| format!("failed to parse `{}`", path.display()))?;
-        let mut users = HashMap::with_capacity(list.len());
-        for user in list {
-            anyhow::ensure!(
-                org.get(&user.unit_id).is_some(),
-                "user `{}` belongs to unknown unit `{}`",
-                user.username,
-                user.unit_id
-            );
-            users.insert(user.username.clone(), Arc::new(user));
-        }
+        let stored: Vec<User> = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("failed to parse `{}`", path.display()))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(err) => {
+                return Err(err).with_context(|| format!("failed to read `{}`", path.display()));
+            }
+        };
         let (session_db, live) = open_session_db(&data_dir.join("sessions.db"))?;
         let dummy_hash = hash_password(&random_token()?)?;
-        Ok(Self {
-            users: RwLock::new(users),
+        let accounts = Self {
+            users: RwLock::new(
+                stored
+                    .into_iter()
+                    .map(|u| (u.username.clone(), Arc::new(u)))
+                    .collect(),
+            ),
             users_path: path,
             dummy_hash,
             sessions: Mutex::new(live),
             session_db: Mutex::new(session_db),
-        })
+        };
+        accounts.sync(directory, initial_password, &[])?;
+        Ok(accounts)
+    }
+
+    /// Takes `directory`'s users as they now are: the unit, roles and status of each, and an
+    /// account with `initial_password` (to be changed at the first sign-in) for each new
+    /// one. `reset` lists users whose password was just reset to `initial_password`. The
+    /// sessions of disabled users and of reset ones end. Writes `users.json` when an
+    /// account changed.
+    ///
+    /// # Errors
+    /// Hashing or writing the file failed (nothing changed then).
+    pub fn sync(
+        &self,
+        directory: &domain::directory::Directory,
+        initial_password: &str,
+        reset: &[String],
+    ) -> anyhow::Result<()> {
+        let demo: std::collections::HashSet<String> =
+            fixture_users()?.into_iter().map(|u| u.username).collect();
+        let mut ended = Vec::new();
+        {
+            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+            let mut initial_hash = None;
+            let mut next = HashMap::with_capacity(users.len());
+            let mut changed = false;
+            for entry in directory.users() {
+                let old = users.get(&entry.username);
+                let renew = old.is_none() || reset.contains(&entry.username);
+                let (password_hash, must_change_password) = match old {
+                    Some(old) if !renew => (old.password_hash.clone(), old.must_change_password),
+                    _ => {
+                        // One hash for every account given the same password at once: hashing
+                        // hundreds of accounts one by one costs seconds.
+                        if initial_hash.is_none() {
+                            initial_hash = Some(hash_password(initial_password)?);
+                        }
+                        let hash = initial_hash.clone().unwrap_or_default();
+                        let demo_user = old.is_none() && demo.contains(&entry.username);
+                        (hash, !demo_user)
+                    }
+                };
+                let user = User {
+                    username: entry.username.clone(),
+                    display_name: entry.display_name.clone(),
+                    roles: entry.roles.clone(),
+                    unit_id: entry.unit_id.clone(),
+                    oversees: entry.oversees.clone(),
+                    password_hash,
+                    must_change_password,
+                    disabled: entry.disabled,
+                };
+                if entry.disabled || reset.contains(&entry.username) {
+                    ended.push(entry.username.clone());
+                }
+                if old.is_none_or(|old| **old != user) {
+                    changed = true;
+                }
+                next.insert(user.username.clone(), Arc::new(user));
+            }
+            if changed || next.len() != users.len() {
+                let mut all: Vec<&User> = next.values().map(|u| &**u).collect();
+                all.sort_by(|a, b| a.username.cmp(&b.username));
+                write_users(&self.users_path, &all)?;
+                *users = next;
+            }
+        }
+        for username in ended {
+            self.end_sessions(&username, None);
+        }
+        Ok(())
     }
 
     /// All users, sorted by username.
@@ -243,6 +372,11 @@ impl Directory {
     /// The user with this name.
     pub fn user(&self, username: &str) -> Option<Arc<User>> {
         self.read_users().get(username).cloned()
+    }
+
+    /// The user with this name, unless disabled: whom a session may act as.
+    fn active_user(&self, username: &str) -> Option<Arc<User>> {
+        self.user(username).filter(|u| !u.disabled)
     }
 
     fn read_users(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<User>>> {
@@ -280,7 +414,7 @@ impl Directory {
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
         let right = check_password(stored, password.as_bytes(), memory)?;
         match user {
-            Some(user) if right => Ok(user),
+            Some(user) if right && !user.disabled => Ok(user),
             _ => Err(LoginError::BadCredentials),
         }
     }
@@ -343,7 +477,7 @@ impl Directory {
             }
             live.username.clone()
         };
-        self.user(&username)
+        self.active_user(&username)
     }
 
     /// As [`authenticate`](Self::authenticate), for a session that also ends after `idle`
@@ -382,7 +516,7 @@ impl Directory {
             }
             live.username.clone()
         };
-        self.user(&username)
+        self.active_user(&username)
     }
 
     /// Sets `username`'s password to `new_password` (hashed here, argon2id) and whether it
@@ -404,6 +538,12 @@ impl Directory {
             user.password_hash = hash;
             user.must_change_password = must_change;
         })?;
+        self.end_sessions(username, keep);
+        Ok(())
+    }
+
+    /// Ends every session of `username` but `keep`'s.
+    fn end_sessions(&self, username: &str, keep: Option<&str>) {
         let kept = keep.map(digest);
         let ended: Vec<String> = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -423,7 +563,6 @@ impl Directory {
                 tracing::error!(error = %err, "failed to delete a session");
             }
         }
-        Ok(())
     }
 
     /// Records that `username` must change the password at the next page (a sign-in with a
@@ -470,6 +609,30 @@ fn random_token() -> Result<String, RandomError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| RandomError)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A one-time password for a new user or a reset one (handed over once, changed at the first
+/// sign-in): 4 groups of 4 letters and digits from the OS's random bytes, without the ones
+/// easily misread (0/O, 1/l/I), e.g. `k7Qm-x3Tp-9bWe-Rz4h`, about 90 bits.
+///
+/// # Errors
+/// When the OS gives no random bytes.
+pub fn temporary_password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random bytes: {e}"))?;
+    let mut out = String::with_capacity(19);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        out.push(char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]));
+    }
+    // Letters and digits both, so it passes the password rules like any chosen one.
+    if !out.chars().any(|c| c.is_ascii_digit()) {
+        out.replace_range(0..1, "7");
+    }
+    Ok(out)
 }
 
 /// Whether `password` matches the PHC string `stored`, computed in `memory` and compared in
@@ -525,31 +688,6 @@ fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
-/// Writes the demo users with `demo_password`. The demo accounts share one password by design,
-/// so they share one argon2 hash (and salt): hashing 300 accounts one by one would cost seconds
-/// at every first start.
-fn seed(path: &Path, demo_password: &str) -> anyhow::Result<()> {
-    let file: UsersFile =
-        serde_json::from_str(USERS_JSON).context("failed to parse `fixtures/users.json`")?;
-    let hash = hash_password(demo_password)?;
-    let users: Vec<User> = file
-        .users
-        .into_iter()
-        .map(|u| User {
-            username: u.username,
-            display_name: u.display_name,
-            roles: u.roles,
-            unit_id: u.unit_id,
-            oversees: u.oversees,
-            password_hash: hash.clone(),
-            must_change_password: false,
-        })
-        .collect();
-    write_users(path, &users.iter().collect::<Vec<_>>())?;
-    tracing::info!(path = %path.display(), n_users = users.len(), "seeded demo users");
-    Ok(())
-}
-
 /// Writes `users.json` whole: a temporary file, synced, renamed over the old one, the folder
 /// synced, so a crash leaves the old file or the new one, never half of either.
 fn write_users(path: &Path, users: &[&User]) -> anyhow::Result<()> {
@@ -582,7 +720,14 @@ mod tests {
         let org = load_org().expect("org loads");
         assert!(org.units().len() > 1000);
         let dir = tempfile::tempdir().expect("tempdir");
-        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        let directory = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "pw-1",
+        )
+        .expect("directory opens");
         for role in [
             Role::Operator,
             Role::ShiftLeader,
@@ -617,7 +762,14 @@ mod tests {
         assert!(directory.authenticate("forged").is_none());
         // A second open reads the seeded file rather than re-seeding, and keeps the sessions.
         drop(directory);
-        let again = Directory::open(dir.path(), &org, "other").expect("reopens");
+        let again = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "other",
+        )
+        .expect("reopens");
         assert!(again.login("operator", "pw-1").is_ok());
         assert_eq!(
             again
@@ -629,7 +781,14 @@ mod tests {
         assert_eq!(again.logout(&token).as_deref(), Some("operator"));
         assert!(again.authenticate(&token).is_none());
         drop(again);
-        let third = Directory::open(dir.path(), &org, "other").expect("reopens");
+        let third = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "other",
+        )
+        .expect("reopens");
         assert!(
             third.authenticate(&token).is_none(),
             "a logout survives a restart too"
@@ -638,9 +797,15 @@ mod tests {
 
     #[test]
     fn a_new_password_is_kept_across_restarts_and_ends_the_user_s_other_sessions() {
-        let org = load_org().expect("org loads");
         let dir = tempfile::tempdir().expect("tempdir");
-        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        let directory = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "pw-1",
+        )
+        .expect("directory opens");
         let (here, _) = directory.login("operator", "pw-1").expect("login");
         let (elsewhere, _) = directory.login("operator", "pw-1").expect("login");
         let (other_user, _) = directory.login("admin", "pw-1").expect("login");
@@ -673,7 +838,14 @@ mod tests {
         );
         assert!(directory.login("operator", "pw-1").is_err());
         drop(directory);
-        let again = Directory::open(dir.path(), &org, "pw-1").expect("reopens");
+        let again = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "pw-1",
+        )
+        .expect("reopens");
         assert!(again.login("operator", "Hotline-2026").is_ok());
         assert!(
             again.authenticate(&elsewhere).is_none(),
@@ -688,9 +860,15 @@ mod tests {
 
     #[test]
     fn an_idle_session_ends_and_a_poll_does_not_keep_it_open() {
-        let org = load_org().expect("org loads");
         let dir = tempfile::tempdir().expect("tempdir");
-        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        let directory = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "pw-1",
+        )
+        .expect("directory opens");
         let (token, _) = directory.login("operator", "pw-1").expect("login");
         let idle = Duration::from_secs(600);
         let t0 = unix_now();
@@ -729,9 +907,15 @@ mod tests {
 
     #[test]
     fn an_unknown_user_is_checked_against_a_hash_as_costly_as_a_real_one() {
-        let org = load_org().expect("org loads");
         let dir = tempfile::tempdir().expect("tempdir");
-        let directory = Directory::open(dir.path(), &org, "pw-1").expect("directory opens");
+        let directory = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "pw-1",
+        )
+        .expect("directory opens");
         let users = directory.users();
         let real = PasswordHash::new(&users[0].password_hash).expect("PHC");
         let dummy = PasswordHash::new(&directory.dummy_hash).expect("PHC");

@@ -285,9 +285,10 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let producer_app = app.clone();
     let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, Option<String>)> {
         let app = producer_app;
+        let org = app.org();
         let world = World::new(
             &mix,
-            &app.org,
+            &org,
             &app.calendar,
             &app.policy,
             dispatch,
@@ -462,10 +463,19 @@ mod tests {
         assert_eq!(generator.n_refused, 0, "{:?}", generator.first_refusal);
 
         let dyn_store: Arc<dyn EventStore> = store.clone();
-        let directory = crate::directory::Directory::open(dir.path(), &f.org, "pw").unwrap();
+        let directory = crate::directory::Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "pw",
+        )
+        .unwrap();
         let app = Arc::new(crate::app::App::new(
             dyn_store.clone(),
-            f.org.clone(),
+            Arc::new(crate::directory_log::SharedOrg::new(
+                crate::directory_log::demo_snapshot().expect("demo"),
+            )),
             crate::server::load_calendar().unwrap(),
             crate::server::load_policy().unwrap(),
             directory,

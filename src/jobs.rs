@@ -216,7 +216,7 @@ impl Jobs {
         self.read.catch_up().await?;
         let now = self.app.now();
         let overdue = self.read.query(move |q| q.overdue_holders(now)).await?;
-        let actor = sweep_actor(&self.app.org);
+        let actor = sweep_actor(&self.app.org());
         let mut n = 0;
         let mut failure = None;
         for holder in overdue {
@@ -231,7 +231,7 @@ impl Jobs {
                 continue;
             };
             let (cmd, key) = overdue_supervision(
-                &self.app.org,
+                &self.app.org(),
                 &case_id,
                 assignment_id,
                 &unit_id,
@@ -324,7 +324,7 @@ impl Jobs {
     /// # Errors
     /// Read-model and file-system failures.
     pub async fn write_report(&self, date: NaiveDate) -> anyhow::Result<[PathBuf; 2]> {
-        let org = self.app.org.clone();
+        let org = self.app.org().clone();
         let now = self.app.now();
         let report = self
             .read
@@ -513,11 +513,20 @@ mod tests {
         let store: Arc<dyn EventStore> =
             Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
         let org = load_org().expect("org");
-        let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+        let directory = Directory::open(
+            dir.path(),
+            &crate::directory_log::demo_snapshot()
+                .expect("demo")
+                .directory,
+            "test-password",
+        )
+        .expect("users");
         let clock = Arc::new(TestClock(Mutex::new(shanghai(3, 10))));
         let app = Arc::new(App::new(
             store.clone(),
-            org.clone(),
+            Arc::new(crate::directory_log::SharedOrg::new(
+                crate::directory_log::demo_snapshot().expect("demo"),
+            )),
             load_calendar().expect("calendar"),
             load_policy().expect("policy"),
             directory,

@@ -480,7 +480,7 @@ impl Kb {
         }
         // Rights first (over the article as it is and the unit an edit gives it), then the
         // rules: both in `article::decide`.
-        let org = &self.app.org;
+        let org = &self.app.org();
         let unit_exists = |unit: &str| org.get(&domain::org::UnitId::new(unit)).is_some();
         let events = article::decide(
             current.as_ref(),

@@ -44,6 +44,7 @@ pub mod config;
 pub mod connections;
 pub mod datadir;
 pub mod directory;
+pub mod directory_log;
 pub mod dispatch;
 pub mod generate;
 pub mod http;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::directory_log::OrgSource;
 use anyhow::Context as _;
-use domain::org::OrgTree;
 use projections::{Projector, Queries, SourcedEvent};
 use tokio::sync::watch;
 
@@ -32,6 +32,8 @@ pub struct ReadSide {
     store: Arc<dyn EventStore>,
     /// `None` only while a batch is being applied on a blocking thread.
     projector: tokio::sync::Mutex<Option<Projector>>,
+    /// The tree each batch is written with.
+    org: OrgSource,
     /// Read connections, each used by one query at a time.
     queries: Vec<Mutex<Queries>>,
     /// Where the next query that finds every connection busy waits.
@@ -55,8 +57,9 @@ impl ReadSide {
     pub fn open(
         path: &Path,
         store: Arc<dyn EventStore>,
-        org: OrgTree,
+        org: impl Into<OrgSource>,
     ) -> anyhow::Result<Arc<ReadSide>> {
+        let org = org.into();
         match Self::open_file(path, store.clone(), org.clone()) {
             Err(err) if is_damaged(&err) => {
                 let aside = crate::datadir::move_aside(path, &["-wal", "-shm"])?;
@@ -75,12 +78,12 @@ impl ReadSide {
     fn open_file(
         path: &Path,
         store: Arc<dyn EventStore>,
-        org: OrgTree,
+        org: OrgSource,
     ) -> anyhow::Result<Arc<ReadSide>> {
         // The compiled-in calendar, as the application's: the KPI days measure handling
         // times on it.
         let calendar = crate::server::load_calendar()?;
-        let mut projector = Projector::open(path, org, calendar)
+        let mut projector = Projector::open(path, org.tree(), calendar)
             .with_context(|| format!("failed to open read database `{}`", path.display()))?;
         if projector.checkpoint()? > store.head().0 {
             tracing::warn!(path = %path.display(), "read database is ahead of the event store; rebuilding");
@@ -94,6 +97,7 @@ impl ReadSide {
         Ok(Arc::new(ReadSide {
             store,
             projector: tokio::sync::Mutex::new(Some(projector)),
+            org,
             queries,
             next_queries: std::sync::atomic::AtomicUsize::new(0),
             applied: watch::Sender::new(checkpoint),
@@ -264,6 +268,7 @@ impl ReadSide {
                 return Err(e);
             }
         };
+        projector.set_org(self.org.tree());
         let (projector, res) = tokio::task::spawn_blocking(move || {
             let res = projector.apply(&events, &history, up_to);
             (projector, res)
@@ -430,7 +435,7 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
     let store = crate::store::sqlite::SqliteStore::open(&store_path)
         .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
     let store: Arc<dyn EventStore> = Arc::new(store);
-    let org = crate::directory::load_org()?;
+    let org = crate::directory_log::recorded_tree(&*store).await?;
     let path = data_dir.join("read.db");
     let fresh = data_dir.join("read.db.rebuild");
     remove_if_present(&fresh)?;

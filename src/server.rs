@@ -121,8 +121,9 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("failed to open event store `{}`", store_path.display()))
 }
 
-/// [`build`] on an opened store and a given clock: the data directory is seeded (users)
-/// exactly as on a first start, and `clock` times what the application records
+/// [`build`] on an opened store and a given clock: the directory is seeded exactly as on a
+/// first start (the demo city of the fixtures; on a data directory of an older build, with
+/// the users of its `users.json`), and `clock` times what the application records
 /// (`minqing generate` runs it on its simulated clock and keeps the store for bulk imports).
 ///
 /// # Errors
@@ -134,10 +135,26 @@ pub async fn build_on(
 ) -> anyhow::Result<Arc<App>> {
     let org = load_org()?;
     crate::dispatch::dispatch()?;
-    let directory = Directory::open(&settings.data_dir, &org, &settings.demo_password)?;
+    let data_dir = settings.data_dir.clone();
+    let snapshot = crate::directory_log::open(
+        &*store,
+        org.units(),
+        move || match crate::directory::legacy_users(&data_dir)? {
+            Some(users) => Ok(users),
+            None => crate::directory::fixture_users(),
+        },
+        clock.now(),
+    )
+    .await
+    .context("failed to open the directory")?;
+    let directory = Directory::open(
+        &settings.data_dir,
+        &snapshot.directory,
+        &settings.demo_password,
+    )?;
     let app = Arc::new(App::new(
         store,
-        org,
+        Arc::new(crate::directory_log::SharedOrg::new(snapshot)),
         load_calendar()?,
         load_policy()?,
         directory,
@@ -200,7 +217,7 @@ async fn serve_on(
 ) -> anyhow::Result<Running> {
     let app = build_on(settings, store, clock).await?;
     let read_path = settings.data_dir.join("read.db");
-    let read = ReadSide::open(&read_path, app.store.clone(), app.org.clone())?;
+    let read = ReadSide::open(&read_path, app.store.clone(), app.orgs.clone())?;
     let jobs = Arc::new(
         Jobs::new(
             app.clone(),
@@ -220,7 +237,7 @@ async fn serve_on(
     let case_search = crate::case_search::CaseSearch::start(
         &settings.data_dir,
         app.store.clone(),
-        app.org.clone(),
+        app.orgs.clone(),
     )?;
     let (security_log, security_writer) = crate::access::SecurityLog::start(app.store.clone());
     let access = Arc::new(crate::access::Access::new(
@@ -276,7 +293,8 @@ pub async fn rebuild_search_indexes(data_dir: &Path) -> anyhow::Result<(u64, u64
     let kb = crate::kb::Kb::rebuild(data_dir, store.clone())
         .await
         .context("failed to rebuild the knowledge-base index")?;
-    let cases = crate::case_search::CaseSearch::rebuild(data_dir, store, load_org()?)
+    let org = crate::directory_log::recorded_tree(&*store).await?;
+    let cases = crate::case_search::CaseSearch::rebuild(data_dir, store, org)
         .await
         .context("failed to rebuild the case index")?;
     Ok((kb, cases))

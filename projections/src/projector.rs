@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::calendar::WorkingCalendar;
@@ -40,7 +41,8 @@ struct Entry {
 /// and a cache of case states.
 pub struct Projector {
     conn: Connection,
-    org: OrgTree,
+    /// The tree rows are written with: the one in force when each batch is applied.
+    org: Arc<OrgTree>,
     /// Measures the working time of completed assignments for `kpi_day`.
     calendar: WorkingCalendar,
     /// The daily report's rows, for `overdue_day`.
@@ -86,9 +88,10 @@ impl Projector {
     /// [`ProjectionError::Sqlite`].
     pub fn open(
         path: &Path,
-        org: OrgTree,
+        org: impl Into<Arc<OrgTree>>,
         calendar: WorkingCalendar,
     ) -> Result<Self, ProjectionError> {
+        let org = org.into();
         let conn = open_connection(path)?;
         let mut projector = Projector {
             conn,
@@ -119,6 +122,15 @@ impl Projector {
             projector.reset()?;
         }
         Ok(projector)
+    }
+
+    /// Writes the rows of the next batches with `org` (the directory changed). Rows already
+    /// written keep the tree they were written with until their case changes again.
+    pub fn set_org(&mut self, org: Arc<OrgTree>) {
+        if !Arc::ptr_eq(&self.org, &org) {
+            self.groups = overdue_day::groups(&org);
+            self.org = org;
+        }
     }
 
     /// Drops every read model and its checkpoint: the next batches rebuild from position 0.

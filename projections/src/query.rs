@@ -763,6 +763,20 @@ impl Queries {
         Ok(position.unwrap_or(0).max(0) as u64)
     }
 
+    /// How many cases `unit_id` holds now (当前办理单位 of an open case): a unit holding any
+    /// is closed only with a successor for them.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn cases_held(&self, unit_id: &str) -> Result<u64, ProjectionError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(DISTINCT case_id) FROM case_holder WHERE unit_id = ?1",
+            [unit_id],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
     /// The case list: `filter` within `scope`, overdue judged at `now`.
     ///
     /// # Errors

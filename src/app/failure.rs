@@ -158,6 +158,18 @@ pub enum Failure {
     },
     /// 429: too many failed logins of the account or from the address: locked for
     /// `retry_after` seconds.
+    /// A refusal whose words are made for the case at hand (a directory rule naming the
+    /// unit or the row it is about).
+    Refused {
+        /// 403, 404, 409 or 422.
+        status: u16,
+        /// Stable code.
+        code: &'static str,
+        /// The Chinese text for the screen.
+        title: String,
+        /// English detail.
+        detail: String,
+    },
     LoginLocked {
         /// Seconds until the lock ends (`Retry-After`).
         retry_after: u64,
@@ -234,6 +246,7 @@ impl Failure {
         match self {
             Failure::Forbidden { .. } | Failure::NotPermitted(_) => 403,
             Failure::Rule { .. } => 422,
+            Failure::Refused { status, .. } => *status,
             other => other.fixed().map_or(INTERNAL.status, |f| f.status),
         }
     }
@@ -257,7 +270,10 @@ impl Failure {
             Failure::Unavailable(_) => NOT_CAUGHT_UP,
             Failure::StorageUnavailable(_) => STORAGE_UNAVAILABLE,
             Failure::Internal(_) => INTERNAL,
-            Failure::Forbidden { .. } | Failure::NotPermitted(_) | Failure::Rule { .. } => {
+            Failure::Forbidden { .. }
+            | Failure::NotPermitted(_)
+            | Failure::Rule { .. }
+            | Failure::Refused { .. } => {
                 return None;
             }
         })
@@ -288,6 +304,12 @@ impl Failure {
                 code,
                 title,
                 detail,
+            } => plain(code, title.into(), detail),
+            Failure::Refused {
+                code,
+                title,
+                detail,
+                ..
             } => plain(code, title.into(), detail),
             Failure::NotPermitted(refusal) => {
                 let Refusal {
@@ -427,6 +449,70 @@ impl From<AppError> for Failure {
             }
             AppError::Store(e) => Failure::Internal(e.into()),
             AppError::Decode(e) => Failure::Internal(e.into()),
+        }
+    }
+}
+
+impl From<super::directory::DirectoryChangeError> for Failure {
+    fn from(err: super::directory::DirectoryChangeError) -> Self {
+        use super::directory::DirectoryChangeError as E;
+        use domain::directory::DirectoryError as D;
+        match err {
+            E::Refused { index, error } => {
+                let (status, code) = match &error {
+                    D::NotAdmin => (403, "role_not_allowed"),
+                    D::OutsideDistrict(_) => (403, "outside_district"),
+                    D::UnknownUnit(_) => (404, "unknown_unit"),
+                    D::UnknownUser(_) => (404, "unknown_user"),
+                    D::UnitClosed(_) => (422, "unit_closed"),
+                    D::UnitExists(_) => (409, "unit_exists"),
+                    D::UserExists(_) => (409, "user_exists"),
+                    D::BadId { .. } => (422, "invalid_id"),
+                    D::BadName { .. } => (422, "invalid_name"),
+                    D::NameTaken(_) => (422, "name_taken"),
+                    D::SameName | D::SameParent | D::AlreadyInState => (422, "no_change"),
+                    D::KindNotAllowed(_) => (422, "kind_not_allowed"),
+                    D::Root => (422, "root_unit"),
+                    D::IntoOwnSubtree(_) => (422, "into_own_subtree"),
+                    D::HasChildren(_) => (422, "unit_has_children"),
+                    D::HasUsers(_) => (422, "unit_has_users"),
+                    D::NeedsSuccessor { .. } => (422, "successor_required"),
+                    D::BadSuccessor(_) => (422, "invalid_successor"),
+                    D::BadRoles => (422, "invalid_roles"),
+                    D::OverseesWithoutLeader => (422, "oversees_without_leader"),
+                    D::LastAdmin => (422, "last_admin"),
+                    D::Tree(_) => (422, "invalid_tree"),
+                };
+                Failure::Refused {
+                    status,
+                    code,
+                    title: error.message(),
+                    detail: if index == 0 {
+                        error.to_string()
+                    } else {
+                        format!("change {}: {error}", index + 1)
+                    },
+                }
+            }
+            E::Empty => Failure::Refused {
+                status: 422,
+                code: "no_change",
+                title: "没有需要保存的修改".to_owned(),
+                detail: "the change changes nothing".to_owned(),
+            },
+            E::Snapshot(crate::directory_log::SnapshotError::Store(
+                crate::store::StoreError::Conflict { stream, .. },
+            )) => Failure::Refused {
+                status: 409,
+                code: "version_conflict",
+                title: "机构人员已被他人修改，请刷新后重试".to_owned(),
+                detail: format!("stream `{stream}` changed meanwhile"),
+            },
+            E::Snapshot(crate::directory_log::SnapshotError::Store(err)) => {
+                AppError::Store(err).into()
+            }
+            E::Snapshot(other) => Failure::Internal(other.into()),
+            E::Accounts(err) => Failure::Internal(err),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Shared by the HTTP API, the CLI and (later) the scheduler.
 
 pub mod codec;
+pub mod directory;
 pub mod failure;
 pub mod params;
 mod state;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::directory::Directory;
+use crate::directory_log::SharedOrg;
 use crate::store::stream::StreamName;
 use crate::store::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError};
 use codec::{DecodeError, decode, encode};
@@ -139,8 +141,11 @@ pub struct IdentityView {
 pub struct App {
     /// The event store.
     pub store: Arc<dyn EventStore>,
-    /// The six-level tree.
-    pub org: OrgTree,
+    /// The directory (units and users) in force, replaced when it changes; its tree is
+    /// [`App::org`].
+    pub orgs: Arc<SharedOrg>,
+    /// One directory change at a time: each is decided on the newest snapshot.
+    directory_writes: tokio::sync::Mutex<()>,
     /// The working calendar.
     pub calendar: WorkingCalendar,
     /// The deadline policy.
@@ -346,7 +351,7 @@ impl App {
     /// Wires the application.
     pub fn new(
         store: Arc<dyn EventStore>,
-        org: OrgTree,
+        orgs: Arc<SharedOrg>,
         calendar: WorkingCalendar,
         policy: DeadlinePolicy,
         directory: Directory,
@@ -354,7 +359,8 @@ impl App {
     ) -> Self {
         Self {
             store,
-            org,
+            orgs,
+            directory_writes: tokio::sync::Mutex::new(()),
             calendar,
             policy,
             directory,
@@ -365,6 +371,11 @@ impl App {
             keys: Mutex::new(HashMap::new()),
             recorded_views: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The six-level tree in force (of the open units).
+    pub fn org(&self) -> Arc<OrgTree> {
+        self.orgs.tree()
     }
 
     /// The clock the application records with.
@@ -381,7 +392,7 @@ impl App {
     pub fn system_actor(&self) -> Actor {
         Actor {
             username: "system".into(),
-            unit_id: self.org.root().id.clone(),
+            unit_id: self.org().root().id.clone(),
             roles: vec![Role::Admin],
             oversees: Vec::new(),
         }
@@ -494,11 +505,16 @@ impl App {
         Ok((case, out))
     }
 
-    fn context<'a>(&'a self, actor: &'a Actor, now: DateTime<Utc>) -> Context<'a> {
+    fn context<'a>(
+        &'a self,
+        actor: &'a Actor,
+        org: &'a OrgTree,
+        now: DateTime<Utc>,
+    ) -> Context<'a> {
         Context {
             now,
             actor,
-            org: &self.org,
+            org,
             calendar: &self.calendar,
             policy: &self.policy,
         }
@@ -569,7 +585,8 @@ impl App {
             return Ok(done);
         }
         let now = self.now();
-        let ctx = self.context(actor, now);
+        let org = self.org();
+        let ctx = self.context(actor, &org, now);
         let decide_as = |case_id: &CaseId| {
             let cmd = Command::Create {
                 case_id: case_id.clone(),
@@ -710,7 +727,7 @@ impl App {
         let case = self.case(case_id).await?;
         // Scope before any rule (rule 14): outside it a case answers as an unknown one, so the
         // verbs tell nobody which cases exist or where they stand.
-        if case.version() == 0 || !domain::identity::may_view_case(actor, &case, &self.org) {
+        if case.version() == 0 || !domain::identity::may_view_case(actor, &case, &self.org()) {
             return Err(AppError::NotFound(case_id.to_string()));
         }
         if let Some(expected) = if_match
@@ -721,7 +738,7 @@ impl App {
                 actual: case.version(),
             });
         }
-        let events = decide(&case, &cmd, &self.context(actor, self.now()))?;
+        let events = decide(&case, &cmd, &self.context(actor, &self.org(), self.now()))?;
         let outcome = self
             .append(
                 case_id,
@@ -827,7 +844,7 @@ impl App {
         // A master outside the caller's scope is as unknown as one that does not exist: the
         // rule sees a case that was never created, after checking who asks. (`execute` checks
         // the duplicate's own scope first, so nothing of the master leaks to a caller outside.)
-        let info = if domain::identity::may_view_case(actor, &master, &self.org) {
+        let info = if domain::identity::may_view_case(actor, &master, &self.org()) {
             MasterInfo {
                 id: master_id.clone(),
                 stage: master.stage(),

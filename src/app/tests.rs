@@ -9,7 +9,7 @@ use domain::org::UnitId;
 use tempfile::TempDir;
 
 use super::*;
-use crate::directory::{Directory, load_org};
+use crate::directory::Directory;
 use crate::server::{load_calendar, load_policy};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AppendResult, Subscription};
@@ -91,11 +91,19 @@ fn world() -> World {
         inner: SqliteStore::open(&dir.path().join("events.db")).expect("store"),
         fail: AtomicUsize::new(0),
     });
-    let org = load_org().expect("org");
-    let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+    let directory = Directory::open(
+        dir.path(),
+        &crate::directory_log::demo_snapshot()
+            .expect("demo")
+            .directory,
+        "test-password",
+    )
+    .expect("users");
     let app = App::new(
         store.clone(),
-        org,
+        Arc::new(crate::directory_log::SharedOrg::new(
+            crate::directory_log::demo_snapshot().expect("demo"),
+        )),
         load_calendar().expect("calendar"),
         load_policy().expect("policy"),
         directory,
@@ -207,12 +215,20 @@ async fn a_number_another_writer_took_is_skipped_without_a_hole() {
 
 /// A second application on the store of `w`, as a second service instance would be.
 fn world_on(w: &World) -> App {
-    let org = load_org().expect("org");
     let dir = TempDir::new().expect("dir");
-    let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+    let directory = Directory::open(
+        dir.path(),
+        &crate::directory_log::demo_snapshot()
+            .expect("demo")
+            .directory,
+        "test-password",
+    )
+    .expect("users");
     App::new(
         w.store.clone(),
-        org,
+        Arc::new(crate::directory_log::SharedOrg::new(
+            crate::directory_log::demo_snapshot().expect("demo"),
+        )),
         load_calendar().expect("calendar"),
         load_policy().expect("policy"),
         directory,

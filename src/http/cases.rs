@@ -776,7 +776,7 @@ fn assignment_view(app: &AppState, a: &Assignment, now: DateTime<Utc>) -> Assign
         id: a.id,
         unit_id: a.unit_id.to_string(),
         unit_name: app
-            .org
+            .org()
             .get(&a.unit_id)
             .map(|u| u.name.clone())
             .unwrap_or_default(),
@@ -859,8 +859,8 @@ async fn get_case(
                 .iter()
                 .map(|u| TargetView {
                     unit_id: u.to_string(),
-                    name: app.org.get(u).map(|x| x.name.clone()).unwrap_or_default(),
-                    path: app.org.path_label(u),
+                    name: app.org().get(u).map(|x| x.name.clone()).unwrap_or_default(),
+                    path: app.org().path_label(u),
                 })
                 .collect(),
         })

@@ -197,13 +197,13 @@ async fn units(
     Ok(Json(
         app.find_units(&search)
             .into_iter()
-            .map(|found| UnitView {
-                id: found.unit.id.to_string(),
-                name: found.unit.name.clone(),
-                level: found.unit.level,
-                kind: found.unit.kind,
-                parent_id: found.unit.parent_id.as_ref().map(|p| p.to_string()),
-                path: found.path,
+            .map(|(unit, path)| UnitView {
+                id: unit.id.to_string(),
+                name: unit.name,
+                level: unit.level,
+                kind: unit.kind,
+                parent_id: unit.parent_id.as_ref().map(|p| p.to_string()),
+                path,
             })
             .collect(),
     ))

@@ -1,6 +1,7 @@
 //! The HTTP API (axum): JSON under `/api/v1`, problem+json errors, bearer tokens, and an
 //! OpenAPI document generated from the handlers themselves.
 
+pub mod admin;
 pub mod cases;
 pub mod directory;
 pub mod error;
@@ -62,6 +63,7 @@ pub use crate::app::rfc3339 as ts;
 /// The whole router: the API, its OpenAPI document, `/healthz`.
 pub fn router(app: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(admin::router())
         .merge(cases::router())
         .merge(directory::router())
         .merge(kb::router())

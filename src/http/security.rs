@@ -195,7 +195,7 @@ async fn security_events(
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<SecurityEventsPage>, ApiError> {
     let city_supervisor = user.roles.contains(&Role::Supervisor)
-        && app.org.get(&user.unit_id).map(|u| u.level) == Some(Level::City);
+        && app.org().get(&user.unit_id).map(|u| u.level) == Some(Level::City);
     if !user.roles.contains(&Role::Admin) && !city_supervisor {
         return Err(ApiError::role_not_allowed(
             "只有系统管理员和市效能办可以查看安全审计记录",

@@ -6,6 +6,7 @@
 //! | `case-{工单编号}` | a case ([`domain::Case`]) |
 //! | `kb-{id}` | a knowledge-base article ([`knowledge_base::article`]) |
 //! | `identity-views-{工单编号}` | who saw a case's caller in full |
+//! | `directory` | the units and staff ([`domain::directory`]), one stream for the city |
 
 use std::fmt;
 
@@ -17,6 +18,8 @@ pub const CASE_PREFIX: &str = domain::case::STREAM_PREFIX;
 pub const ARTICLE_PREFIX: &str = knowledge_base::article::STREAM_PREFIX;
 /// The prefix of identity-view streams.
 pub const IDENTITY_VIEWS_PREFIX: &str = "identity-views-";
+/// The one stream of the directory (机构与人员).
+pub const DIRECTORY: &str = "directory";
 
 /// What a stream holds, told by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +30,16 @@ pub enum StreamName {
     Article(String),
     /// The recorded full views of a case's caller.
     IdentityViews(CaseId),
+    /// The units and staff.
+    Directory,
 }
 
 impl StreamName {
     /// The stream of `name`, if it is one of ours with a well-formed id.
     pub fn parse(name: &str) -> Option<Self> {
+        if name == DIRECTORY {
+            return Some(StreamName::Directory);
+        }
         if let Some(id) = name.strip_prefix(IDENTITY_VIEWS_PREFIX) {
             return CaseId::parse(id).ok().map(StreamName::IdentityViews);
         }
@@ -69,6 +77,7 @@ impl fmt::Display for StreamName {
             StreamName::Case(id) => write!(f, "{CASE_PREFIX}{id}"),
             StreamName::Article(id) => write!(f, "{ARTICLE_PREFIX}{id}"),
             StreamName::IdentityViews(id) => write!(f, "{IDENTITY_VIEWS_PREFIX}{id}"),
+            StreamName::Directory => f.write_str(DIRECTORY),
         }
     }
 }
@@ -84,6 +93,7 @@ mod tests {
             StreamName::Case(id.clone()),
             StreamName::Article("water-outage".into()),
             StreamName::IdentityViews(id.clone()),
+            StreamName::Directory,
         ] {
             assert_eq!(StreamName::parse(&name.to_string()), Some(name));
         }

@@ -65,12 +65,12 @@ pub async fn page(
             layout: Layout::new(&state, &session, "账户"),
             username: user.username.clone(),
             name: user.display_name.clone(),
-            unit: state.org.path_label(&user.unit_id),
+            unit: state.org().path_label(&user.unit_id),
             roles: who.roles,
             oversees: user
                 .oversees
                 .iter()
-                .map(|id| state.org.path_label(id))
+                .map(|id| state.org().path_label(id))
                 .collect(),
             done: query.done.as_deref() == Some("password"),
         },

@@ -533,7 +533,7 @@ fn case_page(
     refused: Option<Refused>,
     position: Option<u64>,
 ) -> CasePage {
-    let org = &state.org;
+    let org = &state.org();
     let case = &detail.case;
     let intake = case.intake();
     let label = |v: Option<&'static str>| v.unwrap_or("—").to_owned();
@@ -936,7 +936,7 @@ pub async fn target_list(
         Ok(detail) => render(
             StatusCode::OK,
             &TargetsPart {
-                targets: targets(&state.org, &detail, &query, lead.as_deref(), &co),
+                targets: targets(&state.org(), &detail, &query, lead.as_deref(), &co),
             },
         ),
         Err(err) => failure_page(layout(), err.into()),

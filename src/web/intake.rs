@@ -277,7 +277,7 @@ struct PlaceFragment {
 
 fn place(state: &AppState, id: &str) -> Option<Place> {
     let id = UnitId::new(id.trim());
-    state.org.get(&id)?;
+    state.org().get(&id)?;
     let children = state
         .find_units(&UnitSearch {
             parent_id: Some(id.clone()),
@@ -285,10 +285,10 @@ fn place(state: &AppState, id: &str) -> Option<Place> {
             ..UnitSearch::default()
         })
         .into_iter()
-        .map(|f| (f.unit.id.to_string(), f.unit.name.clone()))
+        .map(|(unit, _)| (unit.id.to_string(), unit.name))
         .collect();
     Some(Place {
-        path: state.org.path_label(&id),
+        path: state.org().path_label(&id),
         id: id.to_string(),
         children,
     })
@@ -709,7 +709,7 @@ pub async fn places_fragment(
                 ..UnitSearch::default()
             })
             .into_iter()
-            .map(|f| (f.unit.id.to_string(), f.path))
+            .map(|(unit, path)| (unit.id.to_string(), path))
             .collect();
         let note = found.is_empty().then(|| "没有找到该地点".to_owned());
         (found, note)
@@ -786,10 +786,10 @@ struct DonePage {
 /// (`张掖路街道（城关区 / 张掖路街道）`).
 fn target_label(state: &AppState, id: &UnitId) -> String {
     let name = state
-        .org
+        .org()
         .get(id)
         .map_or_else(|| id.to_string(), |u| u.name.clone());
-    let path = state.org.path_label(id);
+    let path = state.org().path_label(id);
     if path.contains(" / ") {
         format!("{name}（{path}）")
     } else {
@@ -844,7 +844,7 @@ async fn done_page(
                 .collect(),
             note: String::new(),
         });
-    let waits = transfer.is_none() && !detail.case.waiting_for_transfer(&state.org).is_empty();
+    let waits = transfer.is_none() && !detail.case.waiting_for_transfer(&state.org()).is_empty();
     let case = &detail.case;
     let page = DonePage {
         layout: layout(),

@@ -179,7 +179,7 @@ fn who(state: &AppState, user: &User) -> Who {
         reports: actor.may_read_daily_report(),
         name: user.display_name.clone(),
         unit: state
-            .org
+            .org()
             .get(&user.unit_id)
             .map(|u| u.name.clone())
             .unwrap_or_else(|| user.unit_id.to_string()),

@@ -78,7 +78,7 @@ struct BoardPage {
 
 fn unit_name(state: &AppState, id: &str) -> String {
     state
-        .org
+        .org()
         .get(&domain::org::UnitId::new(id))
         .map_or_else(|| id.to_owned(), |u| u.name.clone())
 }

@@ -259,7 +259,7 @@ fn status_label(status: Status) -> &'static str {
 
 fn page_of(state: &AppState, asked: &Asked, error: Option<String>) -> QueryPage {
     let districts = state
-        .org
+        .org()
         .units()
         .iter()
         .filter(|u| u.kind == UnitKind::DistrictCentre)
@@ -282,8 +282,8 @@ fn page_of(state: &AppState, asked: &Asked, error: Option<String>) -> QueryPage 
             unit_label: asked
                 .get("unit_id")
                 .map(domain::org::UnitId::new)
-                .filter(|id| state.org.get(id).is_some())
-                .map(|id| state.org.path_label(&id))
+                .filter(|id| state.org().get(id).is_some())
+                .map(|id| state.org().path_label(&id))
                 .unwrap_or_default(),
         },
         statuses: opts(
@@ -369,6 +369,7 @@ async fn results(
     let pages = u32::try_from(page.total.div_ceil(u64::from(per_page)))
         .unwrap_or(u32::MAX)
         .clamp(1, most_pages);
+    let org = state.org();
     let rows = page
         .items
         .iter()
@@ -382,8 +383,11 @@ async fn results(
             district: row
                 .district_id
                 .as_deref()
-                .and_then(|d| state.org.get(&domain::org::UnitId::new(d)))
-                .map_or_else(|| "—".to_owned(), |u| OrgTree::place_name(u).to_owned()),
+                .and_then(|d| {
+                    org.get(&domain::org::UnitId::new(d))
+                        .map(|u| OrgTree::place_name(u).to_owned())
+                })
+                .unwrap_or_else(|| "—".to_owned()),
             caller: if row.caller_name.is_empty() && row.caller_phone.is_empty() {
                 "—".to_owned()
             } else {

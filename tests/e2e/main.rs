@@ -4,6 +4,7 @@
 mod helpers;
 mod inprocess;
 
+mod admin;
 mod backup;
 mod bad_input;
 mod browser;

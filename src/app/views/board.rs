@@ -87,12 +87,12 @@ impl AppState {
             .query(move |q| q.overdue_holders(now))
             .await
             .map_err(Failure::Internal)?;
-        let scope = Scope::of(viewer, &self.org);
+        let scope = Scope::of(viewer, &self.org());
         Ok((
             now,
             holders
                 .into_iter()
-                .filter(|h| scope.covers(&self.org, &h.unit_id))
+                .filter(|h| scope.covers(&self.org(), &h.unit_id))
                 .collect(),
         ))
     }
@@ -109,7 +109,7 @@ impl AppState {
     ) -> Result<OverdueBoard, Failure> {
         let (as_of, holders) = self.overdue_in_scope(viewer, min_position).await?;
         let name = |id: &str| {
-            self.org
+            self.org()
                 .get(&UnitId::new(id))
                 .map_or_else(|| id.to_owned(), |u| u.name.clone())
         };
@@ -117,7 +117,7 @@ impl AppState {
         let mut all = BTreeSet::new();
         for h in &holders {
             let (cases, units) = groups
-                .entry(report_group(&self.org, &h.unit_id))
+                .entry(report_group(&self.org(), &h.unit_id))
                 .or_default();
             cases.insert(h.case_id.as_str());
             units
@@ -172,9 +172,9 @@ impl AppState {
             .into_iter()
             .filter(|h| {
                 unit_id.is_none_or(|u| {
-                    self.org
+                    self.org()
                         .is_within(&UnitId::new(h.unit_id.clone()), &UnitId::new(u))
-                        || report_group(&self.org, &h.unit_id) == u
+                        || report_group(&self.org(), &h.unit_id) == u
                 })
             })
             .filter(|h| seen.insert(h.case_id.clone()))
@@ -196,8 +196,8 @@ impl AppState {
             per_page: MAX_PER_PAGE,
             ..CaseFilter::default()
         };
-        let scope = Scope::of(viewer, &self.org);
-        let identity = IdentityRule::of(viewer, &self.org);
+        let scope = Scope::of(viewer, &self.org());
+        let identity = IdentityRule::of(viewer, &self.org());
         let mut rows = self
             .read
             .query(move |q| q.cases(&filter, &scope, &identity, now))
@@ -207,6 +207,6 @@ impl AppState {
         rows.total_capped = false;
         rows.page = page;
         rows.per_page = per_page;
-        Ok(masked(rows, viewer, &self.org))
+        Ok(masked(rows, viewer, &self.org()))
     }
 }

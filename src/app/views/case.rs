@@ -122,19 +122,20 @@ impl App {
         reveal: bool,
     ) -> Result<CaseDetail, AppError> {
         let (current, history) = self.history(case_id).await?;
-        if !may_view_case(viewer, &current, &self.org) {
+        if !may_view_case(viewer, &current, &self.org()) {
             return Err(AppError::NotFound(case_id.to_string()));
         }
         let now = self.now();
-        let ctx = self.context(viewer, now);
+        let org = self.org();
+        let ctx = self.context(viewer, &org, now);
         let actions = allowed_actions(&current, &ctx);
-        let mut full_identity = may_see_identity(viewer, &current, &self.org);
+        let mut full_identity = may_see_identity(viewer, &current, &self.org());
         let current_version = current.version();
         // A unit whose part is over reads the case as it was when its part ended.
-        let (case, history, until) = match view_extent(viewer, &current, &self.org) {
+        let (case, history, until) = match view_extent(viewer, &current, &self.org()) {
             Extent::Whole => (current, history, None),
             Extent::Until(end) => {
-                let cut = visible_prefix(viewer, history.iter().map(|(_, e)| e), &self.org);
+                let cut = visible_prefix(viewer, history.iter().map(|(_, e)| e), &self.org());
                 let mut history = history;
                 history.truncate(cut);
                 let case = history
@@ -155,6 +156,9 @@ impl App {
             tracing::error!(case = %case_id, error = %err, "could not record an identity view; showing the caller masked");
             full_identity = false;
         }
+        // Each step names the unit as it was called then (a unit renamed since keeps the
+        // name it had when the step was recorded).
+        let directory = self.orgs.current();
         let timeline = history
             .into_iter()
             .map(|(rec, event)| TimelineItem {
@@ -165,10 +169,9 @@ impl App {
                     .directory
                     .user(&event.actor)
                     .map_or_else(|| event.actor.clone(), |u| u.display_name.clone()),
-                unit_name: self
-                    .org
-                    .get(&event.unit_id)
-                    .map(|u| u.name.clone())
+                unit_name: directory
+                    .name_at(&event.unit_id, event.at)
+                    .map(str::to_owned)
                     .unwrap_or_default(),
                 event_type: rec.event_type,
                 event: if full_identity {
@@ -224,7 +227,7 @@ impl App {
         case_id: &CaseId,
         (page, per_page): (u32, u32),
     ) -> Result<IdentityViewPage, Failure> {
-        let centre_lead = viewer.has(Role::ShiftLeader) && viewer.at_city_centre(&self.org);
+        let centre_lead = viewer.has(Role::ShiftLeader) && viewer.at_city_centre(&self.org());
         if !(viewer.has(Role::Admin) || viewer.has(Role::Supervisor) || centre_lead) {
             return Err(Failure::role_not_allowed(
                 "当前角色无权查看身份查阅记录",
@@ -242,7 +245,7 @@ impl App {
             ));
         }
         let case = self.case(case_id).await?;
-        if case.version() == 0 || !may_view_case(viewer, &case, &self.org) {
+        if case.version() == 0 || !may_view_case(viewer, &case, &self.org()) {
             return Err(AppError::NotFound(case_id.to_string()).into());
         }
         let views = self.identity_views(case_id).await?;

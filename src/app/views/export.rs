@@ -206,7 +206,7 @@ impl AppState {
             let found = self.case_list(viewer, this).await?;
             let total = found.page.total;
             let n = found.page.items.len();
-            rows.extend(found.page.items.iter().map(|row| cells(row, &self.org)));
+            rows.extend(found.page.items.iter().map(|row| cells(row, &self.org())));
             let end = u64::from(page) * u64::from(MAX_PER_PAGE);
             if n < MAX_PER_PAGE as usize || rows.len() as u64 >= total || end >= MAX_OFFSET {
                 break total;

@@ -63,13 +63,17 @@ impl App {
     /// # Errors
     /// The refusal as a failure to show (403, naming the roles that may).
     pub fn may_take_calls(&self, actor: &Actor) -> Result<(), Failure> {
-        domain::actions::may_create(&self.context(actor, self.now()))
+        domain::actions::may_create(&self.context(actor, &self.org(), self.now()))
             .map_err(|err| AppError::Domain(err).into())
     }
 
-    /// The units matching `search` ([`find_units`]).
-    pub fn find_units(&self, search: &UnitSearch) -> Vec<FoundUnit<'_>> {
-        find_units(&self.org, search)
+    /// The units matching `search` ([`find_units`]) in the tree in force, each with its
+    /// path.
+    pub fn find_units(&self, search: &UnitSearch) -> Vec<(Unit, String)> {
+        find_units(&self.org(), search)
+            .into_iter()
+            .map(|found| (found.unit.clone(), found.path))
+            .collect()
     }
 }
 

@@ -152,8 +152,9 @@ impl AppState {
             )
         })?;
         self.caught_up(min_position).await?;
-        let scope = Scope::of(viewer, &self.org);
-        let (calendar, org, weights) = (self.calendar.clone(), self.org.clone(), self.kpi_weights);
+        let scope = Scope::of(viewer, &self.org());
+        let (calendar, org, weights) =
+            (self.calendar.clone(), self.org().clone(), self.kpi_weights);
         let (rows, position) = self
             .read
             .query(move |queries| {
@@ -164,17 +165,17 @@ impl AppState {
             .map_err(Failure::Internal)?;
         let units = rows
             .into_iter()
-            .filter(|k| scope.covers(&self.org, &k.unit_id))
+            .filter(|k| scope.covers(&self.org(), &k.unit_id))
             .filter(|k| unit_id.is_none_or(|u| u == k.unit_id))
             .map(|kpi| {
                 let id = UnitId::new(kpi.unit_id.clone());
                 KpiRow {
                     unit_name: self
-                        .org
+                        .org()
                         .get(&id)
                         .map(|u| u.name.clone())
                         .unwrap_or_default(),
-                    unit_path: self.org.path_label(&id),
+                    unit_path: self.org().path_label(&id),
                     kpi,
                 }
             })

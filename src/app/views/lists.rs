@@ -153,8 +153,8 @@ impl AppState {
             ));
         }
         self.caught_up(min_position).await?;
-        let scope = Scope::of(viewer, &self.org);
-        let identity = IdentityRule::of(viewer, &self.org);
+        let scope = Scope::of(viewer, &self.org());
+        let identity = IdentityRule::of(viewer, &self.org());
         let now = self.now();
         let (page, text_match) = match text {
             None => (self.rows(filter, scope, identity, now).await?, None),
@@ -189,7 +189,7 @@ impl AppState {
             }
         };
         Ok(CaseListPage {
-            page: masked(page, viewer, &self.org),
+            page: masked(page, viewer, &self.org()),
             text_match,
         })
     }
@@ -298,7 +298,7 @@ impl AppState {
     ) -> Result<Page, Failure> {
         let until = self.due_soon_until(due_within_hours)?;
         self.caught_up(min_position).await?;
-        let owner = WorkListOwner::of(viewer, &self.org);
+        let owner = WorkListOwner::of(viewer, &self.org());
         let now = self.now();
         let page = self
             .read
@@ -307,7 +307,7 @@ impl AppState {
             })
             .await
             .map_err(Failure::Internal)?;
-        Ok(masked(page, viewer, &self.org))
+        Ok(masked(page, viewer, &self.org()))
     }
 
     /// 待办数量: how many cases each of `viewer`'s work lists holds, counted as the lists are.
@@ -322,7 +322,7 @@ impl AppState {
     ) -> Result<WorkListCounts, Failure> {
         let until = self.due_soon_until(due_within_hours)?;
         self.caught_up(min_position).await?;
-        let owner = WorkListOwner::of(viewer, &self.org);
+        let owner = WorkListOwner::of(viewer, &self.org());
         let now = self.now();
         let (counts, position) = self
             .read

@@ -83,7 +83,7 @@ impl DailyReportView {
                 .iter()
                 .map(|f| {
                     let name = app
-                        .org
+                        .org()
                         .get(&UnitId::new(f.unit_id.clone()))
                         .map(|u| u.name.clone())
                         .unwrap_or_default();
@@ -156,8 +156,8 @@ impl AppState {
             self.calendar.previous_working_day(today).unwrap_or(today)
         });
         self.caught_up(min_position).await?;
-        let scope = Scope::of(viewer, &self.org);
-        let org = self.org.clone();
+        let scope = Scope::of(viewer, &self.org());
+        let org = self.org().clone();
         let now = self.now();
         let report = self
             .read

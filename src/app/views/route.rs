@@ -94,7 +94,8 @@ pub struct RouteDetail {
 impl App {
     /// `id` named.
     pub fn unit_label(&self, id: &UnitId) -> UnitLabel {
-        let unit = self.org.get(id);
+        let org = self.org();
+        let unit = org.get(id);
         UnitLabel {
             id: id.clone(),
             name: unit.map(|u| u.name.clone()).unwrap_or_default(),
@@ -105,7 +106,7 @@ impl App {
     /// From 市 down to `location`.
     fn place(&self, location: &UnitId) -> Vec<UnitLabel> {
         let mut chain: Vec<UnitLabel> = self
-            .org
+            .org()
             .ancestors(location)
             .into_iter()
             .rev()
@@ -126,11 +127,11 @@ impl App {
         let ctx = Context {
             now: self.now(),
             actor: &probe,
-            org: &self.org,
+            org: &self.org(),
             calendar: &self.calendar,
             policy: &self.policy,
         };
-        self.org
+        self.org()
             .units()
             .iter()
             .filter(|u| u.parent_id.as_ref() == Some(from))
@@ -189,7 +190,7 @@ impl App {
     ) -> Result<SuggestionDetail, Failure> {
         let dispatch = crate::dispatch::dispatch().map_err(Failure::Internal)?;
         let found = dispatch
-            .suggest(&self.org, location, category, text)
+            .suggest(&self.org(), location, category, text)
             .map_err(|err| match err {
                 RoutingError::UnknownLocation(_) => {
                     Failure::bad_request("unknown_unit", err.to_string())
@@ -200,7 +201,7 @@ impl App {
             .iter()
             .map(|u| SuggestedUnit {
                 unit: self.unit_label(&u.unit_id),
-                kind: self.org.get(&u.unit_id).map(|x| x.kind),
+                kind: self.org().get(&u.unit_id).map(|x| x.kind),
                 path: u.path.iter().map(|p| self.unit_label(p)).collect(),
                 transfer_to: u.next_hop(&viewer.unit_id).map(|p| self.unit_label(p)),
             })
@@ -221,14 +222,14 @@ impl AppState {
     /// 404 for an unknown case or one outside the scope; store failures.
     pub async fn route(&self, viewer: &Actor, case_id: &CaseId) -> Result<RouteDetail, Failure> {
         let (case, history) = self.history(case_id).await?;
-        if !may_view_case(viewer, &case, &self.org) {
+        if !may_view_case(viewer, &case, &self.org()) {
             return Err(AppError::NotFound(case_id.to_string()).into());
         }
         let mut events: Vec<domain::Event> = history.into_iter().map(|(_, e)| e).collect();
         // A unit whose part is over sees the route as it was when its part ended.
-        let former = matches!(view_extent(viewer, &case, &self.org), Extent::Until(_));
+        let former = matches!(view_extent(viewer, &case, &self.org()), Extent::Until(_));
         let case = if former {
-            events.truncate(visible_prefix(viewer, &events, &self.org));
+            events.truncate(visible_prefix(viewer, &events, &self.org()));
             events.iter().fold(Case::default(), domain::evolve)
         } else {
             case
@@ -242,7 +243,7 @@ impl AppState {
         let centre_staff = SUGGESTION_ROLES.iter().any(|r| viewer.roles.contains(r));
         let suggestion = match (&intake.location_unit_id, intake.category) {
             (Some(location), Some(category))
-                if centre_staff && self.org.get(location).is_some() =>
+                if centre_staff && self.org().get(location).is_some() =>
             {
                 let text = format!("{} {}", intake.title, intake.content);
                 // A saved case's title and content are within bounds: no length check.

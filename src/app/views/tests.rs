@@ -60,11 +60,20 @@ async fn world() -> World {
     });
     let store: Arc<dyn EventStore> = flaky.clone();
     let org = load_org().expect("org");
-    let directory = Directory::open(dir.path(), &org, "test-password").expect("users");
+    let directory = Directory::open(
+        dir.path(),
+        &crate::directory_log::demo_snapshot()
+            .expect("demo")
+            .directory,
+        "test-password",
+    )
+    .expect("users");
     let clock = Arc::new(crate::app::ManualClock::new(monday_morning()));
     let app = Arc::new(App::new(
         store.clone(),
-        org.clone(),
+        Arc::new(crate::directory_log::SharedOrg::new(
+            crate::directory_log::demo_snapshot().expect("demo"),
+        )),
         load_calendar().expect("calendar"),
         load_policy().expect("policy"),
         directory,
