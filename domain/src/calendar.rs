@@ -174,8 +174,24 @@ pub enum CalendarError {
         /// Last day.
         to: NaiveDate,
     },
-    /// The same day is listed twice as a holiday (overlapping ranges) or twice as a make-up
-    /// working day.
+    /// Two holiday spans share a day, within one notice or across two (a New Year break
+    /// starting in December against the previous year's notice).
+    #[error(
+        "holiday `{second}` of {second_year} overlaps holiday `{first}` of {first_year} on `{date}`"
+    )]
+    HolidaysOverlap {
+        /// The notice year of the span listed first.
+        first_year: i32,
+        /// The festival listed first.
+        first: String,
+        /// The notice year of the span that overlaps it.
+        second_year: i32,
+        /// The festival that overlaps it.
+        second: String,
+        /// The first shared day.
+        date: NaiveDate,
+    },
+    /// The same day is listed twice as a make-up working day.
     #[error("`{date}` is listed twice")]
     DayListedTwice {
         /// The repeated day.
@@ -212,6 +228,90 @@ pub enum CalendarError {
         /// Which rule, e.g. `handle.rules[1]`.
         what: String,
     },
+}
+
+impl CalendarError {
+    /// The Chinese text shown to the administrator whose change was refused.
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadClockTime { text } => {
+                format!("时间「{text}」须写作 HH:MM，在 00:00 至 24:00 之间")
+            }
+            Self::NoOfficeHours => "至少要有一个办公时段".into(),
+            Self::EmptyOfficePeriod { start, end } => {
+                format!("办公时段 {start}–{end} 的结束时间须晚于开始时间")
+            }
+            Self::OfficePeriodsOutOfOrder { previous_end, next } => format!(
+                "办公时段须按先后排列、互不重叠也不相接：{next} 开始的时段须晚于上一时段结束的 {previous_end}"
+            ),
+            Self::DuplicateYear { year } => format!("{year} 年的节假日安排出现了两次"),
+            Self::DateOutsideNoticeYear { year, date } => format!(
+                "{year} 年的节假日安排列出了 {date}，不在该年内（只有元旦假期及其调休可从上一年 12 月开始）"
+            ),
+            Self::ReversedHolidayRange { name, from, to } => {
+                format!("节假日「{name}」的结束日期 {to} 早于开始日期 {from}")
+            }
+            Self::HolidaysOverlap {
+                first_year,
+                first,
+                second_year,
+                second,
+                date,
+            } => {
+                if first_year == second_year {
+                    format!("{second_year} 年的节假日「{second}」与「{first}」重叠（{date}）")
+                } else {
+                    format!(
+                        "{second_year} 年的节假日「{second}」与 {first_year} 年的「{first}」重叠（{date}）"
+                    )
+                }
+            }
+            Self::DayListedTwice { date } => format!("调休上班日 {date} 列出了两次"),
+            Self::HolidayIsMakeUpDay { date } => {
+                format!("{date} 不能既是放假日又是调休上班日")
+            }
+            Self::MakeUpDayNotWeekend { date } => {
+                format!("调休上班日 {date} 须是星期六或星期日")
+            }
+            Self::ZeroLimit { what } => format!("{}不能为零", limit_label(what)),
+            Self::EmptyCondition { what } => {
+                format!("{}的条件列表为空，永远不会匹配", limit_label(what))
+            }
+            Self::UnreachableRules { what } => format!(
+                "{}不设条件、匹配所有工单，其后的规则永远不会生效",
+                limit_label(what)
+            ),
+        }
+    }
+}
+
+/// The Chinese name of a limit of the deadline policy as [`DeadlinePolicy::validate`] names
+/// it: `handle.rules[2]` is 办理时限第 3 条规则, `receive.default` 签收时限的默认值.
+fn limit_label(what: &str) -> String {
+    let table = |name: &str| match name {
+        "receive" => "签收时限",
+        "handle" => "办理时限",
+        _ => "时限",
+    };
+    if let Some((name, rest)) = what.split_once('.') {
+        if rest == "default" {
+            return format!("{}的默认值", table(name));
+        }
+        let index = rest
+            .strip_prefix("rules[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|index| index.parse::<usize>().ok());
+        if let Some(index) = index {
+            return format!("{}第 {} 条规则", table(name), index + 1);
+        }
+    }
+    match what {
+        "extension_max_days" => "延期上限".into(),
+        "redo" => "重办时限".into(),
+        "callback" => "回访时限".into(),
+        "return_request" => "退回申请时限".into(),
+        other => format!("时限「{other}」"),
+    }
 }
 
 /// A wall-clock time of day in minutes, written `HH:MM` (`24:00` allowed as an end).
@@ -397,9 +497,9 @@ impl WorkingCalendar {
     /// - [`CalendarError::NoOfficeHours`], [`CalendarError::EmptyOfficePeriod`],
     ///   [`CalendarError::OfficePeriodsOutOfOrder`] for bad office hours;
     /// - [`CalendarError::DuplicateYear`], [`CalendarError::DateOutsideNoticeYear`],
-    ///   [`CalendarError::ReversedHolidayRange`], [`CalendarError::DayListedTwice`],
-    ///   [`CalendarError::HolidayIsMakeUpDay`], [`CalendarError::MakeUpDayNotWeekend`] for
-    ///   bad notices.
+    ///   [`CalendarError::ReversedHolidayRange`], [`CalendarError::HolidaysOverlap`],
+    ///   [`CalendarError::DayListedTwice`], [`CalendarError::HolidayIsMakeUpDay`],
+    ///   [`CalendarError::MakeUpDayNotWeekend`] for bad notices.
     pub fn new(data: CalendarData) -> Result<Self, CalendarError> {
         if data.office_hours.is_empty() {
             return Err(CalendarError::NoOfficeHours);
@@ -423,13 +523,17 @@ impl WorkingCalendar {
 
         let mut years = BTreeSet::new();
         let mut overrides = BTreeMap::new();
+        // The span each holiday comes from (notice year, festival), to name both of an overlap.
+        let mut holiday_of: BTreeMap<NaiveDate, (i32, &str)> = BTreeMap::new();
         for year in &data.years {
             if !years.insert(year.year) {
                 return Err(CalendarError::DuplicateYear { year: year.year });
             }
-            // A notice may start the New Year break in the December before its year.
-            let in_notice_year =
-                |date: NaiveDate| date.year() == year.year || date.year() + 1 == year.year;
+            // A notice may start the New Year break (or a make-up day for it) in the December
+            // before its year, and nowhere else outside it.
+            let in_notice_year = |date: NaiveDate| {
+                date.year() == year.year || (date.year() + 1 == year.year && date.month() == 12)
+            };
             for span in &year.holidays {
                 let to = span.to.unwrap_or(span.from);
                 if to < span.from {
@@ -446,8 +550,21 @@ impl WorkingCalendar {
                             date,
                         });
                     }
+                    if let Some((first_year, first)) =
+                        holiday_of.insert(date, (year.year, &span.name))
+                    {
+                        return Err(CalendarError::HolidaysOverlap {
+                            first_year,
+                            first: first.to_owned(),
+                            second_year: year.year,
+                            second: span.name.clone(),
+                            date,
+                        });
+                    }
+                    // A make-up day of an earlier notice (a December day the next New Year
+                    // break now covers) cannot silently become a holiday.
                     if overrides.insert(date, DayOverride::Holiday).is_some() {
-                        return Err(CalendarError::DayListedTwice { date });
+                        return Err(CalendarError::HolidayIsMakeUpDay { date });
                     }
                 }
             }
@@ -1767,17 +1884,83 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_holidays_are_refused() {
+    fn overlapping_holidays_are_refused_with_both_names() {
         let mut data = data();
         data.years[1].holidays.push(HolidaySpan {
-            name: "春节".to_owned(),
+            name: "元宵节".to_owned(),
             from: date("2025-02-04"),
             to: Some(date("2025-02-06")),
         });
+        let err = refused(data);
+        assert_eq!(
+            err,
+            CalendarError::HolidaysOverlap {
+                first_year: 2025,
+                first: "春节".to_owned(),
+                second_year: 2025,
+                second: "元宵节".to_owned(),
+                date: date("2025-02-04")
+            }
+        );
+        assert_eq!(
+            err.message(),
+            "2025 年的节假日「元宵节」与「春节」重叠（2025-02-04）"
+        );
+    }
+
+    #[test]
+    fn a_new_year_break_overlapping_the_previous_notice_is_refused() {
+        let mut data = data();
+        data.years[0].holidays.push(HolidaySpan {
+            name: "跨年".to_owned(),
+            from: date("2024-12-31"),
+            to: None,
+        });
+        data.years[1].holidays[0].from = date("2024-12-31");
+        data.years[1].holidays[0].to = Some(date("2025-01-01"));
+        let err = refused(data);
+        assert_eq!(
+            err,
+            CalendarError::HolidaysOverlap {
+                first_year: 2024,
+                first: "跨年".to_owned(),
+                second_year: 2025,
+                second: "元旦".to_owned(),
+                date: date("2024-12-31")
+            }
+        );
+        assert_eq!(
+            err.message(),
+            "2025 年的节假日「元旦」与 2024 年的「跨年」重叠（2024-12-31）"
+        );
+    }
+
+    #[test]
+    fn a_new_year_break_over_the_previous_notices_make_up_day_is_refused() {
+        let mut data = data();
+        data.years[0].make_up_working_days.push(MakeUpDay {
+            date: date("2024-12-29"),
+            name: "元旦".to_owned(),
+        });
+        data.years[1].holidays[0].from = date("2024-12-29");
+        data.years[1].holidays[0].to = Some(date("2025-01-01"));
+        assert_eq!(
+            refused(data),
+            CalendarError::HolidayIsMakeUpDay {
+                date: date("2024-12-29")
+            }
+        );
+    }
+
+    #[test]
+    fn a_make_up_day_listed_twice_is_refused() {
+        let mut data = data();
+        let again = data.years[1].make_up_working_days[0].clone();
+        data.years[1].make_up_working_days.push(again);
         assert_eq!(
             refused(data),
             CalendarError::DayListedTwice {
-                date: date("2025-02-04")
+                date: date("2025-01-26")
             }
         );
     }
@@ -1825,6 +2008,23 @@ mod tests {
             CalendarError::DateOutsideNoticeYear {
                 year: 2024,
                 date: date("2025-10-01")
+            }
+        );
+    }
+
+    #[test]
+    fn a_date_of_the_previous_year_before_december_is_refused() {
+        let mut data = data();
+        data.years[1].holidays.push(HolidaySpan {
+            name: "国庆节".to_owned(),
+            from: date("2024-11-30"),
+            to: None,
+        });
+        assert_eq!(
+            refused(data),
+            CalendarError::DateOutsideNoticeYear {
+                year: 2025,
+                date: date("2024-11-30")
             }
         );
     }
@@ -1900,6 +2100,15 @@ mod tests {
             shown(calendar.add_working_minutes(at("2025-03-10 23:00"), 90)),
             "2025-03-11 20:30"
         );
+    }
+
+    #[test]
+    fn policy_refusals_name_the_limit_in_chinese() {
+        let message = |what: &str| CalendarError::ZeroLimit { what: what.into() }.message();
+        assert_eq!(message("handle.rules[2]"), "办理时限第 3 条规则不能为零");
+        assert_eq!(message("receive.default"), "签收时限的默认值不能为零");
+        assert_eq!(message("extension_max_days"), "延期上限不能为零");
+        assert_eq!(message("return_request"), "退回申请时限不能为零");
     }
 
     // Deadline policy.

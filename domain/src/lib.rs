@@ -10,6 +10,8 @@
 //! - [`org`]: the six-level tree (六级联动) of places and units.
 //! - [`roles`]: roles and the acting user.
 //! - [`calendar`]: the working calendar (holidays, 调休, office hours) and deadline policy.
+//! - [`rules`]: the calendar and the policy as versioned data (规则版本), changed by
+//!   commands and events while the service runs.
 //! - [`case`]: the aggregate's state, statuses and `evolve`.
 //! - [`command`], [`event`], [`error`]: what is asked, what happened, why it was refused.
 //! - [`decide`](mod@decide): the rules.
@@ -53,6 +55,7 @@ pub mod org;
 pub mod password;
 pub mod roles;
 pub mod routing;
+pub mod rules;
 pub mod text;
 pub mod time;
 
