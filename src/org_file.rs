@@ -2163,6 +2163,97 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_code_and_the_code_of_a_closed_unit_are_refused() {
+        let base = small_city();
+        let closing = DirectoryCommand::CloseUnit {
+            id: UnitId::new("d.a.s1.c1"),
+            successor: None,
+        };
+        let events = decide(&base, &admin(), &|_| 0, &closing).expect("closed");
+        let closed = events.iter().fold(base, evolve);
+        let units = csv(
+            "units.csv",
+            &format!(
+                "{UNITS_HEADER}三街道,甲区热线分中心,街道,街道办,d.a.s3\n四街道,甲区热线分中心,街道,街道办,d.a.s3\n旧社区,一街道,社区,社区,d.a.s1.c1\n"
+            ),
+        );
+        let errors: Vec<String> = plan(Some(&units), None, &closed, &admin())
+            .expect_err("refused")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "units.csv 第 3 行「编码」列: 编码「d.a.s3」与第 2 行重复",
+                "units.csv 第 4 行「编码」列: 编码「d.a.s1.c1」属于已撤销的单位，不能再用",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_root_is_renamed_by_its_code_and_no_second_root_is_taken() {
+        let plan = plan_units("市12345热线中心,,市,市热线中心,city\n").expect("renamed");
+        assert_eq!(plan.counts.units_renamed, 1);
+        assert_eq!(
+            plan.directory
+                .unit(&UnitId::new("city"))
+                .map(|u| u.name.as_str()),
+            Some("市12345热线中心")
+        );
+        assert_eq!(
+            messages(plan_units("另一个中心,,市,市热线中心,\n")),
+            [
+                "units.csv 第 2 行「上级单位」列: 「上级单位」为空的只能是根单位「市热线中心」（编码 city）；其他单位须填写上级单位"
+            ]
+        );
+        assert_eq!(
+            messages(plan_units("某局,,市,局委办,\n")),
+            ["units.csv 第 2 行「上级单位」列: 「上级单位」为空的是根单位，类型须为「市热线中心」"]
+        );
+        let seeded = csv(
+            "units.csv",
+            &format!("{UNITS_HEADER}中心,,市,市热线中心,\n又一中心,,市,市热线中心,\n"),
+        );
+        let errors: Vec<String> = super::plan(Some(&seeded), None, &Directory::default(), &admin())
+            .expect_err("refused")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "units.csv 第 3 行「上级单位」列: 「上级单位」为空的只能是根单位「中心」（编码 city）；其他单位须填写上级单位"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_derived_id_passes_the_domain_s_rules_under_a_long_parent_id() {
+        let long = "d.".to_owned() + &"x".repeat(MAX_ID - 2);
+        let d = Directory::new(
+            vec![
+                unit("city", "中心", UnitKind::HotlineCentre, None),
+                unit(&long, "长区", UnitKind::DistrictCentre, Some("city")),
+            ],
+            vec![],
+        )
+        .expect("directory");
+        let units = csv(
+            "units.csv",
+            &format!("{UNITS_HEADER}三街道,长区,街道,街道办,\n"),
+        );
+        let plan = plan(Some(&units), None, &d, &admin()).expect("planned");
+        let DirectoryCommand::CreateUnit { id, .. } = &plan.commands[0] else {
+            panic!("{:?}", plan.commands);
+        };
+        assert!(
+            id.as_str().starts_with("u.") && id.as_str().len() <= MAX_ID,
+            "{id}"
+        );
+    }
+
+    #[test]
     fn row_numbers_count_empty_lines_and_not_line_breaks_inside_a_cell() {
         let text = "名称,上级单位,层级,类型\r\n\r\n\"多行\r\n名称\",甲区热线分中心,街道,街道办\r\n三街道,无名区,街道,街道办\r\n";
         let errors = messages(plan(
