@@ -22,12 +22,10 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use domain::directory::{
-    self, DirectoryCommand, DirectoryError, MAX_ID, MAX_NAME, UserEntry, decide, evolve,
+    self, Directory, DirectoryCommand, DirectoryError, MAX_ID, MAX_NAME, UserEntry, decide, evolve,
 };
 use domain::org::{Level, Unit, UnitId, UnitKind};
 use domain::roles::{Actor, Role};
-
-pub use domain::directory::Directory;
 
 /// The largest file read (bytes).
 pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
@@ -1481,24 +1479,10 @@ fn parse_level(text: &str) -> Option<Level> {
 fn parse_kind(text: &str) -> Option<UnitKind> {
     let normalised = text.replace('(', "（").replace(')', "）");
     KINDS.into_iter().find(|kind| {
-        kind_code(*kind) == text
+        kind.code() == text
             || kind.label() == normalised
             || kind_aliases(*kind).contains(&normalised.as_str())
     })
-}
-
-fn kind_code(kind: UnitKind) -> &'static str {
-    match kind {
-        UnitKind::HotlineCentre => "hotline_centre",
-        UnitKind::EfficiencyOffice => "efficiency_office",
-        UnitKind::Bureau => "bureau",
-        UnitKind::DistrictCentre => "district_centre",
-        UnitKind::DistrictDepartment => "district_department",
-        UnitKind::StreetOffice => "street_office",
-        UnitKind::CommunityCommittee => "community_committee",
-        UnitKind::GridStation => "grid_station",
-        UnitKind::Building => "building",
-    }
 }
 
 /// The names DESIGN.md and the centres use besides the label.
