@@ -183,6 +183,18 @@ pub enum FileError {
         #[source]
         source: calamine::XlsxError,
     },
+    /// A cell holds an error value (`#N/A`, `#REF!`), not text.
+    #[error("{file} 第 {row} 行第 {column} 列: 单元格是错误值 {value}，请改正后再导入")]
+    CellError {
+        /// The file.
+        file: String,
+        /// The row, as the spreadsheet numbers it.
+        row: usize,
+        /// The column letter (`A`, `B`, …, `AA`).
+        column: String,
+        /// The error value as Excel shows it.
+        value: String,
+    },
     /// The workbook has no sheet.
     #[error("{file}: 工作簿中没有工作表")]
     NoSheet {
@@ -204,7 +216,8 @@ pub enum FileError {
 /// # Errors
 /// [`FileError::UnknownType`], [`FileError::Read`], [`FileError::TooLarge`],
 /// [`FileError::TooManyRows`], [`FileError::TooManyColumns`], [`FileError::Encoding`],
-/// [`FileError::Csv`], [`FileError::Xlsx`], [`FileError::NoSheet`], [`FileError::Empty`].
+/// [`FileError::Csv`], [`FileError::Xlsx`], [`FileError::CellError`], [`FileError::NoSheet`],
+/// [`FileError::Empty`].
 pub fn read_table(path: &Path) -> Result<Table, FileError> {
     let file = path
         .file_name()
@@ -374,7 +387,14 @@ fn table_from_xlsx(file: String, bytes: Vec<u8>) -> Result<Table, FileError> {
             DataRef::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
             DataRef::DateTime(d) => d.to_string(),
             DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
-            DataRef::Error(e) => e.to_string(),
+            DataRef::Error(e) => {
+                return Err(FileError::CellError {
+                    file,
+                    row: row + 1,
+                    column: column_letters(col),
+                    value: e.to_string(),
+                });
+            }
         };
         if row > MAX_ROWS + 1_000 {
             return Err(FileError::TooManyRows { file });
@@ -393,6 +413,19 @@ fn table_from_xlsx(file: String, bytes: Vec<u8>) -> Result<Table, FileError> {
     }
     drop(cells);
     table_from_grid(file, grid)
+}
+
+/// A column's letters as Excel shows them: 0 → `A`, 25 → `Z`, 26 → `AA`.
+fn column_letters(mut col: usize) -> String {
+    let mut letters = Vec::new();
+    loop {
+        letters.push(char::from(b'A' + (col % 26) as u8));
+        if col < 26 {
+            break;
+        }
+        col = col / 26 - 1;
+    }
+    letters.iter().rev().collect()
 }
 
 /// A number as a person typed it: `12`, not `12.0`; fractions as Rust writes them.
@@ -447,17 +480,27 @@ impl From<FileError> for ImportError {
             | FileError::Encoding { file }
             | FileError::Csv { file, .. }
             | FileError::Xlsx { file, .. }
+            | FileError::CellError { file, .. }
             | FileError::NoSheet { file }
             | FileError::Empty { file } => file.clone(),
         };
+        let row = match &err {
+            FileError::CellError { row, .. } => Some(*row),
+            _ => None,
+        };
         let text = err.to_string();
-        let message = text
-            .strip_prefix(&format!("{file}: "))
-            .unwrap_or(&text)
-            .to_owned();
+        let message = match &err {
+            FileError::CellError { column, value, .. } => {
+                format!("第 {column} 列的单元格是错误值 {value}，请改正后再导入")
+            }
+            _ => text
+                .strip_prefix(&format!("{file}: "))
+                .unwrap_or(&text)
+                .to_owned(),
+        };
         ImportError {
             file,
-            row: None,
+            row,
             column: None,
             message,
         }
@@ -2253,6 +2296,29 @@ mod tests {
                 "units.csv 第 4 行「上级单位」列: 找不到单位「无名区」",
             ]
         );
+    }
+
+    #[test]
+    fn an_xlsx_cell_holding_an_error_value_is_refused_with_its_place() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(0, 0, "名称").expect("cell");
+        sheet.write_string(0, 27, "x").expect("cell");
+        let formula = rust_xlsxwriter::Formula::new("=NA()").set_result("#N/A");
+        sheet.write_formula(1, 27, formula).expect("cell");
+        let bytes = workbook.save_to_buffer().expect("workbook");
+        let err = table_from_xlsx("units.xlsx".into(), bytes).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "units.xlsx 第 2 行第 AB 列: 单元格是错误值 #N/A，请改正后再导入"
+        );
+        assert_eq!(
+            ImportError::from(err).to_string(),
+            "units.xlsx 第 2 行: 第 AB 列的单元格是错误值 #N/A，请改正后再导入"
+        );
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
     }
 
     #[test]
