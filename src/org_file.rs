@@ -1582,7 +1582,8 @@ fn unit_ref(directory: &Directory, id: &UnitId) -> String {
     }
 }
 
-/// The open units as a units list: 名称, 上级单位, 层级, 类型, 编码, parents first.
+/// The open units as a units list: 名称, 上级单位, 层级, 类型, 编码, parents first. Its
+/// `file` is `units`, to be replaced by the name it is written under.
 pub fn units_table(directory: &Directory) -> Table {
     let header = UNIT_COLUMNS.map(|(name, _)| name.to_owned()).to_vec();
     let rows = directory
@@ -1606,7 +1607,8 @@ pub fn units_table(directory: &Directory) -> Table {
 }
 
 /// The active users as a staff list: 用户名, 姓名, 单位, 角色, 分管单位, by username.
-/// Disabled accounts are left out: import neither disables nor enables.
+/// Disabled accounts are left out: import neither disables nor enables. Its `file` is
+/// `users`.
 pub fn users_table(directory: &Directory) -> Table {
     let header = USER_COLUMNS.map(|(name, _)| name.to_owned()).to_vec();
     let rows = directory
