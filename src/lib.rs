@@ -15,6 +15,8 @@
 //! - [`http`]: the axum API, problem+json errors, the OpenAPI document.
 //! - [`web`]: the workbench's pages (askama templates, htmx, cookie sessions with CSRF),
 //!   rendering the same views and commands as `http`; mounted by `http::router`.
+//! - [`org_file`]: the units and staff lists as `.csv`/`.xlsx` files, planned into directory
+//!   commands for `minqing import-org`, and exported in the same shape.
 //! - [`kb`]: the knowledge-base service (article commands, the search index as a projection).
 //! - [`case_search`]: the case-text index (title, content, address, replies) behind the case
 //!   query's `q`, a projection of the store like the knowledge-base index.
@@ -51,6 +53,7 @@ pub mod http;
 pub mod index_follower;
 pub mod jobs;
 pub mod kb;
+pub mod org_file;
 pub mod projection_runner;
 pub mod server;
 pub mod store;

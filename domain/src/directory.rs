@@ -326,7 +326,13 @@ fn field_label(field: &str) -> &str {
     }
 }
 
-fn check_id(id: &str, field: &'static str) -> Result<(), DirectoryError> {
+/// The rule for a unit id or username: 1 to [`MAX_ID`] of `a-z 0-9 . _ -`. [`decide`] applies
+/// it; it is public for what must check an id without a command (the root unit an import
+/// seeds an empty directory with).
+///
+/// # Errors
+/// [`DirectoryError::BadId`] naming `field`.
+pub fn check_id(id: &str, field: &'static str) -> Result<(), DirectoryError> {
     let ok = !id.is_empty()
         && id.len() <= MAX_ID
         && id
@@ -339,7 +345,12 @@ fn check_id(id: &str, field: &'static str) -> Result<(), DirectoryError> {
     }
 }
 
-fn check_name(name: &str, field: &'static str, max: usize) -> Result<(), DirectoryError> {
+/// The rule for a name: 1 to `max` characters of one line, no forbidden character, no
+/// surrounding blanks. Public for the same reason as [`check_id`].
+///
+/// # Errors
+/// [`DirectoryError::BadName`] naming `field`.
+pub fn check_name(name: &str, field: &'static str, max: usize) -> Result<(), DirectoryError> {
     let n = name.chars().count();
     if name.trim().is_empty()
         || n > max
@@ -1179,6 +1190,27 @@ mod tests {
         overseer.roles = vec![Role::Leader];
         let d = apply(city(), "admin", create(overseer)).expect("a leader");
         assert_eq!(d.user("new").expect("user").oversees, vec![id("d.a")]);
+    }
+
+    #[test]
+    fn the_id_and_name_rules_stand_alone_as_decide_applies_them() {
+        assert_eq!(check_id("d.a-1_x", "id"), Ok(()));
+        assert_eq!(
+            check_id("D.A", "id"),
+            Err(DirectoryError::BadId { field: "id" })
+        );
+        assert!(check_id(&"a".repeat(MAX_ID + 1), "id").is_err());
+        assert_eq!(check_name("一街道", "name", MAX_NAME), Ok(()));
+        for bad in ["", " 一街道", "一\n街道"] {
+            assert_eq!(
+                check_name(bad, "name", MAX_NAME),
+                Err(DirectoryError::BadName {
+                    field: "name",
+                    max: MAX_NAME
+                }),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

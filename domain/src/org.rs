@@ -117,6 +117,21 @@ impl UnitKind {
         }
     }
 
+    /// Its code on the wire (`hotline_centre`, `bureau`, …), as serde writes it.
+    pub fn code(self) -> &'static str {
+        match self {
+            UnitKind::HotlineCentre => "hotline_centre",
+            UnitKind::EfficiencyOffice => "efficiency_office",
+            UnitKind::Bureau => "bureau",
+            UnitKind::DistrictCentre => "district_centre",
+            UnitKind::DistrictDepartment => "district_department",
+            UnitKind::StreetOffice => "street_office",
+            UnitKind::CommunityCommittee => "community_committee",
+            UnitKind::GridStation => "grid_station",
+            UnitKind::Building => "building",
+        }
+    }
+
     /// The Chinese label shown on screen.
     pub fn label(self) -> &'static str {
         match self {
@@ -382,6 +397,28 @@ pub(crate) mod tests {
                 serde_json::Value::String(level.code().to_owned())
             );
             assert!(!level.label().is_ascii());
+        }
+    }
+
+    #[test]
+    fn a_kind_s_code_is_its_serde_name() {
+        use UnitKind::*;
+        for kind in [
+            HotlineCentre,
+            EfficiencyOffice,
+            Bureau,
+            DistrictCentre,
+            DistrictDepartment,
+            StreetOffice,
+            CommunityCommittee,
+            GridStation,
+            Building,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).expect("kind"),
+                serde_json::Value::String(kind.code().to_owned())
+            );
+            assert!(!kind.label().is_ascii());
         }
     }
 
