@@ -724,9 +724,7 @@ mod tests {
         );
         let directory = crate::directory::Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             password,
         )
         .expect("users");

@@ -254,16 +254,17 @@ pub enum LoginError {
 }
 
 impl Directory {
-    /// Opens the accounts of `directory`'s users: their sign-in secrets are kept in
+    /// Opens the accounts of the users of `snapshot`: their sign-in secrets are kept in
     /// `users.json` of `data_dir` (the directory itself, who works where in which role, is
     /// the event stream). A user without one yet gets `initial_password`, to be changed at
-    /// the first sign-in (except the demo users of the fixtures: the demo signs in with it).
+    /// the first sign-in (except in the demo city a first start seeds: the demo signs in
+    /// with it as it is).
     ///
     /// # Errors
     /// IO failures, a corrupt users file.
     pub fn open(
         data_dir: &Path,
-        directory: &domain::directory::Directory,
+        snapshot: &crate::directory_log::OrgSnapshot,
         initial_password: &str,
     ) -> anyhow::Result<Self> {
         let path = data_dir.join("users.json");
@@ -289,7 +290,7 @@ impl Directory {
             sessions: Mutex::new(live),
             session_db: Mutex::new(session_db),
         };
-        accounts.sync(directory, initial_password, &[])?;
+        accounts.sync_accounts(&snapshot.directory, initial_password, &[], snapshot.demo)?;
         Ok(accounts)
     }
 
@@ -307,8 +308,17 @@ impl Directory {
         initial_password: &str,
         reset: &[String],
     ) -> anyhow::Result<()> {
-        let demo: std::collections::HashSet<String> =
-            fixture_users()?.into_iter().map(|u| u.username).collect();
+        self.sync_accounts(directory, initial_password, reset, false)
+    }
+
+    /// [`Directory::sync`]; with `demo`, new accounts keep the password as it is.
+    fn sync_accounts(
+        &self,
+        directory: &domain::directory::Directory,
+        initial_password: &str,
+        reset: &[String],
+        demo: bool,
+    ) -> anyhow::Result<()> {
         let mut ended = Vec::new();
         {
             let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
@@ -327,8 +337,7 @@ impl Directory {
                             initial_hash = Some(hash_password(initial_password)?);
                         }
                         let hash = initial_hash.clone().unwrap_or_default();
-                        let demo_user = old.is_none() && demo.contains(&entry.username);
-                        (hash, !demo_user)
+                        (hash, !(demo && old.is_none()))
                     }
                 };
                 let user = User {
@@ -722,9 +731,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "pw-1",
         )
         .expect("directory opens");
@@ -764,9 +771,7 @@ mod tests {
         drop(directory);
         let again = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "other",
         )
         .expect("reopens");
@@ -783,9 +788,7 @@ mod tests {
         drop(again);
         let third = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "other",
         )
         .expect("reopens");
@@ -800,9 +803,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "pw-1",
         )
         .expect("directory opens");
@@ -840,9 +841,7 @@ mod tests {
         drop(directory);
         let again = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "pw-1",
         )
         .expect("reopens");
@@ -863,9 +862,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "pw-1",
         )
         .expect("directory opens");
@@ -910,9 +907,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "pw-1",
         )
         .expect("directory opens");

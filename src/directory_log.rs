@@ -116,6 +116,9 @@ pub struct OrgSnapshot {
     pub directory: Directory,
     /// The open units, for routing and scope.
     pub tree: Arc<OrgTree>,
+    /// The directory began as the demo city a first start seeds (recorded by [`SEED_ACTOR`]):
+    /// its users sign in with the demo password as it is, not as a handed-out one.
+    pub demo: bool,
     /// The earlier names of renamed units: (renamed at, the name until then), oldest first.
     earlier_names: HashMap<UnitId, Vec<(DateTime<Utc>, String)>>,
 }
@@ -123,6 +126,7 @@ pub struct OrgSnapshot {
 /// A snapshot being folded, before its tree is built.
 #[derive(Default)]
 struct Folding {
+    demo: bool,
     version: u64,
     position: u64,
     directory: Directory,
@@ -132,6 +136,9 @@ struct Folding {
 impl Folding {
     fn fold_in(&mut self, events: &[Recorded]) {
         for rec in events {
+            if self.version == 0 {
+                self.demo = rec.actor == SEED_ACTOR;
+            }
             if let DirectoryEvent::UnitRenamed { id, .. } = &rec.event
                 && let Some(unit) = self.directory.unit(id)
             {
@@ -154,6 +161,7 @@ impl Folding {
             position: self.position,
             directory: self.directory,
             tree: Arc::new(tree),
+            demo: self.demo,
             earlier_names: self.earlier_names,
         })
     }
@@ -193,6 +201,7 @@ impl OrgSnapshot {
             return Ok(self.clone());
         }
         let mut state = Folding {
+            demo: self.demo,
             version: self.version,
             position: self.position,
             directory: self.directory.clone(),

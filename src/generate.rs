@@ -465,9 +465,7 @@ mod tests {
         let dyn_store: Arc<dyn EventStore> = store.clone();
         let directory = crate::directory::Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "pw",
         )
         .unwrap();

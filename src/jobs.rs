@@ -515,9 +515,7 @@ mod tests {
         let org = load_org().expect("org");
         let directory = Directory::open(
             dir.path(),
-            &crate::directory_log::demo_snapshot()
-                .expect("demo")
-                .directory,
+            &crate::directory_log::demo_snapshot().expect("demo"),
             "test-password",
         )
         .expect("users");

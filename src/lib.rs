@@ -54,6 +54,7 @@ pub mod index_follower;
 pub mod jobs;
 pub mod kb;
 pub mod org_file;
+pub mod org_import;
 pub mod projection_runner;
 pub mod server;
 pub mod store;

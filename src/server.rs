@@ -147,11 +147,7 @@ pub async fn build_on(
     )
     .await
     .context("failed to open the directory")?;
-    let directory = Directory::open(
-        &settings.data_dir,
-        &snapshot.directory,
-        &settings.demo_password,
-    )?;
+    let directory = Directory::open(&settings.data_dir, &snapshot, &settings.demo_password)?;
     let app = Arc::new(App::new(
         store,
         Arc::new(crate::directory_log::SharedOrg::new(snapshot)),

@@ -93,9 +93,7 @@ fn world() -> World {
     });
     let directory = Directory::open(
         dir.path(),
-        &crate::directory_log::demo_snapshot()
-            .expect("demo")
-            .directory,
+        &crate::directory_log::demo_snapshot().expect("demo"),
         "test-password",
     )
     .expect("users");
@@ -218,9 +216,7 @@ fn world_on(w: &World) -> App {
     let dir = TempDir::new().expect("dir");
     let directory = Directory::open(
         dir.path(),
-        &crate::directory_log::demo_snapshot()
-            .expect("demo")
-            .directory,
+        &crate::directory_log::demo_snapshot().expect("demo"),
         "test-password",
     )
     .expect("users");

@@ -62,9 +62,7 @@ async fn world() -> World {
     let org = load_org().expect("org");
     let directory = Directory::open(
         dir.path(),
-        &crate::directory_log::demo_snapshot()
-            .expect("demo")
-            .directory,
+        &crate::directory_log::demo_snapshot().expect("demo"),
         "test-password",
     )
     .expect("users");
