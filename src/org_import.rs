@@ -43,7 +43,7 @@ pub enum Outcome {
     /// The plan, recorded unless it was a dry run (or empty).
     Planned {
         /// What it does.
-        plan: Plan,
+        plan: Box<Plan>,
         /// Whether it was recorded.
         recorded: bool,
     },
@@ -96,7 +96,7 @@ pub async fn import_org(args: &ImportOrg) -> anyhow::Result<Outcome> {
     };
     if args.dry_run || plan.is_empty() {
         return Ok(Outcome::Planned {
-            plan,
+            plan: Box::new(plan),
             recorded: false,
         });
     }
@@ -123,7 +123,7 @@ pub async fn import_org(args: &ImportOrg) -> anyhow::Result<Outcome> {
     // sign-in.
     crate::directory::Directory::open(&args.data, &snapshot, &password)?;
     Ok(Outcome::Planned {
-        plan,
+        plan: Box::new(plan),
         recorded: true,
     })
 }
