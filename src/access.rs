@@ -733,8 +733,7 @@ mod tests {
             Arc::new(crate::directory_log::SharedOrg::new(
                 crate::directory_log::demo_snapshot().expect("demo"),
             )),
-            crate::server::load_calendar().expect("calendar"),
-            crate::server::load_policy().expect("policy"),
+            Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
             directory,
             Arc::new(Now),
         ));

@@ -119,8 +119,9 @@ pub struct OrgSnapshot {
     /// The directory began as the demo city a first start seeds (recorded by [`SEED_ACTOR`]):
     /// its users sign in with the demo password as it is, not as a handed-out one.
     pub demo: bool,
-    /// The earlier names of renamed units: (renamed at, the name until then), oldest first.
-    earlier_names: HashMap<UnitId, Vec<(DateTime<Utc>, String)>>,
+    /// The earlier names of renamed units: (the rename's position, the name until then),
+    /// oldest first.
+    earlier_names: HashMap<UnitId, Vec<(u64, String)>>,
 }
 
 /// A snapshot being folded, before its tree is built.
@@ -130,7 +131,7 @@ struct Folding {
     version: u64,
     position: u64,
     directory: Directory,
-    earlier_names: HashMap<UnitId, Vec<(DateTime<Utc>, String)>>,
+    earlier_names: HashMap<UnitId, Vec<(u64, String)>>,
 }
 
 impl Folding {
@@ -145,7 +146,7 @@ impl Folding {
                 self.earlier_names
                     .entry(id.clone())
                     .or_default()
-                    .push((rec.at, unit.name.clone()));
+                    .push((rec.position, unit.name.clone()));
             }
             self.directory =
                 domain::directory::evolve(std::mem::take(&mut self.directory), &rec.event);
@@ -211,14 +212,15 @@ impl OrgSnapshot {
         state.into_snapshot()
     }
 
-    /// The name `id` had at `at` (a case shows the name its unit had when it was sent
-    /// there), or `None` for a unit never created.
-    pub fn name_at(&self, id: &UnitId, at: DateTime<Utc>) -> Option<&str> {
+    /// The name `id` had when the event at `position` of the log was recorded (a case shows
+    /// the name its unit had when it was sent there), or `None` for a unit never created.
+    /// By position, not time: a rename in the same second as a step still comes after it.
+    pub fn name_at(&self, id: &UnitId, position: u64) -> Option<&str> {
         let current = self.directory.unit(id)?;
         let earlier = self.earlier_names.get(id).and_then(|names| {
             names
                 .iter()
-                .find(|(renamed_at, _)| at < *renamed_at)
+                .find(|(renamed_at, _)| position < *renamed_at)
                 .map(|(_, name)| name.as_str())
         });
         Some(earlier.unwrap_or(current.name.as_str()))
@@ -509,14 +511,8 @@ mod tests {
             }])
             .expect("rename");
         let id = UnitId::new("c.d");
-        assert_eq!(
-            renamed.name_at(&id, at("2026-05-31T23:59:59Z")),
-            Some("城关区热线分中心")
-        );
-        assert_eq!(
-            renamed.name_at(&id, at("2026-06-01T00:00:00Z")),
-            Some("城关区分中心")
-        );
+        assert_eq!(renamed.name_at(&id, 8), Some("城关区热线分中心"));
+        assert_eq!(renamed.name_at(&id, 10), Some("城关区分中心"));
         assert_eq!(
             renamed.tree.get(&id).map(|u| u.name.as_str()),
             Some("城关区分中心")
@@ -527,6 +523,6 @@ mod tests {
             before.tree.get(&id).map(|u| u.name.as_str()),
             Some("城关区热线分中心")
         );
-        assert_eq!(renamed.name_at(&UnitId::new("nowhere"), Utc::now()), None);
+        assert_eq!(renamed.name_at(&UnitId::new("nowhere"), 1), None);
     }
 }

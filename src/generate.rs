@@ -285,17 +285,9 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let producer_app = app.clone();
     let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, Option<String>)> {
         let app = producer_app;
-        let org = app.org();
+        let (org, calendar, policy) = (app.org(), app.calendar(), app.policy());
         let world = World::new(
-            &mix,
-            &org,
-            &app.calendar,
-            &app.policy,
-            dispatch,
-            &actors,
-            articles,
-            start,
-            end,
+            &mix, &org, &calendar, &policy, dispatch, &actors, articles, start, end,
         )?;
         let mut generator = Generator::new(&world, n_cases, seed, start);
         while let Some(batch) = generator.next_batch(batch_events) {
@@ -474,8 +466,7 @@ mod tests {
             Arc::new(crate::directory_log::SharedOrg::new(
                 crate::directory_log::demo_snapshot().expect("demo"),
             )),
-            crate::server::load_calendar().unwrap(),
-            crate::server::load_policy().unwrap(),
+            Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
             directory,
             Arc::new(FixedClock(end)),
         ));

@@ -250,7 +250,7 @@ impl Jobs {
             }
         }
         let window = self.warning_window;
-        let until = self.app.calendar.add(now, window).at;
+        let until = self.app.calendar().add(now, window).at;
         let due_soon = self
             .read
             .query(move |q| q.due_soon_holders(now, until))
@@ -303,10 +303,10 @@ impl Jobs {
             .now()
             .with_timezone(&crate::app::shanghai())
             .date_naive();
-        if !self.app.calendar.is_working_day(today) {
+        if !self.app.calendar().is_working_day(today) {
             return Ok(Vec::new());
         }
-        let Some(first) = self.app.calendar.previous_working_day(today) else {
+        let Some(first) = self.app.calendar().previous_working_day(today) else {
             return Ok(Vec::new());
         };
         self.read.catch_up().await?;
@@ -459,7 +459,6 @@ mod tests {
     use super::*;
     use crate::app::Clock;
     use crate::directory::{Directory, load_org};
-    use crate::server::{load_calendar, load_policy};
     use crate::store::EventStore;
     use crate::store::sqlite::SqliteStore;
 
@@ -525,8 +524,7 @@ mod tests {
             Arc::new(crate::directory_log::SharedOrg::new(
                 crate::directory_log::demo_snapshot().expect("demo"),
             )),
-            load_calendar().expect("calendar"),
-            load_policy().expect("policy"),
+            Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
             directory,
             clock.clone(),
         ));

@@ -56,6 +56,7 @@ pub mod kb;
 pub mod org_file;
 pub mod org_import;
 pub mod projection_runner;
+pub mod rules_log;
 pub mod server;
 pub mod store;
 pub mod web;

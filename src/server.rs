@@ -16,8 +16,8 @@ use crate::projection_runner::ReadSide;
 use crate::store::EventStore;
 use crate::store::sqlite::SqliteStore;
 
-const CALENDAR_JSON: &str = include_str!("../fixtures/calendar.json");
-const POLICY_JSON: &str = include_str!("../fixtures/deadline-policy.json");
+pub const CALENDAR_JSON: &str = include_str!("../fixtures/calendar.json");
+pub const POLICY_JSON: &str = include_str!("../fixtures/deadline-policy.json");
 
 /// The compiled-in working calendar.
 ///
@@ -148,11 +148,13 @@ pub async fn build_on(
     .await
     .context("failed to open the directory")?;
     let directory = Directory::open(&settings.data_dir, &snapshot, &settings.demo_password)?;
+    let store_for_rules = store.clone();
     let app = Arc::new(App::new(
         store,
         Arc::new(crate::directory_log::SharedOrg::new(snapshot)),
-        load_calendar()?,
-        load_policy()?,
+        Arc::new(crate::rules_log::SharedRules::new(
+            crate::rules_log::load(&*store_for_rules).await?,
+        )),
         directory,
         clock,
     ));

@@ -517,6 +517,39 @@ impl From<super::directory::DirectoryChangeError> for Failure {
     }
 }
 
+impl From<super::rules::RulesChangeError> for Failure {
+    fn from(err: super::rules::RulesChangeError) -> Self {
+        use domain::rules::RulesError as R;
+        match err {
+            super::rules::RulesChangeError::Refused(error) => {
+                let (status, code) = match &error {
+                    R::NotAdmin => (403, "role_not_allowed"),
+                    R::NotCityAdmin => (403, "city_admin_only"),
+                    R::Unchanged => (422, "no_change"),
+                    R::Policy(_) => (422, "invalid_policy"),
+                    _ => (422, "invalid_calendar"),
+                };
+                Failure::Refused {
+                    status,
+                    code,
+                    title: error.message(),
+                    detail: error.to_string(),
+                }
+            }
+            super::rules::RulesChangeError::Store(crate::store::StoreError::Conflict {
+                stream,
+                ..
+            }) => Failure::Refused {
+                status: 409,
+                code: "version_conflict",
+                title: "规则已被他人修改，请刷新后重试".to_owned(),
+                detail: format!("stream `{stream}` changed meanwhile"),
+            },
+            super::rules::RulesChangeError::Store(err) => AppError::Store(err).into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use domain::org::UnitId;

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod directory;
 pub mod failure;
 pub mod params;
+pub mod rules;
 mod state;
 pub mod verbs;
 pub mod views;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::directory_log::SharedOrg;
+use crate::rules_log::SharedRules;
 use crate::store::stream::StreamName;
 use crate::store::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError};
 use codec::{DecodeError, decode, encode};
@@ -146,10 +148,11 @@ pub struct App {
     pub orgs: Arc<SharedOrg>,
     /// One directory change at a time: each is decided on the newest snapshot.
     directory_writes: tokio::sync::Mutex<()>,
-    /// The working calendar.
-    pub calendar: WorkingCalendar,
-    /// The deadline policy.
-    pub policy: DeadlinePolicy,
+    /// The working calendar, office hours and deadline policy, every version of them
+    /// ([`App::calendar`] and [`App::policy`] are the ones in force now).
+    pub rules: Arc<SharedRules>,
+    /// One change of the rules at a time.
+    rules_writes: tokio::sync::Mutex<()>,
     /// Users and sessions.
     pub directory: Directory,
     clock: Arc<dyn Clock>,
@@ -352,8 +355,7 @@ impl App {
     pub fn new(
         store: Arc<dyn EventStore>,
         orgs: Arc<SharedOrg>,
-        calendar: WorkingCalendar,
-        policy: DeadlinePolicy,
+        rules: Arc<SharedRules>,
         directory: Directory,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -361,8 +363,8 @@ impl App {
             store,
             orgs,
             directory_writes: tokio::sync::Mutex::new(()),
-            calendar,
-            policy,
+            rules,
+            rules_writes: tokio::sync::Mutex::new(()),
             directory,
             clock,
             cache: Mutex::new(HashMap::new()),
@@ -376,6 +378,26 @@ impl App {
     /// The six-level tree in force (of the open units).
     pub fn org(&self) -> Arc<OrgTree> {
         self.orgs.tree()
+    }
+
+    /// The working calendar in force now (the rules' version recorded last before now).
+    pub fn calendar(&self) -> Arc<WorkingCalendar> {
+        self.rules
+            .current()
+            .rules
+            .in_force(self.now())
+            .calendar()
+            .clone()
+    }
+
+    /// The deadline policy in force now.
+    pub fn policy(&self) -> Arc<DeadlinePolicy> {
+        self.rules
+            .current()
+            .rules
+            .in_force(self.now())
+            .policy()
+            .clone()
     }
 
     /// The clock the application records with.
@@ -509,14 +531,15 @@ impl App {
         &'a self,
         actor: &'a Actor,
         org: &'a OrgTree,
+        rules: &'a domain::rules::Version,
         now: DateTime<Utc>,
     ) -> Context<'a> {
         Context {
             now,
             actor,
             org,
-            calendar: &self.calendar,
-            policy: &self.policy,
+            calendar: rules.calendar(),
+            policy: rules.policy(),
         }
     }
 
@@ -586,7 +609,8 @@ impl App {
         }
         let now = self.now();
         let org = self.org();
-        let ctx = self.context(actor, &org, now);
+        let rules = self.rules.current();
+        let ctx = self.context(actor, &org, rules.rules.in_force(now), now);
         let decide_as = |case_id: &CaseId| {
             let cmd = Command::Create {
                 case_id: case_id.clone(),
@@ -738,7 +762,12 @@ impl App {
                 actual: case.version(),
             });
         }
-        let events = decide(&case, &cmd, &self.context(actor, &self.org(), self.now()))?;
+        let (org, rules, now) = (self.org(), self.rules.current(), self.now());
+        let events = decide(
+            &case,
+            &cmd,
+            &self.context(actor, &org, rules.rules.in_force(now), now),
+        )?;
         let outcome = self
             .append(
                 case_id,

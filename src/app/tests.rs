@@ -10,7 +10,6 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::directory::Directory;
-use crate::server::{load_calendar, load_policy};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AppendResult, Subscription};
 
@@ -102,8 +101,7 @@ fn world() -> World {
         Arc::new(crate::directory_log::SharedOrg::new(
             crate::directory_log::demo_snapshot().expect("demo"),
         )),
-        load_calendar().expect("calendar"),
-        load_policy().expect("policy"),
+        Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
         directory,
         Arc::new(FixedClock),
     );
@@ -225,8 +223,7 @@ fn world_on(w: &World) -> App {
         Arc::new(crate::directory_log::SharedOrg::new(
             crate::directory_log::demo_snapshot().expect("demo"),
         )),
-        load_calendar().expect("calendar"),
-        load_policy().expect("policy"),
+        Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
         directory,
         Arc::new(FixedClock),
     )

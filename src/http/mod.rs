@@ -10,6 +10,7 @@ pub mod kb;
 pub mod queries;
 pub mod reports;
 pub mod routing;
+pub mod rules;
 pub mod security;
 pub mod status;
 
@@ -70,6 +71,7 @@ pub fn router(app: AppState) -> Router {
         .merge(queries::router())
         .merge(reports::router())
         .merge(routing::router())
+        .merge(rules::router())
         .merge(security::router())
         .merge(status::router())
         .split_for_parts();

@@ -55,7 +55,11 @@ impl SpawnedApp {
 
 /// Starts the service in-process with its clock showing `now`.
 pub async fn spawn_app(now: DateTime<Utc>) -> SpawnedApp {
-    let data = tempfile::tempdir().expect("temporary data directory");
+    spawn_app_on(tempfile::tempdir().expect("temporary data directory"), now).await
+}
+
+/// [`spawn_app`] on a data directory the test prepared (e.g. with `minqing import-org`).
+pub async fn spawn_app_on(data: tempfile::TempDir, now: DateTime<Utc>) -> SpawnedApp {
     let settings = Settings {
         data_dir: data.path().to_owned(),
         demo_password: PASSWORD.to_owned(),

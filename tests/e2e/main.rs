@@ -5,6 +5,7 @@ mod helpers;
 mod inprocess;
 
 mod admin;
+mod any_city;
 mod backup;
 mod bad_input;
 mod browser;

@@ -127,7 +127,8 @@ impl App {
         }
         let now = self.now();
         let org = self.org();
-        let ctx = self.context(viewer, &org, now);
+        let rules = self.rules.current();
+        let ctx = self.context(viewer, &org, rules.rules.in_force(now), now);
         let actions = allowed_actions(&current, &ctx);
         let mut full_identity = may_see_identity(viewer, &current, &self.org());
         let current_version = current.version();
@@ -170,7 +171,7 @@ impl App {
                     .user(&event.actor)
                     .map_or_else(|| event.actor.clone(), |u| u.display_name.clone()),
                 unit_name: directory
-                    .name_at(&event.unit_id, event.at)
+                    .name_at(&event.unit_id, rec.position.0)
                     .map(str::to_owned)
                     .unwrap_or_default(),
                 event_type: rec.event_type,

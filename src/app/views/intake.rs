@@ -63,7 +63,8 @@ impl App {
     /// # Errors
     /// The refusal as a failure to show (403, naming the roles that may).
     pub fn may_take_calls(&self, actor: &Actor) -> Result<(), Failure> {
-        domain::actions::may_create(&self.context(actor, &self.org(), self.now()))
+        let (org, rules, now) = (self.org(), self.rules.current(), self.now());
+        domain::actions::may_create(&self.context(actor, &org, rules.rules.in_force(now), now))
             .map_err(|err| AppError::Domain(err).into())
     }
 

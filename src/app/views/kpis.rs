@@ -153,8 +153,11 @@ impl AppState {
         })?;
         self.caught_up(min_position).await?;
         let scope = Scope::of(viewer, &self.org());
-        let (calendar, org, weights) =
-            (self.calendar.clone(), self.org().clone(), self.kpi_weights);
+        let (calendar, org, weights) = (
+            self.calendar().clone(),
+            self.org().clone(),
+            self.kpi_weights,
+        );
         let (rows, position) = self
             .read
             .query(move |queries| {

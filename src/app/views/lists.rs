@@ -259,7 +259,7 @@ impl AppState {
             ));
         }
         Ok(self
-            .calendar
+            .calendar()
             .add(self.now(), WorkingTime::Minutes(hours * 60))
             .at)
     }
@@ -380,10 +380,10 @@ impl AppState {
         let (state, working_minutes) = if row.overdue.is_some() || due <= now {
             (
                 DeadlineState::Overdue,
-                self.calendar.working_minutes_between(due, now.max(due)),
+                self.calendar().working_minutes_between(due, now.max(due)),
             )
         } else {
-            let left = self.calendar.working_minutes_between(now, due);
+            let left = self.calendar().working_minutes_between(now, due);
             let warning = row.warned || left <= u64::from(self.deadline_warning_hours) * 60;
             let state = if warning {
                 DeadlineState::Warning

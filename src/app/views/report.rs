@@ -75,7 +75,7 @@ impl DailyReportView {
         };
         DailyReportView {
             date: report.date.format("%Y-%m-%d").to_string(),
-            working_day: app.calendar.is_working_day(report.date),
+            working_day: app.calendar().is_working_day(report.date),
             from: rfc3339(report.from),
             as_of: rfc3339(report.to),
             units: report
@@ -153,7 +153,7 @@ impl AppState {
         }
         let date = date.unwrap_or_else(|| {
             let today = self.now().with_timezone(&shanghai()).date_naive();
-            self.calendar.previous_working_day(today).unwrap_or(today)
+            self.calendar().previous_working_day(today).unwrap_or(today)
         });
         self.caught_up(min_position).await?;
         let scope = Scope::of(viewer, &self.org());

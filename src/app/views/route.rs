@@ -124,12 +124,13 @@ impl App {
             roles: vec![Role::Dispatcher, Role::Handler],
             oversees: Vec::new(),
         };
+        let (org, calendar, policy) = (self.org(), self.calendar(), self.policy());
         let ctx = Context {
             now: self.now(),
             actor: &probe,
-            org: &self.org(),
-            calendar: &self.calendar,
-            policy: &self.policy,
+            org: &org,
+            calendar: &calendar,
+            policy: &policy,
         };
         self.org()
             .units()

@@ -19,7 +19,6 @@ use crate::app::tests::Flaky;
 use crate::case_search::CaseSearch;
 use crate::directory::{Directory, load_org};
 use crate::projection_runner::ReadSide;
-use crate::server::{load_calendar, load_policy};
 use crate::store::EventStore;
 use crate::store::sqlite::SqliteStore;
 
@@ -72,8 +71,7 @@ async fn world() -> World {
         Arc::new(crate::directory_log::SharedOrg::new(
             crate::directory_log::demo_snapshot().expect("demo"),
         )),
-        load_calendar().expect("calendar"),
-        load_policy().expect("policy"),
+        Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
         directory,
         clock.clone(),
     ));
@@ -344,7 +342,12 @@ async fn a_work_list_row_is_red_yellow_or_green_by_the_working_time_left() {
     assert_eq!(close.state, DeadlineState::Warning);
     assert!(close.working_minutes <= 1, "{close:?}");
     let now = w.state.now();
-    row.receive_due = Some(w.state.calendar.add(now, WorkingTime::Minutes(10 * 60)).at);
+    row.receive_due = Some(
+        w.state
+            .calendar()
+            .add(now, WorkingTime::Minutes(10 * 60))
+            .at,
+    );
     row.warned = false;
     let far = w
         .state
