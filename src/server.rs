@@ -243,7 +243,7 @@ async fn serve_on(
         &settings.access,
         security_log,
     ));
-    let router = crate::http::router(crate::http::AppState {
+    let state = crate::http::AppState {
         access: access.clone(),
         app: app.clone(),
         read: read.clone(),
@@ -251,7 +251,20 @@ async fn serve_on(
         case_search: case_search.clone(),
         kpi_weights: settings.kpi_weights,
         deadline_warning_hours: settings.deadline_warning_hours,
+    };
+    // A close whose hand-over was cut short (a crash) is finished once the read models
+    // have caught up; it does nothing when no closed unit holds a case.
+    let reconciling = state.clone();
+    tokio::spawn(async move {
+        let handed = reconciling.reconcile_closed_units().await;
+        if handed > 0 {
+            tracing::info!(
+                cases = handed,
+                "handed closed units' open cases to their successors"
+            );
+        }
     });
+    let router = crate::http::router(state);
     let limits = settings.connections;
     let task = tokio::spawn(async move {
         crate::connections::serve(listener, router, limits, async move {

@@ -981,6 +981,19 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                 }
             }
         }
+        EventBody::HandedOver {
+            from_unit_id,
+            to_unit_id,
+        } => {
+            for a in &mut case.assignments {
+                if a.is_live() && &a.unit_id == from_unit_id {
+                    a.unit_id = to_unit_id.clone();
+                }
+                if &a.from_unit_id == from_unit_id {
+                    a.from_unit_id = to_unit_id.clone();
+                }
+            }
+        }
     }
     case
 }

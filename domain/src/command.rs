@@ -189,6 +189,14 @@ pub enum Command {
         /// Opinion.
         note: String,
     },
+    /// 机构调整移交: a closed unit's part of the case goes to its successor (a follow-up of
+    /// closing a unit, run by the system, not a user verb).
+    HandOver {
+        /// The closed unit.
+        from_unit_id: UnitId,
+        /// Its successor.
+        to_unit_id: UnitId,
+    },
 }
 
 /// Limits on free text, in characters.
@@ -238,6 +246,7 @@ impl Command {
             Command::Merge { .. } => "merge",
             Command::Appeal { .. } => "appeal",
             Command::DecideAppeal { .. } => "appeal_decision",
+            Command::HandOver { .. } => "hand_over",
         }
     }
 }

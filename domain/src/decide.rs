@@ -352,6 +352,10 @@ impl Decider<'_> {
                 })])
             }
             Command::Merge { master } => self.merge(master),
+            Command::HandOver {
+                from_unit_id,
+                to_unit_id,
+            } => self.hand_over(from_unit_id, to_unit_id),
             Command::Appeal { reason } => {
                 self.require_role(HANDLERS)?;
                 self.require_live()?;
@@ -909,6 +913,36 @@ impl Decider<'_> {
             assignment_id,
             deadline,
             due_at,
+        })])
+    }
+
+    /// 机构调整移交: only an administrator of the city centre (the system closing a unit)
+    /// hands a closed unit's open part of a case to its successor, an open unit that does
+    /// not hold the case already.
+    fn hand_over(&self, from: &UnitId, to: &UnitId) -> Result<Vec<Event>, CaseError> {
+        self.require_role(&[Role::Admin])?;
+        if !self.actor().at_city_centre(self.ctx.org) {
+            return Err(CaseError::UnitNotAllowed(self.actor().unit_id.clone()));
+        }
+        self.require_live()?;
+        if self.ctx.org.get(to).is_none() {
+            return Err(CaseError::UnknownUnit(to.clone()));
+        }
+        // What it holds: an open assignment (handled there or transferred on from there).
+        let part = self
+            .case
+            .assignments()
+            .iter()
+            .any(|a| a.is_open() && (&a.unit_id == from || &a.from_unit_id == from));
+        if !part {
+            return Err(CaseError::NotOpen);
+        }
+        if self.case.holders().any(|a| &a.unit_id == to) {
+            return Err(CaseError::DuplicateTarget(to.clone()));
+        }
+        Ok(vec![self.event(EventBody::HandedOver {
+            from_unit_id: from.clone(),
+            to_unit_id: to.clone(),
         })])
     }
 

@@ -1802,3 +1802,80 @@ fn overdue_from_and_overdue_kind_are_one_rule_at_every_hour() {
         );
     }
 }
+
+// ---- 机构调整移交: a closed unit's part goes to its successor ----
+
+fn city_admin() -> Actor {
+    actor("system", "city", Role::Admin)
+}
+
+fn hand_over(from: &str, to: &str) -> Command {
+    Command::HandOver {
+        from_unit_id: u(from),
+        to_unit_id: u(to),
+    }
+}
+
+#[test]
+fn a_closed_unit_s_open_assignment_goes_to_its_successor_with_its_deadlines() {
+    let mut s = at_housing();
+    let before = s.case.holders().next().cloned().expect("housing holds it");
+    s.ok(
+        &city_admin(),
+        hand_over("city.bureau.housing", "city.bureau.urban"),
+    );
+    let after = s.case.holders().next().cloned().expect("a holder");
+    assert_eq!(after.unit_id, u("city.bureau.urban"));
+    assert_eq!(after.state, before.state);
+    assert_eq!(after.complete_by, before.complete_by);
+    assert_eq!(after.receive_by, before.receive_by);
+    // The successor carries on where the closed unit stood.
+    s.ok(&urban(), complete());
+}
+
+#[test]
+fn a_transfer_the_closed_unit_made_is_the_successor_s_to_recall() {
+    let mut s = accepted(Kind::Escalated);
+    s.ok(&disp(), transfer("d.a", &[]));
+    s.ok(&da(), Command::Receive);
+    s.ok(&da(), transfer("d.a.s01", &[]));
+    s.ok(&city_admin(), hand_over("d.a", "d.b"));
+    let street = s
+        .case
+        .holders()
+        .next()
+        .cloned()
+        .expect("the street holds it");
+    assert_eq!(street.unit_id, u("d.a.s01"));
+    assert_eq!(street.from_unit_id, u("d.b"));
+}
+
+#[test]
+fn only_the_city_centre_s_administrator_hands_over_and_only_what_the_unit_holds() {
+    let mut s = at_housing();
+    s.refused(
+        &housing(),
+        hand_over("city.bureau.housing", "city.bureau.urban"),
+        CaseError::RoleNotAllowed(vec![Role::Admin]),
+    );
+    s.refused(
+        &actor("d_admin", "d.a", Role::Admin),
+        hand_over("city.bureau.housing", "city.bureau.urban"),
+        CaseError::UnitNotAllowed(u("d.a")),
+    );
+    s.refused(
+        &city_admin(),
+        hand_over("city.bureau.urban", "city.bureau.housing"),
+        CaseError::NotOpen,
+    );
+    s.refused(
+        &city_admin(),
+        hand_over("city.bureau.housing", "nowhere"),
+        CaseError::UnknownUnit(u("nowhere")),
+    );
+    s.refused(
+        &city_admin(),
+        hand_over("city.bureau.housing", "city.bureau.housing"),
+        CaseError::DuplicateTarget(u("city.bureau.housing")),
+    );
+}

@@ -230,6 +230,14 @@ pub enum EventBody {
         /// The decision opinion.
         note: String,
     },
+    /// 机构调整移交: the unit was closed; what it held of the case (its assignments, with
+    /// their recorded deadlines, and the transfers it made) is its successor's now.
+    HandedOver {
+        /// The closed unit.
+        from_unit_id: UnitId,
+        /// Its successor.
+        to_unit_id: UnitId,
+    },
 }
 
 impl EventBody {
@@ -257,6 +265,7 @@ impl EventBody {
             EventBody::Merged { .. } => "并单",
             EventBody::Appealed { .. } => "申诉",
             EventBody::AppealDecided { .. } => "申诉审核",
+            EventBody::HandedOver { .. } => "机构调整移交",
         }
     }
 
@@ -284,6 +293,7 @@ impl EventBody {
             EventBody::Merged { .. } => "merged",
             EventBody::Appealed { .. } => "appealed",
             EventBody::AppealDecided { .. } => "appeal_decided",
+            EventBody::HandedOver { .. } => "handed_over",
         }
     }
 }

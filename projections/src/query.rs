@@ -763,18 +763,29 @@ impl Queries {
         Ok(position.unwrap_or(0).max(0) as u64)
     }
 
-    /// How many cases `unit_id` holds now (当前办理单位 of an open case): a unit holding any
-    /// is closed only with a successor for them.
+    /// How many cases `unit_id` has an open part in: it holds them now (当前办理单位), or
+    /// transferred them on and is still answerable for them. A unit with any is closed only
+    /// with a successor for them.
     ///
     /// # Errors
     /// [`ProjectionError::Sqlite`].
     pub fn cases_held(&self, unit_id: &str) -> Result<u64, ProjectionError> {
-        let n: i64 = self.conn.query_row(
-            "SELECT COUNT(DISTINCT case_id) FROM case_holder WHERE unit_id = ?1",
-            [unit_id],
-            |r| r.get(0),
+        Ok(self.case_ids_held(unit_id)?.len() as u64)
+    }
+
+    /// The cases of [`Queries::cases_held`], by number.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn case_ids_held(&self, unit_id: &str) -> Result<Vec<String>, ProjectionError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT case_id FROM case_holder WHERE unit_id = ?1 \
+             UNION SELECT case_id FROM case_transfer WHERE from_unit_id = ?1 ORDER BY 1",
         )?;
-        Ok(n.max(0) as u64)
+        let ids = stmt
+            .query_map([unit_id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
     }
 
     /// The case list: `filter` within `scope`, overdue judged at `now`.

@@ -116,3 +116,104 @@ impl App {
         })
     }
 }
+
+impl super::AppState {
+    /// [`App::change_directory`] as the edges ask for it: the open cases of a unit being
+    /// closed come from the read models (caught up with the log first), and a unit closed
+    /// with a successor hands its open cases over to it at once ([`Self::hand_over_cases`]).
+    ///
+    /// # Errors
+    /// As [`App::change_directory`]; 503 when the read models lag.
+    pub async fn change_directory_now(
+        &self,
+        actor: &Actor,
+        commands: &[DirectoryCommand],
+        initial_password: &str,
+    ) -> Result<DirectoryChange, super::failure::Failure> {
+        let mut held = std::collections::HashMap::new();
+        for command in commands {
+            if let DirectoryCommand::CloseUnit { id, .. } = command {
+                held.insert(id.clone(), self.case_ids_held(id).await?.len() as u64);
+            }
+        }
+        let open_cases = |unit: &UnitId| held.get(unit).copied().unwrap_or(0);
+        let done = self
+            .change_directory(actor, commands, &open_cases, initial_password)
+            .await?;
+        for recorded in &done.events {
+            if let DirectoryEvent::UnitClosed {
+                id,
+                successor: Some(successor),
+            } = &recorded.event
+            {
+                self.hand_over_cases(id, successor).await;
+            }
+        }
+        Ok(done)
+    }
+
+    /// The cases `unit` has an open part in, on read models caught up with the log.
+    async fn case_ids_held(&self, unit: &UnitId) -> Result<Vec<String>, super::failure::Failure> {
+        let head = self.store.head().0;
+        if !self
+            .read
+            .wait_for(head, std::time::Duration::from_secs(5))
+            .await
+        {
+            return Err(super::failure::Failure::Unavailable(format!(
+                "the read models have not reached position {head} yet"
+            )));
+        }
+        let unit = unit.to_string();
+        self.read
+            .query(move |q| q.case_ids_held(&unit))
+            .await
+            .map_err(super::failure::Failure::Internal)
+    }
+
+    /// 机构调整移交: hands every open case of the closed unit `from` to `to`, as the system.
+    /// A case that fails (a crash, a conflict) is left for the next start, which hands over
+    /// what closed units still hold ([`Self::reconcile_closed_units`]). Returns how many
+    /// were handed over.
+    pub async fn hand_over_cases(&self, from: &UnitId, to: &UnitId) -> usize {
+        let ids = match self.case_ids_held(from).await {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(unit = %from, error = ?err, "could not list a closed unit's cases; the next start hands them over");
+                return 0;
+            }
+        };
+        let system = self.system_actor();
+        let mut handed = 0;
+        for id in ids {
+            let Ok(case_id) = domain::CaseId::parse(&id) else {
+                continue;
+            };
+            let command = domain::Command::HandOver {
+                from_unit_id: from.clone(),
+                to_unit_id: to.clone(),
+            };
+            match self.execute(&system, &case_id, command, None, None).await {
+                Ok(_) => handed += 1,
+                Err(err) => {
+                    tracing::warn!(case = %case_id, unit = %from, error = %err, "could not hand a closed unit's case over; the next start retries");
+                }
+            }
+        }
+        handed
+    }
+
+    /// At start-up: hands over what units closed with a successor still hold (a close whose
+    /// follow-up was cut short). Returns how many cases were handed over.
+    pub async fn reconcile_closed_units(&self) -> usize {
+        let snapshot = self.orgs.current();
+        let mut handed = 0;
+        for unit in snapshot.directory.units() {
+            if let Some(Some(successor)) = snapshot.directory.closed(&unit.id) {
+                // A successor closed later hands over to its own successor in turn.
+                handed += self.hand_over_cases(&unit.id, successor).await;
+            }
+        }
+        handed
+    }
+}

@@ -154,46 +154,14 @@ fn unit_ids(field: &'static str, ids: Vec<String>) -> Result<Vec<UnitId>, ApiErr
         .collect()
 }
 
-/// Runs one directory command for `user`: the open cases a closed unit holds come from the
-/// read models.
+/// Runs one directory command for `user` (a close with a successor hands its open cases
+/// over).
 async fn change(
     app: &AppState,
     user: &User,
     command: DirectoryCommand,
     initial_password: Option<String>,
 ) -> Result<DirectoryChangeResponse, ApiError> {
-    let held = match &command {
-        DirectoryCommand::CloseUnit { id, .. } => {
-            // Counted on read models that have applied every case event written so far.
-            let head = app.store.head().0;
-            if !app
-                .read
-                .wait_for(head, std::time::Duration::from_secs(5))
-                .await
-            {
-                return Err(ApiError::Unavailable(format!(
-                    "the read models have not reached position {head} yet"
-                )));
-            }
-            let unit = id.to_string();
-            app.read
-                .query(move |q| q.cases_held(&unit))
-                .await
-                .map_err(ApiError::Internal)?
-        }
-        _ => 0,
-    };
-    let closing = match &command {
-        DirectoryCommand::CloseUnit { id, .. } => Some(id.clone()),
-        _ => None,
-    };
-    let open_cases = |unit: &UnitId| {
-        if closing.as_ref() == Some(unit) {
-            held
-        } else {
-            0
-        }
-    };
     // A change that creates no account still names a password for one found without any
     // (an accounts file restored from an older copy): random, so unknown, until reset.
     let password = match &initial_password {
@@ -201,7 +169,7 @@ async fn change(
         None => crate::directory::temporary_password().map_err(ApiError::Internal)?,
     };
     let done = app
-        .change_directory(&user.actor(), &[command], &open_cases, &password)
+        .change_directory_now(&user.actor(), &[command], &password)
         .await?;
     Ok(DirectoryChangeResponse {
         version: done.snapshot.version,

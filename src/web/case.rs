@@ -458,6 +458,10 @@ fn entry_detail(org: &OrgTree, detail: &CaseDetail, body: &EventBody) -> (String
         EventBody::Archived {
             master_id: Some(master),
         } => (format!("随主工单 {master} 归档"), none()),
+        EventBody::HandedOver { to_unit_id, .. } => (
+            format!("原办理单位撤销，移交 {}", org.path_label(to_unit_id)),
+            none(),
+        ),
         EventBody::Appealed { reason } => (reason.clone(), none()),
         EventBody::AppealDecided { upheld, note } => (
             with_note(

@@ -316,3 +316,105 @@ async fn a_data_directory_of_an_older_build_keeps_its_users_and_cases() {
     let case_position = app.case(&admin, &id).await["timeline"][0]["position"].clone();
     assert!(record[0]["position"].as_u64() > case_position.as_u64());
 }
+
+#[tokio::test]
+async fn closing_a_unit_hands_its_open_case_to_the_successor_with_its_deadlines() {
+    let app = TestApp::spawn().await;
+    let admin = app.login("admin").await;
+    let op = app.login("operator").await;
+    let dispatcher = app.login("dispatcher").await;
+    let housing = app.login("housing_handler").await;
+    let urban = app.login("urban_handler").await;
+    let id = app.accept(&op, "小区供暖不热").await;
+    app.ok(
+        &dispatcher,
+        &id,
+        "transfer",
+        &json!({ "lead_unit_id": "city.bureau.housing", "note": "请核实" }),
+    )
+    .await;
+    app.ok(&housing, &id, "receive", &json!({})).await;
+    let deadline = app.case(&housing, &id).await["holders"][0]["complete_by"].clone();
+
+    // Its staff leave first; then it holds an open case, so it needs a successor.
+    let close = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move { post(app, admin, "/api/v1/units/city.bureau.housing/close", &body).await }
+    };
+    let refused = close(json!({})).await;
+    assert_problem(refused, 422, "unit_has_users").await;
+    json_ok(
+        post(
+            &app,
+            &admin,
+            "/api/v1/users/housing_handler/disable",
+            &json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    // The leader who oversaw it oversees the successor only.
+    let leader = app.login("city_leader_housing").await;
+    let me = json_ok(app.get(Some(&leader), "/api/v1/me").await, 200).await;
+    json_ok(
+        post(
+            &app,
+            &admin,
+            "/api/v1/users/city_leader_housing/change",
+            &json!({ "unit_id": me["unit_id"], "roles": me["roles"], "oversees": ["city.bureau.urban"] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let refused = close(json!({})).await;
+    let problem = assert_problem(refused, 422, "successor_required").await;
+    assert!(
+        problem["title"].as_str().is_some_and(|t| t.contains('1')),
+        "{problem}"
+    );
+    let closed = json_ok(
+        close(json!({ "successor": "city.bureau.urban" })).await,
+        200,
+    )
+    .await;
+
+    // The successor holds it now, with the deadline recorded, and carries on.
+    let case = json_ok(
+        app.get(
+            Some(&urban),
+            &format!("/api/v1/cases/{id}?min_position={}", closed["position"]),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(case["holders"][0]["unit_id"], "city.bureau.urban");
+    assert_eq!(case["holders"][0]["complete_by"], deadline);
+    assert!(
+        crate::helpers::timeline_types(&case).contains(&"handed_over".to_owned()),
+        "{case}"
+    );
+    app.ok(
+        &urban,
+        &id,
+        "complete",
+        &json!({ "reply": "已协调供热公司处理" }),
+    )
+    .await;
+    // The closed unit is gone from the tree.
+    let units = json_ok(
+        app.get(Some(&op), "/api/v1/units?q=住房和城乡建设局").await,
+        200,
+    )
+    .await;
+    assert!(
+        units
+            .as_array()
+            .expect("units")
+            .iter()
+            .all(|u| u["id"] != "city.bureau.housing"),
+        "{units}"
+    );
+}
