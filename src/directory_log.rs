@@ -10,29 +10,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::app::codec::DecodeError;
+use crate::app::envelope;
+use crate::store::stream::DIRECTORY;
+use crate::store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use domain::directory::{Directory, DirectoryError, DirectoryEvent, UserEntry};
 use domain::org::{OrgTree, Unit, UnitId};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-use crate::app::codec::DecodeError;
-use crate::store::stream::DIRECTORY;
-use crate::store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError};
 
 /// The schema of the directory events' JSON.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The name the first start records the seed under.
 pub const SEED_ACTOR: &str = "system";
-
-/// Who and when, beside the event.
-#[derive(Debug, Serialize, Deserialize)]
-struct Meta {
-    #[serde(with = "domain::time::utc")]
-    at: DateTime<Utc>,
-    actor: String,
-}
 
 /// A directory event as recorded: what, who, when and where in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,18 +54,7 @@ pub fn type_name(event: &DirectoryEvent) -> &'static str {
 
 /// Encodes a directory event for the store.
 pub fn encode(event: &DirectoryEvent, actor: &str, at: DateTime<Utc>) -> NewEvent {
-    let meta = Meta {
-        at,
-        actor: actor.to_owned(),
-    };
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: type_name(event).to_owned(),
-        schema_version: SCHEMA_VERSION,
-        // Plain data with string keys: serialising cannot fail.
-        data: serde_json::to_string(event).unwrap_or_default(),
-        metadata: serde_json::to_string(&meta).unwrap_or_default(),
-    }
+    envelope::encode(event, type_name(event), SCHEMA_VERSION, actor, at)
 }
 
 /// Decodes a stored directory event.
@@ -83,24 +62,11 @@ pub fn encode(event: &DirectoryEvent, actor: &str, at: DateTime<Utc>) -> NewEven
 /// # Errors
 /// [`DecodeError`] when the JSON matches no known shape or is newer than this build.
 pub fn decode(rec: &RecordedEvent) -> Result<Recorded, DecodeError> {
-    if rec.schema_version > SCHEMA_VERSION {
-        return Err(DecodeError::TooNew {
-            position: rec.position.0,
-            schema_version: rec.schema_version,
-        });
-    }
-    let json_err = |source| DecodeError::Json {
-        position: rec.position.0,
-        event_type: rec.event_type.clone(),
-        schema_version: rec.schema_version,
-        source,
-    };
-    let event: DirectoryEvent = serde_json::from_str(&rec.data).map_err(json_err)?;
-    let meta: Meta = serde_json::from_str(&rec.metadata).map_err(json_err)?;
+    let decoded = envelope::decode(rec, SCHEMA_VERSION)?;
     Ok(Recorded {
-        event,
-        actor: meta.actor,
-        at: meta.at,
+        event: decoded.event,
+        actor: decoded.actor,
+        at: decoded.at,
         position: rec.position.0,
     })
 }

@@ -5,25 +5,16 @@
 
 use std::sync::{Arc, RwLock};
 
+use crate::app::codec::DecodeError;
+use crate::app::envelope;
+use crate::store::{EventStore, NewEvent, RecordedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use domain::rules::{Rules, RulesEvent};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-use crate::app::codec::DecodeError;
-use crate::store::{EventStore, NewEvent, RecordedEvent, StoreError};
 
 /// The one stream of the rules.
 pub const STREAM: &str = "rules";
 /// The schema of the rules events' JSON.
 pub const SCHEMA_VERSION: u32 = 1;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Meta {
-    #[serde(with = "domain::time::utc")]
-    at: DateTime<Utc>,
-    actor: String,
-}
 
 /// The base: the compiled-in calendar and policy, as version 1.
 ///
@@ -49,18 +40,7 @@ pub fn type_name(event: &RulesEvent) -> &'static str {
 
 /// Encodes a rules event for the store.
 pub fn encode(event: &RulesEvent, actor: &str, at: DateTime<Utc>) -> NewEvent {
-    let meta = Meta {
-        at,
-        actor: actor.to_owned(),
-    };
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: type_name(event).to_owned(),
-        schema_version: SCHEMA_VERSION,
-        // Plain data with string keys: serialising cannot fail.
-        data: serde_json::to_string(event).unwrap_or_default(),
-        metadata: serde_json::to_string(&meta).unwrap_or_default(),
-    }
+    envelope::encode(event, type_name(event), SCHEMA_VERSION, actor, at)
 }
 
 /// A rules event as recorded.
@@ -79,24 +59,11 @@ pub struct Recorded {
 /// # Errors
 /// [`DecodeError`] when the JSON matches no known shape or is newer than this build.
 pub fn decode(rec: &RecordedEvent) -> Result<Recorded, DecodeError> {
-    if rec.schema_version > SCHEMA_VERSION {
-        return Err(DecodeError::TooNew {
-            position: rec.position.0,
-            schema_version: rec.schema_version,
-        });
-    }
-    let json_err = |source| DecodeError::Json {
-        position: rec.position.0,
-        event_type: rec.event_type.clone(),
-        schema_version: rec.schema_version,
-        source,
-    };
-    let event: RulesEvent = serde_json::from_str(&rec.data).map_err(json_err)?;
-    let meta: Meta = serde_json::from_str(&rec.metadata).map_err(json_err)?;
+    let decoded = envelope::decode(rec, SCHEMA_VERSION)?;
     Ok(Recorded {
-        event,
-        actor: meta.actor,
-        at: meta.at,
+        event: decoded.event,
+        actor: decoded.actor,
+        at: decoded.at,
     })
 }
 

@@ -78,18 +78,8 @@ pub fn request_of(rec: &RecordedEvent) -> Option<String> {
 /// # Errors
 /// [`DecodeError`] when the stored JSON matches no known shape.
 pub fn decode(rec: &RecordedEvent) -> Result<Event, DecodeError> {
-    if rec.schema_version > SCHEMA_VERSION {
-        return Err(DecodeError::TooNew {
-            position: rec.position.0,
-            schema_version: rec.schema_version,
-        });
-    }
-    let json_err = |source| DecodeError::Json {
-        position: rec.position.0,
-        event_type: rec.event_type.clone(),
-        schema_version: rec.schema_version,
-        source,
-    };
+    super::envelope::check_schema(rec, SCHEMA_VERSION)?;
+    let json_err = |source| super::envelope::json_error(rec, source);
     // Version 1 is the only version so far; an upcaster for version N goes here, turning the
     // stored JSON of N-1 into N before the typed parse.
     let body: EventBody = serde_json::from_str(&rec.data).map_err(json_err)?;

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod directory;
+pub mod envelope;
 pub mod failure;
 pub mod params;
 pub mod rules;
