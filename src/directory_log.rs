@@ -8,10 +8,11 @@
 //! stream's version is the snapshot's version.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::app::codec::DecodeError;
 use crate::app::envelope;
+use crate::app::shared::{Shared, Versioned};
 use crate::store::stream::DIRECTORY;
 use crate::store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError};
 use chrono::{DateTime, Utc};
@@ -194,39 +195,19 @@ impl OrgSnapshot {
 }
 
 /// The directory every part of the service reads: the newest snapshot, replaced whole after
-/// each change (readers keep the one they took for as long as they use it).
-#[derive(Debug)]
-pub struct SharedOrg {
-    current: RwLock<Arc<OrgSnapshot>>,
+/// each change.
+pub type SharedOrg = Shared<OrgSnapshot>;
+
+impl Versioned for OrgSnapshot {
+    fn stream_version(&self) -> u64 {
+        self.version
+    }
 }
 
-impl SharedOrg {
-    /// Shared from `snapshot` on.
-    pub fn new(snapshot: OrgSnapshot) -> Self {
-        Self {
-            current: RwLock::new(Arc::new(snapshot)),
-        }
-    }
-
-    /// The snapshot in force.
-    pub fn current(&self) -> Arc<OrgSnapshot> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
+impl Shared<OrgSnapshot> {
     /// The tree of the snapshot in force.
     pub fn tree(&self) -> Arc<OrgTree> {
         self.current().tree.clone()
-    }
-
-    /// Puts `snapshot` in force, unless a newer one already is.
-    pub fn replace(&self, snapshot: OrgSnapshot) {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if snapshot.version >= current.version {
-            *current = Arc::new(snapshot);
-        }
     }
 }
 

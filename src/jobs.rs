@@ -524,7 +524,7 @@ mod tests {
             Arc::new(crate::directory_log::SharedOrg::new(
                 crate::directory_log::demo_snapshot().expect("demo"),
             )),
-            Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
+            Arc::new(crate::rules_log::shared_base().expect("rules")),
             directory,
             clock.clone(),
         ));

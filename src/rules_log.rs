@@ -3,10 +3,9 @@
 //! in force from the moment each is recorded. Version 1 is the compiled-in base of
 //! `fixtures/calendar.json` and `fixtures/deadline-policy.json`.
 
-use std::sync::{Arc, RwLock};
-
 use crate::app::codec::DecodeError;
 use crate::app::envelope;
+use crate::app::shared::{Shared, Versioned};
 use crate::store::{EventStore, NewEvent, RecordedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use domain::rules::{Rules, RulesEvent};
@@ -91,42 +90,20 @@ impl RulesSnapshot {
 }
 
 /// The rules every part of the service reads, replaced whole after each change.
-#[derive(Debug)]
-pub struct SharedRules {
-    current: RwLock<Arc<RulesSnapshot>>,
+pub type SharedRules = Shared<RulesSnapshot>;
+
+impl Versioned for RulesSnapshot {
+    fn stream_version(&self) -> u64 {
+        self.stream_version
+    }
 }
 
-impl SharedRules {
-    /// Shared from `snapshot` on.
-    pub fn new(snapshot: RulesSnapshot) -> Self {
-        Self {
-            current: RwLock::new(Arc::new(snapshot)),
-        }
-    }
-
-    /// Only the base (tests, tools working without a store's rules).
-    ///
-    /// # Errors
-    /// As [`base`].
-    pub fn base() -> anyhow::Result<Self> {
-        Ok(Self::new(RulesSnapshot::fold(base()?, &[])))
-    }
-
-    /// The rules now.
-    pub fn current(&self) -> Arc<RulesSnapshot> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Puts `snapshot` in force, unless a newer one already is.
-    pub fn replace(&self, snapshot: RulesSnapshot) {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if snapshot.stream_version >= current.stream_version {
-            *current = Arc::new(snapshot);
-        }
-    }
+/// Only the base (tests, tools working without a store's rules).
+///
+/// # Errors
+/// As [`base`].
+pub fn shared_base() -> anyhow::Result<SharedRules> {
+    Ok(Shared::new(RulesSnapshot::fold(base()?, &[])))
 }
 
 /// The recorded rules of `store` on the base.

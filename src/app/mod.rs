@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod failure;
 pub mod params;
 pub mod rules;
+pub mod shared;
 mod state;
 pub mod verbs;
 pub mod views;

@@ -101,7 +101,7 @@ fn world() -> World {
         Arc::new(crate::directory_log::SharedOrg::new(
             crate::directory_log::demo_snapshot().expect("demo"),
         )),
-        Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
+        Arc::new(crate::rules_log::shared_base().expect("rules")),
         directory,
         Arc::new(FixedClock),
     );
@@ -223,7 +223,7 @@ fn world_on(w: &World) -> App {
         Arc::new(crate::directory_log::SharedOrg::new(
             crate::directory_log::demo_snapshot().expect("demo"),
         )),
-        Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
+        Arc::new(crate::rules_log::shared_base().expect("rules")),
         directory,
         Arc::new(FixedClock),
     )

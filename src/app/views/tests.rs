@@ -71,7 +71,7 @@ async fn world() -> World {
         Arc::new(crate::directory_log::SharedOrg::new(
             crate::directory_log::demo_snapshot().expect("demo"),
         )),
-        Arc::new(crate::rules_log::SharedRules::base().expect("rules")),
+        Arc::new(crate::rules_log::shared_base().expect("rules")),
         directory,
         clock.clone(),
     ));
