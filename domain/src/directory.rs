@@ -275,6 +275,30 @@ pub enum DirectoryError {
 }
 
 impl DirectoryError {
+    /// [`DirectoryError::message`] with the unit it names by its name in `directory`
+    /// (「兰州市住房和城乡建设局」 rather than 「city.bureau.housing」), as people read it.
+    pub fn message_in(&self, directory: &Directory) -> String {
+        let unit = match self {
+            Self::UnitClosed(id)
+            | Self::KindNotAllowed(id)
+            | Self::IntoOwnSubtree(id)
+            | Self::HasChildren(id)
+            | Self::HasUsers(id)
+            | Self::BadSuccessor(id)
+            | Self::NeedsSuccessor { unit: id, .. } => directory.unit(id),
+            _ => None,
+        };
+        let message = self.message();
+        match unit {
+            Some(unit) => message.replacen(
+                &format!("「{}」", unit.id),
+                &format!("「{}」", unit.name),
+                1,
+            ),
+            None => message,
+        }
+    }
+
     /// The Chinese text shown in place.
     pub fn message(&self) -> String {
         match self {
@@ -802,6 +826,29 @@ fn parents_first(units: Vec<Unit>) -> Vec<Unit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_names_the_unit_by_its_name() {
+        let directory = Directory::new(
+            vec![Unit {
+                id: UnitId::new("city"),
+                name: "市热线中心".into(),
+                level: UnitKind::HotlineCentre.level(),
+                kind: UnitKind::HotlineCentre,
+                parent_id: None,
+            }],
+            Vec::new(),
+        )
+        .expect("directory");
+        let error = DirectoryError::HasUsers(UnitId::new("city"));
+        assert_eq!(
+            error.message_in(&directory),
+            "单位「市热线中心」还有在用的账号，请先调整或停用"
+        );
+        // A unit it does not know keeps its id.
+        let error = DirectoryError::HasUsers(UnitId::new("x"));
+        assert_eq!(error.message_in(&directory), error.message());
+    }
     use crate::org::Level;
 
     fn unit(id: &str, name: &str, kind: UnitKind, parent: Option<&str>) -> Unit {

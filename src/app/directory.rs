@@ -23,6 +23,8 @@ pub enum DirectoryChangeError {
         index: usize,
         /// The rule.
         error: DirectoryError,
+        /// Its message with the units named by name.
+        title: String,
     },
     /// Nothing to do: no commands, or none that changes anything.
     #[error("no change")]
@@ -71,8 +73,13 @@ impl App {
         let mut directory = before.directory.clone();
         let mut events: Vec<DirectoryEvent> = Vec::new();
         for (index, command) in commands.iter().enumerate() {
-            let decided = decide(&directory, actor, open_cases, command)
-                .map_err(|error| DirectoryChangeError::Refused { index, error })?;
+            let decided = decide(&directory, actor, open_cases, command).map_err(|error| {
+                DirectoryChangeError::Refused {
+                    index,
+                    title: error.message_in(&directory),
+                    error,
+                }
+            })?;
             for event in decided {
                 directory = evolve(directory, &event);
                 events.push(event);

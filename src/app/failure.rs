@@ -458,7 +458,11 @@ impl From<super::directory::DirectoryChangeError> for Failure {
         use super::directory::DirectoryChangeError as E;
         use domain::directory::DirectoryError as D;
         match err {
-            E::Refused { index, error } => {
+            E::Refused {
+                index,
+                error,
+                title,
+            } => {
                 let (status, code) = match &error {
                     D::NotAdmin => (403, "role_not_allowed"),
                     D::OutsideDistrict(_) => (403, "outside_district"),
@@ -486,7 +490,7 @@ impl From<super::directory::DirectoryChangeError> for Failure {
                 Failure::Refused {
                     status,
                     code,
-                    title: error.message(),
+                    title,
                     detail: if index == 0 {
                         error.to_string()
                     } else {
