@@ -258,6 +258,13 @@ impl Projector {
                 });
             }
             entry.case = evolve(std::mem::take(&mut entry.case), &ev.event);
+            // A hand-over (机构调整移交) gives a case's assignments to another unit: its scope
+            // and touch rows are written again for the units it now has (the closed unit's
+            // stay; nobody works there any more).
+            if matches!(ev.event.body, domain::EventBody::HandedOver { .. }) {
+                entry.n_scope_written = 0;
+                entry.scope_facts = None;
+            }
             if dirty_set.insert(ev.stream.clone()) {
                 dirty.push((ev.stream.clone(), ev.position));
             } else if let Some(d) = dirty.iter_mut().find(|d| d.0 == ev.stream) {

@@ -2456,3 +2456,36 @@ fn the_kept_overdue_counts_are_the_daily_reports_of_the_scan_at_every_day_end_an
         );
     }
 }
+
+#[test]
+fn a_case_handed_over_to_a_successor_is_in_the_successor_s_lists() {
+    let mut log = Log::default();
+    log.create("C1", "d.xigu.s02.c01", "13800000001", false);
+    log.run(
+        "dispatcher",
+        "C1",
+        monday(1),
+        transfer("city.bureau.housing", &[]),
+    );
+    log.run("housing_handler", "C1", monday(2), Command::Receive);
+    log.run(
+        "admin",
+        "C1",
+        monday(3),
+        Command::HandOver {
+            from_unit_id: UnitId::new("city.bureau.housing"),
+            to_unit_id: UnitId::new("city.bureau.urban"),
+        },
+    );
+    // One event per batch: the case is cached when its hand-over comes.
+    let (_dir, path) = temp_db();
+    let mut projector =
+        Projector::open(&path, world().org.clone(), world().calendar.clone()).expect("open");
+    project(&mut projector, &log.events, 1);
+    let q = Queries::open(&path).expect("queries");
+    let (scope, identity, _) = as_user("urban_handler");
+    let page = q
+        .cases(&everything(), &scope, &identity, monday(4))
+        .expect("query");
+    assert_eq!(ids(&page), ["C1"]);
+}

@@ -173,7 +173,8 @@ async fn change(
         .await?;
     Ok(DirectoryChangeResponse {
         version: done.snapshot.version,
-        position: done.snapshot.position,
+        // After a close, its hand-over's case events too (read-your-writes covers them).
+        position: done.snapshot.position.max(app.store.head().0),
         initial_password,
     })
 }
