@@ -6,7 +6,7 @@
 //! test's [`ReadSide::catch_up`] and the follower never apply the same batch twice) and a
 //! read-only connection for queries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -231,6 +231,90 @@ impl ReadSide {
         self.apply_sourced(events, up_to).await
     }
 
+    /// Writes the next rows with the tree in force; when a unit moved under another parent
+    /// since the last batch, the cases with a part below it are scoped anew first.
+    async fn adopt_tree(
+        &self,
+        mut projector: Projector,
+    ) -> Result<Projector, (Option<Projector>, anyhow::Error)> {
+        let tree = self.org.tree();
+        if Arc::ptr_eq(projector.org(), &tree) {
+            return Ok(projector);
+        }
+        let moved = moved_units(projector.org(), &tree);
+        if !moved.is_empty() {
+            projector = self.rescope(projector, tree.clone(), &moved).await?;
+        }
+        projector.set_org(tree);
+        Ok(projector)
+    }
+
+    /// Takes the directory's tree in force now (after a change the App recorded), so a read
+    /// that follows the change sees its cases scoped by it.
+    ///
+    /// # Errors
+    /// Store, decode and read-database failures (the next batch tries again).
+    pub async fn follow_tree(&self) -> anyhow::Result<()> {
+        let mut guard = self.projector.lock().await;
+        let projector = guard.take().context("projector lost by a panicked batch")?;
+        match self.adopt_tree(projector).await {
+            Ok(projector) => {
+                *guard = Some(projector);
+                Ok(())
+            }
+            Err((projector, err)) => {
+                *guard = projector;
+                Err(err)
+            }
+        }
+    }
+
+    /// [`Projector::rescope`] of the cases with a part at `moved`, their histories read
+    /// from the store. On failure the projector is given back (or lost, if its thread
+    /// panicked) with the error.
+    async fn rescope(
+        &self,
+        projector: Projector,
+        tree: Arc<domain::org::OrgTree>,
+        moved: &[String],
+    ) -> Result<Projector, (Option<Projector>, anyhow::Error)> {
+        let streams = match projector.streams_touching(moved) {
+            Ok(streams) => streams,
+            Err(err) => return Err((Some(projector), err.into())),
+        };
+        let mut history = HashMap::new();
+        for stream in &streams {
+            let stored = match self.store.read_stream(stream, 1).await {
+                Ok(stored) => stored,
+                Err(err) => return Err((Some(projector), err.into())),
+            };
+            match sourced(stored.iter()) {
+                Ok(events) => {
+                    history.insert(stream.clone(), events);
+                }
+                Err(err) => return Err((Some(projector), err)),
+            }
+        }
+        let n = streams.len();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut projector = projector;
+            let res = projector.rescope(tree, &streams, &history);
+            (projector, res)
+        })
+        .await;
+        match done {
+            Ok((projector, Ok(()))) => {
+                tracing::info!(cases = n, "re-scoped the cases of moved units");
+                Ok(projector)
+            }
+            Ok((projector, Err(err))) => Err((Some(projector), err.into())),
+            Err(err) => Err((
+                None,
+                anyhow::Error::from(err).context("re-scope thread panicked"),
+            )),
+        }
+    }
+
     /// Applies the decoded `events` after the checkpoint and moves it to `up_to`.
     async fn apply_sourced(
         &self,
@@ -268,7 +352,13 @@ impl ReadSide {
                 return Err(e);
             }
         };
-        projector.set_org(self.org.tree());
+        projector = match self.adopt_tree(projector).await {
+            Ok(p) => p,
+            Err((p, err)) => {
+                *guard = p;
+                return Err(err);
+            }
+        };
         let (projector, res) = tokio::task::spawn_blocking(move || {
             let res = projector.apply(&events, &history, up_to);
             (projector, res)
@@ -534,6 +624,34 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// The units whose place in the tree differs between `old` and `new` (moved under another
+/// parent, or below one that was), by id.
+fn moved_units(old: &domain::org::OrgTree, new: &domain::org::OrgTree) -> Vec<String> {
+    let parent_changed: HashSet<&domain::org::UnitId> = new
+        .units()
+        .iter()
+        .filter(|u| {
+            old.get(&u.id)
+                .is_some_and(|before| before.parent_id != u.parent_id)
+        })
+        .map(|u| &u.id)
+        .collect();
+    if parent_changed.is_empty() {
+        return Vec::new();
+    }
+    new.units()
+        .iter()
+        .filter(|u| {
+            parent_changed.contains(&u.id)
+                || new
+                    .ancestors(&u.id)
+                    .iter()
+                    .any(|a| parent_changed.contains(&a.id))
+        })
+        .map(|u| u.id.to_string())
+        .collect()
 }
 
 #[cfg(test)]

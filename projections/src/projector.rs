@@ -133,6 +133,116 @@ impl Projector {
         }
     }
 
+    /// The tree rows are written with now.
+    pub fn org(&self) -> &Arc<OrgTree> {
+        &self.org
+    }
+
+    /// The cases with a part at any of `units` (an assignment there, ever), by stream: those
+    /// whose scope a move of the units changes.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn streams_touching(&self, units: &[String]) -> Result<Vec<String>, ProjectionError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT case_id FROM case_touch WHERE unit_id = ?1")?;
+        let mut out = HashSet::new();
+        for unit in units {
+            for id in stmt.query_map([unit], |r| r.get::<_, String>(0))? {
+                out.insert(format!("{}{}", domain::case::STREAM_PREFIX, id?));
+            }
+        }
+        let mut out: Vec<String> = out.into_iter().collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Puts `org` in force and writes the scope of `streams` (the cases a move touched) again
+    /// under it: the keys the old tree gave them are deleted first, so a district a street
+    /// left no longer sees its cases and the district it joined does. `history` holds the
+    /// events of the streams not in the cache.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Sqlite`].
+    pub fn rescope(
+        &mut self,
+        org: Arc<OrgTree>,
+        streams: &[String],
+        history: &HashMap<String, Vec<SourcedEvent>>,
+    ) -> Result<(), ProjectionError> {
+        let old = self.org.clone();
+        self.set_org(org);
+        let res = self.rescope_inner(&old, streams, history);
+        if res.is_err() {
+            self.cache.clear();
+        }
+        res
+    }
+
+    fn rescope_inner(
+        &mut self,
+        old: &OrgTree,
+        streams: &[String],
+        history: &HashMap<String, Vec<SourcedEvent>>,
+    ) -> Result<(), ProjectionError> {
+        let tx = self.conn.transaction()?;
+        for stream in streams {
+            if !self.cache.contains_key(stream) {
+                let Some(events) = history.get(stream) else {
+                    continue;
+                };
+                let case = events
+                    .iter()
+                    .fold(Case::default(), |case, ev| evolve(case, &ev.event));
+                self.cache.insert(
+                    stream.clone(),
+                    Entry {
+                        case,
+                        n_scope_written: 0,
+                        scope_facts: None,
+                        may_have_side_rows: true,
+                        kpi: None,
+                        overdue: None,
+                    },
+                );
+            }
+            let Some(entry) = self.cache.get_mut(stream) else {
+                continue;
+            };
+            let Some(row) = CaseRow::of(&entry.case, old) else {
+                continue;
+            };
+            let created_at = row.scope_facts().created_at;
+            {
+                let mut delete = tx.prepare_cached(
+                    "DELETE FROM case_scope WHERE unit_id = ?1 AND created_at = ?2 AND case_id = ?3",
+                )?;
+                for key in visibility_keys(&entry.case, old) {
+                    delete.execute(params![key, created_at, row.case_id])?;
+                }
+            }
+            let position: i64 = tx.query_row(
+                "SELECT position FROM case_list WHERE case_id = ?1",
+                [&row.case_id],
+                |r| r.get(0),
+            )?;
+            entry.n_scope_written = 0;
+            entry.scope_facts = None;
+            entry.may_have_side_rows = true;
+            write_case(
+                &tx,
+                &self.org,
+                &self.groups,
+                &self.calendar,
+                entry,
+                position.max(0) as u64,
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Drops every read model and its checkpoint: the next batches rebuild from position 0.
     ///
     /// # Errors

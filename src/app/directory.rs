@@ -147,6 +147,11 @@ impl super::AppState {
         let done = self
             .change_directory(actor, commands, &open_cases, initial_password)
             .await?;
+        // The read models take the new tree now (a move re-scopes the cases below the moved
+        // unit), so what the caller reads next is in line with the change.
+        if let Err(err) = self.read.follow_tree().await {
+            tracing::warn!(error = %format!("{err:#}"), "the read models did not take the new tree yet; the next batch does");
+        }
         for recorded in &done.events {
             if let DirectoryEvent::UnitClosed {
                 id,

@@ -418,3 +418,68 @@ async fn closing_a_unit_hands_its_open_case_to_the_successor_with_its_deadlines(
         "{units}"
     );
 }
+
+async fn listed(app: &TestApp, token: &str, id: &str, position: u64) -> bool {
+    let list = json_ok(
+        app.get(
+            Some(token),
+            &format!("/api/v1/cases?per_page=100&min_position={position}"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|i| i["id"] == id)
+}
+
+#[tokio::test]
+async fn a_street_moved_to_another_district_takes_its_cases_out_of_the_old_district_s_lists() {
+    let app = TestApp::spawn().await;
+    let admin = app.login("admin").await;
+    let op = app.login("operator").await;
+    let dispatcher = app.login("dispatcher").await;
+    let chengguan = app.login("chengguan_dispatcher").await;
+    let qilihe = app.login("qilihe_dispatcher").await;
+    let id = app.accept(&op, "路面塌陷").await;
+    app.ok(
+        &dispatcher,
+        &id,
+        "transfer",
+        &json!({ "lead_unit_id": "d.chengguan", "note": "请处理" }),
+    )
+    .await;
+    app.ok(&chengguan, &id, "receive", &json!({})).await;
+    let sent = app
+        .ok(
+            &chengguan,
+            &id,
+            "transfer",
+            &json!({ "lead_unit_id": "d.chengguan.s01", "note": "请街道处理" }),
+        )
+        .await;
+    assert!(listed(&app, &chengguan, &id, sent.position).await);
+    assert!(!listed(&app, &qilihe, &id, sent.position).await);
+
+    let moved = json_ok(
+        post(
+            &app,
+            &admin,
+            "/api/v1/units/d.chengguan.s01/move",
+            &json!({ "parent_id": "d.qilihe" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    // The read models follow the move before the next batch: the new district finds the
+    // street's case, and the old one keeps only what it handled itself (its own transfer).
+    let position = moved["position"].as_u64().expect("position");
+    assert!(listed(&app, &qilihe, &id, position).await);
+    assert!(listed(&app, &chengguan, &id, position).await);
+    let case = app.case(&qilihe, &id).await;
+    assert_eq!(case["holders"][0]["unit_id"], "d.chengguan.s01");
+}
