@@ -489,8 +489,12 @@ impl Directory {
     }
 
     /// The rows an administrator may change: every unit for a city administrator, the units
-    /// within the district for a district administrator.
-    fn may_manage(&self, actor: &Actor, unit: &UnitId) -> Result<(), DirectoryError> {
+    /// within the district for a district administrator. Public so that a page lists only
+    /// what its administrator manages.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotAdmin`], [`DirectoryError::OutsideDistrict`].
+    pub fn may_manage(&self, actor: &Actor, unit: &UnitId) -> Result<(), DirectoryError> {
         if !actor.has(Role::Admin) {
             return Err(DirectoryError::NotAdmin);
         }

@@ -22,6 +22,8 @@
 //! - `oversight`: 督办 at `/oversight` (the overdue board, supervising one or several
 //!   cases) and 分管 at `/oversight/leader` (the leader's cases, 批示 inline).
 //! - `reports`: 统计 at `/reports/kpi` (with `.csv`) and `/reports/daily` (with `.csv`).
+//! - `admin`: 系统管理 for administrators: 机构 `/admin/units`, 人员 `/admin/users` (with the
+//!   login locks), 规则 `/admin/rules`, 审计 `/admin/audit`.
 //!
 //! # Invariants
 //! - Every state-changing request carries the session's CSRF token (form field or
@@ -29,6 +31,7 @@
 //! - Nothing here imports `crate::http`.
 
 mod account;
+mod admin;
 mod assets;
 mod case;
 mod intake;
@@ -103,6 +106,14 @@ pub fn router() -> Router<AppState> {
         .route("/reports/kpi.csv", get(reports::kpi_csv))
         .route("/reports/daily", get(reports::daily))
         .route("/reports/daily.csv", get(reports::daily_csv))
+        .route(
+            "/admin",
+            get(|| async { axum::response::Redirect::to("/admin/units") }),
+        )
+        .route("/admin/units", get(admin::units).post(admin::units_act))
+        .route("/admin/users", get(admin::users).post(admin::users_act))
+        .route("/admin/rules", get(admin::rules).post(admin::rules_act))
+        .route("/admin/audit", get(admin::audit))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
@@ -144,6 +155,8 @@ pub struct Who {
     pub leader: bool,
     /// Shows 统计 (KPIs and the daily report): `Actor::may_read_daily_report`.
     pub reports: bool,
+    /// Shows 系统管理: an administrator.
+    pub admin: bool,
 }
 
 impl Layout {
@@ -177,6 +190,7 @@ fn who(state: &AppState, user: &User) -> Who {
         oversight: crate::app::views::may_read_board(&actor),
         leader: actor.has(domain::roles::Role::Leader),
         reports: actor.may_read_daily_report(),
+        admin: actor.has(domain::roles::Role::Admin),
         name: user.display_name.clone(),
         unit: state
             .org()

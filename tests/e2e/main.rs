@@ -9,6 +9,7 @@ mod any_city;
 mod backup;
 mod bad_input;
 mod browser;
+mod browser_admin;
 mod browser_case;
 mod browser_intake;
 mod browser_oversight;
