@@ -223,46 +223,15 @@ fn resolve_unit(snapshot: &OrgSnapshot, text: &str) -> Result<UnitId, String> {
     }
 }
 
-/// Runs one directory change for `user`; the open cases of a unit being closed come from the
-/// read models, brought up to date first.
+/// Runs one directory change for `user` through `AppState::change_directory_now`, as the API
+/// does: a closing unit's open cases are counted on caught-up read models and handed over to
+/// its successor, and a move re-scopes the read models before the page is shown again.
 async fn change(
     state: &AppState,
     user: &User,
     command: DirectoryCommand,
     initial_password: Option<&str>,
 ) -> Result<(), Failure> {
-    let closing = match &command {
-        DirectoryCommand::CloseUnit { id, .. } => Some(id.clone()),
-        _ => None,
-    };
-    let held = match &closing {
-        Some(id) => {
-            let head = state.store.head().0;
-            if !state
-                .read
-                .wait_for(head, std::time::Duration::from_secs(5))
-                .await
-            {
-                return Err(Failure::Unavailable(format!(
-                    "the read models have not reached position {head} yet"
-                )));
-            }
-            let unit = id.to_string();
-            state
-                .read
-                .query(move |q| q.cases_held(&unit))
-                .await
-                .map_err(Failure::Internal)?
-        }
-        None => 0,
-    };
-    let open_cases = |unit: &UnitId| {
-        if closing.as_ref() == Some(unit) {
-            held
-        } else {
-            0
-        }
-    };
     // A change that creates no account still names a password for one found without any:
     // random, so unknown, until reset.
     let password = match initial_password {
@@ -270,7 +239,7 @@ async fn change(
         None => crate::directory::temporary_password().map_err(Failure::Internal)?,
     };
     state
-        .change_directory(&user.actor(), &[command], &open_cases, &password)
+        .change_directory_now(&user.actor(), &[command], &password)
         .await?;
     Ok(())
 }
