@@ -23,8 +23,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::app::codec::DecodeError;
+use crate::app::pipeline::{Aggregate, CommandError, Request};
 use crate::directory::User;
 use crate::index_follower::{IndexFollower, IndexProjection};
+use crate::store::stream::StreamName;
 use crate::store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError};
 
 /// How long a command waits for the index to show its own change.
@@ -138,6 +141,65 @@ pub async fn load_article(
         state = article::evolve(state, &event);
     }
     Ok((state, version))
+}
+
+/// A knowledge-base article (知识库条目) in the command pipeline (stream `kb-{id}`): `None`
+/// before it is drafted.
+#[derive(Debug, Clone, Default)]
+pub struct ArticleState(pub Option<Article>);
+
+/// What the article rules read besides the article: when, who edits, which units exist.
+pub struct ArticleContext<'a> {
+    /// The time of the command.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// The caller as the rules see an editor.
+    pub editor: article::Editor<'a>,
+    /// Whether a unit is in the tree in force.
+    pub unit_exists: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+impl Aggregate for ArticleState {
+    type Id = String;
+    type Command = ArticleCommand;
+    type Event = ArticleEvent;
+    type Error = KbError;
+    type Context<'a> = ArticleContext<'a>;
+
+    fn stream(id: &String) -> StreamName {
+        StreamName::Article(id.clone())
+    }
+
+    fn decide(
+        &self,
+        command: &ArticleCommand,
+        ctx: &ArticleContext<'_>,
+    ) -> Result<Vec<ArticleEvent>, KbError> {
+        article::decide(
+            self.0.as_ref(),
+            command,
+            ctx.now,
+            &ctx.editor,
+            ctx.unit_exists,
+        )
+        .map_err(|err| match err {
+            ArticleError::NotEditor => KbError::Forbidden,
+            ArticleError::UnknownUnit(unit) => KbError::UnknownUnit(unit),
+            other => KbError::Article(other),
+        })
+    }
+
+    fn evolve(self, event: &ArticleEvent) -> Self {
+        ArticleState(article::evolve(self.0, event))
+    }
+
+    fn encode(event: &ArticleEvent, event_id: Uuid, request: Option<&str>) -> NewEvent {
+        encode(event, event_id, request)
+    }
+
+    fn decode(record: &RecordedEvent) -> Result<ArticleEvent, DecodeError> {
+        projection::decode_article_event(&record.data)
+            .map_err(|e| crate::app::envelope::json_error(record, e))
+    }
 }
 
 /// An article with what the projection knows of it.
@@ -454,7 +516,6 @@ impl Kb {
         idempotency_key: Option<&str>,
     ) -> Result<Written, KbError> {
         check_texts(&command)?;
-        let _key = self.app.lock_key(idempotency_key, &caller.username).await;
         let retry = idempotency_key.map(|key| {
             crate::app::Retry::article(
                 key,
@@ -465,110 +526,54 @@ impl Kb {
                 if_match,
             )
         });
-        if let Some(done) = self.replayed(id, retry.as_ref()).await? {
-            return Ok(done);
-        }
-        let (current, version) = self.load(id).await?;
-        if let Some(expected) = if_match
-            && expected != version
-        {
-            return Err(KbError::Conflict {
-                id: id.to_owned(),
-                expected,
-                actual: version,
-            });
-        }
         // Rights first (over the article as it is and the unit an edit gives it), then the
         // rules: both in `article::decide`.
-        let org = &self.app.org();
+        let org = self.app.org();
         let unit_exists = |unit: &str| org.get(&domain::org::UnitId::new(unit)).is_some();
-        let events = article::decide(
-            current.as_ref(),
-            &command,
-            self.app.now(),
-            &Self::editor(caller),
-            &unit_exists,
-        )
-        .map_err(|err| match err {
-            ArticleError::NotEditor => KbError::Forbidden,
-            ArticleError::UnknownUnit(unit) => KbError::UnknownUnit(unit),
-            other => KbError::Article(other),
-        })?;
-        let after = events.iter().fold(current, article::evolve);
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| match &retry {
-                Some(r) => encode(e, r.event_id(i), Some(r.request())),
-                None => encode(e, Uuid::new_v4(), None),
-            })
-            .collect();
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
+        let ctx = ArticleContext {
+            now: self.app.now(),
+            editor: Self::editor(caller),
+            unit_exists: &unit_exists,
         };
-        let res = match self
+        let id = id.to_owned();
+        let request = Request {
+            id: &id,
+            command: &command,
+            if_match,
+            retry: retry.as_ref(),
+        };
+        let written = self
             .app
-            .store
-            .append(&article::stream_name(id), expected, new_events)
+            .articles
+            .run(request, &ctx)
             .await
-        {
-            Ok(res) => res,
-            Err(StoreError::Conflict { actual, .. }) => {
-                return Err(KbError::Conflict {
-                    id: id.to_owned(),
-                    expected: version,
+            .map_err(|err| match err {
+                CommandError::Refused(err) => err,
+                CommandError::NotFound => KbError::Article(ArticleError::NotFound),
+                CommandError::Conflict { expected, actual } => KbError::Conflict {
+                    id: id.clone(),
+                    expected,
                     actual,
-                });
-            }
-            Err(StoreError::IdMismatch { .. }) => return Err(KbError::KeyReused),
-            Err(err) => return Err(err.into()),
-        };
-        if !self.wait_for(res.position.0, WRITE_VISIBLE_TIMEOUT).await {
+                },
+                CommandError::KeyReused => KbError::KeyReused,
+                CommandError::Store(err) => KbError::Store(err),
+                CommandError::Decode(err) => KbError::Decode(err.position()),
+            })?;
+        if !written.replayed
+            && !self
+                .wait_for(written.position.0, WRITE_VISIBLE_TIMEOUT)
+                .await
+        {
             tracing::warn!(
-                position = res.position.0,
+                position = written.position.0,
                 "search index is behind the store"
             );
         }
         Ok(Written {
-            article: after.ok_or(ArticleError::NotFound)?,
-            stream_version: res.version,
-            position: res.position.0,
+            article: written.state.0.clone().ok_or(ArticleError::NotFound)?,
+            stream_version: written.version,
+            position: written.position.0,
         })
-    }
-
-    /// If the command with this key was recorded, what it answers now; a key reused for
-    /// another request is refused.
-    async fn replayed(
-        &self,
-        id: &str,
-        retry: Option<&crate::app::Retry<'_>>,
-    ) -> Result<Option<Written>, KbError> {
-        let Some(retry) = retry else { return Ok(None) };
-        let Some(first) = self.app.store.find_event(retry.event_id(0)).await? else {
-            return Ok(None);
-        };
-        let request = serde_json::from_str::<serde_json::Value>(&first.metadata)
-            .ok()
-            .and_then(|m| m["request"].as_str().map(str::to_owned));
-        if first.stream != article::stream_name(id) || request.as_deref() != Some(retry.request()) {
-            return Err(KbError::KeyReused);
-        }
-        // The command's last event: its events are appended together, in order.
-        let mut last = first;
-        for i in 1..16 {
-            match self.app.store.find_event(retry.event_id(i)).await? {
-                Some(rec) => last = rec,
-                None => break,
-            }
-        }
-        let (article, _) = self.load(id).await?;
-        Ok(Some(Written {
-            article: article.ok_or(ArticleError::NotFound)?,
-            stream_version: last.version,
-            position: last.position.0,
-        }))
     }
 
     /// A fresh article id.

@@ -165,6 +165,16 @@ impl Rules {
     pub fn versions(&self) -> impl Iterator<Item = &Version> {
         std::iter::once(&self.base).chain(self.later.iter())
     }
+
+    /// The base alone, as before any change was recorded (what a replay of the `rules`
+    /// stream starts from).
+    #[must_use]
+    pub fn base_only(&self) -> Rules {
+        Rules {
+            base: self.base.clone(),
+            later: Vec::new(),
+        }
+    }
 }
 
 /// A change an administrator asks for.

@@ -48,6 +48,15 @@ pub enum DecodeError {
     },
 }
 
+impl DecodeError {
+    /// The global position of the event that does not decode.
+    pub fn position(&self) -> u64 {
+        match self {
+            DecodeError::Json { position, .. } | DecodeError::TooNew { position, .. } => *position,
+        }
+    }
+}
+
 /// Encodes a domain event for the store; `request` is the fingerprint of an idempotent
 /// request, kept so that a key reused for a different request can be refused.
 pub fn encode(event: &Event, event_id: Uuid, request: Option<&str>) -> NewEvent {
@@ -66,11 +75,6 @@ pub fn encode(event: &Event, event_id: Uuid, request: Option<&str>) -> NewEvent 
         data: serde_json::to_string(&event.body).unwrap_or_default(),
         metadata: serde_json::to_string(&meta).unwrap_or_default(),
     }
-}
-
-/// The request fingerprint stored with an event, if it was written by an idempotent request.
-pub fn request_of(rec: &RecordedEvent) -> Option<String> {
-    serde_json::from_str::<Meta>(&rec.metadata).ok()?.request
 }
 
 /// Decodes a stored case event, upcasting older schema versions on read (never rewriting them).

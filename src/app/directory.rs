@@ -4,14 +4,21 @@
 
 use std::sync::Arc;
 
-use domain::directory::{DirectoryCommand, DirectoryError, DirectoryEvent, decide, evolve};
+use chrono::{DateTime, Utc};
+use domain::directory::{
+    Directory, DirectoryCommand, DirectoryError, DirectoryEvent, decide, evolve,
+};
 use domain::org::UnitId;
 use domain::roles::Actor;
+use uuid::Uuid;
 
 use super::App;
+use super::codec::DecodeError;
+use super::envelope::{self, Decoded};
+use super::pipeline::{Aggregate, Request};
 use crate::directory_log::{self, OrgSnapshot, Recorded, SnapshotError};
-use crate::store::stream::DIRECTORY;
-use crate::store::{ExpectedVersion, StoreError};
+use crate::store::stream::{DIRECTORY, StreamName};
+use crate::store::{NewEvent, RecordedEvent, StoreError};
 
 /// Why a directory change did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +60,83 @@ pub struct DirectoryChange {
     pub events: Vec<Recorded>,
 }
 
+/// What directory changes are decided with.
+pub struct DirectoryContext<'a> {
+    /// Who asks.
+    pub actor: &'a Actor,
+    /// The cases a unit holds open (for closing it).
+    pub open_cases: &'a (dyn Fn(&UnitId) -> u64 + Sync),
+    /// When it is recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// The directory (机构与人员) in the command pipeline: the one stream `directory`; a command
+/// is a batch of changes, each decided by `domain::directory` on the directory as the ones
+/// before it left it, recorded in one append (all or none).
+impl Aggregate for Directory {
+    type Id = ();
+    type Command = [DirectoryCommand];
+    type Event = Decoded<DirectoryEvent>;
+    type Error = DirectoryChangeError;
+    type Context<'a> = DirectoryContext<'a>;
+
+    fn stream((): &()) -> StreamName {
+        StreamName::Directory
+    }
+
+    fn decide(
+        &self,
+        commands: &[DirectoryCommand],
+        ctx: &DirectoryContext<'_>,
+    ) -> Result<Vec<Decoded<DirectoryEvent>>, DirectoryChangeError> {
+        let mut directory = self.clone();
+        let mut events = Vec::new();
+        for (index, command) in commands.iter().enumerate() {
+            let decided =
+                decide(&directory, ctx.actor, ctx.open_cases, command).map_err(|error| {
+                    DirectoryChangeError::Refused {
+                        index,
+                        title: error.message_in(&directory),
+                        error,
+                    }
+                })?;
+            for event in decided {
+                directory = evolve(directory, &event);
+                events.push(Decoded {
+                    event,
+                    actor: ctx.actor.username.clone(),
+                    at: ctx.at,
+                });
+            }
+        }
+        if events.is_empty() {
+            return Err(DirectoryChangeError::Empty);
+        }
+        Ok(events)
+    }
+
+    fn evolve(self, event: &Decoded<DirectoryEvent>) -> Self {
+        evolve(self, &event.event)
+    }
+
+    fn encode(event: &Decoded<DirectoryEvent>, event_id: Uuid, request: Option<&str>) -> NewEvent {
+        envelope::identified(
+            directory_log::encode(&event.event, &event.actor, event.at),
+            event_id,
+            request,
+        )
+    }
+
+    fn decode(record: &RecordedEvent) -> Result<Decoded<DirectoryEvent>, DecodeError> {
+        let recorded = directory_log::decode(record)?;
+        Ok(Decoded {
+            event: recorded.event,
+            actor: recorded.actor,
+            at: recorded.at,
+        })
+    }
+}
+
 impl App {
     /// Decides `commands` by `actor` one after the other (each on the directory as the ones
     /// before it left it) and records them in one append: all or none. `open_cases(unit)`
@@ -70,32 +154,30 @@ impl App {
     ) -> Result<DirectoryChange, DirectoryChangeError> {
         let _one_at_a_time = self.directory_writes.lock().await;
         let before = self.orgs.current();
-        let mut directory = before.directory.clone();
-        let mut events: Vec<DirectoryEvent> = Vec::new();
-        for (index, command) in commands.iter().enumerate() {
-            let decided = decide(&directory, actor, open_cases, command).map_err(|error| {
-                DirectoryChangeError::Refused {
-                    index,
-                    title: error.message_in(&directory),
-                    error,
-                }
-            })?;
-            for event in decided {
-                directory = evolve(directory, &event);
-                events.push(event);
-            }
+        let ctx = DirectoryContext {
+            actor,
+            open_cases,
+            at: self.now(),
+        };
+        let request = Request {
+            id: &(),
+            command: commands,
+            if_match: None,
+            retry: None,
+        };
+        let written = match self.directory_log.run(request, &ctx).await {
+            Ok(written) => written,
+            Err(err) => return Err(err.refusal_or_store(DIRECTORY)?),
+        };
+        let first = written.version + 1 - written.events.len() as u64;
+        if first != before.version + 1 {
+            // Another writer's changes came between: fold everything from the snapshot on.
+            tracing::info!(
+                from = before.version,
+                to = written.version,
+                "the directory moved on behind this process"
+            );
         }
-        if events.is_empty() {
-            return Err(DirectoryChangeError::Empty);
-        }
-        let at = self.now();
-        let new: Vec<_> = events
-            .iter()
-            .map(|event| directory_log::encode(event, &actor.username, at))
-            .collect();
-        self.store
-            .append(DIRECTORY, ExpectedVersion::Exact(before.version), new)
-            .await?;
         // Read back what was appended: the positions are the store's to give.
         let recorded: Vec<Recorded> = self
             .store

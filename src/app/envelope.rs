@@ -41,7 +41,21 @@ pub fn encode<E: Serialize>(
     }
 }
 
-/// A stored event read back with who and when.
+/// `new` with the id the pipeline gives it and, for a command sent with an idempotency key,
+/// the request's fingerprint in its metadata (`request`, as every codec keeps it).
+pub fn identified(mut new: NewEvent, event_id: Uuid, request: Option<&str>) -> NewEvent {
+    new.event_id = event_id;
+    if let Some(request) = request
+        && let Ok(mut meta) = serde_json::from_str::<serde_json::Value>(&new.metadata)
+    {
+        meta["request"] = serde_json::Value::from(request);
+        new.metadata = meta.to_string();
+    }
+    new
+}
+
+/// A stored event read back with who and when; also an event decided by an aggregate of this
+/// envelope, with who and when it is recorded as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded<E> {
     /// The event.

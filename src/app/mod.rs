@@ -6,6 +6,7 @@ pub mod directory;
 pub mod envelope;
 pub mod failure;
 pub mod params;
+pub mod pipeline;
 pub mod rules;
 pub mod shared;
 mod state;
@@ -32,8 +33,10 @@ use crate::directory::Directory;
 use crate::directory_log::SharedOrg;
 use crate::rules_log::SharedRules;
 use crate::store::stream::StreamName;
-use crate::store::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError};
+use crate::store::{EventStore, NewEvent, Position, RecordedEvent, StoreError};
 use codec::{DecodeError, decode, encode};
+pub use pipeline::Retry;
+use pipeline::{Aggregate, CommandError, CommandService, KeyLocks, Request};
 
 /// Where time comes from; tests inject a fixed clock.
 pub trait Clock: Send + Sync {
@@ -158,16 +161,22 @@ pub struct App {
     /// Users and sessions.
     pub directory: Directory,
     clock: Arc<dyn Clock>,
-    /// Case states by id. Every append goes through this process, so after a successful append
-    /// the cache holds the newest state; a racing writer loses on the store's version check.
-    cache: Mutex<HashMap<CaseId, Arc<Case>>>,
+    /// The idempotency keys in flight, shared by every pipeline.
+    keys: Arc<KeyLocks>,
+    /// The command pipeline of cases, with their cache.
+    cases: CommandService<Case>,
+    /// The pipeline of identity views (appended, never read before).
+    views: CommandService<IdentityViews>,
+    /// The pipeline of knowledge-base articles.
+    pub(crate) articles: CommandService<crate::kb::ArticleState>,
+    /// The pipeline of the directory's one stream.
+    pub(crate) directory_log: CommandService<domain::directory::Directory>,
+    /// The pipeline of the rules' one stream.
+    pub(crate) rules_log: CommandService<domain::rules::Rules>,
     /// Master case → its merged duplicates (并单), for closing them with the master.
     duplicates: Mutex<HashMap<CaseId, Vec<CaseId>>>,
     /// The day's case numbers: the next one and those given back by failed appends.
     next_number: tokio::sync::Mutex<Option<CaseNumbers>>,
-    /// One lock per (user, idempotency key) in flight: copies of a retried command run one
-    /// after the other, so the later ones find the first one's events and return its answer.
-    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each (user, case) identity view was last recorded: a view is recorded once per
     /// [`IDENTITY_VIEW_WINDOW`], not once per read.
     recorded_views: Mutex<HashMap<(String, CaseId), DateTime<Utc>>>,
@@ -197,6 +206,9 @@ struct CaseNumbers {
 /// Cases held in the cache before it is emptied (a crude bound on memory).
 const CACHE_LIMIT: usize = 200_000;
 
+/// Articles held in the cache before it is emptied.
+const ARTICLE_CACHE_LIMIT: usize = 10_000;
+
 /// China Standard Time; no daylight saving since 1991.
 pub fn shanghai() -> FixedOffset {
     // 8 hours is within the valid range of a fixed offset.
@@ -218,29 +230,15 @@ pub fn zh_time(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// What identifies a command sent with an `Idempotency-Key`: its events get ids derived from
-/// the key, so a retry finds them, and carry a fingerprint of the request, so a key reused for
-/// another request is refused.
-pub struct Retry<'a> {
-    /// The client's key.
-    key: &'a str,
-    /// `create`, or the case and the verb.
-    scope: String,
-    /// Who sent it (keys are per user).
-    username: &'a str,
-    /// A fingerprint of the request itself, to refuse a key reused for another request.
-    request: String,
-}
-
 impl<'a> Retry<'a> {
     /// A `create` (受理) sent by `username` with `key`.
     pub fn create(key: &'a str, username: &'a str, intake: &Intake, submit: bool) -> Self {
-        Retry {
+        Retry::new(
             key,
-            scope: "create".into(),
             username,
-            request: fingerprint(&format!("{intake:?}{submit}")),
-        }
+            "create".into(),
+            &format!("{intake:?}{submit}"),
+        )
     }
 
     /// A command on case `case_id` sent by `username` with `key` (and `If-Match`, if any).
@@ -251,12 +249,12 @@ impl<'a> Retry<'a> {
         cmd: &Command,
         if_match: Option<u64>,
     ) -> Self {
-        Retry {
+        Retry::new(
             key,
-            scope: format!("{}\n{}", case_id, cmd.name()),
             username,
-            request: fingerprint(&format!("{}{if_match:?}", request_text(cmd))),
-        }
+            format!("{}\n{}", case_id, cmd.name()),
+            &format!("{}{if_match:?}", request_text(cmd)),
+        )
     }
 
     /// A command on knowledge-base article `article_id` sent by `username` with `key` (and
@@ -269,29 +267,11 @@ impl<'a> Retry<'a> {
         request: &str,
         if_match: Option<u64>,
     ) -> Self {
-        Retry {
+        Retry::new(
             key,
-            scope: format!("kb\n{article_id}\n{verb}"),
             username,
-            request: fingerprint(&format!("{request}{if_match:?}")),
-        }
-    }
-
-    /// The fingerprint of the request, stored with its events.
-    pub fn request(&self) -> &str {
-        &self.request
-    }
-
-    /// An id derived from the key alone (for a resource the client did not name).
-    pub fn derived_id(key: &str, username: &str) -> Uuid {
-        Uuid::new_v5(&ID_NAMESPACE, format!("{username}\n{key}\nid").as_bytes())
-    }
-
-    /// The id of the command's `i`th event.
-    pub fn event_id(&self, i: usize) -> Uuid {
-        Uuid::new_v5(
-            &ID_NAMESPACE,
-            format!("{}\n{}\n{}\n{i}", self.username, self.key, self.scope).as_bytes(),
+            format!("kb\n{article_id}\n{verb}"),
+            &format!("{request}{if_match:?}"),
         )
     }
 }
@@ -309,7 +289,7 @@ pub fn encode_events(
         .enumerate()
         .map(|(i, e)| {
             let event_id = retry.map_or_else(&mut random_id, |r| r.event_id(i));
-            encode(e, event_id, retry.map(|r| r.request.as_str()))
+            encode(e, event_id, retry.map(Retry::request))
         })
         .collect()
 }
@@ -343,15 +323,6 @@ fn request_text(cmd: &Command) -> String {
     }
 }
 
-/// A stable fingerprint of a request's content.
-fn fingerprint(text: &str) -> String {
-    Uuid::new_v5(&ID_NAMESPACE, text.as_bytes())
-        .simple()
-        .to_string()
-}
-
-const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d69_6e71_696e_6731_3233_3435_0000_0001);
-
 impl App {
     /// Wires the application.
     pub fn new(
@@ -361,6 +332,18 @@ impl App {
         directory: Directory,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let keys = Arc::new(KeyLocks::default());
+        let service = |limit| (store.clone(), keys.clone(), limit);
+        let (s, k, l) = service(CACHE_LIMIT);
+        let cases = CommandService::new(s, k, Case::default(), l);
+        let (s, k, l) = service(0);
+        let views = CommandService::new(s, k, IdentityViews, l);
+        let (s, k, l) = service(ARTICLE_CACHE_LIMIT);
+        let articles = CommandService::new(s, k, crate::kb::ArticleState::default(), l);
+        let (s, k, l) = service(1);
+        let directory_log = CommandService::new(s, k, domain::directory::Directory::default(), l);
+        let (s, k, l) = service(1);
+        let rules_log = CommandService::new(s, k, rules.current().rules.base_only(), l);
         Self {
             store,
             orgs,
@@ -369,10 +352,14 @@ impl App {
             rules_writes: tokio::sync::Mutex::new(()),
             directory,
             clock,
-            cache: Mutex::new(HashMap::new()),
+            keys,
+            cases,
+            views,
+            articles,
+            directory_log,
+            rules_log,
             duplicates: Mutex::new(HashMap::new()),
             next_number: tokio::sync::Mutex::new(None),
-            keys: Mutex::new(HashMap::new()),
             recorded_views: Mutex::new(HashMap::new()),
         }
     }
@@ -467,44 +454,17 @@ impl App {
             .unwrap_or_default()
     }
 
-    fn cached(&self, id: &CaseId) -> Option<Arc<Case>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-    }
-
-    fn remember(&self, id: &CaseId, case: Case) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        match cache.get(id) {
-            Some(old) if old.version() >= case.version() => {}
-            _ => {
-                cache.insert(id.clone(), Arc::new(case));
-            }
-        }
-    }
-
     /// The current state of a case (from the cache, else replayed from its stream).
     ///
     /// # Errors
     /// Store and decode failures; a missing case is `Case::default()` (stage `New`).
     pub async fn case(&self, id: &CaseId) -> Result<Arc<Case>, AppError> {
-        if let Some(case) = self.cached(id) {
-            return Ok(case);
-        }
-        let records = self.store.read_stream(&id.stream(), 1).await?;
-        let mut case = Case::default();
-        for rec in &records {
-            case = evolve(case, &decode(rec)?);
-        }
-        if case.version() > 0 {
-            self.remember(id, case.clone());
-        }
-        Ok(Arc::new(case))
+        Ok(self
+            .cases
+            .load(id)
+            .await
+            .map_err(|e| case_error(e, id.as_str()))?
+            .state)
     }
 
     /// A case with its full history, for display.
@@ -545,53 +505,6 @@ impl App {
         }
     }
 
-    /// Serialises the copies of a command that carry the same idempotency key.
-    pub(crate) async fn lock_key(
-        &self,
-        key: Option<&str>,
-        username: &str,
-    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        let key = key?;
-        let lock = {
-            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            if keys.len() > 10_000 {
-                // Forget the keys nobody holds.
-                keys.retain(|_, lock| Arc::strong_count(lock) > 1);
-            }
-            keys.entry(format!("{username}\n{key}"))
-                .or_default()
-                .clone()
-        };
-        Some(lock.lock_owned().await)
-    }
-
-    /// If a command with this idempotency key already ran, what it returned; a key reused for
-    /// a different request is refused.
-    async fn replayed(&self, retry: Option<&Retry<'_>>) -> Result<Option<Outcome>, AppError> {
-        let Some(retry) = retry else { return Ok(None) };
-        let mut last: Option<RecordedEvent> = None;
-        for i in 0..16 {
-            match self.store.find_event(retry.event_id(i)).await? {
-                Some(rec) => {
-                    if i == 0 && codec::request_of(&rec).as_deref() != Some(retry.request.as_str())
-                    {
-                        return Err(AppError::KeyReused);
-                    }
-                    last = Some(rec);
-                }
-                None => break,
-            }
-        }
-        Ok(last.and_then(|rec| {
-            let id = StreamName::case_id(&rec.stream)?;
-            Some(Outcome {
-                id,
-                version: rec.version,
-                position: rec.position,
-            })
-        }))
-    }
-
     /// 受理: creates a case (draft or submitted) under a new case number.
     ///
     /// # Errors
@@ -604,59 +517,68 @@ impl App {
         submit: bool,
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
-        let _key = self.lock_key(idempotency_key, &actor.username).await;
         let retry = idempotency_key.map(|key| Retry::create(key, &actor.username, &intake, submit));
-        if let Some(done) = self.replayed(retry.as_ref()).await? {
-            return Ok(done);
+        let _key = self.keys.lock(retry.as_ref()).await;
+        if let Some(done) = self
+            .cases
+            .replayed(retry.as_ref())
+            .await
+            .map_err(|e| case_error(e, "create"))?
+        {
+            let Some(id) = StreamName::case_id(&done.stream) else {
+                return Err(AppError::KeyReused);
+            };
+            return Ok(Outcome {
+                id,
+                version: done.version,
+                position: done.position,
+            });
         }
         let now = self.now();
         let org = self.org();
         let rules = self.rules.current();
         let ctx = self.context(actor, &org, rules.rules.in_force(now), now);
-        let decide_as = |case_id: &CaseId| {
-            let cmd = Command::Create {
-                case_id: case_id.clone(),
-                intake: intake.clone(),
-                submit,
-            };
-            decide(&Case::default(), &cmd, &ctx)
+        let command = |case_id: &CaseId| Command::Create {
+            case_id: case_id.clone(),
+            intake: intake.clone(),
+            submit,
         };
         // Validate before numbering: the rules do not look at the number, so a refused intake
         // uses none up (an auditor reads a gap in a day's numbers as a deleted case).
         let day = case_day(now);
-        decide_as(&case_number(&day, 0).map_err(|e| StoreError::Backend(e.to_string()))?)?;
+        decide(
+            &Case::default(),
+            &command(&case_number(&day, 0).map_err(|e| StoreError::Backend(e.to_string()))?),
+            &ctx,
+        )?;
         for _attempt in 0..8 {
             let case_id = self.take_case_number(&day).await?;
-            let events = match decide_as(&case_id) {
-                Ok(events) => events,
-                Err(err) => {
-                    self.give_back_case_number(&day, &case_id).await;
-                    return Err(err.into());
-                }
+            let cmd = command(&case_id);
+            let request = Request {
+                id: &case_id,
+                command: &cmd,
+                if_match: None,
+                retry: retry.as_ref(),
             };
-            match self
-                .append(
-                    &case_id,
-                    &Case::default(),
-                    ExpectedVersion::NoStream,
-                    &events,
-                    retry.as_ref(),
-                )
-                .await
-            {
+            match self.cases.decide_and_append(request, &ctx).await {
                 // The number is taken in the store (another instance, or an append whose
                 // outcome was unknown did happen): count again from the store.
-                Err(AppError::Conflict { .. }) => {
+                Err(CommandError::Conflict { .. } | CommandError::NotFound) => {
                     self.recount_case_numbers().await;
-                    continue;
                 }
                 // The append did not happen or may not have: offer the number again; the
                 // store's own check refuses it if it was stored after all.
                 Err(err) => {
                     self.give_back_case_number(&day, &case_id).await;
-                    return Err(err);
+                    return Err(case_error(err, case_id.as_str()));
                 }
-                Ok(outcome) => return Ok(outcome),
+                Ok(written) => {
+                    return Ok(Outcome {
+                        id: case_id,
+                        version: written.version,
+                        position: written.position,
+                    });
+                }
             }
         }
         Err(AppError::Store(StoreError::Backend(
@@ -744,83 +666,26 @@ impl App {
         if_match: Option<u64>,
         idempotency_key: Option<&str>,
     ) -> Result<Outcome, AppError> {
-        let _key = self.lock_key(idempotency_key, &actor.username).await;
         let retry = idempotency_key
             .map(|key| Retry::command(key, &actor.username, case_id, &cmd, if_match));
-        if let Some(done) = self.replayed(retry.as_ref()).await? {
-            return Ok(done);
-        }
-        let case = self.case(case_id).await?;
-        // Scope before any rule (rule 14): outside it a case answers as an unknown one, so the
-        // verbs tell nobody which cases exist or where they stand.
-        if case.version() == 0 || !domain::identity::may_view_case(actor, &case, &self.org()) {
-            return Err(AppError::NotFound(case_id.to_string()));
-        }
-        if let Some(expected) = if_match
-            && expected != case.version()
-        {
-            return Err(AppError::Conflict {
-                expected,
-                actual: case.version(),
-            });
-        }
         let (org, rules, now) = (self.org(), self.rules.current(), self.now());
-        let events = decide(
-            &case,
-            &cmd,
-            &self.context(actor, &org, rules.rules.in_force(now), now),
-        )?;
-        let outcome = self
-            .append(
-                case_id,
-                &case,
-                ExpectedVersion::Exact(case.version()),
-                &events,
-                retry.as_ref(),
-            )
-            .await?;
-        self.after(case_id, &events).await;
-        Ok(outcome)
-    }
-
-    async fn append(
-        &self,
-        case_id: &CaseId,
-        case: &Case,
-        expected: ExpectedVersion,
-        events: &[Event],
-        retry: Option<&Retry<'_>>,
-    ) -> Result<Outcome, AppError> {
-        let new = encode_events(events, retry, Uuid::new_v4);
-        let res = self.store.append(&case_id.stream(), expected, new).await;
-        let res = match res {
-            Ok(res) => res,
-            Err(StoreError::IdMismatch { .. }) => return Err(AppError::KeyReused),
-            Err(StoreError::Conflict { actual, .. }) => {
-                return Err(AppError::Conflict {
-                    expected: case.version(),
-                    actual,
-                });
-            }
-            Err(e) => return Err(e.into()),
+        let ctx = self.context(actor, &org, rules.rules.in_force(now), now);
+        let request = Request {
+            id: case_id,
+            command: &cmd,
+            if_match,
+            retry: retry.as_ref(),
         };
-        let mut next = case.clone();
-        for e in events {
-            next = evolve(next, e);
-        }
-        // An idempotent replay returns the original result; the state then is what the store has.
-        if next.version() == res.version {
-            self.remember(case_id, next);
-        } else {
-            self.cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(case_id);
-        }
+        let written = self
+            .cases
+            .run(request, &ctx)
+            .await
+            .map_err(|e| case_error(e, case_id.as_str()))?;
+        self.after(case_id, &written.events).await;
         Ok(Outcome {
             id: case_id.clone(),
-            version: res.version,
-            position: res.position,
+            version: written.version,
+            position: written.position,
         })
     }
 
@@ -977,22 +842,18 @@ impl App {
             case_id: case_id.clone(),
             username: actor.username.clone(),
             unit_id: actor.unit_id.clone(),
-            at: None,
+            at: Some(now),
         };
-        let event = crate::store::NewEvent {
-            event_id: Uuid::new_v4(),
-            event_type: "identity_viewed".into(),
-            schema_version: 1,
-            data: serde_json::to_string(&view).unwrap_or_default(),
-            metadata: serde_json::json!({ "at": now }).to_string(),
+        let request = Request {
+            id: case_id,
+            command: &view,
+            if_match: None,
+            retry: None,
         };
-        self.store
-            .append(
-                &StreamName::IdentityViews(case_id.clone()).to_string(),
-                ExpectedVersion::Any,
-                vec![event],
-            )
-            .await?;
+        self.views
+            .run(request, &())
+            .await
+            .map_err(|e| case_error(e.refused_never(), case_id.as_str()))?;
         let mut recorded = self
             .recorded_views
             .lock()
@@ -1017,23 +878,120 @@ impl App {
             .read_stream(&StreamName::IdentityViews(case_id.clone()).to_string(), 1)
             .await?;
         let mut out = Vec::with_capacity(records.len());
-        for rec in records {
-            let mut view: IdentityView = serde_json::from_str(&rec.data).map_err(|e| {
-                AppError::Store(StoreError::Backend(format!(
-                    "identity view {} does not decode: {e}",
-                    rec.position.0
-                )))
-            })?;
-            let meta: serde_json::Value = serde_json::from_str(&rec.metadata).unwrap_or_default();
-            view.at = meta
-                .get("at")
-                .and_then(|v| v.as_str())
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc))
-                .or(Some(rec.recorded_at));
+        for record in &records {
+            let mut view = IdentityViews::decode(record)?;
+            view.at = view.at.or(Some(record.recorded_at));
             out.push(view);
         }
         Ok(out)
+    }
+}
+
+/// A case pipeline's failure as the application's (`id` names the case of a `NotFound`).
+fn case_error(err: CommandError<CaseError>, id: &str) -> AppError {
+    match err {
+        CommandError::Refused(err) => AppError::Domain(err),
+        CommandError::NotFound => AppError::NotFound(id.to_owned()),
+        CommandError::Conflict { expected, actual } => AppError::Conflict { expected, actual },
+        CommandError::KeyReused => AppError::KeyReused,
+        CommandError::Store(err) => AppError::Store(err),
+        CommandError::Decode(err) => AppError::Decode(err),
+    }
+}
+
+/// 工单 (a case) in the command pipeline: its stream `case-{工单编号}`, the flow's rules
+/// (`domain::decide`), and scope before them (rule 14).
+impl Aggregate for Case {
+    type Id = CaseId;
+    type Command = Command;
+    type Event = Event;
+    type Error = CaseError;
+    type Context<'a> = Context<'a>;
+
+    fn stream(id: &CaseId) -> StreamName {
+        StreamName::Case(id.clone())
+    }
+
+    /// Outside the caller's scope a case answers as an unknown one, so the verbs tell nobody
+    /// which cases exist or where they stand. An intake is for a number never used: one in
+    /// the store (taken by another writer) is as good as unknown to it.
+    fn visible(&self, version: u64, command: &Command, ctx: &Context<'_>) -> bool {
+        match command {
+            Command::Create { .. } => version == 0,
+            _ => version > 0 && domain::identity::may_view_case(ctx.actor, self, ctx.org),
+        }
+    }
+
+    fn decide(&self, command: &Command, ctx: &Context<'_>) -> Result<Vec<Event>, CaseError> {
+        decide(self, command, ctx)
+    }
+
+    fn evolve(self, event: &Event) -> Self {
+        evolve(self, event)
+    }
+
+    fn encode(event: &Event, event_id: Uuid, request: Option<&str>) -> NewEvent {
+        encode(event, event_id, request)
+    }
+
+    fn decode(record: &RecordedEvent) -> Result<Event, DecodeError> {
+        decode(record)
+    }
+}
+
+/// The recorded full views of a case's caller (rule 12): stream `identity-views-{工单编号}`,
+/// every view appended as it happens, nothing decided.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdentityViews;
+
+impl Aggregate for IdentityViews {
+    type Id = CaseId;
+    type Command = IdentityView;
+    type Event = IdentityView;
+    type Error = std::convert::Infallible;
+    type Context<'a> = ();
+
+    const APPEND_ONLY: bool = true;
+
+    fn stream(id: &CaseId) -> StreamName {
+        StreamName::IdentityViews(id.clone())
+    }
+
+    fn decide(&self, view: &IdentityView, _ctx: &()) -> Result<Vec<IdentityView>, Self::Error> {
+        Ok(vec![view.clone()])
+    }
+
+    fn evolve(self, _view: &IdentityView) -> Self {
+        self
+    }
+
+    /// The view as data, its time as metadata (`at`).
+    fn encode(view: &IdentityView, event_id: Uuid, _request: Option<&str>) -> NewEvent {
+        let at = view.at;
+        let data = IdentityView {
+            at: None,
+            ..view.clone()
+        };
+        NewEvent {
+            event_id,
+            event_type: "identity_viewed".into(),
+            schema_version: 1,
+            // Plain data with string keys: serialising cannot fail.
+            data: serde_json::to_string(&data).unwrap_or_default(),
+            metadata: serde_json::json!({ "at": at }).to_string(),
+        }
+    }
+
+    fn decode(record: &RecordedEvent) -> Result<IdentityView, DecodeError> {
+        let mut view: IdentityView =
+            serde_json::from_str(&record.data).map_err(|e| envelope::json_error(record, e))?;
+        let meta: serde_json::Value = serde_json::from_str(&record.metadata).unwrap_or_default();
+        view.at = meta
+            .get("at")
+            .and_then(|v| v.as_str())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        Ok(view)
     }
 }
 

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::directory::Directory;
+use crate::store::ExpectedVersion;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AppendResult, Subscription};
 

@@ -7,6 +7,7 @@
 //! | `kb-{id}` | a knowledge-base article ([`knowledge_base::article`]) |
 //! | `identity-views-{工单编号}` | who saw a case's caller in full |
 //! | `directory` | the units and staff ([`domain::directory`]), one stream for the city |
+//! | `rules` | the calendar, office hours and deadline policy ([`domain::rules`]), one stream |
 
 use std::fmt;
 
@@ -20,6 +21,8 @@ pub const ARTICLE_PREFIX: &str = knowledge_base::article::STREAM_PREFIX;
 pub const IDENTITY_VIEWS_PREFIX: &str = "identity-views-";
 /// The one stream of the directory (机构与人员).
 pub const DIRECTORY: &str = "directory";
+/// The one stream of the rules (规则).
+pub const RULES: &str = "rules";
 
 /// What a stream holds, told by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub enum StreamName {
     IdentityViews(CaseId),
     /// The units and staff.
     Directory,
+    /// The calendar, office hours and deadline policy.
+    Rules,
 }
 
 impl StreamName {
@@ -39,6 +44,9 @@ impl StreamName {
     pub fn parse(name: &str) -> Option<Self> {
         if name == DIRECTORY {
             return Some(StreamName::Directory);
+        }
+        if name == RULES {
+            return Some(StreamName::Rules);
         }
         if let Some(id) = name.strip_prefix(IDENTITY_VIEWS_PREFIX) {
             return CaseId::parse(id).ok().map(StreamName::IdentityViews);
@@ -78,6 +86,7 @@ impl fmt::Display for StreamName {
             StreamName::Article(id) => write!(f, "{ARTICLE_PREFIX}{id}"),
             StreamName::IdentityViews(id) => write!(f, "{IDENTITY_VIEWS_PREFIX}{id}"),
             StreamName::Directory => f.write_str(DIRECTORY),
+            StreamName::Rules => f.write_str(RULES),
         }
     }
 }
@@ -94,6 +103,7 @@ mod tests {
             StreamName::Article("water-outage".into()),
             StreamName::IdentityViews(id.clone()),
             StreamName::Directory,
+            StreamName::Rules,
         ] {
             assert_eq!(StreamName::parse(&name.to_string()), Some(name));
         }
