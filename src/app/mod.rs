@@ -563,7 +563,7 @@ impl App {
             match self.cases.decide_and_append(request, &ctx).await {
                 // The number is taken in the store (another instance, or an append whose
                 // outcome was unknown did happen): count again from the store.
-                Err(CommandError::Conflict { .. } | CommandError::NotFound) => {
+                Err(CommandError::Conflict { .. }) => {
                     self.recount_case_numbers().await;
                 }
                 // The append did not happen or may not have: offer the number again; the
@@ -912,14 +912,17 @@ impl Aggregate for Case {
         StreamName::Case(id.clone())
     }
 
+    /// An intake (受理) is for a number never used: it is decided without reading, and a
+    /// number another writer took is a conflict of the append.
+    fn starts_stream(command: &Command) -> bool {
+        matches!(command, Command::Create { .. })
+    }
+
     /// Outside the caller's scope a case answers as an unknown one, so the verbs tell nobody
-    /// which cases exist or where they stand. An intake is for a number never used: one in
-    /// the store (taken by another writer) is as good as unknown to it.
+    /// which cases exist or where they stand.
     fn visible(&self, version: u64, command: &Command, ctx: &Context<'_>) -> bool {
-        match command {
-            Command::Create { .. } => version == 0,
-            _ => version > 0 && domain::identity::may_view_case(ctx.actor, self, ctx.org),
-        }
+        Self::starts_stream(command)
+            || (version > 0 && domain::identity::may_view_case(ctx.actor, self, ctx.org))
     }
 
     fn decide(&self, command: &Command, ctx: &Context<'_>) -> Result<Vec<Event>, CaseError> {

@@ -43,6 +43,13 @@ pub trait Aggregate: Clone + Send + Sync + 'static {
     /// The stream of `id`.
     fn stream(id: &Self::Id) -> StreamName;
 
+    /// Whether `command` starts its stream (an intake under a number never used): decided on
+    /// the initial state without reading the stream, appended only if it does not exist yet
+    /// (a stream that does is a [`CommandError::Conflict`]).
+    fn starts_stream(_command: &Self::Command) -> bool {
+        false
+    }
+
     /// Whether the caller of `ctx` may know this instance exists (scope, rule 14); checked
     /// before `If-Match` and the rules. `version` is 0 for a stream never written.
     fn visible(&self, _version: u64, _command: &Self::Command, _ctx: &Self::Context<'_>) -> bool {
@@ -456,7 +463,7 @@ impl<A: Aggregate> CommandService<A> {
             if_match,
             retry,
         } = request;
-        let loaded = if A::APPEND_ONLY {
+        let loaded = if A::APPEND_ONLY || A::starts_stream(command) {
             Loaded {
                 state: self.initial.clone(),
                 version: 0,
