@@ -854,7 +854,8 @@ pub(crate) mod tests {
     #[test]
     fn lists_longer_than_their_bound_are_refused() {
         let words = |n: usize| (0..n).map(|i| format!("词{i}")).collect::<Vec<_>>();
-        let fields: [(Field, fn(&mut MatterSpec) -> &mut Vec<String>); 3] = [
+        type List = fn(&mut MatterSpec) -> &mut Vec<String>;
+        let fields: [(Field, List); 3] = [
             (Field::Keywords, |m| &mut m.keywords),
             (Field::Generic, |m| &mut m.generic),
             (Field::Context, |m| &mut m.context),
