@@ -1,15 +1,22 @@
-//! 派单目录 in the service: the compiled-in dispatch catalogue
-//! (`fixtures/dispatch-catalogue.json`) and the words of a request, segmented with the
-//! knowledge base's jieba analysis, handed to the pure `domain::routing::suggest`.
+//! 派单目录 in the service: the dispatch catalogue and the words of a request, segmented with
+//! the knowledge base's jieba analysis, handed to the pure `domain::routing::suggest`.
 //!
-//! The segmenter is the knowledge base's (its hotline dictionary and stop words) with the
-//! catalogue's own words added to the dictionary, so a keyword the caller says comes out as
-//! one word (停水, 没水, 拖欠工资) instead of its characters. A catalogue word the text only
+//! The catalogue is versioned data (`domain::rules`: version 1 has the compiled-in
+//! `fixtures/dispatch-catalogue.json`, an administrator records the next); suggestions use
+//! the one in force now. Each catalogue is read by a [`Reader`]: the knowledge base's
+//! segmenter (its hotline dictionary and stop words) with the catalogue's own words added to
+//! the dictionary, so a keyword the caller says comes out as one word (停水, 没水, 拖欠工资)
+//! instead of its characters. [`Dispatch::reader_for`] builds the reader of a new catalogue
+//! once (at start-up and when it changes, not per request) and keeps it; a catalogue with the
+//! same words as the one kept shares its segmenter. A catalogue word the text only
 //! says as a place (天桥 in 天桥底下, 学校 in 学校旁边的包子铺: always followed by a word of
 //! position) is handed over as a place, which the catalogue counts as a generic word.
+//!
+//! The similar-cases model is learned once at start-up, on the base catalogue's reading.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use domain::kinds::Category;
@@ -185,20 +192,146 @@ fn route_numbers(text: &str) -> Vec<String> {
     found
 }
 
-/// The catalogue and the segmenter that reads requests for it.
-pub struct Dispatch {
-    catalogue: Catalogue,
+/// A catalogue and the segmenter that reads requests for it.
+pub struct Reader {
+    catalogue: Arc<Catalogue>,
     segmenter: Segmenter,
     /// The catalogue's words.
-    words: HashSet<String>,
+    words: Arc<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("matters", &self.catalogue.matters().len())
+            .field("words", &self.words.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// The knowledge base's segmenter `kb` with the words of `catalogue` jieba would split
+    /// added to its dictionary (the others keep the frequencies they have).
+    ///
+    /// # Errors
+    /// When the dictionary does not load.
+    pub fn build(kb: &Segmenter, catalogue: Arc<Catalogue>) -> anyhow::Result<Reader> {
+        let mut extra: Vec<&str> = catalogue
+            .words()
+            .filter(|w| w.chars().count() > 1 && kb.query_words(w) != [*w])
+            .collect();
+        extra.sort_unstable();
+        let mut dictionary = knowledge_base::fixtures::USER_DICTIONARY.to_owned();
+        dictionary.push('\n');
+        for word in extra {
+            dictionary.push_str(&format!("{word} {WORD_FREQUENCY}\n"));
+        }
+        let segmenter = Segmenter::new(&dictionary)
+            .context("failed to add the catalogue's words to the dictionary")?;
+        let words = Arc::new(catalogue.words().map(str::to_owned).collect());
+        Ok(Reader {
+            catalogue,
+            segmenter,
+            words,
+        })
+    }
+
+    /// A reader of `catalogue` sharing this one's segmenter, when both have the same words
+    /// (a change of names, categories or units only).
+    fn same_words(&self, catalogue: &Arc<Catalogue>) -> Option<Reader> {
+        let mut n_words = 0;
+        let same = catalogue.words().all(|w| {
+            n_words += 1;
+            self.words.contains(w)
+        }) && n_words == self.words.len();
+        same.then(|| Reader {
+            catalogue: Arc::clone(catalogue),
+            segmenter: self.segmenter.clone(),
+            words: Arc::clone(&self.words),
+        })
+    }
+
+    /// The catalogue.
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.catalogue
+    }
+
+    /// How the suggestion reads a request of `category` whose title and content are `text`.
+    pub fn read(&self, category: Category, text: &str) -> Reading {
+        let words = self.words(text);
+        let places = self.places(text, &words);
+        let mut features = words.clone();
+        let lowered = text.to_lowercase();
+        let chars: Vec<char> = lowered.chars().collect();
+        for pair in chars.windows(2) {
+            if pair.iter().all(|c| is_han(*c)) {
+                features.push(pair.iter().collect());
+            }
+        }
+        features.push(format!("类别：{}", category.label()));
+        Reading {
+            words,
+            places,
+            features,
+        }
+    }
+
+    /// The distinct words of `text`, as the catalogue is matched on.
+    ///
+    /// A bus route said by its number (68路, 105路车) is split by jieba (68, 路早): the word
+    /// 路车 is added after the number, as the catalogue's word for a bus route.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let mut words = self.segmenter.query_words(text);
+        for number in route_numbers(text) {
+            let said = words.iter().any(|w| w == ROUTE);
+            if let Some(i) = words.iter().position(|w| *w == number)
+                && !said
+            {
+                words.insert(i + 1, ROUTE.to_owned());
+            }
+        }
+        words
+    }
+
+    /// The catalogue's words of `words` that `text` only says as places: every time it says
+    /// one, a word of position follows.
+    pub fn places(&self, text: &str, words: &[String]) -> Vec<String> {
+        let text = text.to_lowercase();
+        words
+            .iter()
+            .filter(|w| self.words.contains(w.as_str()))
+            .filter(|w| {
+                let mut at = text.match_indices(w.as_str()).peekable();
+                at.peek().is_some()
+                    && at.all(|(i, _)| {
+                        let after = &text[i + w.len()..];
+                        POSITIONS.iter().any(|p| after.starts_with(p))
+                    })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// The compiled-in catalogue's reader, the similar-cases model, and the reader of the
+/// catalogue in force.
+pub struct Dispatch {
+    /// The compiled-in catalogue's (what the model was learned on, `minqing generate`).
+    base: Arc<Reader>,
+    /// The knowledge base's segmenter, which tells the words jieba would split.
+    kb: Segmenter,
     /// The similar-cases model, learned from every `LABELLED` file.
     model: Model<Target>,
+    /// The reader of the catalogue last asked for (the one in force).
+    in_force: Mutex<Arc<Reader>>,
+    /// Held while a reader is built, so a change builds it once.
+    building: Mutex<()>,
 }
 
 impl std::fmt::Debug for Dispatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatch")
-            .field("matters", &self.catalogue.matters().len())
+            .field("base", &self.base)
             .finish_non_exhaustive()
     }
 }
@@ -220,31 +353,16 @@ pub fn dispatch() -> anyhow::Result<&'static Dispatch> {
 
 impl Dispatch {
     fn load() -> anyhow::Result<Dispatch> {
-        let spec: CatalogueSpec = serde_json::from_str(CATALOGUE_JSON)
-            .context("failed to parse `fixtures/dispatch-catalogue.json`")?;
-        let catalogue =
-            Catalogue::new(spec).context("`fixtures/dispatch-catalogue.json` is invalid")?;
-        let base = knowledge_base::fixtures::segmenter()
+        let catalogue = Arc::new(base_catalogue()?);
+        let kb = knowledge_base::fixtures::segmenter()
             .context("failed to load `fixtures/kb/user-dict.txt`")?;
-        // Only words jieba would split: the others keep the frequencies they have.
-        let mut extra: Vec<&str> = catalogue
-            .words()
-            .filter(|w| w.chars().count() > 1 && base.query_words(w) != [*w])
-            .collect();
-        extra.sort_unstable();
-        let mut dictionary = knowledge_base::fixtures::USER_DICTIONARY.to_owned();
-        dictionary.push('\n');
-        for word in extra {
-            dictionary.push_str(&format!("{word} {WORD_FREQUENCY}\n"));
-        }
-        let segmenter = Segmenter::new(&dictionary)
-            .context("failed to add the catalogue's words to the dictionary")?;
-        let words = catalogue.words().map(str::to_owned).collect();
+        let base = Arc::new(Reader::build(&kb, catalogue)?);
         let mut dispatch = Dispatch {
-            catalogue,
-            segmenter,
-            words,
+            base: Arc::clone(&base),
+            kb,
             model: Model::train(&[], SETTINGS),
+            in_force: Mutex::new(base),
+            building: Mutex::new(()),
         };
         let org = crate::directory::load_org()?;
         let mut examples = Vec::new();
@@ -284,69 +402,71 @@ impl Dispatch {
         &self.model
     }
 
-    /// How the suggestion reads a request of `category` whose title and content are `text`.
+    /// How the compiled-in catalogue's reader reads a request (see [`Reader::read`]).
     pub fn read(&self, category: Category, text: &str) -> Reading {
-        let words = self.words(text);
-        let places = self.places(text, &words);
-        let mut features = words.clone();
-        let lowered = text.to_lowercase();
-        let chars: Vec<char> = lowered.chars().collect();
-        for pair in chars.windows(2) {
-            if pair.iter().all(|c| is_han(*c)) {
-                features.push(pair.iter().collect());
-            }
-        }
-        features.push(format!("类别：{}", category.label()));
-        Reading {
-            words,
-            places,
-            features,
-        }
+        self.base.read(category, text)
     }
 
-    /// The catalogue.
+    /// The compiled-in catalogue.
     pub fn catalogue(&self) -> &Catalogue {
-        &self.catalogue
+        &self.base.catalogue
     }
 
-    /// The distinct words of `text`, as the catalogue is matched on.
-    ///
-    /// A bus route said by its number (68路, 105路车) is split by jieba (68, 路早): the word
-    /// 路车 is added after the number, as the catalogue's word for a bus route.
+    /// The words of `text` for the compiled-in catalogue (see [`Reader::words`]).
     pub fn words(&self, text: &str) -> Vec<String> {
-        let mut words = self.segmenter.query_words(text);
-        for number in route_numbers(text) {
-            let said = words.iter().any(|w| w == ROUTE);
-            if let Some(i) = words.iter().position(|w| *w == number)
-                && !said
-            {
-                words.insert(i + 1, ROUTE.to_owned());
-            }
-        }
-        words
+        self.base.words(text)
     }
 
-    /// The catalogue's words of `words` that `text` only says as places: every time it says
-    /// one, a word of position follows.
+    /// The compiled-in catalogue's words `text` says only as places (see [`Reader::places`]).
     pub fn places(&self, text: &str, words: &[String]) -> Vec<String> {
-        let text = text.to_lowercase();
-        words
-            .iter()
-            .filter(|w| self.words.contains(w.as_str()))
-            .filter(|w| {
-                let mut at = text.match_indices(w.as_str()).peekable();
-                at.peek().is_some()
-                    && at.all(|(i, _)| {
-                        let after = &text[i + w.len()..];
-                        POSITIONS.iter().any(|p| after.starts_with(p))
-                    })
-            })
-            .cloned()
-            .collect()
+        self.base.places(text, words)
     }
 
-    /// The catalogue's suggestion for a request at `location` of `category` whose title and
-    /// content are `text`.
+    /// The reader of `catalogue`: the one kept when it is that catalogue, else a new one, kept
+    /// from now on (sharing the segmenter when the words are the same). Building a segmenter
+    /// loads jieba's dictionary (a fraction of a second): callers on the async runtime run
+    /// the first call for a new catalogue on a blocking thread (`AppState::change_rules_now`,
+    /// start-up), so requests find it built.
+    ///
+    /// # Errors
+    /// When the dictionary does not load.
+    pub fn reader_for(&self, catalogue: &Arc<Catalogue>) -> anyhow::Result<Arc<Reader>> {
+        let kept = || {
+            let kept = self.in_force.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::ptr_eq(&kept.catalogue, catalogue).then(|| Arc::clone(&kept))
+        };
+        if let Some(reader) = kept() {
+            return Ok(reader);
+        }
+        let _one_build = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reader) = kept() {
+            return Ok(reader);
+        }
+        let previous = Arc::clone(&self.in_force.lock().unwrap_or_else(|e| e.into_inner()));
+        let reader = match previous
+            .same_words(catalogue)
+            .or_else(|| self.base.same_words(catalogue))
+        {
+            Some(reader) => reader,
+            None => {
+                let started = Instant::now();
+                let reader = Reader::build(&self.kb, Arc::clone(catalogue))?;
+                tracing::info!(
+                    words = reader.words.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "segmenter built for the dispatch catalogue in force"
+                );
+                reader
+            }
+        };
+        let reader = Arc::new(reader);
+        *self.in_force.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&reader);
+        Ok(reader)
+    }
+
+    /// The compiled-in catalogue's suggestion for a request at `location` of `category` whose
+    /// title and content are `text` (`minqing generate`; the service asks [`Dispatch::suggest_in`]
+    /// with the catalogue in force).
     ///
     /// # Errors
     /// [`RoutingError::UnknownLocation`] when `location` is not in the tree.
@@ -357,8 +477,25 @@ impl Dispatch {
         category: Category,
         text: &str,
     ) -> Result<Suggestion, RoutingError> {
-        let reading = self.read(category, text);
-        self.suggest_reading(
+        self.suggest_in(&self.base, org, location, category, text)
+    }
+
+    /// The suggestion of `reader`'s catalogue, blended with the similar cases, for a request
+    /// at `location` of `category` whose title and content are `text`.
+    ///
+    /// # Errors
+    /// [`RoutingError::UnknownLocation`] when `location` is not in the tree.
+    pub fn suggest_in(
+        &self,
+        reader: &Reader,
+        org: &OrgTree,
+        location: &UnitId,
+        category: Category,
+        text: &str,
+    ) -> Result<Suggestion, RoutingError> {
+        let reading = reader.read(category, text);
+        suggest_read(
+            &reader.catalogue,
             org,
             location,
             category,
@@ -380,24 +517,56 @@ impl Dispatch {
         reading: &Reading,
         similar: Option<(&Model<Target>, Blend)>,
     ) -> Result<Suggestion, RoutingError> {
-        let (words, places) = (&reading.words, &reading.places);
-        match similar {
-            None => suggest_with_places(&self.catalogue, org, location, category, words, places),
-            Some((model, blend)) => suggest_with_model(
-                &self.catalogue,
-                org,
-                location,
-                category,
-                words,
-                places,
-                Similar {
-                    model,
-                    features: &reading.features,
-                    blend,
-                },
-            ),
-        }
+        suggest_read(
+            &self.base.catalogue,
+            org,
+            location,
+            category,
+            reading,
+            similar,
+        )
     }
+}
+
+/// The suggestion of `catalogue` for a request already read.
+fn suggest_read(
+    catalogue: &Catalogue,
+    org: &OrgTree,
+    location: &UnitId,
+    category: Category,
+    reading: &Reading,
+    similar: Option<(&Model<Target>, Blend)>,
+) -> Result<Suggestion, RoutingError> {
+    let (words, places) = (&reading.words, &reading.places);
+    match similar {
+        None => suggest_with_places(catalogue, org, location, category, words, places),
+        Some((model, blend)) => suggest_with_model(
+            catalogue,
+            org,
+            location,
+            category,
+            words,
+            places,
+            Similar {
+                model,
+                features: &reading.features,
+                blend,
+            },
+        ),
+    }
+}
+
+/// The compiled-in catalogue (`fixtures/dispatch-catalogue.json`), as data.
+///
+/// # Errors
+/// When the fixture does not parse.
+pub fn base_catalogue_spec() -> anyhow::Result<CatalogueSpec> {
+    serde_json::from_str(CATALOGUE_JSON)
+        .context("failed to parse `fixtures/dispatch-catalogue.json`")
+}
+
+fn base_catalogue() -> anyhow::Result<Catalogue> {
+    Catalogue::new(base_catalogue_spec()?).context("`fixtures/dispatch-catalogue.json` is invalid")
 }
 
 #[cfg(test)]
@@ -415,6 +584,80 @@ mod tests {
         Category::Proposal,
         Category::Praise,
     ];
+
+    fn city_admin() -> domain::roles::Actor {
+        domain::roles::Actor {
+            username: "admin".into(),
+            unit_id: UnitId::new("city"),
+            roles: vec![domain::roles::Role::Admin],
+            oversees: Vec::new(),
+        }
+    }
+
+    /// The compiled-in catalogue with `word` added to the keywords of matter `code`.
+    fn with_keyword(code: &str, word: &str) -> CatalogueSpec {
+        fn add(matters: &mut [domain::routing::MatterSpec], code: &str, word: &str) {
+            for matter in matters {
+                if matter.code == code {
+                    matter.keywords.push(word.to_owned());
+                }
+                add(&mut matter.children, code, word);
+            }
+        }
+        let mut spec = base_catalogue_spec().expect("fixture");
+        add(&mut spec.matters, code, word);
+        spec
+    }
+
+    #[test]
+    fn the_compiled_in_catalogue_edited_passes_the_rules_against_the_demo_city() {
+        // What the administration page submits: the catalogue in force with one keyword more.
+        let rules = crate::rules_log::base().expect("base");
+        let org = load_org().expect("org");
+        let command = domain::rules::RulesCommand::SetCatalogue {
+            catalogue: with_keyword("030101", "水龙头不出水"),
+        };
+        let events = domain::rules::decide(&rules, &city_admin(), &org, &command)
+            .expect("the edited fixture is accepted");
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn a_new_catalogue_s_words_are_recognised_by_the_reader_built_for_it() {
+        let dispatch = dispatch().expect("fixture");
+        let text = "邻居在楼顶养鸽，羽毛满天飞";
+        let new_word = "楼顶养鸽";
+        assert!(!dispatch.words(text).iter().any(|w| w == new_word));
+        let spec = with_keyword("030101", new_word);
+        let catalogue = Arc::new(Catalogue::new(spec).expect("valid"));
+        let kb = knowledge_base::fixtures::segmenter().expect("dictionary");
+        let started = Instant::now();
+        let reader = Reader::build(&kb, Arc::clone(&catalogue)).expect("reader");
+        // The measure the report quotes (a debug build is slower than a release one).
+        eprintln!("segmenter rebuilt in {} ms", started.elapsed().as_millis());
+        assert!(
+            reader.words(text).iter().any(|w| w == new_word),
+            "{:?}",
+            reader.words(text)
+        );
+        // Kept: asked again for the same catalogue, the reader is the one built.
+        let first = dispatch.reader_for(&catalogue).expect("reader");
+        let again = dispatch.reader_for(&catalogue).expect("reader");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(first.words(text).iter().any(|w| w == new_word));
+        // A catalogue with the same words (a name changed) shares the segmenter's words.
+        let mut renamed = with_keyword("030101", new_word);
+        renamed.matters[0].name.push_str("事项");
+        let renamed = Arc::new(Catalogue::new(renamed).expect("valid"));
+        let shared = dispatch.reader_for(&renamed).expect("reader");
+        assert!(Arc::ptr_eq(&shared.words, &first.words));
+        assert!(Arc::ptr_eq(shared.catalogue(), &renamed));
+        // The compiled-in catalogue again: its words, without the new one.
+        let base = Arc::new(base_catalogue().expect("fixture"));
+        let back = dispatch.reader_for(&base).expect("reader");
+        assert!(Arc::ptr_eq(&back.words, &dispatch.base.words));
+        assert!(!back.words(text).iter().any(|w| w == new_word));
+    }
 
     /// One `LABELLED` file, read once for all the tests that measure.
     struct Batch {

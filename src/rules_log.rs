@@ -1,7 +1,8 @@
 //! The rules as versioned data: the working calendar per year, office hours and the deadline
 //! policy (`domain::rules`), changed at run time as events of the one stream `rules` and put
 //! in force from the moment each is recorded. Version 1 is the compiled-in base of
-//! `fixtures/calendar.json` and `fixtures/deadline-policy.json`.
+//! `fixtures/calendar.json`, `fixtures/deadline-policy.json` and
+//! `fixtures/dispatch-catalogue.json`.
 
 use crate::app::codec::DecodeError;
 use crate::app::envelope;
@@ -15,7 +16,7 @@ pub const STREAM: &str = "rules";
 /// The schema of the rules events' JSON.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The base: the compiled-in calendar and policy, as version 1.
+/// The base: the compiled-in calendar, policy and dispatch catalogue, as version 1.
 ///
 /// # Errors
 /// When the fixtures do not parse or validate.
@@ -25,7 +26,8 @@ pub fn base() -> anyhow::Result<Rules> {
             .map_err(|e| anyhow::anyhow!("failed to parse `fixtures/calendar.json`: {e}"))?;
     let policy: domain::calendar::DeadlinePolicy = serde_json::from_str(crate::server::POLICY_JSON)
         .map_err(|e| anyhow::anyhow!("failed to parse `fixtures/deadline-policy.json`: {e}"))?;
-    Rules::new(calendar, policy).map_err(|e| anyhow::anyhow!("{}", e.message()))
+    let catalogue = crate::dispatch::base_catalogue_spec()?;
+    Rules::new(calendar, policy, catalogue).map_err(|e| anyhow::anyhow!("{}", e.message()))
 }
 
 /// The store's type tag of `event`.
@@ -34,6 +36,7 @@ pub fn type_name(event: &RulesEvent) -> &'static str {
         RulesEvent::YearSet { .. } => "year_set",
         RulesEvent::OfficeHoursSet { .. } => "office_hours_set",
         RulesEvent::PolicySet { .. } => "policy_set",
+        RulesEvent::CatalogueSet { .. } => "catalogue_set",
     }
 }
 

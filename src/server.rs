@@ -161,6 +161,11 @@ pub async fn build_on(
     app.start()
         .await
         .context("failed to reconcile merged cases at start-up")?;
+    // The reader of the catalogue in force, built before the first request asks for it.
+    let catalogue = std::sync::Arc::clone(app.rules.current().rules.current().catalogue());
+    tokio::task::spawn_blocking(move || crate::dispatch::dispatch()?.reader_for(&catalogue))
+        .await
+        .context("failed to build the dispatch catalogue's segmenter")??;
     Ok(app)
 }
 

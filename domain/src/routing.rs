@@ -270,7 +270,13 @@ impl Target {
         )
     }
 
-    fn check(&self, code: &str) -> Result<(), CatalogueError> {
+    /// Checks the target on its own, for matter `code`: its level is its kind's, its kind
+    /// handles cases, a slug exactly for bureaus and district departments.
+    ///
+    /// # Errors
+    /// [`CatalogueError::LevelMismatch`], [`CatalogueError::NotAHandler`],
+    /// [`CatalogueError::Slug`], each with `code`.
+    pub fn check(&self, code: &str) -> Result<(), CatalogueError> {
         if self.unit_kind.level() != self.level {
             return Err(CatalogueError::LevelMismatch(code.to_owned()));
         }

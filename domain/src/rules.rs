@@ -1,8 +1,10 @@
 //! The rules as data (规则版本): the working calendar (工作日历) with its office hours
-//! (办公时间) and the deadline policy (时限规则), changed by the centre while the service runs.
+//! (办公时间), the deadline policy (时限规则) and the dispatch catalogue (派单目录) routing
+//! suggestions read, changed by the centre while the service runs.
 //!
 //! Each change is a [`RulesCommand`] decided by pure rules into one [`RulesEvent`] that
-//! carries the whole new part (a year's notice, the office hours, the policy), so replay needs
+//! carries the whole new part (a year's notice, the office hours, the policy, the catalogue),
+//! so replay needs
 //! nothing but the base and the events. Folding the events with [`evolve`] gives [`Rules`]:
 //! every [`Version`] ever in force, each effective from the moment its event was recorded.
 //! The State Council publishes next year's holidays (国务院办公厅关于YYYY年部分节假日安排的通知)
@@ -11,13 +13,14 @@
 //!
 //! # Invariants
 //!
-//! - Version 1 is the base (the fixtures' calendar and policy), in force from the beginning of
+//! - Version 1 is the base (the fixtures' calendar, policy and catalogue), in force from the beginning of
 //!   time; each event adds the next version, whose `effective_from` is never before the one
 //!   it follows. A recorded version never changes: deadlines already computed stay as their
 //!   events recorded them, and [`Rules::in_force`] says which version a computation at a
 //!   given instant used.
-//! - Every version's calendar is a validated [`WorkingCalendar`] and its policy passed
-//!   [`DeadlinePolicy::validate`].
+//! - Every version's calendar is a validated [`WorkingCalendar`], its policy passed
+//!   [`DeadlinePolicy::validate`], and its catalogue passed [`catalogue::check`] (bounded in
+//!   size; a recorded one also names only units the tree had when it was recorded).
 //! - Only an administrator (系统管理员) of the root unit (市热线中心) changes the rules: they
 //!   are city-wide, so a district administrator may not. Scope is checked before the rules of
 //!   the change, and every refusal carries its Chinese text ([`RulesError::message`]).
@@ -35,7 +38,12 @@ use crate::calendar::{
 };
 use crate::org::OrgTree;
 use crate::roles::{Actor, Role};
+use crate::routing::{Catalogue, CatalogueSpec};
 use crate::text::{self, Lines};
+
+pub mod catalogue;
+
+pub use catalogue::CatalogueRefusal;
 
 /// The first year a notice may be recorded for.
 pub const FIRST_YEAR: i32 = 2000;
@@ -57,7 +65,7 @@ pub const FESTIVALS: [&str; 7] = [
     "国庆节",
 ];
 
-/// One version of the rules (规则版本): the calendar and the policy in force from
+/// One version of the rules (规则版本): the calendar, the policy and the catalogue in force from
 /// `effective_from` until the next version's.
 #[derive(Debug, Clone)]
 pub struct Version {
@@ -71,6 +79,10 @@ pub struct Version {
     calendar: Arc<WorkingCalendar>,
     /// The deadline policy.
     policy: Arc<DeadlinePolicy>,
+    /// The dispatch catalogue as data, for showing it and for the next change to start from.
+    catalogue_spec: Arc<CatalogueSpec>,
+    /// The same catalogue, checked and indexed.
+    catalogue: Arc<Catalogue>,
 }
 
 impl Version {
@@ -98,6 +110,17 @@ impl Version {
     pub fn policy(&self) -> &Arc<DeadlinePolicy> {
         &self.policy
     }
+
+    /// The dispatch catalogue (派单目录), shared with the versions that did not change it (so
+    /// `Arc::ptr_eq` says whether two versions have the same one).
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.catalogue
+    }
+
+    /// The catalogue's data, as `fixtures/dispatch-catalogue.json` writes it.
+    pub fn catalogue_spec(&self) -> &Arc<CatalogueSpec> {
+        &self.catalogue_spec
+    }
 }
 
 /// Every version of the rules, oldest first: the base, then one per recorded change.
@@ -110,8 +133,9 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// The base (version 1, in force from the beginning of time): the calendar and the policy
-    /// of the fixtures, checked as a change would be.
+    /// The base (version 1, in force from the beginning of time): the calendar, the policy and
+    /// the catalogue of the fixtures, checked as a change would be (the catalogue without the
+    /// tree, which is not known yet).
     ///
     /// # Errors
     ///
@@ -120,13 +144,19 @@ impl Rules {
     ///   [`RulesError::MissingFestival`], [`RulesError::MakeUpDayForUnknownHoliday`] for a
     ///   year that would be refused as a change;
     /// - [`RulesError::Calendar`] when [`WorkingCalendar::new`] refuses the data;
-    /// - [`RulesError::Policy`] when [`DeadlinePolicy::validate`] refuses the policy.
-    pub fn new(calendar: CalendarData, policy: DeadlinePolicy) -> Result<Self, RulesError> {
+    /// - [`RulesError::Policy`] when [`DeadlinePolicy::validate`] refuses the policy;
+    /// - [`RulesError::Catalogue`] when [`catalogue::check`] refuses the catalogue.
+    pub fn new(
+        calendar: CalendarData,
+        policy: DeadlinePolicy,
+        catalogue: CatalogueSpec,
+    ) -> Result<Self, RulesError> {
         for year in &calendar.years {
             check_year(year)?;
         }
         let working = WorkingCalendar::new(calendar.clone()).map_err(RulesError::Calendar)?;
         policy.validate().map_err(RulesError::Policy)?;
+        let checked = catalogue::check(&catalogue, None).map_err(RulesError::Catalogue)?;
         Ok(Rules {
             base: Version {
                 version: 1,
@@ -134,6 +164,8 @@ impl Rules {
                 data: Arc::new(calendar),
                 calendar: Arc::new(working),
                 policy: Arc::new(policy),
+                catalogue_spec: Arc::new(catalogue),
+                catalogue: Arc::new(checked),
             },
             later: Vec::new(),
         })
@@ -199,6 +231,11 @@ pub enum RulesCommand {
         /// The new policy.
         policy: DeadlinePolicy,
     },
+    /// 修改派单目录: the whole dispatch catalogue.
+    SetCatalogue {
+        /// The new catalogue.
+        catalogue: CatalogueSpec,
+    },
 }
 
 /// What changed, as recorded (who and when go in the event's metadata; the recording time is
@@ -221,13 +258,18 @@ pub enum RulesEvent {
         /// The new policy.
         policy: DeadlinePolicy,
     },
+    /// The dispatch catalogue was replaced.
+    CatalogueSet {
+        /// The new catalogue.
+        catalogue: CatalogueSpec,
+    },
 }
 
 /// Why a change of the rules was refused; nothing happened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RulesError {
     /// Only administrators change the rules.
-    #[error("only `admin` changes the calendar and the deadline policy")]
+    #[error("only `admin` changes the calendar, the deadline policy and the dispatch catalogue")]
     NotAdmin,
     /// The rules are city-wide: an administrator below the root unit may not change them.
     #[error("only an administrator of the city hotline centre changes the rules")]
@@ -293,6 +335,9 @@ pub enum RulesError {
     /// The policy is not valid.
     #[error("invalid deadline policy: {0}")]
     Policy(CalendarError),
+    /// The catalogue is not valid; the refusal says which matter and field.
+    #[error("invalid dispatch catalogue: {0}")]
+    Catalogue(CatalogueRefusal),
     /// The change is what is in force already (a repeated submission): nothing to record.
     #[error("the change is what is in force already")]
     Unchanged,
@@ -302,9 +347,9 @@ impl RulesError {
     /// The Chinese text shown in place.
     pub fn message(&self) -> String {
         match self {
-            Self::NotAdmin => "只有系统管理员可以修改工作日历和时限规则".into(),
+            Self::NotAdmin => "只有系统管理员可以修改工作日历、时限规则和派单目录".into(),
             Self::NotCityAdmin => {
-                "工作日历和时限规则全市统一，只有市热线中心的系统管理员可以修改".into()
+                "工作日历、时限规则和派单目录全市统一，只有市热线中心的系统管理员可以修改".into()
             }
             Self::YearOutOfRange { year } => {
                 format!("年份 {year} 不在 {FIRST_YEAR} 至 {LAST_YEAR} 之间")
@@ -331,6 +376,7 @@ impl RulesError {
                 "{year} 年的调休上班日 {date} 注明为「{name}」调休，但该年没有名为「{name}」的节假日"
             ),
             Self::Calendar(err) | Self::Policy(err) => err.message(),
+            Self::Catalogue(refusal) => refusal.message(),
             Self::Unchanged => "与现行规则相同，无需修改".into(),
         }
     }
@@ -419,6 +465,8 @@ struct Next {
     data: Arc<CalendarData>,
     calendar: Arc<WorkingCalendar>,
     policy: Arc<DeadlinePolicy>,
+    catalogue_spec: Arc<CatalogueSpec>,
+    catalogue: Arc<Catalogue>,
 }
 
 fn next_parts(current: &Version, event: &RulesEvent) -> Result<Next, RulesError> {
@@ -428,6 +476,8 @@ fn next_parts(current: &Version, event: &RulesEvent) -> Result<Next, RulesError>
             data: Arc::new(data),
             calendar: Arc::new(calendar),
             policy: Arc::clone(&current.policy),
+            catalogue_spec: Arc::clone(&current.catalogue_spec),
+            catalogue: Arc::clone(&current.catalogue),
         })
     };
     match event {
@@ -459,6 +509,19 @@ fn next_parts(current: &Version, event: &RulesEvent) -> Result<Next, RulesError>
                 data: Arc::clone(&current.data),
                 calendar: Arc::clone(&current.calendar),
                 policy: Arc::new(policy.clone()),
+                catalogue_spec: Arc::clone(&current.catalogue_spec),
+                catalogue: Arc::clone(&current.catalogue),
+            })
+        }
+        RulesEvent::CatalogueSet { catalogue: spec } => {
+            // The tree was checked by `decide`; replay has only the catalogue's own rules.
+            let checked = catalogue::check(spec, None).map_err(RulesError::Catalogue)?;
+            Ok(Next {
+                data: Arc::clone(&current.data),
+                calendar: Arc::clone(&current.calendar),
+                policy: Arc::clone(&current.policy),
+                catalogue_spec: Arc::new(spec.clone()),
+                catalogue: Arc::new(checked),
             })
         }
     }
@@ -476,7 +539,9 @@ fn next_parts(current: &Version, event: &RulesEvent) -> Result<Next, RulesError>
 /// [`RulesError::NoticePublishedOutsideRange`], [`RulesError::NoHolidays`],
 /// [`RulesError::MissingFestival`], [`RulesError::MakeUpDayForUnknownHoliday`]; for a year
 /// or office hours [`RulesError::Calendar`] (what [`WorkingCalendar::new`] refuses in the
-/// resulting calendar); for a policy [`RulesError::Policy`].
+/// resulting calendar); for a policy [`RulesError::Policy`]; for a catalogue
+/// [`RulesError::Catalogue`] (what [`catalogue::check`] refuses, its targets checked against
+/// `org`).
 pub fn decide(
     rules: &Rules,
     actor: &Actor,
@@ -528,6 +593,15 @@ pub fn decide(
                 policy: policy.clone(),
             }
         }
+        RulesCommand::SetCatalogue { catalogue: spec } => {
+            if current.catalogue_spec.as_ref() == spec {
+                return Err(RulesError::Unchanged);
+            }
+            catalogue::check(spec, Some(org)).map_err(RulesError::Catalogue)?;
+            RulesEvent::CatalogueSet {
+                catalogue: spec.clone(),
+            }
+        }
     };
     next_parts(current, &event)?;
     Ok(vec![event])
@@ -551,6 +625,8 @@ pub fn evolve(mut rules: Rules, event: &RulesEvent, recorded_at: DateTime<Utc>) 
         data: next.data,
         calendar: next.calendar,
         policy: next.policy,
+        catalogue_spec: next.catalogue_spec,
+        catalogue: next.catalogue,
     };
     rules.later.push(version);
     rules
@@ -566,6 +642,7 @@ mod tests {
 
     const CALENDAR_JSON: &str = include_str!("../../fixtures/calendar.json");
     const POLICY_JSON: &str = include_str!("../../fixtures/deadline-policy.json");
+    const CATALOGUE_JSON: &str = include_str!("../../fixtures/dispatch-catalogue.json");
 
     fn base_data() -> CalendarData {
         serde_json::from_str(CALENDAR_JSON).expect("calendar.json parses")
@@ -575,8 +652,13 @@ mod tests {
         serde_json::from_str(POLICY_JSON).expect("deadline-policy.json parses")
     }
 
+    fn base_catalogue() -> CatalogueSpec {
+        serde_json::from_str(CATALOGUE_JSON).expect("dispatch-catalogue.json parses")
+    }
+
     fn base() -> Rules {
-        Rules::new(base_data(), base_policy()).expect("the fixtures are a valid base")
+        Rules::new(base_data(), base_policy(), base_catalogue())
+            .expect("the fixtures are a valid base")
     }
 
     fn org() -> OrgTree {
@@ -690,7 +772,7 @@ mod tests {
         let mut data = base_data();
         data.years[0].make_up_working_days[0].date = date("2024-02-05");
         assert_eq!(
-            Rules::new(data, base_policy()).map(|_| ()),
+            Rules::new(data, base_policy(), base_catalogue()).map(|_| ()),
             Err(RulesError::Calendar(CalendarError::MakeUpDayNotWeekend {
                 date: date("2024-02-05")
             }))
@@ -698,13 +780,13 @@ mod tests {
         let mut policy = base_policy();
         policy.redo = WorkingTime::Days(0);
         assert!(matches!(
-            Rules::new(base_data(), policy),
+            Rules::new(base_data(), policy, base_catalogue()),
             Err(RulesError::Policy(CalendarError::ZeroLimit { .. }))
         ));
         let mut data = base_data();
         data.years[0].holidays.retain(|span| span.name != "端午节");
         assert_eq!(
-            Rules::new(data, base_policy()).map(|_| ()),
+            Rules::new(data, base_policy(), base_catalogue()).map(|_| ()),
             Err(RulesError::MissingFestival {
                 year: 2024,
                 festival: "端午节"
@@ -1368,6 +1450,173 @@ mod tests {
         assert_eq!(replayed.versions().count(), 3);
     }
 
+    // The dispatch catalogue.
+
+    fn set_catalogue(catalogue: CatalogueSpec) -> RulesCommand {
+        RulesCommand::SetCatalogue { catalogue }
+    }
+
+    #[test]
+    fn the_base_carries_the_fixture_catalogue() {
+        let rules = base();
+        assert_eq!(rules.current().catalogue_spec().as_ref(), &base_catalogue());
+        assert!(rules.current().catalogue().matter("0101").is_some());
+    }
+
+    #[test]
+    fn a_new_catalogue_is_in_force_in_the_new_version_only() {
+        let at = local(2026, 12, 3, 10, 0);
+        let rules = base();
+        let catalogue = catalogue::tests::small();
+        let rules = apply(rules, set_catalogue(catalogue.clone()), at).expect("accepted");
+        let (old, new) = (
+            rules.in_force(at - Duration::seconds(1)),
+            rules.in_force(at),
+        );
+        assert_eq!((old.version(), new.version()), (1, 2));
+        assert_eq!(old.catalogue_spec().as_ref(), &base_catalogue());
+        assert_eq!(new.catalogue_spec().as_ref(), &catalogue);
+        assert_eq!(new.catalogue().matters().len(), 4);
+        assert!(old.catalogue().matter("030101").is_some());
+        // The calendar and the policy are the same as before, shared.
+        assert!(Arc::ptr_eq(old.calendar(), new.calendar()));
+        assert!(Arc::ptr_eq(old.policy(), new.policy()));
+    }
+
+    #[test]
+    fn other_changes_keep_the_catalogue_shared() {
+        let rules = apply(base(), set_year(year_2027()), local(2026, 11, 25, 9, 0)).expect("2027");
+        let versions: Vec<&Version> = rules.versions().collect();
+        assert!(Arc::ptr_eq(
+            versions[0].catalogue(),
+            versions[1].catalogue()
+        ));
+        assert!(Arc::ptr_eq(
+            versions[0].catalogue_spec(),
+            versions[1].catalogue_spec()
+        ));
+    }
+
+    #[test]
+    fn the_catalogue_in_force_again_is_refused_as_unchanged() {
+        assert_eq!(
+            refused(set_catalogue(base_catalogue())),
+            RulesError::Unchanged
+        );
+        let at = local(2026, 12, 3, 10, 0);
+        let rules = apply(base(), set_catalogue(catalogue::tests::small()), at).expect("accepted");
+        assert_eq!(
+            decide(
+                &rules,
+                &city_admin(),
+                &org(),
+                &set_catalogue(catalogue::tests::small())
+            ),
+            Err(RulesError::Unchanged)
+        );
+    }
+
+    #[test]
+    fn a_catalogue_refused_by_its_rules_or_the_tree_says_where() {
+        let mut spec = catalogue::tests::small();
+        spec.matters[0].children[0].keywords.push(" ".into());
+        let Err(RulesError::Catalogue(refusal)) =
+            decide(&base(), &city_admin(), &org(), &set_catalogue(spec))
+        else {
+            panic!("a blank keyword is refused");
+        };
+        assert_eq!(refusal.message(), "事项 0101「停水」的第 3 个关键词为空");
+        // The fixture names bureaus the small city does not have.
+        let err = refused(set_catalogue({
+            let mut spec = base_catalogue();
+            spec.comment.push_str("（修订）");
+            spec
+        }));
+        assert!(
+            matches!(&err, RulesError::Catalogue(r) if matches!(r.problem, catalogue::Problem::UnknownUnit { .. })),
+            "{err:?}"
+        );
+        assert!(err.message().contains("没有"), "{}", err.message());
+    }
+
+    #[test]
+    fn only_an_administrator_of_the_city_centre_changes_the_catalogue_before_any_rule_of_it() {
+        let mut broken = catalogue::tests::small();
+        broken.matters.clear();
+        for command in [
+            set_catalogue(catalogue::tests::small()),
+            set_catalogue(broken),
+        ] {
+            let operator = actor("operator", "city", Role::Operator);
+            assert_eq!(
+                decide(&base(), &operator, &org(), &command),
+                Err(RulesError::NotAdmin)
+            );
+            let district = actor("d_admin", "d.a", Role::Admin);
+            assert_eq!(
+                decide(&base(), &district, &org(), &command),
+                Err(RulesError::NotCityAdmin)
+            );
+        }
+    }
+
+    #[test]
+    fn a_base_with_a_catalogue_that_would_be_refused_is_refused() {
+        let mut spec = base_catalogue();
+        spec.matters[0].name = "表扬与感谢".into();
+        assert!(matches!(
+            Rules::new(base_data(), base_policy(), spec),
+            Err(RulesError::Catalogue(CatalogueRefusal {
+                problem: catalogue::Problem::DuplicateName { .. },
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_catalogue_event_that_does_not_fit_adds_no_version() {
+        let mut spec = catalogue::tests::small();
+        spec.matters.clear();
+        let rules = evolve(
+            base(),
+            &RulesEvent::CatalogueSet { catalogue: spec },
+            local(2026, 12, 3, 10, 0),
+        );
+        assert_eq!(rules.current().version(), 1);
+    }
+
+    #[test]
+    fn a_catalogue_event_keeps_its_shape_and_replays_to_the_same_catalogue() {
+        let at = local(2026, 12, 3, 10, 0);
+        let rules = apply(base(), set_catalogue(catalogue::tests::small()), at).expect("accepted");
+        let json = serde_json::to_value(RulesEvent::CatalogueSet {
+            catalogue: catalogue::tests::small(),
+        })
+        .expect("serialises");
+        assert_eq!(json["type"], "catalogue_set");
+        assert_eq!(
+            json["catalogue"]["matters"][0]["children"][0]["keywords"],
+            serde_json::json!(["停水", "没水"])
+        );
+        // The stored contract: this line must keep loading.
+        let stored: RulesEvent = serde_json::from_str(
+            r#"{"type":"catalogue_set","catalogue":{"comment":"测试用派单目录","matters":[{"code":"01","name":"城乡建设","targets":[{"level":"district","unit_kind":"district_department","slug":"urban"}],"fallback":[{"level":"city","unit_kind":"bureau","slug":"urban"}],"children":[{"code":"0101","name":"停水","keywords":["停水","没水"],"context":["水压"]},{"code":"0102","name":"物业服务","keywords":["物业"],"generic":["小区"],"targets":[{"level":"city","unit_kind":"bureau","slug":"housing"}]}]},{"code":"02","name":"属地管理","categories":["complaint","report"],"targets":[{"level":"street","unit_kind":"street_office"}]}]}}"#,
+        )
+        .expect("catalogue event");
+        let replayed = evolve(base(), &stored, at);
+        assert_eq!(replayed.current().version(), 2);
+        assert_eq!(
+            replayed.current().catalogue_spec(),
+            rules.current().catalogue_spec()
+        );
+        let command: RulesCommand = serde_json::from_value(serde_json::json!({
+            "type": "set_catalogue",
+            "catalogue": serde_json::to_value(catalogue::tests::small()).expect("spec"),
+        }))
+        .expect("command");
+        assert_eq!(command, set_catalogue(catalogue::tests::small()));
+    }
+
     // Messages.
 
     #[test]
@@ -1452,6 +1701,10 @@ mod tests {
         errors.extend(calendar_errors.iter().cloned().map(RulesError::Calendar));
         errors.push(RulesError::Policy(CalendarError::ZeroLimit {
             what: "callback".into(),
+        }));
+        errors.push(RulesError::Catalogue(CatalogueRefusal {
+            matter: None,
+            problem: catalogue::Problem::NoMatters,
         }));
         for err in errors {
             let message = err.message();

@@ -531,6 +531,7 @@ impl From<super::rules::RulesChangeError> for Failure {
                     R::NotCityAdmin => (403, "city_admin_only"),
                     R::Unchanged => (422, "no_change"),
                     R::Policy(_) => (422, "invalid_policy"),
+                    R::Catalogue(_) => (422, "invalid_catalogue"),
                     _ => (422, "invalid_calendar"),
                 };
                 Failure::Refused {

@@ -1,5 +1,6 @@
 //! 系统管理 (administrators only): 机构 at `/admin/units`, 人员 at `/admin/users`, 规则 at
-//! `/admin/rules` and 审计 at `/admin/audit`.
+//! `/admin/rules` (the calendar, office hours, the policy and the dispatch catalogue,
+//! `catalogue`) and 审计 at `/admin/audit`.
 //!
 //! Every change goes through what the API uses: `App::change_directory` (decided by
 //! `domain::directory`), `App::change_rules` (`domain::rules`) and `Access::unlock`; what a
@@ -30,6 +31,8 @@ use crate::app::failure::Failure;
 use crate::app::{AppState, zh_time};
 use crate::directory::User;
 use crate::directory_log::OrgSnapshot;
+
+mod catalogue;
 
 /// The longest value of any field (characters); the rules allow less.
 const MAX_FIELD: usize = 200;
@@ -82,11 +85,19 @@ impl Fields {
     /// # Errors
     /// The Chinese refusal when there are too many fields or one is too long.
     pub fn parse(pairs: Vec<(String, String)>) -> Result<Fields, String> {
+        Fields::parse_within(pairs, MAX_FIELD)
+    }
+
+    /// The fields of a posted form whose values may be up to `max_field` characters.
+    ///
+    /// # Errors
+    /// As [`Fields::parse`].
+    pub fn parse_within(pairs: Vec<(String, String)>, max_field: usize) -> Result<Fields, String> {
         if pairs.len() > MAX_PAIRS {
             return Err(format!("提交的内容过多（最多 {MAX_PAIRS} 项）"));
         }
-        if pairs.iter().any(|(_, v)| v.chars().count() > MAX_FIELD) {
-            return Err(format!("每项内容最多 {MAX_FIELD} 个字符"));
+        if pairs.iter().any(|(_, v)| v.chars().count() > max_field) {
+            return Err(format!("每项内容最多 {max_field} 个字符"));
         }
         Ok(Fields(pairs))
     }
@@ -1069,6 +1080,8 @@ struct RulesPage {
     typed: Fields,
     notice: Option<Notice>,
     notice_for: String,
+    /// 派单目录.
+    catalogue: catalogue::CatalogueView,
 }
 
 impl RulesPage {
@@ -1077,23 +1090,31 @@ impl RulesPage {
     }
 }
 
-/// `?done=`.
+/// `?done=`, and for the catalogue `?cq=` (matters found by name, code or word) and
+/// `?matter=` (the matter whose form is open).
 #[derive(Deserialize)]
 pub struct RulesQuery {
     done: Option<String>,
+    cq: Option<String>,
+    matter: Option<String>,
 }
 
 fn day(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
+/// The rules page; `find` and `editing` are the catalogue's search and the matter whose form
+/// is open.
 fn rules_page(
     state: &AppState,
     session: &Session,
     typed: Fields,
     notice: Option<Notice>,
     notice_for: &str,
+    (find, editing): (&str, &str),
 ) -> RulesPage {
+    let refused_edit = (notice_for == "catalogue_matter").then_some(&typed);
+    let catalogue = catalogue::view(state, find, editing, refused_edit);
     let snapshot = state.rules.current();
     let current = snapshot.rules.current();
     let data = current.calendar_data();
@@ -1167,6 +1188,7 @@ fn rules_page(
         typed,
         notice,
         notice_for: notice_for.to_owned(),
+        catalogue,
     }
 }
 
@@ -1182,11 +1204,22 @@ pub async fn rules(
     let notice = match query.done.as_deref() {
         Some("year") => Some(Notice::ok("节假日安排已保存，自现在起生效")),
         Some("hours") => Some(Notice::ok("办公时间已保存，自现在起生效")),
+        Some("catalogue") => Some(Notice::ok("派单目录已保存，自现在起的转办建议按新目录")),
+        Some("catalogue_removed") => Some(Notice::ok("事项已删除，自现在起的转办建议按新目录")),
         _ => None,
     };
+    let find = query.cq.as_deref().unwrap_or_default();
+    let editing = query.matter.as_deref().unwrap_or_default();
     render(
         StatusCode::OK,
-        &rules_page(&state, &session, Fields::default(), notice, ""),
+        &rules_page(
+            &state,
+            &session,
+            Fields::default(),
+            notice,
+            "",
+            (find, editing),
+        ),
     )
 }
 
@@ -1267,15 +1300,18 @@ pub fn periods_of(fields: &Fields) -> Result<Vec<OfficePeriod>, String> {
     Ok(periods)
 }
 
-/// `POST /admin/rules`: `action` `year` (add or replace a year) or `hours` (office hours),
-/// through `App::change_rules`.
+/// `POST /admin/rules`: `action` `year` (add or replace a year), `hours` (office hours), or
+/// `catalogue_matter`, `catalogue_add`, `catalogue_remove` (the dispatch catalogue: a
+/// matter's name and words, a new matter, a matter removed), through
+/// `AppState::change_rules_now`.
 pub async fn rules_act(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let fields = Fields::parse(pairs);
+    // A matter's words may be longer than the other forms' fields.
+    let fields = Fields::parse_within(pairs, catalogue::MAX_FIELD);
     let csrf = fields.as_ref().ok().map(|f| f.get("csrf").to_owned());
     if !session.csrf_ok(&headers, csrf.as_deref()) {
         return csrf_refused(&state, &session);
@@ -1292,11 +1328,14 @@ pub async fn rules_act(
                 Fields::default(),
                 Some(Notice::error(text)),
                 "",
+                ("", ""),
             );
             return render(StatusCode::BAD_REQUEST, &page);
         }
     };
     let action = fields.get("action").to_owned();
+    // The matter shown after the change (a catalogue form's).
+    let mut shown = String::new();
     let command = match action.as_str() {
         "year" => year_of(&fields).map(|data| RulesCommand::SetYear {
             year: data.year,
@@ -1305,21 +1344,48 @@ pub async fn rules_act(
         "hours" => {
             periods_of(&fields).map(|office_hours| RulesCommand::SetOfficeHours { office_hours })
         }
+        "catalogue_matter" | "catalogue_add" | "catalogue_remove" => {
+            catalogue::command(&state, &action, &fields).map(|(command, matter)| {
+                shown = matter;
+                command
+            })
+        }
         _ => Err("未知的操作".to_owned()),
     };
     let outcome = match command {
         Ok(command) => state
-            .change_rules(&session.user.actor(), &command)
+            .change_rules_now(&session.user.actor(), &command)
             .await
-            .map_err(|err| refused(err.into())),
+            .map_err(refused),
         Err(text) => Err((StatusCode::UNPROCESSABLE_ENTITY, Notice::error(text))),
     };
     match outcome {
-        Ok(_) => Redirect::to(&format!("/admin/rules?done={action}")).into_response(),
-        Err((status, notice)) => render(
-            status,
-            &rules_page(&state, &session, fields, Some(notice), &action),
-        ),
+        Ok(_) => {
+            let to = match action.as_str() {
+                "catalogue_remove" => "/admin/rules?done=catalogue_removed#catalogue".to_owned(),
+                // Codes are digits (the rules checked them).
+                "catalogue_matter" | "catalogue_add" => {
+                    format!("/admin/rules?done=catalogue&matter={shown}#catalogue-edit")
+                }
+                _ => format!("/admin/rules?done={action}"),
+            };
+            Redirect::to(&to).into_response()
+        }
+        Err((status, notice)) => {
+            let editing = match action.as_str() {
+                "catalogue_matter" | "catalogue_remove" => fields.get("code").to_owned(),
+                _ => String::new(),
+            };
+            let page = rules_page(
+                &state,
+                &session,
+                fields,
+                Some(notice),
+                &action,
+                ("", &editing),
+            );
+            render(status, &page)
+        }
     }
 }
 

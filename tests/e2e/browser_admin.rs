@@ -1,6 +1,8 @@
 //! 系统管理 in a real browser: the city administrator finds a unit by search and renames it,
 //! creates a user and reads the one-time password once, disables a user, records the 2027
-//! holidays, and finds the rename in the audit with their name.
+//! holidays, and finds the rename in the audit with their name; adds a keyword to a matter of
+//! the dispatch catalogue and sees the next suggestion follow it, and a refused word said in
+//! place.
 
 use serde_json::json;
 
@@ -112,7 +114,7 @@ async fn the_administrator_renames_a_unit_manages_users_adds_a_year_and_reads_th
     // 规则: the 2027 holidays, every festival, then listed.
     click(
         &browser,
-        "//nav[@aria-label='系统管理']//a[normalize-space()='工作日历与时限']",
+        "//nav[@aria-label='系统管理']//a[normalize-space()='日历、时限与派单目录']",
     )
     .await;
     click(
@@ -190,5 +192,106 @@ async fn a_handler_is_refused_the_administration_pages() {
     browser.goto(&app.url("/admin/users")).await;
     let alert = browser.text("//*[@role='alert']").await;
     assert!(alert.contains("只有系统管理员"), "{alert}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_administrator_adds_a_keyword_to_a_matter_and_the_suggestion_follows_it() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = TestApp::spawn().await;
+    let operator = app.login("operator").await;
+    let path = format!(
+        "/api/v1/routing/suggest?location_unit_id=d.chengguan.s01.c01&category=complaint&text={}",
+        crate::helpers::urlencode("楼顶养鸽")
+    );
+    let before: serde_json::Value = app
+        .get(Some(&operator), &path)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_ne!(before["matter"]["name"], "流浪动物与犬只", "{before}");
+    let browser = Browser::start().await;
+    browser.sign_in(&app.base, "admin", PASSWORD).await;
+    browser.wait_for("//*[@aria-label='当前用户']").await;
+    browser.goto(&app.url("/admin/rules")).await;
+
+    // Find the matter by a word it lists, open it, add the new word after its keywords.
+    type_into(&browser, "//input[@id='catalogue-q']", "流浪").await;
+    click(&browser, "//button[normalize-space()='查找事项']").await;
+    // The answer to the search: only then are the rows its.
+    browser
+        .wait_for("//a[normalize-space()='显示全部事项']")
+        .await;
+    let row = browser
+        .text("//table[@aria-label='派单目录事项']//tr[td[contains(., '流浪动物与犬只')]]")
+        .await;
+    assert!(
+        row.contains("流浪狗") && row.contains("各区县城市管理局"),
+        "{row}"
+    );
+    click(&browser, "//a[@aria-label='编辑流浪动物与犬只']").await;
+    browser.wait_for("//*[@aria-label='编辑事项']").await;
+    type_into(&browser, "//textarea[@id='matter-keywords']", "、楼顶养鸽").await;
+    click(&browser, "//button[normalize-space()='保存事项']").await;
+    browser
+        .wait_for("//*[@role='status'][contains(., '派单目录已保存')]")
+        .await;
+    let keywords = browser
+        .wait_for("//textarea[@id='matter-keywords']")
+        .await
+        .prop("value")
+        .await
+        .expect("keywords")
+        .unwrap_or_default();
+    assert!(keywords.ends_with("、楼顶养鸽"), "{keywords}");
+    let versions = browser.text("//section[@aria-label='规则版本']").await;
+    assert!(versions.contains("第 2 版"), "{versions}");
+    browser.screenshot("admin-catalogue").await;
+
+    // The next suggestion reads the new word and chooses the matter.
+    let after: serde_json::Value = app
+        .get(Some(&operator), &path)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(after["matter"]["name"], "流浪动物与犬只", "{after}");
+    assert_eq!(after["matched"], json!(["楼顶养鸽"]), "{after}");
+
+    // A word the rules refuse: said in Chinese in the form, with what was typed.
+    type_into(
+        &browser,
+        "//textarea[@id='matter-keywords']",
+        "、这个关键词实在是太长了超过了二十个字的限制",
+    )
+    .await;
+    click(&browser, "//button[normalize-space()='保存事项']").await;
+    let alert = browser
+        .text("//*[@aria-label='编辑事项']//*[@role='alert']")
+        .await;
+    assert!(
+        alert.contains("流浪动物与犬只") && alert.contains("关键词") && alert.contains("无效"),
+        "{alert}"
+    );
+    let typed = browser
+        .wait_for("//textarea[@id='matter-keywords']")
+        .await
+        .prop("value")
+        .await
+        .expect("keywords")
+        .unwrap_or_default();
+    assert!(typed.contains("超过了二十个字"), "{typed}");
+    let rules: serde_json::Value = app
+        .get(Some(&operator), "/api/v1/rules")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        rules["version"], 2,
+        "the refused catalogue recorded nothing"
+    );
+    browser.assert_no_console_errors().await;
     browser.close().await;
 }

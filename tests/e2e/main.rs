@@ -32,6 +32,7 @@ mod oversight;
 mod queries;
 mod reports;
 mod routing;
+mod rules_catalogue;
 mod scopes;
 mod service;
 mod shutdown;

@@ -18,6 +18,7 @@ mod kpis;
 mod lists;
 mod report;
 mod route;
+mod rules;
 #[cfg(test)]
 mod tests;
 

@@ -2,6 +2,8 @@
 //! may receive it next (asked of `decide`) and the dispatch catalogue's suggestion (转办建议),
 //! for centre staff; and that suggestion for a request not yet saved.
 
+use std::sync::Arc;
+
 use domain::identity::{Extent, may_view_case, view_extent, visible_prefix};
 use domain::kinds::Category;
 use domain::org::{Level, UnitId, UnitKind};
@@ -190,8 +192,11 @@ impl App {
         text: &str,
     ) -> Result<SuggestionDetail, Failure> {
         let dispatch = crate::dispatch::dispatch().map_err(Failure::Internal)?;
+        // The catalogue in force now; its reader was built when it came into force.
+        let catalogue = Arc::clone(self.rules.current().rules.in_force(self.now()).catalogue());
+        let reader = dispatch.reader_for(&catalogue).map_err(Failure::Internal)?;
         let found = dispatch
-            .suggest(&self.org(), location, category, text)
+            .suggest_in(&reader, &self.org(), location, category, text)
             .map_err(|err| match err {
                 RoutingError::UnknownLocation(_) => {
                     Failure::bad_request("unknown_unit", err.to_string())
