@@ -707,8 +707,13 @@ mod tests {
                 .wait_for(store.head().0, Duration::from_secs(10))
                 .await
         );
-        let read = ReadSide::open(&dir.path().join("read.db"), store.clone(), city.org.clone())
-            .expect("read side");
+        let read = ReadSide::open(
+            &dir.path().join("read.db"),
+            store.clone(),
+            city.org.clone(),
+            Arc::new(crate::rules_log::shared_base().expect("rules")),
+        )
+        .expect("read side");
         read.catch_up().await.expect("catch up");
         let all = || CaseFilter {
             sort: Sort::CaseIdAsc,

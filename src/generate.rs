@@ -474,6 +474,7 @@ mod tests {
             &dir.path().join("read.db"),
             dyn_store,
             f.org.clone(),
+            Arc::new(crate::rules_log::shared_base().unwrap()),
         )
         .unwrap();
         let schedules = Schedules::default();

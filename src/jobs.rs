@@ -570,7 +570,13 @@ mod tests {
         )
         .await
         .expect("transferred");
-        let read = ReadSide::open(&dir.path().join("read.db"), store.clone(), org).expect("read");
+        let read = ReadSide::open(
+            &dir.path().join("read.db"),
+            store.clone(),
+            org,
+            app.rules.clone(),
+        )
+        .expect("read");
         World {
             dir,
             app,

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::app::shared::Shared;
 use crate::directory_log::OrgSource;
+use crate::rules_log::{InForce, SharedRules};
 use anyhow::Context as _;
 use projections::{Projector, Queries, SourcedEvent};
 use tokio::sync::watch;
@@ -58,9 +60,10 @@ impl ReadSide {
         path: &Path,
         store: Arc<dyn EventStore>,
         org: impl Into<OrgSource>,
+        rules: Arc<SharedRules>,
     ) -> anyhow::Result<Arc<ReadSide>> {
         let org = org.into();
-        match Self::open_file(path, store.clone(), org.clone()) {
+        match Self::open_file(path, store.clone(), org.clone(), rules.clone()) {
             Err(err) if is_damaged(&err) => {
                 let aside = crate::datadir::move_aside(path, &["-wal", "-shm"])?;
                 tracing::error!(
@@ -69,7 +72,7 @@ impl ReadSide {
                     error = %format!("{err:#}"),
                     "read database is damaged: moved it aside; rebuilding it from the event store in the background"
                 );
-                Self::open_file(path, store, org)
+                Self::open_file(path, store, org, rules)
             }
             res => res,
         }
@@ -79,11 +82,11 @@ impl ReadSide {
         path: &Path,
         store: Arc<dyn EventStore>,
         org: OrgSource,
+        rules: Arc<SharedRules>,
     ) -> anyhow::Result<Arc<ReadSide>> {
-        // The compiled-in calendar, as the application's: the KPI days measure handling
-        // times on it.
-        let calendar = crate::server::load_calendar()?;
-        let mut projector = Projector::open(path, org.tree(), calendar)
+        // The KPI days measure each handling time on the calendar in force when it was
+        // completed.
+        let mut projector = Projector::open(path, org.tree(), InForce(rules))
             .with_context(|| format!("failed to open read database `{}`", path.display()))?;
         if projector.checkpoint()? > store.head().0 {
             tracing::warn!(path = %path.display(), "read database is ahead of the event store; rebuilding");
@@ -526,6 +529,10 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
         .with_context(|| format!("failed to open event store `{}`", store_path.display()))?;
     let store: Arc<dyn EventStore> = Arc::new(store);
     let org = crate::directory_log::recorded_tree(&*store).await?;
+    // Handling times on the calendar in force when each was completed, as live.
+    let calendars = InForce(Arc::new(Shared::new(
+        crate::rules_log::load(&*store).await?,
+    )));
     let path = data_dir.join("read.db");
     let fresh = data_dir.join("read.db.rebuild");
     remove_if_present(&fresh)?;
@@ -554,13 +561,12 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<(u64, f64)> {
     );
     let head = folded.head;
     let target = fresh.clone();
-    let calendar = crate::server::load_calendar()?;
     tokio::task::spawn_blocking(move || {
         let mut last_print = Instant::now();
         projections::write_fresh(
             &target,
             &org,
-            &calendar,
+            &calendars,
             folded.cases,
             head,
             &mut |done, total| {
@@ -666,6 +672,10 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
+
+    fn base_rules() -> Arc<SharedRules> {
+        Arc::new(crate::rules_log::shared_base().expect("rules"))
+    }
     use crate::app::codec::encode;
     use crate::store::ExpectedVersion;
     use crate::store::sqlite::SqliteStore;
@@ -766,7 +776,8 @@ mod tests {
         let path = dir.path().join("read.db");
         let dyn_store: Arc<dyn EventStore> = store.clone();
         {
-            let side = ReadSide::open(&path, dyn_store.clone(), org.clone()).expect("open");
+            let side =
+                ReadSide::open(&path, dyn_store.clone(), org.clone(), base_rules()).expect("open");
             assert_eq!(side.catch_up().await.expect("catch up"), first);
             assert!(side.wait_for(first, Duration::ZERO).await);
             assert!(!side.wait_for(first + 1, Duration::from_millis(10)).await);
@@ -775,7 +786,7 @@ mod tests {
         let second = run(&store, &mut case, &housing, Command::Receive).await;
         // A new read side knows nothing of the case but its checkpoint: the stream's history
         // comes from the store.
-        let side = ReadSide::open(&path, dyn_store, org).expect("reopen");
+        let side = ReadSide::open(&path, dyn_store, org, base_rules()).expect("reopen");
         assert_eq!(side.applied(), first);
         let follower = side.spawn_follower();
         assert!(side.wait_for(second, Duration::from_secs(5)).await);
@@ -799,7 +810,13 @@ mod pool_tests {
         let store: Arc<dyn EventStore> =
             Arc::new(SqliteStore::open(&dir.path().join("events.db")).expect("store"));
         let org = crate::directory::load_org().expect("org");
-        let read = ReadSide::open(&dir.path().join("read.db"), store, org).expect("read side");
+        let read = ReadSide::open(
+            &dir.path().join("read.db"),
+            store,
+            org,
+            Arc::new(crate::rules_log::shared_base().expect("rules")),
+        )
+        .expect("read side");
         // Three queries hold their connections until released.
         let (release, held) = tokio::sync::watch::channel(false);
         let mut slow = Vec::new();

@@ -101,6 +101,26 @@ impl Versioned for RulesSnapshot {
     }
 }
 
+/// The recorded rules as the read models measure handling times (办理用时): each on the
+/// calendar in force when the assignment was completed, so a rebuild measures as the live
+/// projection did.
+pub struct InForce(pub std::sync::Arc<SharedRules>);
+
+impl projections::Calendars for InForce {
+    fn handling_time(
+        &self,
+        given: DateTime<Utc>,
+        completed: DateTime<Utc>,
+    ) -> domain::calendar::WorkingSpan {
+        self.0
+            .current()
+            .rules
+            .in_force(completed)
+            .calendar()
+            .working_time_between(given, completed)
+    }
+}
+
 /// Only the base (tests, tools working without a store's rules).
 ///
 /// # Errors

@@ -220,7 +220,12 @@ async fn serve_on(
 ) -> anyhow::Result<Running> {
     let app = build_on(settings, store, clock).await?;
     let read_path = settings.data_dir.join("read.db");
-    let read = ReadSide::open(&read_path, app.store.clone(), app.orgs.clone())?;
+    let read = ReadSide::open(
+        &read_path,
+        app.store.clone(),
+        app.orgs.clone(),
+        app.rules.clone(),
+    )?;
     let jobs = Arc::new(
         Jobs::new(
             app.clone(),

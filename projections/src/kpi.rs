@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::calendars::Calendars;
 use chrono::{DateTime, Duration, Utc};
-use domain::calendar::WorkingCalendar;
 use domain::org::{OrgTree, PeerGroup, UnitId};
 
 use crate::ProjectionError;
@@ -297,7 +297,7 @@ impl Queries {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         weights: &KpiWeights,
-        calendar: &WorkingCalendar,
+        calendar: &dyn Calendars,
         org: &OrgTree,
     ) -> Result<Vec<UnitKpi>, ProjectionError> {
         let (from_us, to_us) = (micros(from), micros(to));
@@ -342,7 +342,7 @@ impl Queries {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         weights: &KpiWeights,
-        calendar: &WorkingCalendar,
+        calendar: &dyn Calendars,
         org: &OrgTree,
     ) -> Result<Vec<UnitKpi>, ProjectionError> {
         let (from, to) = (micros(from), micros(to));
@@ -405,7 +405,7 @@ impl Queries {
             ) else {
                 continue;
             };
-            let span = calendar.working_time_between(given, completed);
+            let span = calendar.handling_time(given, completed);
             let entry = handling.entry(unit).or_insert((Duration::zero(), false));
             entry.0 += span.duration;
             entry.1 |= span.provisional;

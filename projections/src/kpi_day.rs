@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::calendar::WorkingCalendar;
+use crate::calendars::Calendars;
 use rusqlite::{Transaction, params};
 
 use crate::ProjectionError;
@@ -106,7 +106,7 @@ type Deltas = BTreeMap<(i64, String), DayFigures>;
 
 impl AssignmentFacts {
     /// What it counts, added to `deltas` with `sign`.
-    fn count(&self, calendar: &WorkingCalendar, sign: i64, deltas: &mut Deltas) {
+    fn count(&self, calendar: &dyn Calendars, sign: i64, deltas: &mut Deltas) {
         if self.state != "recalled" && self.state != "cancelled" {
             let d = deltas
                 .entry((day_of(self.transferred_at), self.unit_id.clone()))
@@ -128,7 +128,7 @@ impl AssignmentFacts {
             ) else {
                 return;
             };
-            let span = calendar.working_time_between(given, completed);
+            let span = calendar.handling_time(given, completed);
             let done = DayFigures {
                 completed: 1,
                 completed_on_time: i64::from(completed_at <= self.complete_by),
@@ -274,7 +274,7 @@ impl Contributions {
 /// [`ProjectionError::Sqlite`].
 pub(crate) fn apply(
     tx: &Transaction<'_>,
-    calendar: &WorkingCalendar,
+    calendar: &dyn Calendars,
     before: &Contributions,
     after: &Contributions,
 ) -> Result<(), ProjectionError> {

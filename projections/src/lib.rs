@@ -32,6 +32,7 @@
 //! - Case states come from `domain::evolve`; no rule of the flow is repeated here. Overdue is
 //!   derived at query time from the recorded deadlines and the caller's clock.
 
+pub mod calendars;
 pub mod kpi;
 mod kpi_day;
 mod overdue_day;
@@ -46,6 +47,7 @@ mod tests;
 
 use domain::Event;
 
+pub use calendars::Calendars;
 pub use projector::{Projector, write_fresh};
 pub use query::{CaseFilter, CaseSummary, Page, Queries, Scope, Sort, WorkList, WorkListCount};
 

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::calendars::Calendars;
 use chrono::{DateTime, Utc};
-use domain::calendar::WorkingCalendar;
 use domain::org::OrgTree;
 use domain::{Case, evolve};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -43,8 +43,9 @@ pub struct Projector {
     conn: Connection,
     /// The tree rows are written with: the one in force when each batch is applied.
     org: Arc<OrgTree>,
-    /// Measures the working time of completed assignments for `kpi_day`.
-    calendar: WorkingCalendar,
+    /// Measures the working time of completed assignments for `kpi_day` (on the calendar in
+    /// force when each was completed).
+    calendar: Box<dyn Calendars>,
     /// The daily report's rows, for `overdue_day`.
     groups: HashSet<String>,
     cache: HashMap<String, Entry>,
@@ -89,7 +90,7 @@ impl Projector {
     pub fn open(
         path: &Path,
         org: impl Into<Arc<OrgTree>>,
-        calendar: WorkingCalendar,
+        calendar: impl Calendars + 'static,
     ) -> Result<Self, ProjectionError> {
         let org = org.into();
         let conn = open_connection(path)?;
@@ -97,7 +98,7 @@ impl Projector {
             conn,
             groups: overdue_day::groups(&org),
             org,
-            calendar,
+            calendar: Box::new(calendar),
             cache: HashMap::new(),
             batches_since_optimize: 0,
         };
@@ -234,7 +235,7 @@ impl Projector {
                 &tx,
                 &self.org,
                 &self.groups,
-                &self.calendar,
+                self.calendar.as_ref(),
                 entry,
                 position.max(0) as u64,
             )?;
@@ -390,7 +391,7 @@ impl Projector {
                     &tx,
                     &self.org,
                     &self.groups,
-                    &self.calendar,
+                    self.calendar.as_ref(),
                     entry,
                     *position,
                 )?;
@@ -420,7 +421,7 @@ impl Projector {
 pub fn write_fresh(
     path: &Path,
     org: &OrgTree,
-    calendar: &WorkingCalendar,
+    calendar: &dyn Calendars,
     mut cases: Vec<(Case, u64)>,
     checkpoint: u64,
     progress: &mut dyn FnMut(usize, usize),
@@ -487,7 +488,7 @@ fn write_case(
     tx: &Transaction<'_>,
     org: &OrgTree,
     groups: &HashSet<String>,
-    calendar: &WorkingCalendar,
+    calendar: &dyn Calendars,
     entry: &mut Entry,
     position: u64,
 ) -> Result<(), ProjectionError> {

@@ -2489,3 +2489,90 @@ fn a_case_handed_over_to_a_successor_is_in_the_successor_s_lists() {
         .expect("query");
     assert_eq!(ids(&page), ["C1"]);
 }
+
+/// Office hours changed on 2025-03-10 (say, a longer afternoon): spans completed from then on
+/// are measured with the new hours, those before keep theirs, and the figures summed over the
+/// days are still the scan's, live and rebuilt.
+struct ChangedOn {
+    at: DateTime<Utc>,
+    before: WorkingCalendar,
+    after: WorkingCalendar,
+}
+
+impl crate::Calendars for ChangedOn {
+    fn handling_time(
+        &self,
+        given: DateTime<Utc>,
+        completed: DateTime<Utc>,
+    ) -> domain::calendar::WorkingSpan {
+        let calendar = if completed < self.at {
+            &self.before
+        } else {
+            &self.after
+        };
+        calendar.working_time_between(given, completed)
+    }
+}
+
+fn changed_on() -> ChangedOn {
+    let mut data: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/calendar.json")).expect("calendar");
+    data["office_hours"] = serde_json::json!([
+        {"start": "08:30", "end": "12:00"},
+        {"start": "13:30", "end": "20:00"}
+    ]);
+    let data: CalendarData = serde_json::from_value(data).expect("calendar data");
+    ChangedOn {
+        at: local("2025-03-10 00:00"),
+        before: world().calendar.clone(),
+        after: WorkingCalendar::new(data).expect("calendar is valid"),
+    }
+}
+
+#[test]
+fn handling_times_are_measured_on_the_calendar_in_force_when_each_was_completed() {
+    let log = generated_city(2026, 120);
+    let (_dir, path) = temp_db();
+    let mut projector = Projector::open(&path, world().org.clone(), changed_on()).expect("open");
+    project(&mut projector, &log.events, 4);
+    let q = Queries::open(&path).expect("queries");
+    let (_fixed_dir, fixed_path) = temp_db();
+    let mut fixed =
+        Projector::open(&fixed_path, world().org.clone(), world().calendar.clone()).expect("open");
+    project(&mut fixed, &log.events, 4);
+    let fixed_q = Queries::open(&fixed_path).expect("queries");
+    let weights = crate::kpi::KpiWeights::default();
+    let org = &world().org;
+    let calendars = changed_on();
+    let week = |day: &str| {
+        let from = local(day);
+        (from, from + Duration::days(7))
+    };
+    // The week before the change is measured as the fixed calendar measures it; the week
+    // after it is not (the afternoons are longer), and both agree with the scan.
+    let (before, after) = (week("2025-03-03 00:00"), week("2025-03-10 00:00"));
+    let kpis =
+        |q: &Queries, (from, to): (DateTime<Utc>, DateTime<Utc>), c: &dyn crate::Calendars| {
+            q.kpis(from, to, &weights, c, org).expect("kpis")
+        };
+    assert_eq!(
+        kpis(&q, before, &calendars),
+        kpis(&fixed_q, before, &world().calendar)
+    );
+    let (changed, unchanged) = (
+        kpis(&q, after, &calendars),
+        kpis(&fixed_q, after, &world().calendar),
+    );
+    assert!(!changed.is_empty());
+    assert_ne!(
+        changed, unchanged,
+        "the new office hours measure the week after"
+    );
+    for period in [before, after] {
+        assert_eq!(
+            kpis(&q, period, &calendars),
+            q.kpis_by_scan(period.0, period.1, &weights, &calendars, org)
+                .expect("scan")
+        );
+    }
+}

@@ -153,15 +153,15 @@ impl AppState {
         })?;
         self.caught_up(min_position).await?;
         let scope = Scope::of(viewer, &self.org());
-        let (calendar, org, weights) = (
-            self.calendar().clone(),
+        let (calendars, org, weights) = (
+            crate::rules_log::InForce(self.rules.clone()),
             self.org().clone(),
             self.kpi_weights,
         );
         let (rows, position) = self
             .read
             .query(move |queries| {
-                let rows = queries.kpis(from, to, &weights, &calendar, &org)?;
+                let rows = queries.kpis(from, to, &weights, &calendars, &org)?;
                 Ok((rows, queries.checkpoint()?))
             })
             .await

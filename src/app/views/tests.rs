@@ -106,8 +106,13 @@ async fn world() -> World {
     app.execute(&dispatcher, &created.id, transfer, None, None)
         .await
         .expect("transferred");
-    let read =
-        ReadSide::open(&dir.path().join("read.db"), store.clone(), org.clone()).expect("read side");
+    let read = ReadSide::open(
+        &dir.path().join("read.db"),
+        store.clone(),
+        org.clone(),
+        app.rules.clone(),
+    )
+    .expect("read side");
     read.catch_up().await.expect("caught up");
     let state = AppState {
         kb: crate::kb::Kb::start(dir.path(), app.clone())
