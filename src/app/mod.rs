@@ -519,20 +519,32 @@ impl App {
     ) -> Result<Outcome, AppError> {
         let retry = idempotency_key.map(|key| Retry::create(key, &actor.username, &intake, submit));
         let _key = self.keys.lock(retry.as_ref()).await;
-        if let Some(done) = self
-            .cases
-            .replayed(retry.as_ref())
-            .await
-            .map_err(|e| case_error(e, "create"))?
-        {
-            let Some(id) = StreamName::case_id(&done.stream) else {
-                return Err(AppError::KeyReused);
-            };
-            return Ok(Outcome {
-                id,
-                version: done.version,
-                position: done.position,
-            });
+        let fail = |e| case_error(e, "create");
+        // What the key claimed: a number taken before its intake was appended. The intake
+        // there is this key's answer; a claim without one (cut off in between) is this
+        // key's number to use.
+        let (mut claims, mut claimed) = (0, None);
+        if let Some(retry) = &retry {
+            let (version, last) = self.cases.claimed(retry).await.map_err(fail)?;
+            claims = version;
+            if let Some(stream) = last {
+                if let Some(done) = self
+                    .cases
+                    .replayed_in(Some(retry), &stream)
+                    .await
+                    .map_err(fail)?
+                {
+                    let Some(id) = StreamName::case_id(&done.stream) else {
+                        return Err(AppError::KeyReused);
+                    };
+                    return Ok(Outcome {
+                        id,
+                        version: done.version,
+                        position: done.position,
+                    });
+                }
+                claimed = StreamName::case_id(&stream);
+            }
         }
         let now = self.now();
         let org = self.org();
@@ -552,7 +564,22 @@ impl App {
             &ctx,
         )?;
         for _attempt in 0..8 {
-            let case_id = self.take_case_number(&day).await?;
+            let case_id = match claimed.take().filter(|id| id.as_str().starts_with(&day)) {
+                Some(id) => id,
+                None => {
+                    let id = self.take_case_number(&day).await?;
+                    if let Some(retry) = &retry {
+                        match self.cases.claim(retry, claims, &id.stream()).await {
+                            Ok(version) => claims = version,
+                            Err(err) => {
+                                self.give_back_case_number(&day, &id).await;
+                                return Err(fail(err));
+                            }
+                        }
+                    }
+                    id
+                }
+            };
             let cmd = command(&case_id);
             let request = Request {
                 id: &case_id,

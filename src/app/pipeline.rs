@@ -186,6 +186,16 @@ impl<'a> Retry<'a> {
         Uuid::new_v5(&ID_NAMESPACE, format!("{username}\n{key}\nid").as_bytes())
     }
 
+    /// The stream that records which stream this key claimed, for a command that starts its
+    /// stream (an intake, whose number is taken before it is appended).
+    pub fn key_stream(&self) -> StreamName {
+        let id = Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("{}\n{}\n{}\nkey", self.username, self.key, self.scope).as_bytes(),
+        );
+        StreamName::Key(id.simple().to_string())
+    }
+
     /// The id of the command's `i`th event.
     pub fn event_id(&self, i: usize) -> Uuid {
         Uuid::new_v5(
@@ -212,6 +222,15 @@ const MAX_EVENTS_PER_COMMAND: usize = 16;
 pub fn request_of(record: &RecordedEvent) -> Option<String> {
     let meta: serde_json::Value = serde_json::from_str(&record.metadata).ok()?;
     meta.get("request")?.as_str().map(str::to_owned)
+}
+
+/// What the key stream of an intake's idempotency key records.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Claim {
+    /// The stream claimed.
+    stream: String,
+    /// The fingerprint of the request that claimed it.
+    request: String,
 }
 
 /// One lock per (user, idempotency key) in flight, shared by every service: copies of a
@@ -386,35 +405,116 @@ impl<A: Aggregate> CommandService<A> {
         Ok(loaded)
     }
 
-    /// If a command with this idempotency key was recorded, where its last event is; a key
-    /// reused for a different request is refused.
+    /// If the command with this idempotency key was recorded in `stream`, where its last event
+    /// is; a key whose events hold another request's fingerprint is refused. The stream is
+    /// read (not the whole store searched by id): every backend can answer that.
     ///
     /// # Errors
     /// [`CommandError::KeyReused`], store failures.
-    pub async fn replayed(
+    pub async fn replayed_in(
         &self,
         retry: Option<&Retry<'_>>,
+        stream: &str,
     ) -> Result<Option<Replay>, CommandError<A::Error>> {
         let Some(retry) = retry else { return Ok(None) };
-        let Some(first) = self.store.find_event(retry.event_id(0)).await? else {
+        let records = self.store.read_stream(stream, 1).await?;
+        let first_id = retry.event_id(0);
+        let Some(start) = records.iter().position(|r| r.event_id == first_id) else {
             return Ok(None);
         };
-        if request_of(&first).as_deref() != Some(retry.request()) {
+        if request_of(&records[start]).as_deref() != Some(retry.request()) {
             return Err(CommandError::KeyReused);
         }
         // Its last event: a command's events are appended together, in order.
-        let mut last = first;
-        for i in 1..MAX_EVENTS_PER_COMMAND {
-            match self.store.find_event(retry.event_id(i)).await? {
-                Some(record) => last = record,
-                None => break,
+        let mut last = &records[start];
+        for (i, record) in records[start..]
+            .iter()
+            .enumerate()
+            .take(MAX_EVENTS_PER_COMMAND)
+            .skip(1)
+        {
+            if record.event_id != retry.event_id(i) {
+                break;
             }
+            last = record;
         }
         Ok(Some(Replay {
-            stream: last.stream,
+            stream: last.stream.clone(),
             version: last.version,
             position: last.position,
         }))
+    }
+
+    /// What `retry`'s key claimed so far, for a command that starts its stream: the key
+    /// stream's version and the stream claimed last (`None` before any claim). A claim made
+    /// by another request under the same key is refused.
+    ///
+    /// # Errors
+    /// [`CommandError::KeyReused`], store and decode failures.
+    pub async fn claimed(
+        &self,
+        retry: &Retry<'_>,
+    ) -> Result<(u64, Option<String>), CommandError<A::Error>> {
+        let records = self
+            .store
+            .read_stream(&retry.key_stream().to_string(), 1)
+            .await?;
+        let Some(last) = records.last() else {
+            return Ok((0, None));
+        };
+        let claim: Claim =
+            serde_json::from_str(&last.data).map_err(|e| super::envelope::json_error(last, e))?;
+        if claim.request != retry.request() {
+            return Err(CommandError::KeyReused);
+        }
+        Ok((last.version, Some(claim.stream)))
+    }
+
+    /// Records that `retry`'s key claims `stream` (taken before the stream is appended, so a
+    /// retry after a crash in between finds the number its first run took). `claims` is the
+    /// key stream's version from [`Self::claimed`] (or the last claim).
+    ///
+    /// # Errors
+    /// [`CommandError::Conflict`] when another instance claimed for the same key meanwhile;
+    /// store failures.
+    pub async fn claim(
+        &self,
+        retry: &Retry<'_>,
+        claims: u64,
+        stream: &str,
+    ) -> Result<u64, CommandError<A::Error>> {
+        let claim = Claim {
+            stream: stream.to_owned(),
+            request: retry.request().to_owned(),
+        };
+        let event = NewEvent {
+            event_id: Uuid::new_v5(
+                &ID_NAMESPACE,
+                format!("{}\nclaim\n{claims}", retry.key_stream()).as_bytes(),
+            ),
+            event_type: "key_claimed".into(),
+            schema_version: 1,
+            // Two strings: serialising cannot fail.
+            data: serde_json::to_string(&claim).unwrap_or_default(),
+            metadata: serde_json::json!({ "request": retry.request() }).to_string(),
+        };
+        let expected = if claims == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(claims)
+        };
+        match self
+            .store
+            .append(&retry.key_stream().to_string(), expected, vec![event])
+            .await
+        {
+            Ok(appended) => Ok(appended.version),
+            Err(StoreError::Conflict { actual, .. }) => Err(CommandError::Conflict {
+                expected: claims,
+                actual,
+            }),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Runs `request`: with its key held, answers an earlier run with the same key, else
@@ -422,17 +522,15 @@ impl<A: Aggregate> CommandService<A> {
     ///
     /// # Errors
     /// As [`Self::decide_and_append`]; [`CommandError::KeyReused`] for a key used before
-    /// for another request (or on another stream).
+    /// for another request.
     pub async fn run(
         &self,
         request: Request<'_, A>,
         ctx: &A::Context<'_>,
     ) -> Result<Written<A>, CommandError<A::Error>> {
         let _key = self.keys.lock(request.retry).await;
-        if let Some(done) = self.replayed(request.retry).await? {
-            if done.stream != A::stream(request.id).to_string() {
-                return Err(CommandError::KeyReused);
-            }
+        let stream = A::stream(request.id).to_string();
+        if let Some(done) = self.replayed_in(request.retry, &stream).await? {
             let now = self.load(request.id).await?;
             return Ok(Written {
                 state: now.state,
@@ -447,7 +545,8 @@ impl<A: Aggregate> CommandService<A> {
 
     /// Loads the state, checks scope and `If-Match`, decides and appends at the version
     /// decided on, without looking at the key's earlier answer (the caller holds the key and
-    /// asked [`Self::replayed`] itself, as an intake does before it takes a number).
+    /// asked [`Self::claimed`] and [`Self::replayed_in`] itself, as an intake does before it
+    /// takes a number).
     ///
     /// # Errors
     /// [`CommandError::NotFound`] out of scope; [`CommandError::Conflict`] for a stale

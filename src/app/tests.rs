@@ -56,9 +56,6 @@ impl EventStore for Flaky {
     async fn read_all(&self, a: Position, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(a, l).await
     }
-    async fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        self.inner.find_event(id).await
-    }
     async fn stream_version(&self, s: &str) -> Result<u64, StoreError> {
         self.inner.stream_version(s).await
     }
@@ -308,4 +305,73 @@ fn times_read_in_shanghai_for_machines_and_people() {
         .expect("time")
         .with_timezone(&Utc);
     assert_eq!(zh_time(morning), "2026年1月4日 09:05");
+}
+
+#[tokio::test]
+async fn a_keyed_intake_cut_off_after_claiming_its_number_is_created_under_it_on_retry() {
+    let w = world();
+    let key = "intake-1";
+    let first = intake("夜间施工扰民");
+    let retry = Retry::create(key, "operator", &first, true);
+    // The first run claimed number 1 and was cut off before its intake was appended.
+    w.app
+        .cases
+        .claim(&retry, 0, "case-2026030200001")
+        .await
+        .expect("claim");
+    let done = w
+        .app
+        .create(&operator(), first.clone(), true, Some(key))
+        .await
+        .expect("retry");
+    assert_eq!(done.id.as_str(), "2026030200001");
+    // Again: the same answer, nothing more recorded.
+    let again = w
+        .app
+        .create(&operator(), first.clone(), true, Some(key))
+        .await
+        .expect("again");
+    assert_eq!((again.id, again.version), (done.id, done.version));
+    // The key with another request is refused.
+    let other = w
+        .app
+        .create(&operator(), intake("另一件事"), true, Some(key))
+        .await;
+    assert!(matches!(other, Err(AppError::KeyReused)), "{other:?}");
+}
+
+#[tokio::test]
+async fn a_claimed_number_another_intake_took_meanwhile_is_claimed_anew() {
+    let w = world();
+    let key = "intake-2";
+    let first = intake("夜间施工扰民");
+    let retry = Retry::create(key, "operator", &first, true);
+    w.app
+        .cases
+        .claim(&retry, 0, "case-2026030200001")
+        .await
+        .expect("claim");
+    // After a restart, an intake without a key counts the store and takes number 1.
+    assert_eq!(
+        create(&w.app, intake("路灯不亮")).await.expect("other"),
+        "2026030200001"
+    );
+    let done = w
+        .app
+        .create(&operator(), first.clone(), true, Some(key))
+        .await
+        .expect("retry");
+    assert_eq!(done.id.as_str(), "2026030200002");
+    let again = w
+        .app
+        .create(&operator(), first, true, Some(key))
+        .await
+        .expect("again");
+    assert_eq!(again.id.as_str(), "2026030200002");
+    let claims = w
+        .store
+        .read_stream(&retry.key_stream().to_string(), 1)
+        .await
+        .expect("claims");
+    assert_eq!(claims.len(), 2, "the key claimed number 1, then number 2");
 }

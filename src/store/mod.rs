@@ -227,13 +227,6 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// The event with this id, if stored.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Backend`].
-    async fn find_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError>;
-
     /// The stream's version (its number of events), 0 if absent.
     ///
     /// # Errors

@@ -103,6 +103,23 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The event with this id, if stored (not part of the port: a backend that reads by
+    /// stream only cannot answer it; the crash tests use it to look for acknowledged events).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    pub async fn find_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"
+                ))?;
+                let rows = statement.query(params![event_id.as_bytes()])?;
+                Ok(all_events(rows)?.pop())
+            })
+            .await
+    }
+
     /// Opens the store at `path`, creating the file and its schema if needed, and starts the
     /// writer thread.
     ///
@@ -267,18 +284,6 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.readers
             .run(move |conn| read_all(conn, after, limit))
-            .await
-    }
-
-    async fn find_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        self.readers
-            .run(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"
-                ))?;
-                let rows = statement.query(params![event_id.as_bytes()])?;
-                Ok(all_events(rows)?.pop())
-            })
             .await
     }
 

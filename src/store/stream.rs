@@ -8,6 +8,7 @@
 //! | `identity-views-{工单编号}` | who saw a case's caller in full |
 //! | `directory` | the units and staff ([`domain::directory`]), one stream for the city |
 //! | `rules` | the calendar, office hours and deadline policy ([`domain::rules`]), one stream |
+//! | `idempotency-{id}` | which stream an idempotency key of an intake claimed (`app::pipeline`) |
 
 use std::fmt;
 
@@ -23,6 +24,8 @@ pub const IDENTITY_VIEWS_PREFIX: &str = "identity-views-";
 pub const DIRECTORY: &str = "directory";
 /// The one stream of the rules (规则).
 pub const RULES: &str = "rules";
+/// The prefix of the streams that record what an idempotency key claimed.
+pub const KEY_PREFIX: &str = "idempotency-";
 
 /// What a stream holds, told by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,9 @@ pub enum StreamName {
     Directory,
     /// The calendar, office hours and deadline policy.
     Rules,
+    /// The streams an idempotency key of a command that starts its stream claimed, newest
+    /// last (named by an id derived from the user, the key and the verb).
+    Key(String),
 }
 
 impl StreamName {
@@ -47,6 +53,9 @@ impl StreamName {
         }
         if name == RULES {
             return Some(StreamName::Rules);
+        }
+        if let Some(id) = name.strip_prefix(KEY_PREFIX) {
+            return (!id.is_empty()).then(|| StreamName::Key(id.to_owned()));
         }
         if let Some(id) = name.strip_prefix(IDENTITY_VIEWS_PREFIX) {
             return CaseId::parse(id).ok().map(StreamName::IdentityViews);
@@ -87,6 +96,7 @@ impl fmt::Display for StreamName {
             StreamName::IdentityViews(id) => write!(f, "{IDENTITY_VIEWS_PREFIX}{id}"),
             StreamName::Directory => f.write_str(DIRECTORY),
             StreamName::Rules => f.write_str(RULES),
+            StreamName::Key(id) => write!(f, "{KEY_PREFIX}{id}"),
         }
     }
 }
@@ -104,6 +114,7 @@ mod tests {
             StreamName::IdentityViews(id.clone()),
             StreamName::Directory,
             StreamName::Rules,
+            StreamName::Key("0f3a".into()),
         ] {
             assert_eq!(StreamName::parse(&name.to_string()), Some(name));
         }
