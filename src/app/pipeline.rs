@@ -214,6 +214,9 @@ fn fingerprint(text: &str) -> String {
 
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d69_6e71_696e_6731_3233_3435_0000_0001);
 
+/// Races lost to other writers before a command gives up with a conflict.
+const LOST_RACES: u32 = 4;
+
 /// The most events one command records that a retry looks for.
 const MAX_EVENTS_PER_COMMAND: usize = 16;
 
@@ -562,6 +565,39 @@ impl<A: Aggregate> CommandService<A> {
             if_match,
             retry,
         } = request;
+        let mut lost = 0;
+        loop {
+            match self.decide_once(id, command, if_match, retry, ctx).await? {
+                Ok(written) => return Ok(written),
+                // Another writer (another instance) appended after the state this was decided
+                // on: decide again on the stream as it is now. The client's own `If-Match`,
+                // now stale, is refused by the check on the reloaded state; a stream that was
+                // to be started is the caller's to number again.
+                Err((expected, actual)) => {
+                    lost += 1;
+                    if A::starts_stream(command) || lost >= LOST_RACES {
+                        return Err(CommandError::Conflict { expected, actual });
+                    }
+                    tracing::debug!(
+                        expected,
+                        actual,
+                        "lost a race to another writer; deciding again"
+                    );
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`Self::decide_and_append`]: `Ok(Err((expected, actual)))` when the
+    /// append lost to another writer (the cached state is then forgotten).
+    async fn decide_once(
+        &self,
+        id: &A::Id,
+        command: &A::Command,
+        if_match: Option<u64>,
+        retry: Option<&Retry<'_>>,
+        ctx: &A::Context<'_>,
+    ) -> Result<Result<Written<A>, (u64, u64)>, CommandError<A::Error>> {
         let loaded = if A::APPEND_ONLY || A::starts_stream(command) {
             Loaded {
                 state: self.initial.clone(),
@@ -570,29 +606,57 @@ impl<A: Aggregate> CommandService<A> {
         } else {
             self.load(id).await?
         };
+        // A negative answer is given on the stream as it is: a state from the cache may be
+        // behind another instance's writes, so its version is checked first (a cheap read,
+        // made only before refusing).
+        let decided_on_newest = || async {
+            if A::APPEND_ONLY || A::starts_stream(command) {
+                return Ok(None);
+            }
+            let actual = self
+                .store
+                .stream_version(&A::stream(id).to_string())
+                .await?;
+            if actual == loaded.version {
+                return Ok(None);
+            }
+            self.forget(id);
+            Ok::<_, CommandError<A::Error>>(Some((loaded.version, actual)))
+        };
         if !loaded.state.visible(loaded.version, command, ctx) {
+            if let Some(behind) = decided_on_newest().await? {
+                return Ok(Err(behind));
+            }
             return Err(CommandError::NotFound);
         }
         if let Some(expected) = if_match
             && expected != loaded.version
         {
+            if let Some(behind) = decided_on_newest().await? {
+                return Ok(Err(behind));
+            }
             return Err(CommandError::Conflict {
                 expected,
                 actual: loaded.version,
             });
         }
-        let events = loaded
-            .state
-            .decide(command, ctx)
-            .map_err(CommandError::Refused)?;
+        let events = match loaded.state.decide(command, ctx) {
+            Ok(events) => events,
+            Err(refusal) => {
+                if let Some(behind) = decided_on_newest().await? {
+                    return Ok(Err(behind));
+                }
+                return Err(CommandError::Refused(refusal));
+            }
+        };
         if events.is_empty() {
-            return Ok(Written {
+            return Ok(Ok(Written {
                 state: loaded.state,
                 version: loaded.version,
                 position: Position(0),
                 events,
                 replayed: false,
-            });
+            }));
         }
         let new = events
             .iter()
@@ -617,10 +681,7 @@ impl<A: Aggregate> CommandService<A> {
             Ok(appended) => appended,
             Err(StoreError::Conflict { actual, .. }) => {
                 self.forget(id);
-                return Err(CommandError::Conflict {
-                    expected: loaded.version,
-                    actual,
-                });
+                return Ok(Err((loaded.version, actual)));
             }
             Err(StoreError::IdMismatch { .. }) => return Err(CommandError::KeyReused),
             Err(err) => {
@@ -649,13 +710,13 @@ impl<A: Aggregate> CommandService<A> {
                 self.forget(id);
             }
         }
-        Ok(Written {
+        Ok(Ok(Written {
             state,
             version: appended.version,
             position: appended.position,
             events,
             replayed: false,
-        })
+        }))
     }
 }
 
@@ -818,31 +879,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_writer_the_cache_did_not_see_is_a_conflict_and_the_next_command_reads_the_stream() {
+    async fn a_writer_the_cache_did_not_see_is_met_by_deciding_again_on_its_stream() {
         let (_dir, store, service) = service();
         let id = "c".to_owned();
         service.run(run(&id, &1, None), &5).await.expect("first");
         // Another instance appends behind this one's cache.
-        store
-            .append(
+        let behind = |version| {
+            store.append(
                 "kb-c",
-                ExpectedVersion::Exact(1),
+                ExpectedVersion::Exact(version),
                 vec![Counter::encode(&1, Uuid::new_v4(), None)],
             )
-            .await
-            .expect("other writer");
-        let lost = service.run(run(&id, &1, None), &5).await;
-        assert!(matches!(
-            lost,
-            Err(CommandError::Conflict {
-                expected: 1,
-                actual: 2
-            })
-        ));
+        };
+        behind(1).await.expect("other writer");
+        // Decided again on the stream as it is: the rule sees both writers' events.
         let next = service
             .run(run(&id, &1, None), &5)
             .await
-            .expect("after reload");
+            .expect("decided again");
         assert_eq!((next.version, next.state.0), (3, 3));
+        behind(3).await.expect("other writer");
+        // The cache says 3 (3 + 2 fits), the stream 4: refused on the stream as it is.
+        let refused = service.run(run(&id, &2, None), &5).await;
+        assert!(
+            matches!(refused, Err(CommandError::Refused(TooMany))),
+            "4 + 2 > 5"
+        );
+        // A client's If-Match of the version it saw, now stale, is still a conflict, with the
+        // stream's version.
+        behind(4).await.expect("other writer");
+        let stale = service
+            .run(
+                Request {
+                    if_match: Some(4),
+                    ..run(&id, &1, None)
+                },
+                &9,
+            )
+            .await;
+        assert!(matches!(
+            stale,
+            Err(CommandError::Conflict {
+                expected: 4,
+                actual: 5
+            })
+        ));
     }
 }
