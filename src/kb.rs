@@ -120,27 +120,38 @@ fn check_texts(command: &ArticleCommand) -> Result<(), KbError> {
     Ok(())
 }
 
-/// An article's state from its stream (`None` when there is none, or the id cannot be one) and
-/// the stream's version.
+/// An article's state from its stream as the store has it now (`None` when there is none, or
+/// the id cannot be one) and the stream's version.
 ///
 /// # Errors
 /// Store failures, [`KbError::Decode`].
-pub async fn load_article(
-    store: &dyn EventStore,
-    id: &str,
-) -> Result<(Option<Article>, u64), KbError> {
+pub async fn load_article(app: &App, id: &str) -> Result<(Option<Article>, u64), KbError> {
     if !article::is_valid_id(id) {
         return Ok((None, 0));
     }
-    let records = store.read_stream(&article::stream_name(id), 1).await?;
-    let version = records.last().map_or(0, |r| r.version);
-    let mut state = None;
-    for record in &records {
-        let event = projection::decode_article_event(&record.data)
-            .map_err(|_| KbError::Decode(record.position.0))?;
-        state = article::evolve(state, &event);
+    let id = id.to_owned();
+    let loaded = app
+        .articles
+        .read(&id)
+        .await
+        .map_err(|err| article_error(err, &id))?;
+    Ok((loaded.state.0.clone(), loaded.version))
+}
+
+/// An article pipeline's failure as the knowledge base's.
+fn article_error(err: CommandError<KbError>, id: &str) -> KbError {
+    match err {
+        CommandError::Refused(err) => err,
+        CommandError::NotFound => KbError::Article(ArticleError::NotFound),
+        CommandError::Conflict { expected, actual } => KbError::Conflict {
+            id: id.to_owned(),
+            expected,
+            actual,
+        },
+        CommandError::KeyReused => KbError::KeyReused,
+        CommandError::Store(err) => KbError::Store(err),
+        CommandError::Decode(err) => KbError::Decode(err.position()),
     }
-    Ok((state, version))
 }
 
 /// A knowledge-base article (知识库条目) in the command pipeline (stream `kb-{id}`): `None`
@@ -459,7 +470,7 @@ impl Kb {
     }
 
     async fn load(&self, id: &str) -> Result<(Option<Article>, u64), KbError> {
-        load_article(self.app.store.as_ref(), id).await
+        load_article(&self.app, id).await
     }
 
     /// The article, whatever its status.
@@ -547,18 +558,7 @@ impl Kb {
             .articles
             .run(request, &ctx)
             .await
-            .map_err(|err| match err {
-                CommandError::Refused(err) => err,
-                CommandError::NotFound => KbError::Article(ArticleError::NotFound),
-                CommandError::Conflict { expected, actual } => KbError::Conflict {
-                    id: id.clone(),
-                    expected,
-                    actual,
-                },
-                CommandError::KeyReused => KbError::KeyReused,
-                CommandError::Store(err) => KbError::Store(err),
-                CommandError::Decode(err) => KbError::Decode(err.position()),
-            })?;
+            .map_err(|err| article_error(err, &id))?;
         if !written.replayed
             && !self
                 .wait_for(written.position.0, WRITE_VISIBLE_TIMEOUT)

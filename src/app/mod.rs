@@ -276,24 +276,6 @@ impl<'a> Retry<'a> {
     }
 }
 
-/// One command's events as [`App`] stores them: ids derived from the idempotency key when the
-/// command carries one (with the request's fingerprint in the metadata), else drawn from
-/// `random_id` (`Uuid::new_v4` in the service).
-pub fn encode_events(
-    events: &[Event],
-    retry: Option<&Retry<'_>>,
-    mut random_id: impl FnMut() -> Uuid,
-) -> Vec<NewEvent> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let event_id = retry.map_or_else(&mut random_id, |r| r.event_id(i));
-            encode(e, event_id, retry.map(Retry::request))
-        })
-        .collect()
-}
-
 /// The day part of case numbers: the date of `at` in Asia/Shanghai, `YYYYMMDD`.
 pub fn case_day(at: DateTime<Utc>) -> String {
     at.with_timezone(&shanghai()).format("%Y%m%d").to_string()
@@ -333,17 +315,23 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let keys = Arc::new(KeyLocks::default());
-        let service = |limit| (store.clone(), keys.clone(), limit);
-        let (s, k, l) = service(CACHE_LIMIT);
-        let cases = CommandService::new(s, k, Case::default(), l);
-        let (s, k, l) = service(0);
-        let views = CommandService::new(s, k, IdentityViews, l);
-        let (s, k, l) = service(ARTICLE_CACHE_LIMIT);
-        let articles = CommandService::new(s, k, crate::kb::ArticleState::default(), l);
-        let (s, k, l) = service(1);
-        let directory_log = CommandService::new(s, k, domain::directory::Directory::default(), l);
-        let (s, k, l) = service(1);
-        let rules_log = CommandService::new(s, k, rules.current().rules.base_only(), l);
+        let (s, k) = (&store, &keys);
+        let cases = CommandService::new(s.clone(), k.clone(), Case::default(), CACHE_LIMIT);
+        let views = CommandService::new(s.clone(), k.clone(), IdentityViews, 0);
+        let articles = CommandService::new(
+            s.clone(),
+            k.clone(),
+            crate::kb::ArticleState::default(),
+            ARTICLE_CACHE_LIMIT,
+        );
+        let directory_log = CommandService::new(
+            s.clone(),
+            k.clone(),
+            domain::directory::Directory::default(),
+            1,
+        );
+        let rules_log =
+            CommandService::new(s.clone(), k.clone(), rules.current().rules.base_only(), 1);
         Self {
             store,
             orgs,
@@ -816,7 +804,7 @@ impl App {
                     .iter()
                     .take(domain::command::limits::ARTICLES + 1)
                 {
-                    let (article, _) = crate::kb::load_article(self.store.as_ref(), id.trim())
+                    let (article, _) = crate::kb::load_article(self, id.trim())
                         .await
                         .map_err(|e| AppError::Store(StoreError::Backend(format!("{e:#}"))))?;
                     cited.push(CitedArticle {

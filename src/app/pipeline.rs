@@ -227,6 +227,57 @@ pub fn request_of(record: &RecordedEvent) -> Option<String> {
     meta.get("request")?.as_str().map(str::to_owned)
 }
 
+/// If the command of `retry` is among `records` (one stream, whole), where its last event is;
+/// a key whose first event holds another request's fingerprint is refused.
+fn replay_of<E>(
+    retry: &Retry<'_>,
+    records: &[RecordedEvent],
+) -> Result<Option<Replay>, CommandError<E>> {
+    let first_id = retry.event_id(0);
+    let Some(start) = records.iter().position(|r| r.event_id == first_id) else {
+        return Ok(None);
+    };
+    if request_of(&records[start]).as_deref() != Some(retry.request()) {
+        return Err(CommandError::KeyReused);
+    }
+    // Its last event: a command's events are appended together, in order.
+    let mut last = &records[start];
+    for (i, record) in records[start..]
+        .iter()
+        .enumerate()
+        .take(MAX_EVENTS_PER_COMMAND)
+        .skip(1)
+    {
+        if record.event_id != retry.event_id(i) {
+            break;
+        }
+        last = record;
+    }
+    Ok(Some(Replay {
+        stream: last.stream.clone(),
+        version: last.version,
+        position: last.position,
+    }))
+}
+
+/// One command's events for the store: ids derived from the idempotency key when it carries
+/// one (with the request's fingerprint in the metadata), else drawn from `random_id`
+/// (`Uuid::new_v4` in the service; `minqing generate` draws them from its seed).
+pub fn encode_all<A: Aggregate>(
+    events: &[A::Event],
+    retry: Option<&Retry<'_>>,
+    mut random_id: impl FnMut() -> Uuid,
+) -> Vec<NewEvent> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let event_id = retry.map_or_else(&mut random_id, |r| r.event_id(i));
+            A::encode(event, event_id, retry.map(Retry::request))
+        })
+        .collect()
+}
+
 /// What the key stream of an intake's idempotency key records.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Claim {
@@ -348,11 +399,6 @@ impl<A: Aggregate> CommandService<A> {
         }
     }
 
-    /// The shared key locks.
-    pub fn keys(&self) -> &KeyLocks {
-        &self.keys
-    }
-
     fn cached(&self, id: &A::Id) -> Option<Loaded<A>> {
         self.cache
             .lock()
@@ -390,12 +436,30 @@ impl<A: Aggregate> CommandService<A> {
         if let Some(loaded) = self.cached(id) {
             return Ok(loaded);
         }
+        self.read(id).await
+    }
+
+    /// The state of `id` folded from its stream as the store has it now (not from the cache;
+    /// the cache is brought up to it).
+    ///
+    /// # Errors
+    /// Store and decode failures.
+    pub async fn read(&self, id: &A::Id) -> Result<Loaded<A>, CommandError<A::Error>> {
         let records = self
             .store
             .read_stream(&A::stream(id).to_string(), 1)
             .await?;
+        self.fold(id, &records)
+    }
+
+    /// The state of `records` (the whole stream of `id`), remembered in the cache.
+    fn fold(
+        &self,
+        id: &A::Id,
+        records: &[RecordedEvent],
+    ) -> Result<Loaded<A>, CommandError<A::Error>> {
         let mut state = (*self.initial).clone();
-        for record in &records {
+        for record in records {
             state = state.evolve(&A::decode(record)?);
         }
         let loaded = Loaded {
@@ -421,31 +485,7 @@ impl<A: Aggregate> CommandService<A> {
     ) -> Result<Option<Replay>, CommandError<A::Error>> {
         let Some(retry) = retry else { return Ok(None) };
         let records = self.store.read_stream(stream, 1).await?;
-        let first_id = retry.event_id(0);
-        let Some(start) = records.iter().position(|r| r.event_id == first_id) else {
-            return Ok(None);
-        };
-        if request_of(&records[start]).as_deref() != Some(retry.request()) {
-            return Err(CommandError::KeyReused);
-        }
-        // Its last event: a command's events are appended together, in order.
-        let mut last = &records[start];
-        for (i, record) in records[start..]
-            .iter()
-            .enumerate()
-            .take(MAX_EVENTS_PER_COMMAND)
-            .skip(1)
-        {
-            if record.event_id != retry.event_id(i) {
-                break;
-            }
-            last = record;
-        }
-        Ok(Some(Replay {
-            stream: last.stream.clone(),
-            version: last.version,
-            position: last.position,
-        }))
+        replay_of(retry, &records)
     }
 
     /// What `retry`'s key claimed so far, for a command that starts its stream: the key
@@ -532,16 +572,23 @@ impl<A: Aggregate> CommandService<A> {
         ctx: &A::Context<'_>,
     ) -> Result<Written<A>, CommandError<A::Error>> {
         let _key = self.keys.lock(request.retry).await;
-        let stream = A::stream(request.id).to_string();
-        if let Some(done) = self.replayed_in(request.retry, &stream).await? {
-            let now = self.load(request.id).await?;
-            return Ok(Written {
-                state: now.state,
-                version: done.version,
-                position: done.position,
-                events: Vec::new(),
-                replayed: true,
-            });
+        if let Some(retry) = request.retry {
+            // One read answers both: whether the key ran before, and the state now (which the
+            // decision below then takes from the cache).
+            let records = self
+                .store
+                .read_stream(&A::stream(request.id).to_string(), 1)
+                .await?;
+            let now = self.fold(request.id, &records)?;
+            if let Some(done) = replay_of::<A::Error>(retry, &records)? {
+                return Ok(Written {
+                    state: now.state,
+                    version: done.version,
+                    position: done.position,
+                    events: Vec::new(),
+                    replayed: true,
+                });
+            }
         }
         self.decide_and_append(request, ctx).await
     }
@@ -658,14 +705,7 @@ impl<A: Aggregate> CommandService<A> {
                 replayed: false,
             }));
         }
-        let new = events
-            .iter()
-            .enumerate()
-            .map(|(i, event)| {
-                let event_id = retry.map_or_else(Uuid::new_v4, |r| r.event_id(i));
-                A::encode(event, event_id, retry.map(Retry::request))
-            })
-            .collect();
+        let new = encode_all::<A>(&events, retry, Uuid::new_v4);
         let expected = if A::APPEND_ONLY {
             ExpectedVersion::Any
         } else if loaded.version == 0 {

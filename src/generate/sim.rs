@@ -31,7 +31,8 @@ use rand::{Rng as _, SeedableRng as _};
 use uuid::Uuid;
 
 use super::mix::{Mix, Rng, Slot, Template, Weighted};
-use crate::app::{Retry, encode_events};
+use crate::app::Retry;
+use crate::app::pipeline::encode_all;
 use crate::dispatch::Dispatch;
 use crate::store::{ExpectedVersion, ImportAppend};
 
@@ -830,7 +831,7 @@ impl<'w, 'r> CaseSim<'w, 'r> {
         let events = decide(&self.case, cmd, &ctx)?;
         let retry = key.map(|k| Retry::command(k, &actor.username, &self.id, cmd, None));
         let rng = &mut *self.rng;
-        let new = encode_events(&events, retry.as_ref(), || random_id(rng));
+        let new = encode_all::<domain::Case>(&events, retry.as_ref(), || random_id(rng));
         let expected = match self.case.version() {
             0 => ExpectedVersion::NoStream,
             v => ExpectedVersion::Exact(v),
