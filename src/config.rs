@@ -57,6 +57,52 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Limits on client connections (slow or idle clients, how many at once).
     pub connections: ConnectionLimits,
+    /// Where the event log is (`--store`, `MINQING_STORE`; default: the embedded SQLite file
+    /// `events.db` of the data directory).
+    pub store: StoreLocation,
+}
+
+/// Where the event log is kept.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded SQLite file `events.db` of the data directory (the default).
+    #[default]
+    Embedded,
+    /// A PostgreSQL server (`postgres://user:password@host:port/database`), which several
+    /// instances may share; needs a build with the `postgres` feature.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// Reads `--store`: `sqlite` (or nothing) for the embedded store, a `postgres://` or
+    /// `postgresql://` URL for a server.
+    ///
+    /// # Errors
+    /// Anything else; the message never repeats the value (it may hold a password).
+    pub fn parse(value: &str) -> Result<Self, SettingError> {
+        let value = value.trim();
+        if value.is_empty() || value == "sqlite" {
+            return Ok(StoreLocation::Embedded);
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            return Ok(StoreLocation::Postgres(value.to_owned()));
+        }
+        Err(SettingError {
+            flag: "store",
+            env: "MINQING_STORE",
+            reason: "must be `sqlite` or a `postgres://` URL".into(),
+        })
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    // Never the URL: it may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Embedded => f.write_str("Embedded"),
+            StoreLocation::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
 }
 
 /// Limits on client connections, so slow or idle clients cannot hold the service.
@@ -146,6 +192,7 @@ impl Default for Settings {
             kpi_weights: KpiWeights::default(),
             access: AccessSettings::default(),
             connections: ConnectionLimits::default(),
+            store: StoreLocation::Embedded,
         }
     }
 }

@@ -31,6 +31,17 @@ enum Cmd {
         /// Data directory (event store, users).
         #[arg(long, env = "MINQING_DATA", default_value = "./data")]
         data: PathBuf,
+        /// Where the event log is: `sqlite` (the file `events.db` of the data directory) or
+        /// a PostgreSQL URL (`postgres://user:password@host:port/database`) that several
+        /// instances, each with its own data directory, share. Never logged.
+        #[arg(
+            long,
+            env = "MINQING_STORE",
+            value_name = "STORE",
+            default_value = "sqlite",
+            hide_env_values = true
+        )]
+        store: String,
         /// Password of the demo accounts, used when the data directory is first seeded.
         #[arg(
             long,
@@ -297,6 +308,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Serve {
             addr,
             data,
+            store,
             demo_password,
             deadline_warning_hours,
             sweep_schedule,
@@ -336,6 +348,7 @@ fn main() -> anyhow::Result<()> {
                     idle_timeout: std::time::Duration::from_secs(idle_timeout),
                     max_connections: usize::try_from(max_connections)?,
                 },
+                store: config::StoreLocation::parse(&store)?,
             };
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(server::serve(settings))

@@ -101,8 +101,8 @@ impl Running {
 /// # Errors
 /// IO failures, corrupt data, invalid fixtures.
 pub async fn build(settings: &Settings) -> anyhow::Result<Arc<App>> {
-    let store = open_store(settings)?;
-    build_on(settings, Arc::new(store), Arc::new(SystemClock)).await
+    let store = crate::store::open(settings).await?;
+    build_on(settings, store, Arc::new(SystemClock)).await
 }
 
 /// Creates the data directory if needed and opens its event store, as a first start does.
@@ -182,15 +182,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         .with_context(|| format!("failed to listen on `{}`", settings.addr))?;
     // One owner per data directory, before anything in it is opened.
     let lock = crate::datadir::DataDirLock::create_and_acquire(&settings.data_dir, "serve")?;
-    let store = open_store(settings)?;
-    serve_on(
-        settings,
-        listener,
-        lock,
-        Arc::new(store),
-        Arc::new(SystemClock),
-    )
-    .await
+    let store = crate::store::open(settings).await?;
+    serve_on(settings, listener, lock, store, Arc::new(SystemClock)).await
 }
 
 /// The whole service (API, workbench, read models, indexes, jobs) in this process, on a

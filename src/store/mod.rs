@@ -9,6 +9,8 @@
 //! - this module: the port ([`EventStore`]), its value types and [`Subscription`], which every
 //!   backend reuses
 //! - `sqlite`: the embedded default backend ([`sqlite::SqliteStore`])
+//! - `postgres` (cargo feature `postgres`): a PostgreSQL server that several instances share
+//!   (`postgres::PostgresStore`); [`open`] picks the backend from the settings
 //! - `stream`: stream names ([`stream::StreamName`]): which aggregate a stream holds
 //! - `contract` (tests only): the checks every backend must pass, and `contract_tests!`
 //!
@@ -34,8 +36,37 @@ use uuid::Uuid;
 
 #[cfg(test)]
 pub mod contract;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 pub mod stream;
+
+/// Opens the event store `settings` name: the data directory's SQLite file (created with the
+/// directory on a first start) or a PostgreSQL server. The URL is never logged.
+///
+/// # Errors
+/// The store cannot be opened or created, or is newer than this build; a PostgreSQL URL in a
+/// build without the `postgres` feature.
+pub async fn open(settings: &crate::config::Settings) -> anyhow::Result<Arc<dyn EventStore>> {
+    match &settings.store {
+        crate::config::StoreLocation::Embedded => {
+            Ok(Arc::new(crate::server::open_store(settings)?) as Arc<dyn EventStore>)
+        }
+        #[cfg(feature = "postgres")]
+        crate::config::StoreLocation::Postgres(url) => {
+            use anyhow::Context as _;
+            let store = postgres::PostgresStore::open(url)
+                .await
+                .context("failed to open the PostgreSQL event store")?;
+            Ok(Arc::new(store) as Arc<dyn EventStore>)
+        }
+        #[cfg(not(feature = "postgres"))]
+        crate::config::StoreLocation::Postgres(_) => anyhow::bail!(
+            "`--store postgres://…`: this build has no PostgreSQL backend (build it with \
+             `cargo build --release --features postgres`)"
+        ),
+    }
+}
 
 /// Opaque global position; 0 means "before the first event". Only increases; need not be dense.
 #[derive(

@@ -1,0 +1,1230 @@
+//! The PostgreSQL event store (cargo feature `postgres`): one event table on a server that
+//! several `minqing serve` instances share.
+//!
+//! # Layout
+//!
+//! - [`PostgresStore`]: the handle; every call takes a connection from a small pool
+//!   ([`POOL_SIZE`]) that drops broken connections, so the store reconnects by itself once the
+//!   server is back.
+//! - the horizon watcher (a task): publishes the head, the highest position every reader may
+//!   see, after each local commit, each notification from another instance, and once a second.
+//! - the listener (a task on its own connection): `LISTEN minqing_events`; a notification only
+//!   wakes the watcher, which re-reads the head from the table.
+//! - the announcer (a task): after local commits, one `pg_notify` (many commits share one),
+//!   sent outside the append's transaction (NOTIFY in a transaction takes a lock held through
+//!   its commit, which would serialise every commit: no group commit).
+//!
+//! # Positions (decision 0017)
+//!
+//! An event's position is its transaction's id shifted left by [`TX_SHIFT`] bits, plus its
+//! index in the transaction: `(pg_current_xact_id() << 12) + i`. Readers see only positions
+//! below the transaction-id horizon of their own snapshot, `pg_snapshot_xmin << 12`: every
+//! transaction below it has ended, and every later one gets a higher id, so what a reader sees
+//! is a prefix of the log that never grows a hole behind it. A subscriber can therefore never
+//! skip an event that commits after a later-numbered one. Appends need no shared row, so
+//! concurrent commits share one WAL flush (group commit). The cost: a write transaction left
+//! open on the server (any database of the cluster) holds every subscriber back until it ends.
+//!
+//! # Invariants
+//!
+//! - An append is one transaction: the stream's row is checked and bumped (optimistic
+//!   concurrency) and its events inserted, or nothing is.
+//! - At most [`MAX_EVENTS_PER_TRANSACTION`] events per transaction, so positions of one
+//!   transaction never reach the next transaction's.
+//! - Credentials never reach a log: only the host, port and database are shown.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+use uuid::Uuid;
+
+use super::{
+    AppendResult, EventStore, ExpectedVersion, ImportAppend, NewEvent, Position, ReadAll,
+    ReadAllFuture, RecordedEvent, StoreError, Subscription,
+};
+
+/// Bits of a position below the transaction id: an event's index in its transaction.
+pub const TX_SHIFT: u32 = 12;
+
+/// At most this many events are written by one transaction (an append, or one transaction of
+/// an import).
+pub const MAX_EVENTS_PER_TRANSACTION: usize = 1 << TX_SHIFT;
+
+/// Connections in the pool of one store handle.
+const POOL_SIZE: usize = 8;
+
+/// How long a call waits for a pooled connection, or for a new one to be made, before the
+/// store is reported unavailable.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// How often the head is re-read when nothing woke the watcher.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// How soon the head is re-read while committed events wait below an older open transaction.
+const LAGGING_POLL: Duration = Duration::from_millis(5);
+
+/// The channel of the commit notifications.
+const CHANNEL: &str = "minqing_events";
+
+/// Schema changes, in order; `store_schema.version` counts those applied. Never edit one that
+/// has shipped: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: events and streams; names in byte order (`COLLATE "C"`), so a prefix is a range.
+    "CREATE TABLE streams (
+        name    text COLLATE \"C\" PRIMARY KEY,
+        version bigint NOT NULL
+    );
+    CREATE TABLE events (
+        position       bigint PRIMARY KEY,
+        stream         text COLLATE \"C\" NOT NULL,
+        version        bigint NOT NULL,
+        event_id       uuid NOT NULL UNIQUE,
+        event_type     text NOT NULL,
+        schema_version integer NOT NULL,
+        data           text NOT NULL,
+        metadata       text NOT NULL,
+        recorded_at    timestamptz NOT NULL,
+        UNIQUE (stream, version)
+    );
+    CREATE INDEX events_by_type ON events (event_type, position);",
+];
+
+const EVENT_COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, \
+                             data, metadata, recorded_at";
+
+/// The horizon of the statement's snapshot, as a position: everything below it is final.
+const HORIZON: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 12)";
+
+/// Inserts one append's events: `$1` stream, `$2` its version before them, `$3` the index of
+/// the first in its transaction, then the columns as arrays.
+const INSERT_EVENTS: &str = "INSERT INTO events (position, stream, version, event_id, event_type, \
+     schema_version, data, metadata, recorded_at) \
+     SELECT (pg_current_xact_id()::text::bigint << 12) + $3 + e.ord - 1, $1, $2 + e.ord, \
+            e.id, e.ty, e.sv, e.data, e.meta, $9 \
+     FROM unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[]) \
+          WITH ORDINALITY AS e(id, ty, sv, data, meta, ord) \
+     RETURNING position";
+
+/// The PostgreSQL event store.
+///
+/// Dropping it stops its tasks; subscriptions then end once they have delivered what was
+/// committed.
+pub struct PostgresStore {
+    pool: Pool,
+    head: watch::Receiver<Position>,
+    /// Wakes the horizon watcher and the announcer after a local commit.
+    committed: Arc<Wake>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Where the store is, without credentials, for messages.
+    place: String,
+}
+
+/// The two tasks a local commit wakes.
+#[derive(Default)]
+struct Wake {
+    watcher: Notify,
+    announcer: Notify,
+}
+
+impl PostgresStore {
+    /// Connects to the server at `url` (`postgres://user:password@host:port/database`, with
+    /// libpq's parameters such as `options=-csearch_path%3Dminqing`), creates or updates the
+    /// schema in the connection's first search-path schema, and starts the store's tasks.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached, [`StoreError::Backend`]
+    /// for a malformed URL or a schema written by a newer build.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|err| {
+            // The message of a parse error never quotes the URL (so no password in it).
+            StoreError::Backend(format!("the PostgreSQL URL is malformed: {err}"))
+        })?;
+        config.connect_timeout(CONNECT_PATIENCE);
+        config.keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("minqing");
+        }
+        let place = describe(&config);
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(CONNECT_PATIENCE))
+            .create_timeout(Some(CONNECT_PATIENCE))
+            .recycle_timeout(Some(CONNECT_PATIENCE))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|err| StoreError::Backend(format!("PostgreSQL pool: {err}")))?;
+        migrate(&pool, &place).await?;
+        let first = read_head(&pool).await?;
+        let (head_tx, head) = watch::channel(first.visible);
+        let committed = Arc::new(Wake::default());
+        let tasks = vec![
+            tokio::spawn(watch_horizon(pool.clone(), committed.clone(), head_tx)),
+            tokio::spawn(listen(config, committed.clone())),
+            tokio::spawn(announce(pool.clone(), committed.clone())),
+        ];
+        tracing::info!(store = %place, head = %first.visible, "PostgreSQL event store opened");
+        Ok(PostgresStore {
+            pool,
+            head,
+            committed,
+            tasks,
+            place,
+        })
+    }
+
+    /// Where the store is (host, port, database; never the credentials).
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    /// Appends many streams' events (a data directory being moved, `minqing generate`) in
+    /// transactions of at most [`MAX_EVENTS_PER_TRANSACTION`] events, each all or nothing,
+    /// in the order given; returns the position of the last event.
+    ///
+    /// An import cut off part-way has stored a prefix of whole transactions; each append's
+    /// expected version then refuses what was already stored, so the caller resumes from the
+    /// stream versions it finds.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventStore::append`], for the first append refused.
+    pub async fn import(&self, appends: Vec<ImportAppend>) -> Result<Position, StoreError> {
+        let mut last = self.head();
+        let mut batch: Vec<ImportAppend> = Vec::new();
+        let mut n_batch = 0;
+        for append in appends {
+            if append.events.is_empty() {
+                return Err(StoreError::Empty);
+            }
+            if append.events.len() > MAX_EVENTS_PER_TRANSACTION {
+                return Err(too_many(append.events.len()));
+            }
+            if n_batch + append.events.len() > MAX_EVENTS_PER_TRANSACTION {
+                last = self.import_batch(std::mem::take(&mut batch)).await?;
+                n_batch = 0;
+            }
+            n_batch += append.events.len();
+            batch.push(append);
+        }
+        if !batch.is_empty() {
+            last = self.import_batch(batch).await?;
+        }
+        Ok(last)
+    }
+
+    async fn import_batch(&self, batch: Vec<ImportAppend>) -> Result<Position, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let mut offset: i64 = 0;
+        let mut last = Position::START;
+        for append in &batch {
+            match write_append(
+                &tx,
+                &append.stream,
+                append.expected,
+                &append.events,
+                offset,
+                append.recorded_at,
+            )
+            .await
+            {
+                Ok(Written::Appended(result)) => last = result.position,
+                Ok(Written::Conflict) => {
+                    drop(tx);
+                    let actual = stream_version(&client, &append.stream).await?;
+                    return Err(StoreError::Conflict {
+                        stream: append.stream.clone(),
+                        expected: append.expected,
+                        actual,
+                    });
+                }
+                Ok(Written::IdClash) => {
+                    return Err(StoreError::IdMismatch {
+                        stream: append.stream.clone(),
+                        event_id: append.events[0].event_id,
+                    });
+                }
+                Err(err) => return Err(err),
+            }
+            offset += count(append.events.len());
+        }
+        tx.commit().await.map_err(commit_error)?;
+        drop(client);
+        self.published(last).await;
+        Ok(last)
+    }
+
+    /// After a commit: wakes the watcher and the announcer, and waits (a bounded time) until
+    /// the head has reached `position`, so an acknowledged append is in `read_all` and its
+    /// subscriptions, as the port promises. It waits longer only while an older transaction
+    /// is still open.
+    async fn published(&self, position: Position) {
+        self.committed.watcher.notify_one();
+        self.committed.announcer.notify_one();
+        if !self.wait_for(position, CONNECT_PATIENCE).await {
+            tracing::warn!(%position, "a committed append is not visible yet (an open transaction holds the horizon)");
+        }
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("place", &self.place)
+            .field("head", &*self.head.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::Empty);
+        }
+        if events.len() > MAX_EVENTS_PER_TRANSACTION {
+            return Err(too_many(events.len()));
+        }
+        let mut seen = HashSet::with_capacity(events.len());
+        if let Some(repeated) = events.iter().find(|event| !seen.insert(event.event_id)) {
+            return Err(StoreError::IdMismatch {
+                stream: stream.to_owned(),
+                event_id: repeated.event_id,
+            });
+        }
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let written = write_append(&tx, stream, expected, &events, 0, Utc::now()).await?;
+        let refusal = match written {
+            Written::Appended(result) => {
+                tx.commit().await.map_err(commit_error)?;
+                drop(client);
+                self.published(result.position).await;
+                return Ok(result);
+            }
+            Written::Conflict => None,
+            Written::IdClash => Some(StoreError::IdMismatch {
+                stream: stream.to_owned(),
+                event_id: events[0].event_id,
+            }),
+        };
+        tx.rollback().await.map_err(pg_error)?;
+        // Refused: a re-send of a stored append gets its original result.
+        if let Some(result) = find_resend(&client, stream, &events).await? {
+            return Ok(result);
+        }
+        Err(match refusal {
+            Some(err) => err,
+            None => StoreError::Conflict {
+                stream: stream.to_owned(),
+                expected,
+                actual: stream_version(&client, stream).await?,
+            },
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream = $1 AND version >= $2 \
+                 ORDER BY version"
+            ))
+            .await
+            .map_err(pg_error)?;
+        let from = i64::try_from(from_version).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&statement, &[&stream, &from])
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(recorded).collect()
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read_all(&self.pool, after, limit).await
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        stream_version(&client, stream).await
+    }
+
+    async fn streams_with_prefix(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let pattern = format!("{}%", escape_like(prefix));
+        let rows = client
+            .query(
+                "SELECT name, version FROM streams WHERE name LIKE $1 ORDER BY name",
+                &[&pattern],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| Ok((row.get::<_, String>(0), to_u64(row.get(1))?)))
+            .collect()
+    }
+
+    async fn events_of_type(&self, event_type: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE event_type = $1 \
+                     AND position < {HORIZON} ORDER BY position"
+                ),
+                &[&event_type],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(recorded).collect()
+    }
+
+    fn head(&self) -> Position {
+        *self.head.borrow()
+    }
+
+    async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
+        let mut head = self.head.clone();
+        tokio::time::timeout(timeout, head.wait_for(|head| *head >= position))
+            .await
+            .is_ok_and(|reached| reached.is_ok())
+    }
+
+    fn subscribe(&self, after: Position) -> Subscription {
+        let pool = self.pool.clone();
+        let read_all: ReadAll = Arc::new(move |after, limit| -> ReadAllFuture {
+            let pool = pool.clone();
+            Box::pin(async move { read_all(&pool, after, limit).await })
+        });
+        Subscription::new(after, self.head.clone(), read_all)
+    }
+}
+
+/// What [`write_append`] did inside its transaction.
+enum Written {
+    Appended(AppendResult),
+    /// The stream's version is not the expected one; the transaction must be rolled back.
+    Conflict,
+    /// An event id is already stored; the transaction is aborted.
+    IdClash,
+}
+
+/// Checks and bumps the stream's version, then inserts the events, in `tx`; `offset` is the
+/// index in the transaction of the first event.
+async fn write_append(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stream: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    offset: i64,
+    recorded_at: DateTime<Utc>,
+) -> Result<Written, StoreError> {
+    let n = count(events.len());
+    let before: i64 = match expected {
+        ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => {
+            let statement = tx
+                .prepare_cached(
+                    "INSERT INTO streams (name, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(pg_error)?;
+            if tx
+                .execute(&statement, &[&stream, &n])
+                .await
+                .map_err(pg_error)?
+                == 0
+            {
+                return Ok(Written::Conflict);
+            }
+            0
+        }
+        ExpectedVersion::Exact(version) => {
+            let version = i64::try_from(version).unwrap_or(i64::MAX);
+            let statement = tx
+                .prepare_cached(
+                    "UPDATE streams SET version = version + $3 WHERE name = $1 AND version = $2",
+                )
+                .await
+                .map_err(pg_error)?;
+            if tx
+                .execute(&statement, &[&stream, &version, &n])
+                .await
+                .map_err(pg_error)?
+                == 0
+            {
+                return Ok(Written::Conflict);
+            }
+            version
+        }
+        ExpectedVersion::Any => {
+            let statement = tx
+                .prepare_cached(
+                    "INSERT INTO streams (name, version) VALUES ($1, $2) ON CONFLICT (name) \
+                     DO UPDATE SET version = streams.version + EXCLUDED.version RETURNING version",
+                )
+                .await
+                .map_err(pg_error)?;
+            let row = tx
+                .query_one(&statement, &[&stream, &n])
+                .await
+                .map_err(pg_error)?;
+            row.get::<_, i64>(0) - n
+        }
+    };
+    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect();
+    let schema_versions: Vec<i32> = events
+        .iter()
+        .map(|event| i32::try_from(event.schema_version).unwrap_or(i32::MAX))
+        .collect();
+    let data: Vec<&str> = events.iter().map(|event| event.data.as_str()).collect();
+    let metadata: Vec<&str> = events.iter().map(|event| event.metadata.as_str()).collect();
+    let statement = tx.prepare_cached(INSERT_EVENTS).await.map_err(pg_error)?;
+    let rows = match tx
+        .query(
+            &statement,
+            &[
+                &stream,
+                &before,
+                &offset,
+                &ids,
+                &types,
+                &schema_versions,
+                &data,
+                &metadata,
+                &recorded_at,
+            ],
+        )
+        .await
+    {
+        Ok(rows) => rows,
+        Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return Ok(Written::IdClash);
+        }
+        Err(err) => return Err(pg_error(err)),
+    };
+    let last = rows
+        .iter()
+        .map(|row| row.get::<_, i64>(0))
+        .max()
+        .unwrap_or_default();
+    Ok(Written::Appended(AppendResult {
+        version: to_u64(before + n)?,
+        position: Position(to_u64(last)?),
+    }))
+}
+
+/// If `events` were all stored, in order, as one append to `stream`: that append's result.
+/// `None` when the first id is not stored; an [`StoreError::IdMismatch`] when some are, but
+/// not so.
+async fn find_resend(
+    client: &deadpool_postgres::Client,
+    stream: &str,
+    events: &[NewEvent],
+) -> Result<Option<AppendResult>, StoreError> {
+    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let rows = client
+        .query(
+            "SELECT event_id, stream, version, position FROM events WHERE event_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_error)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let stored: std::collections::HashMap<Uuid, (String, i64, i64)> = rows
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
+        .collect();
+    let mismatch = |event_id| StoreError::IdMismatch {
+        stream: stream.to_owned(),
+        event_id,
+    };
+    if !stored.contains_key(&events[0].event_id) {
+        // Not a re-send: a later id clashes with one stored elsewhere.
+        let clash = events
+            .iter()
+            .find(|event| stored.contains_key(&event.event_id))
+            .map_or(events[0].event_id, |event| event.event_id);
+        return Err(mismatch(clash));
+    }
+    let mut previous: Option<i64> = None;
+    let mut result = None;
+    for event in events {
+        let Some((in_stream, version, position)) = stored.get(&event.event_id) else {
+            return Err(mismatch(event.event_id));
+        };
+        if in_stream != stream || previous.is_some_and(|p| p + 1 != *version) {
+            return Err(mismatch(event.event_id));
+        }
+        previous = Some(*version);
+        result = Some(AppendResult {
+            version: to_u64(*version)?,
+            position: Position(to_u64(*position)?),
+        });
+    }
+    Ok(result)
+}
+
+async fn stream_version(
+    client: &deadpool_postgres::Client,
+    stream: &str,
+) -> Result<u64, StoreError> {
+    let statement = client
+        .prepare_cached("SELECT version FROM streams WHERE name = $1")
+        .await
+        .map_err(pg_error)?;
+    let row = client
+        .query_opt(&statement, &[&stream])
+        .await
+        .map_err(pg_error)?;
+    row.map_or(Ok(0), |row| to_u64(row.get(0)))
+}
+
+async fn read_all(
+    pool: &Pool,
+    after: Position,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND position < {HORIZON} \
+             ORDER BY position LIMIT $2"
+        ))
+        .await
+        .map_err(pg_error)?;
+    let after = i64::try_from(after.0).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(&statement, &[&after, &limit])
+        .await
+        .map_err(pg_error)?;
+    rows.iter().map(recorded).collect()
+}
+
+/// The head as one snapshot sees it.
+struct Head {
+    /// The highest position below the horizon.
+    visible: Position,
+    /// Whether committed events wait above it (below an older transaction still open).
+    lagging: bool,
+}
+
+async fn read_head(pool: &Pool) -> Result<Head, StoreError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT coalesce((SELECT max(position) FROM events WHERE position < {HORIZON}), 0), \
+                    coalesce((SELECT max(position) FROM events), 0)"
+        ))
+        .await
+        .map_err(pg_error)?;
+    let row = client.query_one(&statement, &[]).await.map_err(pg_error)?;
+    let visible: i64 = row.get(0);
+    let highest: i64 = row.get(1);
+    Ok(Head {
+        visible: Position(to_u64(visible)?),
+        lagging: highest > visible,
+    })
+}
+
+/// Publishes the head whenever something may have moved it (see the module's layout).
+async fn watch_horizon(pool: Pool, wake: Arc<Wake>, head: watch::Sender<Position>) {
+    let mut lagging = false;
+    loop {
+        let pause = if lagging { LAGGING_POLL } else { IDLE_POLL };
+        let _ = tokio::time::timeout(pause, wake.watcher.notified()).await;
+        match read_head(&pool).await {
+            Ok(now) => {
+                lagging = now.lagging;
+                head.send_if_modified(|head| {
+                    let moved = now.visible > *head;
+                    if moved {
+                        *head = now.visible;
+                    }
+                    moved
+                });
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the event store's head");
+                lagging = false;
+            }
+        }
+    }
+}
+
+/// Keeps a connection listening to [`CHANNEL`], reconnecting when it drops; each notification
+/// wakes the horizon watcher.
+async fn listen(config: tokio_postgres::Config, wake: Arc<Wake>) {
+    loop {
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let notified = wake.clone();
+            let driver = tokio::spawn(async move {
+                while let Some(message) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    match message {
+                        Ok(AsyncMessage::Notification(_)) => notified.watcher.notify_one(),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            if client
+                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .await
+                .is_ok()
+            {
+                // What committed while no one listened.
+                wake.watcher.notify_one();
+                let _ = driver.await;
+            } else {
+                driver.abort();
+            }
+        }
+        tokio::time::sleep(IDLE_POLL).await;
+    }
+}
+
+/// Tells the other instances that something committed: one notification for all the commits
+/// made since the last one was sent.
+async fn announce(pool: Pool, wake: Arc<Wake>) {
+    loop {
+        wake.announcer.notified().await;
+        if let Ok(client) = pool.get().await {
+            let _ = client
+                .execute("SELECT pg_notify($1, '')", &[&CHANNEL])
+                .await;
+        }
+    }
+}
+
+/// Brings the schema up to date, one instance at a time.
+async fn migrate(pool: &Pool, place: &str) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await.map_err(pg_error)?;
+    // Any fixed key: instances opening the same store at once take turns here.
+    tx.execute("SELECT pg_advisory_xact_lock(7336151012345)", &[])
+        .await
+        .map_err(pg_error)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS store_schema (version integer NOT NULL)")
+        .await
+        .map_err(pg_error)?;
+    let applied: i64 = match tx
+        .query_opt("SELECT version FROM store_schema", &[])
+        .await
+        .map_err(pg_error)?
+    {
+        Some(row) => i64::from(row.get::<_, i32>(0)),
+        None => {
+            tx.execute("INSERT INTO store_schema (version) VALUES (0)", &[])
+                .await
+                .map_err(pg_error)?;
+            0
+        }
+    };
+    let known = count(MIGRATIONS.len());
+    if applied > known {
+        return Err(StoreError::Backend(format!(
+            "the event store at {place} has schema version {applied}, newer than this build's \
+             {known}: run a newer minqing"
+        )));
+    }
+    for (n, migration) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(applied).unwrap_or(0))
+    {
+        tx.batch_execute(migration).await.map_err(pg_error)?;
+        let version = i32::try_from(n + 1).unwrap_or(i32::MAX);
+        tx.execute("UPDATE store_schema SET version = $1", &[&version])
+            .await
+            .map_err(pg_error)?;
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(())
+}
+
+fn recorded(row: &Row) -> Result<RecordedEvent, StoreError> {
+    Ok(RecordedEvent {
+        position: Position(to_u64(row.get(0))?),
+        stream: row.get(1),
+        version: to_u64(row.get(2))?,
+        event_id: row.get(3),
+        event_type: row.get(4),
+        schema_version: u32::try_from(row.get::<_, i32>(5))
+            .map_err(|_| StoreError::Backend("a negative schema version is stored".into()))?,
+        data: row.get(6),
+        metadata: row.get(7),
+        recorded_at: row.get(8),
+    })
+}
+
+fn to_u64(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Backend(format!("a negative number is stored: {value}")))
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn too_many(n: usize) -> StoreError {
+    StoreError::Backend(format!(
+        "an append carries {n} events; the PostgreSQL store takes at most \
+         {MAX_EVENTS_PER_TRANSACTION} in one transaction"
+    ))
+}
+
+/// `prefix` with LIKE's wildcards and escape character taken literally.
+fn escape_like(prefix: &str) -> String {
+    let mut escaped = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Host, port and database of `config`, for messages: never the user's password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        Some(Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let database = config.get_dbname().unwrap_or("(the user's database)");
+    format!("postgres://{host}:{port}/{database}")
+}
+
+/// Whether an error of the server or the connection is worth trying again later: the server
+/// is away, starting, shutting down, out of space or connections, or the connection broke.
+fn is_unavailable(err: &tokio_postgres::Error) -> bool {
+    let Some(code) = err.code() else {
+        // No SQLSTATE: the connection itself failed (refused, reset, closed).
+        return true;
+    };
+    let class = &code.code()[..2];
+    matches!(class, "08" | "53" | "57" | "58")
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+}
+
+fn pg_error(err: tokio_postgres::Error) -> StoreError {
+    if is_unavailable(&err) {
+        StoreError::Unavailable(format!("PostgreSQL: {}", explain(&err)))
+    } else {
+        StoreError::Backend(format!("PostgreSQL: {}", explain(&err)))
+    }
+}
+
+/// The server's message (and SQLSTATE) of an error, or its chain of causes: the client's own
+/// `Display` says only "db error".
+fn explain(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A failed commit: whether it happened is unknown, so it is never reported as "nothing was
+/// appended" ([`StoreError::Unavailable`]) but as a backend failure the caller re-sends.
+fn commit_error(err: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(format!(
+        "PostgreSQL commit, outcome unknown: {}",
+        explain(&err)
+    ))
+}
+
+fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
+    use deadpool_postgres::PoolError;
+    match err {
+        PoolError::Backend(err) => pg_error(err),
+        PoolError::Timeout(_) => {
+            StoreError::Unavailable("PostgreSQL: no connection within 5 s".to_owned())
+        }
+        other => StoreError::Unavailable(format!("PostgreSQL: {other}")),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A throwaway schema on the test server; dropped (with its tables) on drop.
+    pub struct Schema {
+        admin_url: String,
+        name: String,
+    }
+
+    impl Schema {
+        /// The URL of a store in this schema.
+        pub fn url(&self) -> String {
+            with_search_path(&self.admin_url, &self.name)
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let url = self.admin_url.clone();
+            let name = self.name.clone();
+            // A runtime of its own: the test's may be shutting down.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    if let Ok((client, connection)) = tokio_postgres::connect(&url, NoTls).await {
+                        tokio::spawn(connection);
+                        let _ = client
+                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+
+    /// The test server's URL: `MINQING_TEST_POSTGRES_URL`, which `scripts/test` sets after
+    /// starting a throwaway server. A build with the `postgres` feature fails its tests
+    /// without one rather than skip them.
+    pub fn server_url() -> String {
+        std::env::var("MINQING_TEST_POSTGRES_URL").expect(
+            "MINQING_TEST_POSTGRES_URL is not set: the postgres tests need a server \
+             (scripts/test starts one)",
+        )
+    }
+
+    /// A new empty schema on the test server.
+    pub async fn fresh_schema() -> Schema {
+        let admin_url = server_url();
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let (client, connection) = tokio_postgres::connect(&admin_url, NoTls)
+            .await
+            .expect("connect to the test server");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create a schema");
+        Schema { admin_url, name }
+    }
+
+    /// `url` with its search path set to `schema` (libpq's `options`).
+    pub fn with_search_path(url: &str, schema: &str) -> String {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}options=-csearch_path%3D{schema}")
+    }
+
+    async fn fresh_store() -> (PostgresStore, Schema) {
+        let schema = fresh_schema().await;
+        let store = PostgresStore::open(&schema.url())
+            .await
+            .expect("open the store");
+        (store, schema)
+    }
+
+    crate::store::contract::contract_tests!(fresh_store().await);
+
+    /// The famous bug of SQL event stores, set up on purpose: a transaction takes a position,
+    /// stays open while a later one commits a higher position, then commits. A subscriber
+    /// that followed the highest committed number would have passed the first for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_committing_after_a_later_numbered_one_is_not_skipped() {
+        use crate::store::contract::{PATIENCE, events};
+        let (store, _schema) = fresh_store().await;
+        let store = Arc::new(store);
+        let mut subscription = store.subscribe(Position::START);
+
+        let mut slow_client = store.pool.get().await.unwrap();
+        let slow = slow_client.transaction().await.unwrap();
+        let slow_events = events(1);
+        let Written::Appended(first) = write_append(
+            &slow,
+            "case-slow",
+            ExpectedVersion::NoStream,
+            &slow_events,
+            0,
+            Utc::now(),
+        )
+        .await
+        .unwrap() else {
+            panic!("the slow append was refused")
+        };
+        let fast = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append("case-fast", ExpectedVersion::NoStream, events(1))
+                    .await
+                    .unwrap()
+            })
+        };
+        // The later transaction commits; its event must wait behind the open one.
+        let waiting = tokio::time::timeout(Duration::from_millis(500), subscription.next()).await;
+        assert!(
+            waiting.is_err(),
+            "delivered past an open transaction: {waiting:?}"
+        );
+        let committed: i64 = store
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT count(*) FROM events WHERE stream = 'case-fast'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(committed, 1, "the later append has committed meanwhile");
+
+        slow.commit().await.unwrap();
+        let second = tokio::time::timeout(PATIENCE, fast).await.unwrap().unwrap();
+        assert!(first.position < second.position);
+        let delivered: Vec<Position> = [
+            tokio::time::timeout(PATIENCE, subscription.next())
+                .await
+                .unwrap()
+                .unwrap(),
+            tokio::time::timeout(PATIENCE, subscription.next())
+                .await
+                .unwrap()
+                .unwrap(),
+        ]
+        .iter()
+        .map(|event| event.position)
+        .collect();
+        assert_eq!(delivered, vec![first.position, second.position]);
+    }
+
+    /// Many writers on two handles (two instances' pools) race a subscriber on each: every
+    /// event reaches both, once, in one order, and no acknowledged one is missing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_on_two_handles_race_subscribers_without_a_skip() {
+        use crate::store::contract::{PATIENCE, events};
+        const WRITERS: u64 = 24;
+        const APPENDS: u64 = 40;
+        let schema = fresh_schema().await;
+        let a = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
+        let b = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
+        let subscribers: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .map(|store| {
+                let mut subscription = store.subscribe(Position::START);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    while seen.len() < usize::try_from(WRITERS * APPENDS * 2).unwrap() {
+                        let event = tokio::time::timeout(PATIENCE, subscription.next())
+                            .await
+                            .expect("the subscription stalled")
+                            .unwrap();
+                        seen.push((event.position, event.event_id));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let store = if writer % 2 == 0 {
+                    a.clone()
+                } else {
+                    b.clone()
+                };
+                tokio::spawn(async move {
+                    let mut acknowledged = Vec::new();
+                    for n in 0..APPENDS {
+                        let batch = events(2);
+                        acknowledged.extend(batch.iter().map(|event| event.event_id));
+                        store
+                            .append(
+                                &format!("case-{writer}"),
+                                ExpectedVersion::Exact(n * 2),
+                                batch,
+                            )
+                            .await
+                            .unwrap();
+                    }
+                    acknowledged
+                })
+            })
+            .collect();
+        let mut acknowledged = HashSet::new();
+        for writer in writers {
+            acknowledged.extend(writer.await.unwrap());
+        }
+        let stored: Vec<(Position, Uuid)> = crate::store::contract::everything(&*a)
+            .await
+            .iter()
+            .map(|event| (event.position, event.event_id))
+            .collect();
+        assert_eq!(stored.len(), acknowledged.len());
+        assert!(stored.iter().all(|(_, id)| acknowledged.contains(id)));
+        for subscriber in subscribers {
+            let seen = subscriber.await.unwrap();
+            assert_eq!(
+                seen, stored,
+                "a subscriber skipped, repeated or reordered an event"
+            );
+        }
+    }
+
+    /// Two handles on one store: each sees the other's appends (head, reads, a wait for a
+    /// position), and a stream's version check holds across them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_handles_share_one_log_and_one_version_check() {
+        use crate::store::contract::{PATIENCE, events};
+        let schema = fresh_schema().await;
+        let a = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
+        let b = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
+        let written = a
+            .append("case-1", ExpectedVersion::NoStream, events(2))
+            .await
+            .unwrap();
+        assert!(
+            b.wait_for(written.position, PATIENCE).await,
+            "b never saw a's append"
+        );
+        assert_eq!(b.stream_version("case-1").await.unwrap(), 2);
+        assert_eq!(b.read_stream("case-1", 1).await.unwrap().len(), 2);
+
+        let races: Vec<_> = [a.clone(), b.clone(), a.clone(), b.clone()]
+            .into_iter()
+            .map(|store| {
+                tokio::spawn(async move {
+                    store
+                        .append("case-1", ExpectedVersion::Exact(2), events(1))
+                        .await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for race in races {
+            match race.await.unwrap() {
+                Ok(result) => {
+                    won += 1;
+                    assert_eq!(result.version, 3);
+                }
+                Err(StoreError::Conflict { actual: 3, .. }) => {}
+                Err(err) => panic!("{err:?}"),
+            }
+        }
+        assert_eq!(won, 1);
+        // A re-send through the other handle is answered with the original result.
+        let batch = events(1);
+        let first = a
+            .append("case-2", ExpectedVersion::NoStream, batch.clone())
+            .await
+            .unwrap();
+        let again = b
+            .append("case-2", ExpectedVersion::NoStream, batch)
+            .await
+            .unwrap();
+        assert_eq!(first, again);
+    }
+
+    #[test]
+    fn like_wildcards_in_a_prefix_are_taken_literally() {
+        assert_eq!(escape_like("case-2026_1%\\"), "case-2026\\_1\\%\\\\");
+        assert_eq!(escape_like("案件-"), "案件-");
+    }
+
+    #[test]
+    fn the_place_of_a_store_never_shows_its_password() {
+        let config =
+            tokio_postgres::Config::from_str("postgres://minqing:s3cret@db.example:6543/hotline")
+                .unwrap();
+        let place = describe(&config);
+        assert_eq!(place, "postgres://db.example:6543/hotline");
+        assert!(!place.contains("s3cret"));
+    }
+
+    #[test]
+    fn a_malformed_url_is_refused_without_echoing_it() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(PostgresStore::open(
+                "postgres://minqing:s3cret@db:notaport/x",
+            ))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_server_is_unavailable_not_a_failure() {
+        // A port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = PostgresStore::open(&format!("postgres://minqing@127.0.0.1:{port}/x"))
+            .await
+            .unwrap_err();
+        assert!(err.is_storage_unavailable(), "{err:?}");
+    }
+}
