@@ -25,6 +25,12 @@ use crate::app::views::DailyReportView;
 use crate::app::{App, AppError};
 use crate::projection_runner::ReadSide;
 
+/// The store lease of the instance that runs the scheduled jobs.
+pub const JOBS_LEASE: &str = "scheduled-jobs";
+
+/// How often an instance without the jobs' lease asks for it again.
+const LEASE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// When each job runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedules {
@@ -364,11 +370,44 @@ impl Jobs {
     }
 
     /// Runs both jobs on their schedules until the task is aborted.
+    ///
+    /// Instances sharing a store run the jobs one at a time: each waits for the store's
+    /// [`JOBS_LEASE`], and the one that holds it runs them until it stops or loses the lease
+    /// (its link to the store broke; then another instance takes over). A job cut off then is
+    /// safe to run again: each 督办 and 预警 is keyed by its deadline.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let sweep = self.clone().run(Job::Sweep);
-            let report = self.run(Job::Report);
-            tokio::join!(sweep, report);
+            let mut waiting_said = false;
+            loop {
+                match self.app.store.try_lease(JOBS_LEASE).await {
+                    Ok(Some(mut lease)) => {
+                        tracing::info!("this instance runs the scheduled jobs");
+                        waiting_said = false;
+                        let sweep = self.clone().run(Job::Sweep);
+                        let report = self.clone().run(Job::Report);
+                        tokio::select! {
+                            _ = async { tokio::join!(sweep, report) } => return,
+                            () = lease.lost() => tracing::warn!(
+                                "lost the scheduled jobs' lease (the store went away); \
+                                 another instance may take them over"
+                            ),
+                        }
+                    }
+                    Ok(None) => {
+                        if !waiting_said {
+                            tracing::info!(
+                                "another instance runs the scheduled jobs; this one takes \
+                                 over if it stops"
+                            );
+                            waiting_said = true;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not ask for the scheduled jobs' lease");
+                    }
+                }
+                tokio::time::sleep(LEASE_RETRY).await;
+            }
         })
     }
 

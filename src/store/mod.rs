@@ -290,6 +290,57 @@ pub trait EventStore: Send + Sync + 'static {
     /// A catch-up subscription: every event after `after`, in global order, each exactly once,
     /// then live ones as they commit.
     fn subscribe(&self, after: Position) -> Subscription;
+
+    /// Takes the lease `name` if no other process sharing the store holds it: `None` when one
+    /// does. The lease is held until it is dropped or [`Lease::lost`] (its holder's link to the
+    /// store broke), and a process that dies loses it, so another takes it over.
+    ///
+    /// The default is for a store only one process opens (the data directory's lock): every
+    /// lease is granted and never lost.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn try_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        let _ = name;
+        Ok(Some(Lease::never_lost()))
+    }
+}
+
+/// A lease from [`EventStore::try_lease`]: held while this value lives.
+pub struct Lease {
+    lost: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Whatever keeps the lease (a connection), released on drop.
+    _held: Box<dyn Send + Sync>,
+}
+
+impl Lease {
+    /// A lease that ends when `lost` resolves (or the lease is dropped, releasing `held`).
+    pub fn new(
+        lost: impl Future<Output = ()> + Send + 'static,
+        held: Box<dyn Send + Sync>,
+    ) -> Self {
+        Lease {
+            lost: Box::pin(lost),
+            _held: held,
+        }
+    }
+
+    /// A lease nothing can take away (a store one process owns).
+    pub fn never_lost() -> Self {
+        Lease::new(std::future::pending(), Box::new(()))
+    }
+
+    /// Resolves once the lease is lost: stop what it guards, another process may now hold it.
+    pub async fn lost(&mut self) {
+        (&mut self.lost).await;
+    }
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease").finish_non_exhaustive()
+    }
 }
 
 /// What [`ReadAll`] returns.

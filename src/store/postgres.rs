@@ -48,7 +48,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, ImportAppend, NewEvent, Position, ReadAll,
+    AppendResult, EventStore, ExpectedVersion, ImportAppend, Lease, NewEvent, Position, ReadAll,
     ReadAllFuture, RecordedEvent, StoreError, Subscription,
 };
 
@@ -71,6 +71,10 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// How soon the head is re-read while committed events wait below an older open transaction.
 const LAGGING_POLL: Duration = Duration::from_millis(5);
+
+/// The advisory-lock key of lease `$1`: advisory locks are the database's, so the key names
+/// the store's schema too (two stores in one database do not share leases).
+const LEASE_KEY: &str = "hashtextextended(current_schema() || ':' || $1, 0)";
 
 /// The channel of the commit notifications.
 const CHANNEL: &str = "minqing_events";
@@ -120,6 +124,8 @@ const INSERT_EVENTS: &str = "INSERT INTO events (position, stream, version, even
 /// committed.
 pub struct PostgresStore {
     pool: Pool,
+    /// For connections of their own (leases).
+    config: tokio_postgres::Config,
     head: watch::Receiver<Position>,
     /// Wakes the horizon watcher and the announcer after a local commit.
     committed: Arc<Wake>,
@@ -176,12 +182,18 @@ impl PostgresStore {
         let committed = Arc::new(Wake::default());
         let tasks = vec![
             tokio::spawn(watch_horizon(pool.clone(), committed.clone(), head_tx)),
-            tokio::spawn(listen(config, committed.clone())),
+            tokio::spawn(listen(config.clone(), committed.clone())),
             tokio::spawn(announce(pool.clone(), committed.clone())),
         ];
         tracing::info!(store = %place, head = %first.visible, "PostgreSQL event store opened");
+        let config = {
+            let mut own = config;
+            own.application_name("minqing lease");
+            own
+        };
         Ok(PostgresStore {
             pool,
+            config,
             head,
             committed,
             tasks,
@@ -426,6 +438,42 @@ impl EventStore for PostgresStore {
         tokio::time::timeout(timeout, head.wait_for(|head| *head >= position))
             .await
             .is_ok_and(|reached| reached.is_ok())
+    }
+
+    /// A session advisory lock on a connection of the lease's own: the server releases it
+    /// when the connection ends, so a holder killed (or cut off) loses it at once.
+    async fn try_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        let (client, connection) = self.config.connect(NoTls).await.map_err(pg_error)?;
+        let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+            let _ = ended_tx.send(());
+        });
+        let held: bool = client
+            .query_one(
+                &format!("SELECT pg_try_advisory_lock({LEASE_KEY})"),
+                &[&name],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        if !held {
+            driver.abort();
+            return Ok(None);
+        }
+        /// Ends the connection (and so the lock) when the lease is dropped.
+        struct Held(#[allow(dead_code)] tokio_postgres::Client, JoinHandle<()>);
+        impl Drop for Held {
+            fn drop(&mut self) {
+                self.1.abort();
+            }
+        }
+        Ok(Some(Lease::new(
+            async move {
+                let _ = ended.await;
+            },
+            Box::new(Held(client, driver)),
+        )))
     }
 
     fn subscribe(&self, after: Position) -> Subscription {
@@ -1181,6 +1229,61 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(first, again);
+    }
+
+    /// One holder at a time; a holder whose connection dies (a process killed) loses the
+    /// lease, and another takes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_has_one_holder_and_passes_on_when_it_dies() {
+        use crate::store::contract::PATIENCE;
+        let schema = fresh_schema().await;
+        let a = PostgresStore::open(&schema.url()).await.unwrap();
+        let b = PostgresStore::open(&schema.url()).await.unwrap();
+        let mut held = a.try_lease("jobs").await.unwrap().expect("a free lease");
+        assert!(b.try_lease("jobs").await.unwrap().is_none(), "two holders");
+        assert!(
+            b.try_lease("other").await.unwrap().is_some(),
+            "leases are by name"
+        );
+
+        // Dropped: released at once.
+        drop(held);
+        let mut taken = None;
+        for _ in 0..100 {
+            taken = b.try_lease("jobs").await.unwrap();
+            if taken.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut by_b = taken.expect("b took the released lease");
+        assert!(a.try_lease("jobs").await.unwrap().is_none());
+
+        // The holder's connection is killed (as when its process dies): it learns it lost
+        // the lease, and a takes it over.
+        let admin = a.pool.get().await.unwrap();
+        let killed = admin
+            .execute(
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks \
+                     WHERE locktype = 'advisory' AND granted \
+                     AND ((classid::bigint << 32) | objid::bigint) = {LEASE_KEY}"
+                ),
+                &[&"jobs"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(killed, 1, "the lease's one connection");
+        tokio::time::timeout(PATIENCE, by_b.lost())
+            .await
+            .expect("the holder never learnt it lost the lease");
+        held = loop {
+            if let Some(lease) = a.try_lease("jobs").await.unwrap() {
+                break lease;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        drop(held);
     }
 
     #[test]
