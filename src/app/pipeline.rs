@@ -215,7 +215,11 @@ fn fingerprint(text: &str) -> String {
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d69_6e71_696e_6731_3233_3435_0000_0001);
 
 /// Races lost to other writers before a command gives up with a conflict.
-const LOST_RACES: u32 = 4;
+const LOST_RACES: u32 = 8;
+
+/// After the n-th lost race a command waits up to n times this (a random share of it) before
+/// deciding again, so writers that collided do not collide again in step.
+const RACE_BACKOFF_MICROS: u32 = 2_000;
 
 /// The most events one command records that a retry looks for.
 const MAX_EVENTS_PER_COMMAND: usize = 16;
@@ -630,6 +634,16 @@ impl<A: Aggregate> CommandService<A> {
                         actual,
                         "lost a race to another writer; deciding again"
                     );
+                    // A random share of the window: the clock's microseconds are random
+                    // enough to spread writers apart, and need no generator.
+                    let jitter = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |now| now.subsec_micros());
+                    let window = RACE_BACKOFF_MICROS.saturating_mul(lost);
+                    tokio::time::sleep(std::time::Duration::from_micros(u64::from(
+                        jitter % window.max(1),
+                    )))
+                    .await;
                 }
             }
         }

@@ -315,8 +315,10 @@ fn problem_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-/// `min_position` beyond the store's head names a position nobody has written: waiting for
-/// it could only end in a 503 after the whole wait, so it is refused at once as bad input.
+/// `min_position` beyond the last position any writer committed names a position nobody has
+/// written: waiting for it could only end in a 503 after the whole wait, so it is refused at
+/// once as bad input. (Beyond this instance's head but written by another instance, it is
+/// waited for.)
 async fn written_positions_only(
     axum::extract::State(app): axum::extract::State<AppState>,
     req: Request,
@@ -328,14 +330,23 @@ async fn written_positions_only(
             .filter_map(|pair| pair.strip_prefix("min_position="))
             .find_map(|v| v.parse::<u64>().ok())
     });
-    if let Some(asked) = asked {
-        let head = app.store.head().0;
-        if asked > head {
-            return ApiError::bad_request(
-                "invalid_query",
-                format!("`min_position` {asked} is beyond the last position written, {head}"),
-            )
-            .into_response();
+    if let Some(asked) = asked
+        && asked > app.store.head().0
+    {
+        // Beyond what this instance has seen: another instance may have written it.
+        match app.store.last_written().await {
+            Ok(written) if asked > written.0 => {
+                return ApiError::bad_request(
+                    "invalid_query",
+                    format!(
+                        "`min_position` {asked} is beyond the last position written, {}",
+                        written.0
+                    ),
+                )
+                .into_response();
+            }
+            Ok(_) => {}
+            Err(err) => return ApiError::from(crate::app::AppError::Store(err)).into_response(),
         }
     }
     next.run(req).await

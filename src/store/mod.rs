@@ -291,6 +291,19 @@ pub trait EventStore: Send + Sync + 'static {
     /// then live ones as they commit.
     fn subscribe(&self, after: Position) -> Subscription;
 
+    /// The highest position any writer has committed, seen or not yet by this handle's
+    /// [`EventStore::head`] (another instance's append lands here first). A `min_position`
+    /// beyond it names a position nobody wrote.
+    ///
+    /// The default is for a store only one process writes: its head.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn last_written(&self) -> Result<Position, StoreError> {
+        Ok(self.head())
+    }
+
     /// Takes the lease `name` if no other process sharing the store holds it: `None` when one
     /// does. The lease is held until it is dropped or [`Lease::lost`] (its holder's link to the
     /// store broke), and a process that dies loses it, so another takes it over.

@@ -188,7 +188,8 @@ impl PostgresStore {
         tracing::info!(store = %place, head = %first.visible, "PostgreSQL event store opened");
         let config = {
             let mut own = config;
-            own.application_name("minqing lease");
+            // Which process holds a lease, for whoever looks at pg_stat_activity.
+            own.application_name(format!("minqing lease (pid {})", std::process::id()));
             own
         };
         Ok(PostgresStore {
@@ -438,6 +439,15 @@ impl EventStore for PostgresStore {
         tokio::time::timeout(timeout, head.wait_for(|head| *head >= position))
             .await
             .is_ok_and(|reached| reached.is_ok())
+    }
+
+    async fn last_written(&self) -> Result<Position, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
+            .await
+            .map_err(pg_error)?;
+        Ok(Position(to_u64(row.get(0))?))
     }
 
     /// A session advisory lock on a connection of the lease's own: the server releases it

@@ -24,6 +24,8 @@ mod drafts;
 mod flows;
 mod former_holders;
 mod generate;
+#[cfg(feature = "postgres")]
+mod instances;
 mod kb;
 mod limits;
 mod login_guard;
