@@ -62,6 +62,8 @@ pub struct Running {
     security_writer: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
     scheduler: tokio::task::JoinHandle<()>,
+    /// Takes other instances' directory, rules and merges into this one's memory.
+    others: tokio::task::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// Held until the service has stopped.
@@ -88,6 +90,8 @@ impl Running {
         // The follower and the jobs hold the store; stop them so the store's writer can finish.
         self.scheduler.abort();
         let _ = self.scheduler.await;
+        self.others.abort();
+        let _ = self.others.await;
         self.follower.abort();
         self.kb.stop().await;
         self.case_search.stop().await;
@@ -211,7 +215,14 @@ async fn serve_on(
     store: Arc<dyn EventStore>,
     clock: Arc<dyn crate::app::Clock>,
 ) -> anyhow::Result<Running> {
+    // Other instances' changes after the snapshots are loaded reach this one's memory.
+    let loaded_from = store.head();
     let app = build_on(settings, store, clock).await?;
+    let others = if app.store.is_shared() {
+        app.clone().follow_other_writers(loaded_from)
+    } else {
+        tokio::spawn(async {})
+    };
     let read_path = settings.data_dir.join("read.db");
     let read = ReadSide::open(
         &read_path,
@@ -287,6 +298,7 @@ async fn serve_on(
         security_writer,
         follower,
         scheduler,
+        others,
         shutdown: tx,
         task,
         _lock: lock,

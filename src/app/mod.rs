@@ -5,6 +5,7 @@ pub mod codec;
 pub mod directory;
 pub mod envelope;
 pub mod failure;
+mod follow;
 pub mod params;
 pub mod pipeline;
 pub mod rules;

@@ -291,6 +291,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// then live ones as they commit.
     fn subscribe(&self, after: Position) -> Subscription;
 
+    /// Whether other processes may write to this store too (several instances on one
+    /// server), so what this process holds in memory must follow their changes. The default
+    /// is for a store one process owns.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// The highest position any writer has committed, seen or not yet by this handle's
     /// [`EventStore::head`] (another instance's append lands here first). A `min_position`
     /// beyond it names a position nobody wrote.

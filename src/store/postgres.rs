@@ -441,6 +441,10 @@ impl EventStore for PostgresStore {
             .is_ok_and(|reached| reached.is_ok())
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn last_written(&self) -> Result<Position, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client

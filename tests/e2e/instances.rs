@@ -159,6 +159,68 @@ async fn two_instances_take_commands_on_one_store() {
     assert_eq!(urged.version, 3);
 }
 
+/// An administrator's change on one instance reaches the other's memory: a renamed unit is
+/// listed by its new name there, and a user disabled there loses the session they had there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_change_on_one_instance_reaches_the_other() {
+    let url = fresh_database().await;
+    let a = TestApp::spawn_with(&["--store", &url]).await;
+    let b = TestApp::spawn_with(&["--store", &url]).await;
+    let admin = a.login("admin").await;
+    let (op_b, handler_b) = (b.login("operator").await, b.login("housing_handler").await);
+    assert_eq!(b.get(Some(&handler_b), "/api/v1/me").await.status(), 200);
+
+    let res = a
+        .http
+        .post(a.url("/api/v1/units/city.bureau.housing/rename"))
+        .bearer_auth(&admin)
+        .json(&json!({ "name": "兰州市住房保障和房产管理局" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    wait_until(
+        "B lists the unit by its new name",
+        Duration::from_secs(10),
+        || {
+            let (b, op_b) = (&b, &op_b);
+            async move {
+                let res = b
+                    .get(
+                        Some(op_b),
+                        &format!(
+                            "/api/v1/units?q={}",
+                            crate::helpers::urlencode("住房保障和房产")
+                        ),
+                    )
+                    .await;
+                let units: Value = res.json().await.unwrap();
+                units.to_string().contains("兰州市住房保障和房产管理局")
+            }
+        },
+    )
+    .await;
+
+    let res = a
+        .http
+        .post(a.url("/api/v1/users/housing_handler/disable"))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    wait_until(
+        "the disabled user's session on B ends",
+        Duration::from_secs(10),
+        || {
+            let (b, handler_b) = (&b, &handler_b);
+            async move { b.get(Some(handler_b), "/api/v1/me").await.status() == 401 }
+        },
+    )
+    .await;
+}
+
 /// Two instances under load on the same cases, one killed with `kill -9` in the middle: no
 /// acknowledged command is lost, the survivor's read models hold every event once (its
 /// subscription skipped or repeated none), and the scheduled jobs' lease passes to it.
