@@ -304,6 +304,25 @@ impl Access {
                 })
             })
             .await?;
+        // On a store several instances share, they all learn the session (and a password
+        // change now required); if the store cannot take it, the sign-in did not happen.
+        let mut facts: Vec<_> = self
+            .app
+            .session_fact(&logged_in.token)
+            .into_iter()
+            .collect();
+        if logged_in.user.must_change_password {
+            facts.extend(self.app.password_fact(&logged_in.user.username));
+        }
+        if let Err(err) = self.app.share(facts).await {
+            self.app.directory.logout(&logged_in.token);
+            tracing::error!(error = %err, "could not record a session for the other instances");
+            return Err(if err.is_storage_unavailable() {
+                LoginRefusal::StorageUnavailable
+            } else {
+                LoginRefusal::Internal(anyhow::anyhow!("failed to share a session"))
+            });
+        }
         self.log.record(
             self.clock.now(),
             SecurityEvent::LoginSucceeded {
@@ -332,12 +351,22 @@ impl Access {
     ) -> Result<(), LoginRefusal> {
         let address = address_key(client);
         let who = username.clone();
+        let kept = crate::directory::digest(&keep_token);
         self.guarded(username, current, client, move |app, user, _| {
             app.directory
                 .set_password(&user.username, &new, false, Some(&keep_token))
                 .map_err(LoginRefusal::Internal)
         })
         .await?;
+        // The other instances take the new password and end the user's other sessions too.
+        let mut facts: Vec<_> = self.app.password_fact(&who).into_iter().collect();
+        facts.push(crate::app::accounts::AccountFact::SessionsEnded {
+            username: who.clone(),
+            keep: Some(kept),
+        });
+        if let Err(err) = self.app.share(facts).await {
+            tracing::error!(error = %err, "could not tell the other instances of a password change");
+        }
         self.log.record(
             self.clock.now(),
             SecurityEvent::PasswordChanged {

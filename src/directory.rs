@@ -190,7 +190,7 @@ struct Live {
 }
 
 /// What is stored for a token: a digest, never the token itself (it would be a password).
-fn digest(token: &str) -> String {
+pub fn digest(token: &str) -> String {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, token.as_bytes())
         .simple()
         .to_string()
@@ -551,9 +551,90 @@ impl Directory {
         Ok(())
     }
 
+    /// The live session whose token has this digest: its user and expiry (Unix seconds).
+    pub fn session_by_digest(&self, key: &str) -> Option<(String, i64)> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions
+            .get(key)
+            .map(|live| (live.username.clone(), live.expires))
+    }
+
+    /// Takes a session another instance opened (`key`, the token's digest); nothing when it
+    /// is known already or has expired.
+    ///
+    /// # Errors
+    /// The session could not be stored.
+    pub fn adopt_session(&self, key: &str, username: &str, expires: i64) -> anyhow::Result<()> {
+        let now = unix_now();
+        if expires <= now || self.session_by_digest(key).is_some() {
+            return Ok(());
+        }
+        {
+            let db = self.session_db.lock().unwrap_or_else(|e| e.into_inner());
+            db.execute(
+                "INSERT OR IGNORE INTO sessions (digest, username, expires) VALUES (?1, ?2, ?3)",
+                rusqlite::params![key, username, expires],
+            )
+            .context("failed to store a session of another instance")?;
+        }
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.insert(
+            key.to_owned(),
+            Live {
+                username: username.to_owned(),
+                expires,
+                last_seen: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Ends the session whose token has this digest (signed out on another instance).
+    pub fn drop_session(&self, key: &str) {
+        let removed = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            sessions.remove(key).is_some()
+        };
+        if removed {
+            let db = self.session_db.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(err) = db.execute("DELETE FROM sessions WHERE digest = ?1", [key]) {
+                tracing::error!(error = %err, "failed to delete a session");
+            }
+        }
+    }
+
+    /// Ends every session of `username` but the one whose token has digest `keep`.
+    pub fn end_sessions_but(&self, username: &str, keep: Option<&str>) {
+        self.end_sessions_by_digest(username, keep.map(str::to_owned));
+    }
+
+    /// Takes a password hash another instance set (idempotent).
+    ///
+    /// # Errors
+    /// An unknown user; writing `users.json` failed.
+    pub fn adopt_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        must_change: bool,
+    ) -> anyhow::Result<()> {
+        if self.user(username).is_some_and(|u| {
+            u.password_hash == password_hash && u.must_change_password == must_change
+        }) {
+            return Ok(());
+        }
+        self.update_user(username, |user| {
+            user.password_hash = password_hash.to_owned();
+            user.must_change_password = must_change;
+        })
+    }
+
     /// Ends every session of `username` but `keep`'s.
     fn end_sessions(&self, username: &str, keep: Option<&str>) {
-        let kept = keep.map(digest);
+        self.end_sessions_by_digest(username, keep.map(digest));
+    }
+
+    fn end_sessions_by_digest(&self, username: &str, kept: Option<String>) {
         let ended: Vec<String> = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             let ended: Vec<String> = sessions

@@ -196,9 +196,26 @@ impl App {
             .collect();
         self.orgs.replace(after);
         let snapshot = self.orgs.current();
+        let hashes_before: std::collections::HashMap<String, String> = self
+            .directory
+            .users()
+            .iter()
+            .map(|user| (user.username.clone(), user.password_hash.clone()))
+            .collect();
         self.directory
             .sync(&snapshot.directory, initial_password, &reset)
             .map_err(DirectoryChangeError::Accounts)?;
+        // The one-time passwords handed out here work on the other instances too.
+        let handed_out: Vec<_> = self
+            .directory
+            .users()
+            .iter()
+            .filter(|user| hashes_before.get(&user.username) != Some(&user.password_hash))
+            .filter_map(|user| self.password_fact(&user.username))
+            .collect();
+        if let Err(err) = self.share(handed_out).await {
+            tracing::error!(error = %err, "could not tell the other instances of the passwords handed out");
+        }
         Ok(DirectoryChange {
             snapshot,
             events: recorded,

@@ -4,12 +4,14 @@
 //!
 //! - a change of the `directory` stream: the snapshot folds the new events, and the accounts
 //!   take their names, roles, units and disabling (a disabled or reset account's sessions here
-//!   end). An account created or reset on another instance gets a password here no one knows:
-//!   passwords live in each instance's data directory, not in the log (decision 0017).
+//!   end). An account created or reset on another instance first gets a password here no one
+//!   knows; the hash set there follows as an `accounts` fact.
 //! - a change of the `rules` stream: the rules are read again and put in force, and the new
 //!   catalogue's segmenter is built before a request needs it.
 //! - a `merged` event: the duplicate is indexed under its master, so archiving the master on
 //!   this instance closes it.
+//! - an `accounts` fact (`app::accounts`): a password set, a session opened or ended
+//!   elsewhere is taken here.
 //!
 //! Each step is idempotent (by stream version, by the index's set), so what this instance
 //! wrote itself, and has applied already, passes through unchanged.
@@ -19,10 +21,11 @@ use std::time::Duration;
 
 use crate::directory_log::{self, Recorded};
 use crate::rules_log;
-use crate::store::stream::{DIRECTORY, StreamName};
+use crate::store::stream::{ACCOUNTS, DIRECTORY, StreamName};
 use crate::store::{Position, RecordedEvent, Subscription};
 
 use super::App;
+use super::accounts::AccountFact;
 use super::codec::decode;
 
 /// Events taken from the subscription at once.
@@ -50,13 +53,28 @@ impl App {
     }
 
     async fn apply_others(&self, batch: &[RecordedEvent]) {
-        let mut directory = false;
-        let mut rules = false;
+        // In the log's order: an account's password comes after the directory change that
+        // made the account.
         for rec in batch {
             if rec.stream == DIRECTORY {
-                directory |= rec.version > self.orgs.current().version;
+                if rec.version > self.orgs.current().version
+                    && let Err(err) = self.catch_up_directory().await
+                {
+                    tracing::warn!(error = %format!("{err:#}"), "could not take another instance's directory change");
+                }
             } else if rec.stream == rules_log::STREAM {
-                rules |= rec.version > self.rules.current().stream_version;
+                if rec.version > self.rules.current().stream_version
+                    && let Err(err) = self.catch_up_rules().await
+                {
+                    tracing::warn!(error = %format!("{err:#}"), "could not take another instance's rules change");
+                }
+            } else if rec.stream == ACCOUNTS {
+                match AccountFact::decode(rec) {
+                    Ok(fact) => self.adopt(fact),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "an account fact in the log cannot be read")
+                    }
+                }
             } else if rec.event_type == "merged"
                 && let Some(dup) = StreamName::case_id(&rec.stream)
             {
@@ -72,11 +90,14 @@ impl App {
                 }
             }
         }
-        if directory && let Err(err) = self.catch_up_directory().await {
-            tracing::warn!(error = %format!("{err:#}"), "could not take another instance's directory change");
-        }
-        if rules && let Err(err) = self.catch_up_rules().await {
-            tracing::warn!(error = %format!("{err:#}"), "could not take another instance's rules change");
+        if let Some(last) = batch.last() {
+            self.followed.send_if_modified(|at| {
+                let moved = last.position > *at;
+                if moved {
+                    *at = last.position;
+                }
+                moved
+            });
         }
     }
 

@@ -1,6 +1,7 @@
 //! The command service: load a case, `decide`, append, and the follow-ups a decision implies.
 //! Shared by the HTTP API, the CLI and (later) the scheduler.
 
+pub mod accounts;
 pub mod codec;
 pub mod directory;
 pub mod envelope;
@@ -161,6 +162,8 @@ pub struct App {
     rules_writes: tokio::sync::Mutex<()>,
     /// Users and sessions.
     pub directory: Directory,
+    /// How far this instance has taken in other instances' changes ([`follow`]).
+    followed: tokio::sync::watch::Sender<Position>,
     clock: Arc<dyn Clock>,
     /// The idempotency keys in flight, shared by every pipeline.
     keys: Arc<KeyLocks>,
@@ -333,9 +336,11 @@ impl App {
         );
         let rules_log =
             CommandService::new(s.clone(), k.clone(), rules.current().rules.base_only(), 1);
+        let followed = tokio::sync::watch::Sender::new(store.head());
         Self {
             store,
             orgs,
+            followed,
             directory_writes: tokio::sync::Mutex::new(()),
             rules,
             rules_writes: tokio::sync::Mutex::new(()),

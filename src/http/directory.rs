@@ -117,6 +117,7 @@ async fn logout(
 ) -> Result<axum::http::StatusCode, ApiError> {
     match app.directory.logout(&token) {
         Some(username) => {
+            app.app.share_logout(&token).await;
             app.access.logged_out(username);
             Ok(axum::http::StatusCode::NO_CONTENT)
         }

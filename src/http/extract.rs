@@ -143,10 +143,17 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
-        let user = state
-            .directory
-            .authenticate(&token)
-            .ok_or(ApiError::Unauthorized)?;
+        let user = match state.directory.authenticate(&token) {
+            Some(user) => user,
+            None => {
+                // Perhaps a session another instance opened a moment ago.
+                state.app.caught_up_with_others().await;
+                state
+                    .directory
+                    .authenticate(&token)
+                    .ok_or(ApiError::Unauthorized)?
+            }
+        };
         // A handed-out password (or one the policy refuses) is changed before anything else,
         // as on the pages: until then the API answers only who the caller is and sign-out.
         if user.must_change_password && !REACHABLE_BEFORE_CHANGE.contains(&parts.uri.path()) {

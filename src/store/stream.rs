@@ -9,6 +9,7 @@
 //! | `directory` | the units and staff ([`domain::directory`]), one stream for the city |
 //! | `rules` | the calendar, office hours and deadline policy ([`domain::rules`]), one stream |
 //! | `idempotency-{id}` | which stream an idempotency key of an intake claimed (`app::pipeline`) |
+//! | `accounts` | passwords set and sessions opened and ended, written only on a store several instances share (`app::accounts`) |
 
 use std::fmt;
 
@@ -24,6 +25,8 @@ pub const IDENTITY_VIEWS_PREFIX: &str = "identity-views-";
 pub const DIRECTORY: &str = "directory";
 /// The one stream of the rules (规则).
 pub const RULES: &str = "rules";
+/// The one stream of what instances sharing a store tell each other of accounts.
+pub const ACCOUNTS: &str = "accounts";
 /// The prefix of the streams that record what an idempotency key claimed.
 pub const KEY_PREFIX: &str = "idempotency-";
 
@@ -40,6 +43,8 @@ pub enum StreamName {
     Directory,
     /// The calendar, office hours and deadline policy.
     Rules,
+    /// Passwords and sessions, shared between instances.
+    Accounts,
     /// The streams an idempotency key of a command that starts its stream claimed, newest
     /// last (named by an id derived from the user, the key and the verb).
     Key(String),
@@ -53,6 +58,9 @@ impl StreamName {
         }
         if name == RULES {
             return Some(StreamName::Rules);
+        }
+        if name == ACCOUNTS {
+            return Some(StreamName::Accounts);
         }
         if let Some(id) = name.strip_prefix(KEY_PREFIX) {
             return (!id.is_empty()).then(|| StreamName::Key(id.to_owned()));
@@ -96,6 +104,7 @@ impl fmt::Display for StreamName {
             StreamName::IdentityViews(id) => write!(f, "{IDENTITY_VIEWS_PREFIX}{id}"),
             StreamName::Directory => f.write_str(DIRECTORY),
             StreamName::Rules => f.write_str(RULES),
+            StreamName::Accounts => f.write_str(ACCOUNTS),
             StreamName::Key(id) => write!(f, "{KEY_PREFIX}{id}"),
         }
     }
@@ -114,6 +123,7 @@ mod tests {
             StreamName::IdentityViews(id.clone()),
             StreamName::Directory,
             StreamName::Rules,
+            StreamName::Accounts,
             StreamName::Key("0f3a".into()),
         ] {
             assert_eq!(StreamName::parse(&name.to_string()), Some(name));

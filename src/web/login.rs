@@ -157,6 +157,7 @@ pub async fn logout(
         return super::csrf_refused(&state, &session);
     }
     if let Some(username) = state.directory.logout(&session.token) {
+        state.app.share_logout(&session.token).await;
         state.access.logged_out(username);
     }
     (

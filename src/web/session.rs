@@ -164,10 +164,18 @@ impl FromRequestParts<AppState> for Session {
     ) -> Result<Self, Self::Rejection> {
         let token = cookie_token(&parts.headers).ok_or_else(|| to_login(&parts.headers))?;
         let activity = !parts.headers.contains_key(POLL_HEADER);
-        let user = state
-            .directory
-            .authenticate_active(&token, state.access.session_idle(), activity)
-            .ok_or_else(|| to_login(&parts.headers))?;
+        let idle = state.access.session_idle();
+        let user = match state.directory.authenticate_active(&token, idle, activity) {
+            Some(user) => user,
+            None => {
+                // Perhaps a session another instance opened a moment ago.
+                state.app.caught_up_with_others().await;
+                state
+                    .directory
+                    .authenticate_active(&token, idle, activity)
+                    .ok_or_else(|| to_login(&parts.headers))?
+            }
+        };
         if user.must_change_password && !REACHABLE_BEFORE_CHANGE.contains(&parts.uri.path()) {
             return Err(to_page(&parts.headers, PASSWORD_PAGE));
         }

@@ -221,6 +221,67 @@ async fn a_directory_change_on_one_instance_reaches_the_other() {
     .await;
 }
 
+/// Sessions and passwords are the store's: a token from a sign-in on one instance works at
+/// once on the other, a sign-out on one ends it on both, and a user created on one signs in
+/// on the other with the one-time password handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_or_password_from_one_instance_works_on_the_other() {
+    let url = fresh_database().await;
+    let a = TestApp::spawn_with(&["--store", &url]).await;
+    let b = TestApp::spawn_with(&["--store", &url]).await;
+
+    let token = a.login("operator").await;
+    let me = b.get(Some(&token), "/api/v1/me").await;
+    assert_eq!(me.status(), 200, "A's session is unknown to B");
+    let res = a
+        .http
+        .post(a.url("/api/v1/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    wait_until(
+        "the sign-out on A ends the session on B",
+        Duration::from_secs(10),
+        || {
+            let (b, token) = (&b, &token);
+            async move { b.get(Some(token), "/api/v1/me").await.status() == 401 }
+        },
+    )
+    .await;
+    // A token no instance issued stays refused (after B looked at the log).
+    assert_eq!(
+        b.get(Some("0123456789abcdef"), "/api/v1/me").await.status(),
+        401
+    );
+
+    let admin = a.login("admin").await;
+    let res = a
+        .http
+        .post(a.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({ "username": "housing_clerk", "display_name": "马晓燕",
+                       "unit_id": "city.bureau.housing", "roles": ["handler"] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let initial = created["initial_password"].as_str().unwrap().to_owned();
+    wait_until(
+        "B signs the new user in with the one-time password",
+        Duration::from_secs(10),
+        || {
+            let (b, initial) = (&b, &initial);
+            async move { b.login_with("housing_clerk", initial).await.status() == 200 }
+        },
+    )
+    .await;
+}
+
 /// Two instances under load on the same cases, one killed with `kill -9` in the middle: no
 /// acknowledged command is lost, the survivor's read models hold every event once (its
 /// subscription skipped or repeated none), and the scheduled jobs' lease passes to it.
