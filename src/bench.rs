@@ -39,6 +39,14 @@ pub struct BenchArgs {
     /// Decoding threads of the pipelined replay (default: one per core).
     #[arg(long)]
     replay_workers: Option<usize>,
+    /// The event store: `sqlite` (a temporary data directory's file) or the URL of an empty
+    /// PostgreSQL database (a build with the `postgres` feature).
+    #[arg(long, default_value = "sqlite", hide_env_values = true)]
+    store: String,
+    /// Service instances on the store, each with its own data directory, the connections
+    /// spread over them in turn (more than one needs a PostgreSQL store).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    instances: u16,
 }
 
 /// A minimal HTTP/1.1 keep-alive client over one TCP connection: one request in flight, like
@@ -182,7 +190,7 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
 /// Runs jobs `0..n` on `concurrency` connections (each a task taking the next job number);
 /// returns every command's latency and the wall time.
 async fn drive<F, Fut>(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     n: usize,
     concurrency: usize,
     job: F,
@@ -194,8 +202,8 @@ where
     let job = Arc::new(job);
     let next = Arc::new(AtomicUsize::new(0));
     let mut conns = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        conns.push(Conn::open(addr).await?);
+    for k in 0..concurrency {
+        conns.push(Conn::open(addrs[k % addrs.len()]).await?);
     }
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
@@ -237,40 +245,64 @@ fn report(name: &str, latencies: Vec<Duration>, wall: Duration, what: &str) {
 /// # Errors
 /// Any failed request or store error.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
-    let settings = Settings {
-        addr: "127.0.0.1:0".parse()?,
-        data_dir: dir.clone(),
-        demo_password: "bench-password".into(),
-        ..Settings::default()
-    };
-    let running = crate::server::start(&settings).await?;
-    let addr = running.addr;
+    let store = crate::config::StoreLocation::parse(&args.store)?;
+    anyhow::ensure!(
+        args.instances == 1 || store != crate::config::StoreLocation::Embedded,
+        "more than one instance needs a store they can share (--store postgres://…)"
+    );
+    let mut dirs = Vec::new();
+    let mut instances = Vec::new();
+    for _ in 0..args.instances {
+        let dir = tempfile_dir()?;
+        let settings = Settings {
+            addr: "127.0.0.1:0".parse()?,
+            data_dir: dir.clone(),
+            demo_password: "bench-password".into(),
+            store: store.clone(),
+            ..Settings::default()
+        };
+        // One after the other: the first seeds the store, the others find it seeded.
+        instances.push(crate::server::start(&settings).await?);
+        dirs.push(dir);
+    }
+    let addrs: Vec<SocketAddr> = instances.iter().map(|running| running.addr).collect();
+    let addr = addrs[0];
+    // Sessions are the store's: a token from one instance works on every one.
     let operator = login(addr, "operator").await?;
     let dispatcher = login(addr, "dispatcher").await?;
     let handler = login(addr, "housing_handler").await?;
     println!(
-        "minqing bench — {} cores, {} connections, durable commits (WAL, synchronous=FULL)",
+        "minqing bench — {} cores, {} connections over {} instance(s), store {}, durable commits",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        args.concurrency
+        args.concurrency,
+        args.instances,
+        match store {
+            crate::config::StoreLocation::Embedded => "SQLite (WAL, synchronous=FULL)",
+            crate::config::StoreLocation::Postgres(_) => "PostgreSQL (synchronous_commit=on)",
+        }
     );
 
     // 1. Accept commands.
     let o = operator.clone();
-    let (lat, wall) = drive(addr, args.accepts, args.concurrency, move |mut conn, i| {
-        let o = o.clone();
-        async move {
-            let t = Instant::now();
-            conn.post(&o, "/api/v1/cases", &intake(i)).await?;
-            Ok((conn, vec![t.elapsed()]))
-        }
-    })
+    let (lat, wall) = drive(
+        &addrs,
+        args.accepts,
+        args.concurrency,
+        move |mut conn, i| {
+            let o = o.clone();
+            async move {
+                let t = Instant::now();
+                conn.post(&o, "/api/v1/cases", &intake(i)).await?;
+                Ok((conn, vec![t.elapsed()]))
+            }
+        },
+    )
     .await?;
     report("accept", lat, wall, "(POST /api/v1/cases)");
 
     // 2. The whole workload, one pipeline per case.
     let (o, d, h) = (operator.clone(), dispatcher.clone(), handler.clone());
-    let (lat, wall) = drive(addr, args.flows, args.concurrency, move |mut conn, i| {
+    let (lat, wall) = drive(&addrs, args.flows, args.concurrency, move |mut conn, i| {
         let (o, d, h) = (o.clone(), d.clone(), h.clone());
         async move {
             let mut lat = Vec::with_capacity(5);
@@ -315,7 +347,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // 3. Replay: top the store up with copies of the completed case streams, then read every
     // event of the store, decode it, and fold it into case states.
-    let store = running.app.store.clone();
+    let store = instances[0].app.store.clone();
     let streams = store.streams_with_prefix("case-").await?;
     let longest = streams
         .iter()
@@ -393,8 +425,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             },
         );
     }
-    running.stop().await?;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(store);
+    for running in instances {
+        running.stop().await?;
+    }
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 

@@ -211,3 +211,63 @@ mod tests {
         assert!(!missing.exists());
     }
 }
+
+/// The file naming the event store a data directory's read models and indexes follow.
+pub const STORE_ID_FILE: &str = "store-id";
+
+/// Checks that the data directory's read models and indexes follow the store `identity`
+/// ([`crate::store::EventStore::identity`]), and records it on first use. Positions of one
+/// store mean nothing in another: read models at one store's checkpoint would take another
+/// store's events as if they followed.
+///
+/// A directory with read models but no record followed the embedded store (older builds
+/// wrote none).
+///
+/// # Errors
+/// Another store's directory (the message says what to do); IO failures.
+pub fn check_store(dir: &Path, identity: &str) -> anyhow::Result<()> {
+    let path = dir.join(STORE_ID_FILE);
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text.trim().to_owned()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => dir
+            .join("read.db")
+            .exists()
+            .then(|| crate::store::EMBEDDED_IDENTITY.to_owned()),
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to read `{}`", path.display()));
+        }
+    };
+    match recorded {
+        Some(recorded) if recorded != identity => anyhow::bail!(
+            "data directory `{}` holds read models and indexes of another event store ({recorded}, \
+             not {identity}): give this store an empty data directory (each instance has its own)",
+            dir.display()
+        ),
+        Some(_) if path.exists() => Ok(()),
+        _ => std::fs::write(&path, format!("{identity}\n"))
+            .with_context(|| format!("failed to write `{}`", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_follows_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        check_store(dir.path(), "postgres:1").unwrap();
+        check_store(dir.path(), "postgres:1").unwrap();
+        let err = check_store(dir.path(), "postgres:2").unwrap_err();
+        assert!(err.to_string().contains("another event store"), "{err}");
+    }
+
+    #[test]
+    fn read_models_without_a_record_followed_the_embedded_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("read.db"), b"").unwrap();
+        assert!(check_store(dir.path(), "postgres:1").is_err());
+        check_store(dir.path(), crate::store::EMBEDDED_IDENTITY).unwrap();
+        assert!(dir.path().join(STORE_ID_FILE).exists());
+    }
+}

@@ -215,6 +215,8 @@ async fn serve_on(
     store: Arc<dyn EventStore>,
     clock: Arc<dyn crate::app::Clock>,
 ) -> anyhow::Result<Running> {
+    // The read models and indexes of this directory follow this store and no other.
+    crate::datadir::check_store(&settings.data_dir, &store.identity())?;
     // Other instances' changes after the snapshots are loaded reach this one's memory.
     let loaded_from = store.head();
     let app = build_on(settings, store, clock).await?;

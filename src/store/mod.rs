@@ -41,6 +41,9 @@ pub mod postgres;
 pub mod sqlite;
 pub mod stream;
 
+/// [`EventStore::identity`] of the embedded store of a data directory.
+pub const EMBEDDED_IDENTITY: &str = "sqlite events.db";
+
 /// Opens the event store `settings` name: the data directory's SQLite file (created with the
 /// directory on a first start) or a PostgreSQL server. The URL is never logged.
 ///
@@ -290,6 +293,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// A catch-up subscription: every event after `after`, in global order, each exactly once,
     /// then live ones as they commit.
     fn subscribe(&self, after: Position) -> Subscription;
+
+    /// What names this store among all stores, so a data directory's read models are never
+    /// laid over another store's log (`datadir::check_store`). The default is for the
+    /// embedded store, which lives in its data directory.
+    fn identity(&self) -> String {
+        EMBEDDED_IDENTITY.to_owned()
+    }
 
     /// Whether other processes may write to this store too (several instances on one
     /// server), so what this process holds in memory must follow their changes. The default

@@ -100,6 +100,8 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (stream, version)
     );
     CREATE INDEX events_by_type ON events (event_type, position);",
+    // 2: the store's identity, which data directories following it record.
+    "ALTER TABLE store_schema ADD COLUMN store_id uuid NOT NULL DEFAULT gen_random_uuid();",
 ];
 
 const EVENT_COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, \
@@ -132,6 +134,8 @@ pub struct PostgresStore {
     tasks: Vec<JoinHandle<()>>,
     /// Where the store is, without credentials, for messages.
     place: String,
+    /// Made with the schema: names this store among all.
+    store_id: Uuid,
 }
 
 /// The two tasks a local commit wakes.
@@ -176,7 +180,7 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|err| StoreError::Backend(format!("PostgreSQL pool: {err}")))?;
-        migrate(&pool, &place).await?;
+        let store_id = migrate(&pool, &place).await?;
         let first = read_head(&pool).await?;
         let (head_tx, head) = watch::channel(first.visible);
         let committed = Arc::new(Wake::default());
@@ -199,6 +203,7 @@ impl PostgresStore {
             committed,
             tasks,
             place,
+            store_id,
         })
     }
 
@@ -443,6 +448,10 @@ impl EventStore for PostgresStore {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    fn identity(&self) -> String {
+        format!("postgres {}", self.store_id)
     }
 
     async fn last_written(&self) -> Result<Position, StoreError> {
@@ -804,8 +813,8 @@ async fn announce(pool: Pool, wake: Arc<Wake>) {
     }
 }
 
-/// Brings the schema up to date, one instance at a time.
-async fn migrate(pool: &Pool, place: &str) -> Result<(), StoreError> {
+/// Brings the schema up to date, one instance at a time; returns the store's id.
+async fn migrate(pool: &Pool, place: &str) -> Result<Uuid, StoreError> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await.map_err(pg_error)?;
     // Any fixed key: instances opening the same store at once take turns here.
@@ -846,8 +855,13 @@ async fn migrate(pool: &Pool, place: &str) -> Result<(), StoreError> {
             .await
             .map_err(pg_error)?;
     }
+    let store_id: Uuid = tx
+        .query_one("SELECT store_id FROM store_schema", &[])
+        .await
+        .map_err(pg_error)?
+        .get(0);
     tx.commit().await.map_err(pg_error)?;
-    Ok(())
+    Ok(store_id)
 }
 
 fn recorded(row: &Row) -> Result<RecordedEvent, StoreError> {

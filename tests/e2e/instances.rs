@@ -282,6 +282,30 @@ async fn a_session_or_password_from_one_instance_works_on_the_other() {
     .await;
 }
 
+/// A data directory whose read models follow one store is refused for another: its
+/// checkpoints are positions of the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_of_another_store_is_refused() {
+    let url = fresh_database().await;
+    let mut embedded = TestApp::spawn().await;
+    let op = embedded.login("operator").await;
+    embedded.create(&op, &intake("单机时受理")).await;
+    embedded.kill_hard();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_minqing"));
+    serve
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(embedded.data_dir())
+        .args(["--store", &url])
+        .env("RUST_LOG", "off");
+    let (status, stderr) = crate::helpers::run_to_end(serve);
+    assert!(!status.success());
+    assert!(stderr.contains("another event store"), "{stderr}");
+    assert!(
+        !stderr.contains("postgres://"),
+        "the URL reached the output: {stderr}"
+    );
+}
+
 /// Two instances under load on the same cases, one killed with `kill -9` in the middle: no
 /// acknowledged command is lost, the survivor's read models hold every event once (its
 /// subscription skipped or repeated none), and the scheduled jobs' lease passes to it.
