@@ -252,8 +252,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     let mut dirs = Vec::new();
     let mut instances = Vec::new();
-    for _ in 0..args.instances {
-        let dir = tempfile_dir()?;
+    for instance in 0..args.instances {
+        let dir = tempfile_dir(instance)?;
         let settings = Settings {
             addr: "127.0.0.1:0".parse()?,
             data_dir: dir.clone(),
@@ -355,7 +355,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(|(s, _)| s.clone())
         .context("no cases")?;
     let template = Arc::new(store.read_stream(&longest, 1).await?);
-    let head = store.head().0 as usize;
+    // Events in the store (a position is no count: PostgreSQL's are not dense).
+    let head: usize = store
+        .streams_with_prefix("")
+        .await?
+        .iter()
+        .map(|(_, version)| usize::try_from(*version).unwrap_or(usize::MAX))
+        .sum();
     if args.replay_events > head {
         let per_stream = template.len().max(1);
         let n_streams = (args.replay_events - head).div_ceil(per_stream);
@@ -500,8 +506,8 @@ async fn replay(
     Ok((n_events, cases.len()))
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("minqing-bench-{}", std::process::id()));
+fn tempfile_dir(instance: u16) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("minqing-bench-{}-{instance}", std::process::id()));
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
     Ok(dir)

@@ -205,7 +205,17 @@ struct CaseNumbers {
     free: std::collections::BTreeSet<u32>,
     /// Another writer took a number: count from the store before the next one.
     recount: bool,
+    /// ... and it was another instance on a shared store: leap past its numbers in flight.
+    leap: bool,
 }
+
+/// How far past the stored numbers an instance leaps after another instance on the same
+/// store took its number (more than one instance's intakes in flight at once).
+const NUMBER_LEAP: u32 = 16;
+
+/// Case numbers an intake tries before it gives up (each one taken meanwhile by another
+/// instance on the same store).
+const NUMBER_ATTEMPTS: u32 = 32;
 
 /// Cases held in the cache before it is emptied (a crude bound on memory).
 const CACHE_LIMIT: usize = 200_000;
@@ -557,7 +567,7 @@ impl App {
             &command(&case_number(&day, 0).map_err(|e| StoreError::Backend(e.to_string()))?),
             &ctx,
         )?;
-        for _attempt in 0..8 {
+        for attempt in 1..=NUMBER_ATTEMPTS {
             let case_id = match claimed.take().filter(|id| id.as_str().starts_with(&day)) {
                 Some(id) => id,
                 None => {
@@ -586,6 +596,9 @@ impl App {
                 // outcome was unknown did happen): count again from the store.
                 Err(CommandError::Conflict { .. }) => {
                     self.recount_case_numbers().await;
+                    // Instances numbering at once count the same numbers from the store: a
+                    // random pause gets them out of step.
+                    pipeline::race_pause(attempt).await;
                 }
                 // The append did not happen or may not have: offer the number again; the
                 // store's own check refuses it if it was stored after all.
@@ -602,9 +615,10 @@ impl App {
                 }
             }
         }
-        Err(AppError::Store(StoreError::Backend(
-            "could not allocate a case number".into(),
-        )))
+        // Other writers took every number tried: busy, not broken (503, try again).
+        Err(AppError::Store(StoreError::Unavailable(format!(
+            "{NUMBER_ATTEMPTS} case numbers in a row were taken by other writers"
+        ))))
     }
 
     /// The next case number of `day`: the smallest one given back, else one past the highest
@@ -624,9 +638,15 @@ impl App {
             let past_stored = stored.iter().max().map_or(1, |m| m + 1);
             match numbers.as_mut() {
                 Some(n) if !fresh => {
-                    n.next = n.next.max(past_stored);
+                    // Counting on from what is stored would keep this instance one step behind
+                    // another numbering at the same time, losing every number to the other's
+                    // in flight: it leaps ahead instead, and the other fills the numbers
+                    // between as it goes on.
+                    let leap = if n.leap { NUMBER_LEAP } else { 0 };
+                    n.next = n.next.max(past_stored + leap);
                     n.free.retain(|f| !stored.contains(f));
                     n.recount = false;
+                    n.leap = false;
                 }
                 _ => {
                     *numbers = Some(CaseNumbers {
@@ -634,6 +654,7 @@ impl App {
                         next: past_stored,
                         free: std::collections::BTreeSet::new(),
                         recount: false,
+                        leap: false,
                     });
                 }
             }
@@ -668,8 +689,10 @@ impl App {
     /// Marks the counter stale, so the next number is counted from the store again (the
     /// numbers given back and not stored meanwhile are kept).
     async fn recount_case_numbers(&self) {
+        let shared = self.store.is_shared();
         if let Some(numbers) = self.next_number.lock().await.as_mut() {
             numbers.recount = true;
+            numbers.leap |= shared;
         }
     }
 

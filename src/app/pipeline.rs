@@ -221,6 +221,18 @@ const LOST_RACES: u32 = 8;
 /// deciding again, so writers that collided do not collide again in step.
 const RACE_BACKOFF_MICROS: u32 = 2_000;
 
+/// Waits a random share of `lost` times [`RACE_BACKOFF_MICROS`] after the `lost`-th race
+/// lost to another writer, so writers that collided do not collide again in step.
+pub(crate) async fn race_pause(lost: u32) {
+    // The clock's microseconds are random enough to spread writers apart, and need no
+    // generator.
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.subsec_micros());
+    let window = RACE_BACKOFF_MICROS.saturating_mul(lost).max(1);
+    tokio::time::sleep(std::time::Duration::from_micros(u64::from(jitter % window))).await;
+}
+
 /// The most events one command records that a retry looks for.
 const MAX_EVENTS_PER_COMMAND: usize = 16;
 
@@ -634,16 +646,7 @@ impl<A: Aggregate> CommandService<A> {
                         actual,
                         "lost a race to another writer; deciding again"
                     );
-                    // A random share of the window: the clock's microseconds are random
-                    // enough to spread writers apart, and need no generator.
-                    let jitter = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |now| now.subsec_micros());
-                    let window = RACE_BACKOFF_MICROS.saturating_mul(lost);
-                    tokio::time::sleep(std::time::Duration::from_micros(u64::from(
-                        jitter % window.max(1),
-                    )))
-                    .await;
+                    race_pause(lost).await;
                 }
             }
         }
