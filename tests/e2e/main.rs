@@ -27,6 +27,8 @@ mod generate;
 mod kb;
 mod limits;
 mod login_guard;
+#[cfg(feature = "postgres")]
+mod migrate;
 mod openapi;
 mod oversight;
 mod queries;
