@@ -29,6 +29,7 @@
 //! - [`connections`]: serving connections with a cap, header-read and idle timeouts.
 //! - [`bench`]: `minqing bench`.
 //! - [`generate`]: `minqing generate`, a synthetic year of hotline cases for benchmarks.
+//! - [`migrate`]: `minqing migrate`, a data directory's event log into a PostgreSQL store.
 //!
 //! # Invariants
 //! - Every change to a case is a `domain::decide` followed by one atomic append with the
@@ -53,6 +54,7 @@ pub mod http;
 pub mod index_follower;
 pub mod jobs;
 pub mod kb;
+pub mod migrate;
 pub mod org_file;
 pub mod org_import;
 pub mod projection_runner;

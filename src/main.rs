@@ -170,6 +170,10 @@ enum Cmd {
     /// For the current year the simulation stops at the present moment. Then build the read
     /// models and search indexes with `minqing rebuild --data DIR` (or let `serve` catch up).
     Generate(generate::GenerateArgs),
+    /// Copy a data directory's event log into a PostgreSQL store (`serve --store URL`),
+    /// resuming an interrupted copy, then verify both logs agree (builds with the `postgres`
+    /// feature). Run it while the service is stopped; progress goes to stderr.
+    Migrate(minqing::migrate::MigrateArgs),
     /// Drop the read models (data/read.db) and the search indexes (data/kb-index,
     /// data/case-index) and replay every event from position 0.
     ///
@@ -371,6 +375,11 @@ fn main() -> anyhow::Result<()> {
             init_logging(false);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(generate::run(args))
+        }
+        Cmd::Migrate(args) => {
+            init_logging(false);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(minqing::migrate::run(args))
         }
         Cmd::Rebuild { data } => {
             init_logging(false);

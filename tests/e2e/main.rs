@@ -29,6 +29,8 @@ mod instances;
 mod kb;
 mod limits;
 mod login_guard;
+#[cfg(feature = "postgres")]
+mod migrate;
 mod openapi;
 mod oversight;
 mod queries;
