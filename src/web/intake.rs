@@ -20,6 +20,7 @@ use domain::error::CaseError;
 use domain::kinds::{Category, Kind, Urgency};
 use domain::org::UnitId;
 use domain::{CaseId, Command, Intake};
+use knowledge_base::index::SearchPage;
 use projections::CaseFilter;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -213,6 +214,9 @@ pub struct HistoryRow {
 pub struct Suggestions {
     note: Option<String>,
     hits: Vec<Hit>,
+    /// The index could not answer yet (still catching up after a start, or the store away):
+    /// the panel asks again on its own, so the suggestions appear without retyping.
+    retry: bool,
 }
 
 /// One article suggested.
@@ -357,12 +361,19 @@ async fn suggestions(state: &AppState, title: &str, content: &str) -> Suggestion
         return Suggestions {
             note: Some("输入诉求内容后显示相关知识".to_owned()),
             hits: Vec::new(),
+            retry: false,
         };
     }
-    match state.kb_suggestions(text.trim(), SUGGESTIONS).await {
+    suggested(state.kb_suggestions(text.trim(), SUGGESTIONS).await)
+}
+
+/// The panel for what the knowledge base answered.
+fn suggested(answer: Result<SearchPage, Failure>) -> Suggestions {
+    match answer {
         Ok(page) if page.hits.is_empty() => Suggestions {
             note: Some("知识库中没有相关文章".to_owned()),
             hits: Vec::new(),
+            retry: false,
         },
         Ok(page) => Suggestions {
             note: None,
@@ -376,11 +387,16 @@ async fn suggestions(state: &AppState, title: &str, content: &str) -> Suggestion
                     category: h.category,
                 })
                 .collect(),
+            retry: false,
         },
-        Err(failure) => Suggestions {
-            note: Some(failure.describe().title.into_owned()),
-            hits: Vec::new(),
-        },
+        Err(failure) => {
+            let described = failure.describe();
+            Suggestions {
+                retry: described.status == 503,
+                note: Some(described.title.into_owned()),
+                hits: Vec::new(),
+            }
+        }
     }
 }
 
@@ -1025,6 +1041,29 @@ mod tests {
         );
         assert_eq!(parse_code::<Category>(""), None);
         assert_eq!(parse_code::<Category>("nonsense"), None);
+    }
+
+    #[test]
+    fn a_knowledge_base_still_catching_up_is_asked_again_by_the_panel_itself() {
+        let waiting = suggested(Err(Failure::Unavailable("catching up".into())));
+        assert!(waiting.retry);
+        let html = SuggestionsFragment {
+            suggestions: waiting,
+        }
+        .render()
+        .expect("render");
+        assert!(html.contains("数据同步中"), "{html}");
+        assert!(html.contains(r#"hx-trigger="load delay:1s""#), "{html}");
+        let answered = suggested(Ok(SearchPage::default()));
+        assert!(!answered.retry);
+        let html = SuggestionsFragment {
+            suggestions: answered,
+        }
+        .render()
+        .expect("render");
+        assert!(!html.contains("hx-trigger"), "{html}");
+        let broken = suggested(Err(Failure::Internal(anyhow::anyhow!("index broken"))));
+        assert!(!broken.retry, "a 500 is not asked again every second");
     }
 
     #[test]

@@ -235,14 +235,19 @@ impl Browser {
 }
 
 /// Clicks the element with this XPath, once it is there. An element that htmx swapped out
-/// between finding and clicking it (a list that refreshes as the user types) is found again.
+/// between finding and clicking it (a list that refreshes as the user types), or that the
+/// settling layout covered at that instant, is found again.
 pub(crate) async fn click(browser: &Browser, xpath: &str) {
     for attempt in 0.. {
         match browser.wait_for(xpath).await.click().await {
             Ok(()) => return,
+            // Swapped out, or covered for a moment by what a swap moved (the layout settling).
             Err(fantoccini::error::CmdError::Standard(e))
-                if e.error == fantoccini::error::ErrorStatus::StaleElementReference
-                    && attempt < 5 =>
+                if matches!(
+                    e.error,
+                    fantoccini::error::ErrorStatus::StaleElementReference
+                        | fantoccini::error::ErrorStatus::ElementClickIntercepted
+                ) && attempt < 5 =>
             {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
