@@ -66,7 +66,7 @@ impl AccountFact {
             event_type: self.type_name().to_owned(),
             schema_version: 1,
             data: serde_json::to_string(self)
-                .map_err(|err| StoreError::Backend(format!("an account fact: {err}")))?,
+                .map_err(|err| StoreError::Backend(format!("an account fact: {err}").into()))?,
             metadata: "{}".to_owned(),
         })
     }

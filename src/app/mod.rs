@@ -564,7 +564,7 @@ impl App {
         let day = case_day(now);
         decide(
             &Case::default(),
-            &command(&case_number(&day, 0).map_err(|e| StoreError::Backend(e.to_string()))?),
+            &command(&case_number(&day, 0).map_err(|e| StoreError::Backend(e.to_string().into()))?),
             &ctx,
         )?;
         for attempt in 1..=NUMBER_ATTEMPTS {
@@ -616,9 +616,9 @@ impl App {
             }
         }
         // Other writers took every number tried: busy, not broken (503, try again).
-        Err(AppError::Store(StoreError::Unavailable(format!(
-            "{NUMBER_ATTEMPTS} case numbers in a row were taken by other writers"
-        ))))
+        Err(AppError::Store(StoreError::Unavailable(
+            format!("{NUMBER_ATTEMPTS} case numbers in a row were taken by other writers").into(),
+        )))
     }
 
     /// The next case number of `day`: the smallest one given back, else one past the highest
@@ -669,7 +669,7 @@ impl App {
                 numbers.next - 1
             }
         };
-        case_number(day, n).map_err(|e| AppError::Store(StoreError::Backend(e.to_string())))
+        case_number(day, n).map_err(|e| AppError::Store(StoreError::Backend(e.to_string().into())))
     }
 
     /// Returns a number whose case was not stored, so the next intake of the day takes it.
@@ -833,9 +833,12 @@ impl App {
                     .iter()
                     .take(domain::command::limits::ARTICLES + 1)
                 {
-                    let (article, _) = crate::kb::load_article(self, id.trim())
-                        .await
-                        .map_err(|e| AppError::Store(StoreError::Backend(format!("{e:#}"))))?;
+                    let (article, _) =
+                        crate::kb::load_article(self, id.trim())
+                            .await
+                            .map_err(|e| {
+                                AppError::Store(StoreError::Backend(format!("{e:#}").into()))
+                            })?;
                     cited.push(CitedArticle {
                         id: id.clone(),
                         facts: article.map(|a| ArticleFacts {

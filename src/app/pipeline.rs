@@ -125,9 +125,9 @@ impl<E> CommandError<E> {
                 actual,
             },
             CommandError::Store(err) => err,
-            CommandError::Decode(err) => StoreError::Backend(err.to_string()),
+            CommandError::Decode(err) => StoreError::Backend(err.to_string().into()),
             CommandError::NotFound | CommandError::KeyReused => {
-                StoreError::Backend(format!("`{stream}`: {self}"))
+                StoreError::Backend(format!("`{stream}`: {self}").into())
             }
         })
     }

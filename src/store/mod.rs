@@ -198,23 +198,119 @@ pub enum StoreError {
     /// An append with no events.
     #[error("an append must carry at least one event")]
     Empty,
-    /// The backend failed (IO, corruption, closed); the append may not have happened, and
-    /// re-sending it with the same ids is safe.
+    /// The backend failed (IO, corruption, closed, a commit whose outcome is unknown); the
+    /// append may not have happened, and re-sending it with the same ids is safe.
     #[error("event store backend failed: {0}")]
-    Backend(String),
+    Backend(Cause),
     /// The storage under the backend cannot take the operation now: the disk is full,
     /// read-only or failing (SQLite's `SQLITE_FULL`, `SQLITE_READONLY`, `SQLITE_IOERR`,
-    /// `SQLITE_CANTOPEN`). Nothing was appended; the same call succeeds once the disk does,
-    /// without a restart, and re-sending it with the same ids is safe.
+    /// `SQLITE_CANTOPEN`), or the database server cannot be reached. Nothing was appended;
+    /// the same call succeeds once the storage does, without a restart, and re-sending it
+    /// with the same ids is safe.
     #[error("event store storage unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Cause),
+}
+
+/// What a caller may do about a [`StoreError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Read the stream again and decide anew: another writer came first.
+    Decide,
+    /// The same call, later: the storage is away or full and will be back.
+    Later,
+    /// Nothing: a refusal of what was sent, or a failure a retry does not mend.
+    No,
+}
+
+/// Why a backend call failed: what the store says (no credentials, no personal data), and
+/// the driver's own error when there was one, for a caller that looks closer (e.g. a
+/// `tokio_postgres::Error` or a `rusqlite::Error`, by downcasting).
+#[derive(Debug)]
+pub struct Cause {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// The call may well succeed if made again (a connection that broke at a commit).
+    transient: bool,
+}
+
+impl Cause {
+    /// A cause the store itself found (a malformed row, a schema too new).
+    pub fn new(message: impl Into<String>) -> Self {
+        Cause {
+            message: message.into(),
+            source: None,
+            transient: false,
+        }
+    }
+
+    /// A driver's error, with what the store says of it (which already quotes the error's
+    /// text where that is safe to show).
+    pub fn with(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Cause {
+            message: message.into(),
+            source: Some(Box::new(source)),
+            transient: false,
+        }
+    }
+
+    /// The same cause, of a failure that the same call may well not meet again (the
+    /// connection broke while a commit was under way: its outcome is unknown, and re-sending
+    /// the append with the same ids tells).
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
+    /// The driver's error, if there was one.
+    pub fn driver_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause::new(message)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::new(message)
+    }
 }
 
 impl StoreError {
-    /// Whether the failure is the storage's (full, read-only, failing disk) rather than a
-    /// bug or a refusal: the caller may say "try again later".
+    /// Whether the failure is the storage's (full, read-only, failing disk, server away)
+    /// rather than a bug or a refusal: the caller may say "try again later".
     pub fn is_storage_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// Whether, and how, the call is worth making again.
+    pub fn retry(&self) -> Retry {
+        match self {
+            StoreError::Conflict { .. } => Retry::Decide,
+            StoreError::Unavailable(_) => Retry::Later,
+            StoreError::Backend(cause) if cause.transient => Retry::Later,
+            StoreError::IdMismatch { .. } | StoreError::Empty | StoreError::Backend(_) => Retry::No,
+        }
+    }
+
+    /// The driver's error under a backend or storage failure, if there was one.
+    pub fn driver_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            StoreError::Backend(cause) | StoreError::Unavailable(cause) => cause.driver_error(),
+            _ => None,
+        }
     }
 }
 
@@ -443,7 +539,7 @@ impl Subscription {
                     // The sender is gone, but a last commit may have slipped in after the read.
                     let events = (self.read_all)(self.last, self.batch_size).await?;
                     if events.is_empty() {
-                        return Err(StoreError::Backend("event store is closed".to_owned()));
+                        return Err(StoreError::Backend("event store is closed".into()));
                     }
                     self.buffer(events);
                 }
@@ -489,5 +585,56 @@ impl fmt::Debug for Subscription {
             .field("buffered", &self.buffered.len())
             .field("head", &*self.head.borrow())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_says_whether_to_decide_again_wait_or_give_up() {
+        let conflict = StoreError::Conflict {
+            stream: "case-1".into(),
+            expected: ExpectedVersion::Exact(1),
+            actual: 2,
+        };
+        assert_eq!(conflict.retry(), Retry::Decide);
+        assert_eq!(
+            StoreError::Unavailable("disk full".into()).retry(),
+            Retry::Later
+        );
+        assert_eq!(StoreError::Backend("corrupt row".into()).retry(), Retry::No);
+        assert_eq!(
+            StoreError::Backend(Cause::new("commit, outcome unknown").transient()).retry(),
+            Retry::Later
+        );
+        let clash = StoreError::IdMismatch {
+            stream: "case-1".into(),
+            event_id: Uuid::nil(),
+        };
+        assert_eq!(clash.retry(), Retry::No);
+        assert_eq!(StoreError::Empty.retry(), Retry::No);
+    }
+
+    #[test]
+    fn a_cause_keeps_the_drivers_error_and_shows_the_stores_words() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe");
+        let err = StoreError::Unavailable(Cause::with("server gone: pipe", io));
+        assert_eq!(
+            err.to_string(),
+            "event store storage unavailable: server gone: pipe"
+        );
+        let kept = err
+            .driver_error()
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .expect("the io error");
+        assert_eq!(kept.kind(), std::io::ErrorKind::BrokenPipe);
+        assert!(
+            StoreError::Backend("no driver".into())
+                .driver_error()
+                .is_none()
+        );
+        assert!(StoreError::Empty.driver_error().is_none());
     }
 }

@@ -48,8 +48,8 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, ImportAppend, Lease, NewEvent, Position, ReadAll,
-    ReadAllFuture, RecordedEvent, StoreError, Subscription,
+    AppendResult, Cause, EventStore, ExpectedVersion, ImportAppend, Lease, NewEvent, Position,
+    ReadAll, ReadAllFuture, RecordedEvent, StoreError, Subscription,
 };
 
 /// Bits of a position below the transaction id: an event's index in its transaction.
@@ -157,7 +157,10 @@ impl PostgresStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|err| {
             // The message of a parse error never quotes the URL (so no password in it).
-            StoreError::Backend(format!("the PostgreSQL URL is malformed: {err}"))
+            StoreError::Backend(Cause::with(
+                format!("the PostgreSQL URL is malformed: {err}"),
+                err,
+            ))
         })?;
         config.connect_timeout(CONNECT_PATIENCE);
         config.keepalives_idle(Duration::from_secs(30));
@@ -179,7 +182,9 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_PATIENCE))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|err| StoreError::Backend(format!("PostgreSQL pool: {err}")))?;
+            .map_err(|err| {
+                StoreError::Backend(Cause::with(format!("PostgreSQL pool: {err}"), err))
+            })?;
         let store_id = migrate(&pool, &place).await?;
         let first = read_head(&pool).await?;
         let (head_tx, head) = watch::channel(first.visible);
@@ -839,10 +844,10 @@ async fn migrate(pool: &Pool, place: &str) -> Result<Uuid, StoreError> {
     };
     let known = count(MIGRATIONS.len());
     if applied > known {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Backend(Cause::new(format!(
             "the event store at {place} has schema version {applied}, newer than this build's \
              {known}: run a newer minqing"
-        )));
+        ))));
     }
     for (n, migration) in MIGRATIONS
         .iter()
@@ -881,7 +886,7 @@ fn recorded(row: &Row) -> Result<RecordedEvent, StoreError> {
 
 fn to_u64(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("a negative number is stored: {value}")))
+        .map_err(|_| StoreError::Backend(format!("a negative number is stored: {value}").into()))
 }
 
 fn count(n: usize) -> i64 {
@@ -889,10 +894,10 @@ fn count(n: usize) -> i64 {
 }
 
 fn too_many(n: usize) -> StoreError {
-    StoreError::Backend(format!(
+    StoreError::Backend(Cause::new(format!(
         "an append carries {n} events; the PostgreSQL store takes at most \
          {MAX_EVENTS_PER_TRANSACTION} in one transaction"
-    ))
+    )))
 }
 
 /// `prefix` with LIKE's wildcards and escape character taken literally.
@@ -934,10 +939,11 @@ fn is_unavailable(err: &tokio_postgres::Error) -> bool {
 }
 
 fn pg_error(err: tokio_postgres::Error) -> StoreError {
+    let message = format!("PostgreSQL: {}", explain(&err));
     if is_unavailable(&err) {
-        StoreError::Unavailable(format!("PostgreSQL: {}", explain(&err)))
+        StoreError::Unavailable(Cause::with(message, err))
     } else {
-        StoreError::Backend(format!("PostgreSQL: {}", explain(&err)))
+        StoreError::Backend(Cause::with(message, err))
     }
 }
 
@@ -958,12 +964,11 @@ fn explain(err: &tokio_postgres::Error) -> String {
 }
 
 /// A failed commit: whether it happened is unknown, so it is never reported as "nothing was
-/// appended" ([`StoreError::Unavailable`]) but as a backend failure the caller re-sends.
+/// appended" ([`StoreError::Unavailable`]) but as a backend failure worth re-sending
+/// ([`Cause::transient`]): the same ids return the first result if the commit happened.
 fn commit_error(err: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(format!(
-        "PostgreSQL commit, outcome unknown: {}",
-        explain(&err)
-    ))
+    let message = format!("PostgreSQL commit, outcome unknown: {}", explain(&err));
+    StoreError::Backend(Cause::with(message, err).transient())
 }
 
 fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
@@ -971,9 +976,9 @@ fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
     match err {
         PoolError::Backend(err) => pg_error(err),
         PoolError::Timeout(_) => {
-            StoreError::Unavailable("PostgreSQL: no connection within 5 s".to_owned())
+            StoreError::Unavailable("PostgreSQL: no connection within 5 s".into())
         }
-        other => StoreError::Unavailable(format!("PostgreSQL: {other}")),
+        other => StoreError::Unavailable(Cause::with(format!("PostgreSQL: {other}"), other)),
     }
 }
 
@@ -1343,6 +1348,14 @@ pub(crate) mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
         assert!(!err.to_string().contains("s3cret"), "{err}");
+        // The parser's own error is kept for a caller that looks closer.
+        assert!(
+            err.driver_error()
+                .and_then(|e| e.downcast_ref::<tokio_postgres::Error>())
+                .is_some(),
+            "{err:?}"
+        );
+        assert_eq!(err.retry(), crate::store::Retry::No);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

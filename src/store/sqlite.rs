@@ -36,7 +36,7 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    AppendResult, EventStore, ExpectedVersion, ImportAppend, NewEvent, Position, ReadAll,
+    AppendResult, Cause, EventStore, ExpectedVersion, ImportAppend, NewEvent, Position, ReadAll,
     RecordedEvent, StoreError, Subscription,
 };
 
@@ -128,21 +128,21 @@ impl SqliteStore {
     /// [`StoreError::Backend`] if the file cannot be opened or created, or was written by a
     /// newer schema version.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut conn = Connection::open(path).map_err(|err| open_failed(path, &err))?;
-        configure(&conn).map_err(|err| open_failed(path, &err))?;
+        let mut conn = Connection::open(path).map_err(|err| open_failed(path, err))?;
+        configure(&conn).map_err(|err| open_failed(path, err))?;
         // WAL makes readers and the writer independent, FULL fsyncs the WAL on every commit.
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|err| open_failed(path, &err))?;
+            .map_err(|err| open_failed(path, err))?;
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|err| open_failed(path, &err))?;
+            .map_err(|err| open_failed(path, err))?;
         // Checkpoint every ~16 MiB of WAL rather than the default 4 MiB: random event ids
         // scatter index writes, and fewer checkpoints write each hot page fewer times.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-            .map_err(|err| open_failed(path, &err))?;
+            .map_err(|err| open_failed(path, err))?;
         migrate(&mut conn, path)?;
         // Fail here rather than on the writer thread if the schema is not what the writer needs.
-        drop(Statements::prepare(&conn).map_err(|err| open_failed(path, &err))?);
-        let last_position = read_last_position(&conn).map_err(|err| open_failed(path, &err))?;
+        drop(Statements::prepare(&conn).map_err(|err| open_failed(path, err))?);
+        let last_position = read_last_position(&conn).map_err(|err| open_failed(path, err))?;
 
         let (head_tx, head) = watch::channel(Position(last_position));
         let (requests, inbox) = mpsc::channel();
@@ -155,7 +155,10 @@ impl SqliteStore {
             .name("event-store-writer".to_owned())
             .spawn(move || writer.run(inbox))
             .map_err(|err| {
-                StoreError::Backend(format!("failed to start the event store writer: {err}"))
+                StoreError::Backend(Cause::with(
+                    format!("failed to start the event store writer: {err}"),
+                    err,
+                ))
             })?;
         tracing::info!(path = %path.display(), head = last_position, "event store opened");
         Ok(SqliteStore {
@@ -628,7 +631,7 @@ impl Batcher<'_> {
                     RequestError::Rejected(err) => err,
                     RequestError::Fatal(err) => {
                         tracing::error!(error = %err, "event store import failed");
-                        backend(&err)
+                        backend_owned(err)
                     }
                 })
             }
@@ -834,7 +837,12 @@ impl Readers {
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || readers.with_connection(read))
             .await
-            .map_err(|err| StoreError::Backend(format!("event store read task failed: {err}")))?
+            .map_err(|err| {
+                StoreError::Backend(Cause::with(
+                    format!("event store read task failed: {err}"),
+                    err,
+                ))
+            })?
     }
 
     fn with_connection<T>(
@@ -847,7 +855,7 @@ impl Readers {
         let pooled = lock(&self.idle).pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => self.connect().map_err(|err| backend(&err))?,
+            None => self.connect().map_err(backend_owned)?,
         };
         let res = read(&conn);
         if !self.closed.load(Ordering::Acquire) {
@@ -890,9 +898,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Brings the schema up to [`MIGRATIONS`]`.len()`.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let failed = |err: rusqlite::Error| {
-        StoreError::Backend(format!(
-            "failed to migrate event store `{}`: {err}",
-            path.display()
+        StoreError::Backend(Cause::with(
+            format!("failed to migrate event store `{}`: {err}", path.display()),
+            err,
         ))
     };
     let tx = conn
@@ -904,10 +912,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let known = MIGRATIONS.len();
     let applied = usize::try_from(applied).unwrap_or(usize::MAX);
     if applied > known {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Backend(Cause::new(format!(
             "event store `{}` has schema version {applied}, newer than the {known} this build knows",
             path.display()
-        )));
+        ))));
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
         tx.execute_batch(migration).map_err(failed)?;
@@ -960,7 +968,7 @@ pub fn read_snapshot<E: From<StoreError>>(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|err| open_failed(path, &err))?;
+    .map_err(|err| open_failed(path, err))?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(StoreError::from)?;
     conn.execute_batch("BEGIN").map_err(StoreError::from)?;
@@ -990,9 +998,9 @@ pub fn backup_file(path: &Path, to: &Path) -> Result<u64, StoreError> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|err| open_failed(path, &err))?;
+    .map_err(|err| open_failed(path, err))?;
     source.busy_timeout(Duration::from_secs(10))?;
-    let mut target = Connection::open(to).map_err(|err| open_failed(to, &err))?;
+    let mut target = Connection::open(to).map_err(|err| open_failed(to, err))?;
     let backup = rusqlite::backup::Backup::new(&source, &mut target)?;
     backup.step(-1)?;
     let pages = backup.progress().pagecount;
@@ -1034,14 +1042,25 @@ fn to_event(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
         let bytes = row.get_ref(index)?.as_bytes()?;
         simdutf8::basic::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|_| StoreError::Backend(format!("stored text in column {index} is not UTF-8")))
+            .map_err(|_| {
+                StoreError::Backend(Cause::new(format!(
+                    "stored text in column {index} is not UTF-8"
+                )))
+            })
     };
     let integer = |index| -> Result<i64, StoreError> { Ok(row.get_ref(index)?.as_i64()?) };
-    let event_id = Uuid::from_slice(row.get_ref(3)?.as_blob()?)
-        .map_err(|err| StoreError::Backend(format!("stored event id is malformed: {err}")))?;
+    let event_id = Uuid::from_slice(row.get_ref(3)?.as_blob()?).map_err(|err| {
+        StoreError::Backend(Cause::with(
+            format!("stored event id is malformed: {err}"),
+            err,
+        ))
+    })?;
     let recorded_at = integer(8)?;
-    let recorded_at = DateTime::<Utc>::from_timestamp_micros(recorded_at)
-        .ok_or_else(|| StoreError::Backend(format!("stored time {recorded_at} is out of range")))?;
+    let recorded_at = DateTime::<Utc>::from_timestamp_micros(recorded_at).ok_or_else(|| {
+        StoreError::Backend(Cause::new(format!(
+            "stored time {recorded_at} is out of range"
+        )))
+    })?;
     let schema_version = integer(5)?;
     Ok(RecordedEvent {
         position: Position(from_sql_u64(integer(0)?)?),
@@ -1050,9 +1069,9 @@ fn to_event(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
         event_id,
         event_type: text(4)?,
         schema_version: u32::try_from(schema_version).map_err(|_| {
-            StoreError::Backend(format!(
+            StoreError::Backend(Cause::new(format!(
                 "stored schema version {schema_version} is out of range"
-            ))
+            )))
         })?,
         data: text(6)?,
         metadata: text(7)?,
@@ -1061,13 +1080,16 @@ fn to_event(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
 }
 
 fn to_sql_u64(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("{value} does not fit in an SQLite integer")))
+    i64::try_from(value).map_err(|_| {
+        StoreError::Backend(Cause::new(format!(
+            "{value} does not fit in an SQLite integer"
+        )))
+    })
 }
 
 fn from_sql_u64(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("stored value {value} is negative")))
+        .map_err(|_| StoreError::Backend(Cause::new(format!("stored value {value} is negative"))))
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -1080,21 +1102,35 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        backend(&err)
+        backend_owned(err)
     }
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {
     fn from(err: rusqlite::types::FromSqlError) -> Self {
-        StoreError::Backend(format!("stored value is malformed: {err}"))
+        StoreError::Backend(Cause::with(
+            format!("stored value is malformed: {err}"),
+            err,
+        ))
     }
 }
 
+/// The failure of one SQLite error that several callers share (a batch's commit): its text.
 fn backend(err: &rusqlite::Error) -> StoreError {
     if is_storage_failure(err) {
-        StoreError::Unavailable(format!("sqlite: {err}"))
+        StoreError::Unavailable(format!("sqlite: {err}").into())
     } else {
-        StoreError::Backend(format!("sqlite: {err}"))
+        StoreError::Backend(format!("sqlite: {err}").into())
+    }
+}
+
+/// The failure of an SQLite error, which it keeps.
+fn backend_owned(err: rusqlite::Error) -> StoreError {
+    let message = format!("sqlite: {err}");
+    if is_storage_failure(&err) {
+        StoreError::Unavailable(Cause::with(message, err))
+    } else {
+        StoreError::Backend(Cause::with(message, err))
     }
 }
 
@@ -1115,17 +1151,17 @@ pub fn is_storage_failure(err: &rusqlite::Error) -> bool {
     )
 }
 
-fn open_failed(path: &Path, err: &rusqlite::Error) -> StoreError {
+fn open_failed(path: &Path, err: rusqlite::Error) -> StoreError {
     let message = format!("failed to open event store `{}`: {err}", path.display());
-    if is_storage_failure(err) {
-        StoreError::Unavailable(message)
+    if is_storage_failure(&err) {
+        StoreError::Unavailable(Cause::with(message, err))
     } else {
-        StoreError::Backend(message)
+        StoreError::Backend(Cause::with(message, err))
     }
 }
 
 fn closed() -> StoreError {
-    StoreError::Backend("event store is closed".to_owned())
+    StoreError::Backend("event store is closed".into())
 }
 
 /// Locks `mutex`, ignoring poisoning: the guarded values (a pool, a join handle) stay valid
@@ -1250,6 +1286,25 @@ mod tests {
         assert_eq!(store.stream_version("case-1").await.unwrap(), 4);
     }
 
+    #[test]
+    fn an_sqlite_error_is_kept_and_a_full_disk_is_worth_waiting_for() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let err = StoreError::from(full);
+        assert_eq!(err.retry(), super::super::Retry::Later);
+        assert!(
+            err.driver_error()
+                .and_then(|e| e.downcast_ref::<rusqlite::Error>())
+                .is_some_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)),
+            "{err:?}"
+        );
+        let bug = StoreError::from(rusqlite::Error::InvalidQuery);
+        assert_eq!(bug.retry(), super::super::Retry::No);
+        assert!(bug.driver_error().is_some());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_closed_store_refuses_work_and_ends_subscriptions() {
         let (store, _dir) = fresh_store();
@@ -1265,6 +1320,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert_eq!(err.retry(), super::super::Retry::No);
         assert!(store.read_all(Position(0), 10).await.is_err());
         assert!(subscription.next().await.is_err());
         assert!(!store.wait_for(Position(2), contract::PATIENCE).await);
