@@ -28,12 +28,14 @@
 //! # Invariants
 //!
 //! - An append is one transaction: the stream's row is checked and bumped (optimistic
-//!   concurrency) and its events inserted, or nothing is.
+//!   concurrency) and its events inserted, or nothing is. An import's transaction locks all
+//!   its streams' rows at once, checks every expected version against them, then writes the
+//!   rows and all its events in one statement each, or nothing.
 //! - At most [`MAX_EVENTS_PER_TRANSACTION`] events per transaction, so positions of one
 //!   transaction never reach the next transaction's.
 //! - Credentials never reach a log: only the host, port and database are shown.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -223,11 +225,17 @@ impl PostgresStore {
     ///
     /// An import cut off part-way has stored a prefix of whole transactions; each append's
     /// expected version then refuses what was already stored, so the caller resumes from the
-    /// stream versions it finds.
+    /// stream versions it finds. Unlike `append`, a re-sent import is not recognised (its ids
+    /// clash).
     ///
     /// # Errors
     ///
-    /// As [`EventStore::append`], for the first append refused.
+    /// [`StoreError::Empty`] for an append without events, [`StoreError::Backend`] for one of
+    /// more than [`MAX_EVENTS_PER_TRANSACTION`], [`StoreError::Conflict`] when an append's
+    /// expected version does not hold (counting the appends before it in the same
+    /// transaction), [`StoreError::IdMismatch`] naming the first event whose id is already
+    /// stored or repeated, [`StoreError::Unavailable`] and [`StoreError::Backend`]. The
+    /// transaction refused stores nothing; the ones before it are committed.
     pub async fn import(&self, appends: Vec<ImportAppend>) -> Result<Position, StoreError> {
         let mut last = self.head();
         let mut batch: Vec<ImportAppend> = Vec::new();
@@ -252,46 +260,42 @@ impl PostgresStore {
         Ok(last)
     }
 
+    /// Writes one transaction of an import in a few statements, whatever the number of its
+    /// streams: the streams' rows are locked and read at once, every expected version is
+    /// checked here (chaining the versions of a stream appended to twice), then the new
+    /// streams' rows, the others' versions and all the events are written in one statement
+    /// each.
     async fn import_batch(&self, batch: Vec<ImportAppend>) -> Result<Position, StoreError> {
+        let plan = BatchPlan::of(&batch);
         let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let mut offset: i64 = 0;
-        let mut last = Position::START;
-        for append in &batch {
-            match write_append(
-                &tx,
-                &append.stream,
-                append.expected,
-                &append.events,
-                offset,
-                append.recorded_at,
-            )
-            .await
-            {
-                Ok(Written::Appended(result)) => last = result.position,
-                Ok(Written::Conflict) => {
-                    drop(tx);
-                    let actual = stream_version(&client, &append.stream).await?;
-                    return Err(StoreError::Conflict {
-                        stream: append.stream.clone(),
-                        expected: append.expected,
-                        actual,
-                    });
+        // Each retry follows a stream of the batch that another writer created meanwhile;
+        // a stream is never removed, so there are at most as many retries as new streams.
+        loop {
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let outcome = write_batch(&tx, &batch, &plan).await;
+            match outcome {
+                Ok(BatchWritten::Written(last)) => {
+                    tx.commit().await.map_err(commit_error)?;
+                    drop(client);
+                    self.published(last).await;
+                    return Ok(last);
                 }
-                Ok(Written::IdClash) => {
-                    return Err(StoreError::IdMismatch {
-                        stream: append.stream.clone(),
-                        event_id: append.events[0].event_id,
-                    });
+                Ok(BatchWritten::Refused(err)) => {
+                    tx.rollback().await.map_err(pg_error)?;
+                    return Err(err);
+                }
+                Ok(BatchWritten::StreamCreated) => {
+                    tx.rollback().await.map_err(pg_error)?;
+                }
+                Ok(BatchWritten::IdClash(cause)) => {
+                    tx.rollback().await.map_err(pg_error)?;
+                    return Err(find_id_clash(&client, &batch)
+                        .await?
+                        .unwrap_or_else(|| pg_error(cause)));
                 }
                 Err(err) => return Err(err),
             }
-            offset += count(append.events.len());
         }
-        tx.commit().await.map_err(commit_error)?;
-        drop(client);
-        self.published(last).await;
-        Ok(last)
     }
 
     /// After a commit: wakes the watcher and the announcer, and waits (a bounded time) until
@@ -629,6 +633,226 @@ async fn write_append(
         version: to_u64(before + n)?,
         position: Position(to_u64(last)?),
     }))
+}
+
+/// Inserts an import transaction's events, `$1`…`$8` one array per column, the events in
+/// the order given: each event's position is its index in the transaction above the
+/// transaction's id, as in [`INSERT_EVENTS`]. Answers the last position.
+const INSERT_BATCH: &str = "WITH written AS ( \
+     INSERT INTO events (position, stream, version, event_id, event_type, schema_version, \
+         data, metadata, recorded_at) \
+     SELECT (pg_current_xact_id()::text::bigint << 12) + e.ord - 1, e.stream, e.version, \
+            e.id, e.ty, e.sv, e.data, e.meta, e.at \
+     FROM unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::text[], \
+                 $7::text[], $8::timestamptz[]) \
+          WITH ORDINALITY AS e(stream, version, id, ty, sv, data, meta, at, ord) \
+     RETURNING position) \
+     SELECT max(position) FROM written";
+
+/// An import transaction's streams, each once, in the order they first appear.
+struct BatchPlan<'a> {
+    names: Vec<&'a str>,
+    /// The index in `names` of each append's stream.
+    of_append: Vec<usize>,
+    /// The index in `names` of each stream.
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> BatchPlan<'a> {
+    fn of(batch: &'a [ImportAppend]) -> Self {
+        let mut plan = BatchPlan {
+            names: Vec::new(),
+            of_append: Vec::with_capacity(batch.len()),
+            index: HashMap::new(),
+        };
+        for append in batch {
+            let next = plan.names.len();
+            let k = *plan.index.entry(append.stream.as_str()).or_insert(next);
+            if k == next {
+                plan.names.push(append.stream.as_str());
+            }
+            plan.of_append.push(k);
+        }
+        plan
+    }
+}
+
+/// What [`write_batch`] did inside its transaction.
+enum BatchWritten {
+    /// Everything is written, up to this position.
+    Written(Position),
+    /// An expected version does not hold; the transaction must be rolled back.
+    Refused(StoreError),
+    /// Another writer created one of the batch's new streams after its rows were read; the
+    /// transaction must be rolled back and tried again (the stream is then read and locked).
+    StreamCreated,
+    /// An event id is already stored, or repeated in the batch; the transaction is aborted.
+    IdClash(tokio_postgres::Error),
+}
+
+/// Writes an import transaction's appends in `tx` in four statements: the streams' rows are
+/// locked and read, every expected version is checked against them (a stream appended to
+/// twice counting its earlier appends), then the new streams' rows are inserted, the others'
+/// versions set and all the events inserted.
+async fn write_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[ImportAppend],
+    plan: &BatchPlan<'_>,
+) -> Result<BatchWritten, StoreError> {
+    // In name order, so that two writers locking some of the same rows take them in one order.
+    let statement = tx
+        .prepare_cached(
+            "SELECT name, version FROM streams WHERE name = ANY($1) ORDER BY name FOR UPDATE",
+        )
+        .await
+        .map_err(pg_error)?;
+    let rows = tx
+        .query(&statement, &[&plan.names])
+        .await
+        .map_err(pg_error)?;
+    let mut stored: Vec<Option<u64>> = vec![None; plan.names.len()];
+    for row in &rows {
+        let name: &str = row.get(0);
+        if let Some(&k) = plan.index.get(name) {
+            stored[k] = Some(to_u64(row.get(1))?);
+        }
+    }
+
+    let n_events: usize = batch.iter().map(|append| append.events.len()).sum();
+    let mut streams: Vec<&str> = Vec::with_capacity(n_events);
+    let mut versions: Vec<i64> = Vec::with_capacity(n_events);
+    let mut ids: Vec<Uuid> = Vec::with_capacity(n_events);
+    let mut types: Vec<&str> = Vec::with_capacity(n_events);
+    let mut schema_versions: Vec<i32> = Vec::with_capacity(n_events);
+    let mut data: Vec<&str> = Vec::with_capacity(n_events);
+    let mut metadata: Vec<&str> = Vec::with_capacity(n_events);
+    let mut recorded_at: Vec<DateTime<Utc>> = Vec::with_capacity(n_events);
+    let mut current: Vec<u64> = stored.iter().map(|v| v.unwrap_or(0)).collect();
+    for (append, &k) in batch.iter().zip(&plan.of_append) {
+        let actual = current[k];
+        if !append.expected.accepts(actual) {
+            return Ok(BatchWritten::Refused(StoreError::Conflict {
+                stream: append.stream.clone(),
+                expected: append.expected,
+                actual,
+            }));
+        }
+        for event in &append.events {
+            current[k] += 1;
+            streams.push(append.stream.as_str());
+            versions.push(i64::try_from(current[k]).unwrap_or(i64::MAX));
+            ids.push(event.event_id);
+            types.push(event.event_type.as_str());
+            schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
+            data.push(event.data.as_str());
+            metadata.push(event.metadata.as_str());
+            recorded_at.push(append.recorded_at);
+        }
+    }
+
+    let (mut new_names, mut new_versions) = (Vec::new(), Vec::new());
+    let (mut old_names, mut old_versions) = (Vec::new(), Vec::new());
+    for (k, name) in plan.names.iter().enumerate() {
+        let version = i64::try_from(current[k]).unwrap_or(i64::MAX);
+        if stored[k].is_some() {
+            old_names.push(*name);
+            old_versions.push(version);
+        } else {
+            new_names.push(*name);
+            new_versions.push(version);
+        }
+    }
+    if !new_names.is_empty() {
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO streams (name, version) \
+                 SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(pg_error)?;
+        let inserted = tx
+            .execute(&statement, &[&new_names, &new_versions])
+            .await
+            .map_err(pg_error)?;
+        if usize::try_from(inserted).ok() != Some(new_names.len()) {
+            return Ok(BatchWritten::StreamCreated);
+        }
+    }
+    if !old_names.is_empty() {
+        // The rows are locked since they were read: each is there to be set.
+        let statement = tx
+            .prepare_cached(
+                "UPDATE streams SET version = u.version \
+                 FROM unnest($1::text[], $2::int8[]) AS u(name, version) \
+                 WHERE streams.name = u.name",
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.execute(&statement, &[&old_names, &old_versions])
+            .await
+            .map_err(pg_error)?;
+    }
+
+    let statement = tx.prepare_cached(INSERT_BATCH).await.map_err(pg_error)?;
+    let row = match tx
+        .query_one(
+            &statement,
+            &[
+                &streams,
+                &versions,
+                &ids,
+                &types,
+                &schema_versions,
+                &data,
+                &metadata,
+                &recorded_at,
+            ],
+        )
+        .await
+    {
+        Ok(row) => row,
+        // The stream versions are checked above, so an event id clashes.
+        Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return Ok(BatchWritten::IdClash(err));
+        }
+        Err(err) => return Err(pg_error(err)),
+    };
+    let last: Option<i64> = row.get(0);
+    let last = last.ok_or_else(|| StoreError::Backend("an import wrote no event".to_owned()))?;
+    Ok(BatchWritten::Written(Position(to_u64(last)?)))
+}
+
+/// After [`BatchWritten::IdClash`]: the refusal naming the first event of `batch` whose id
+/// is stored or came earlier in the batch, and its stream; `None` if none is (so something
+/// else clashed).
+async fn find_id_clash(
+    client: &deadpool_postgres::Client,
+    batch: &[ImportAppend],
+) -> Result<Option<StoreError>, StoreError> {
+    let ids: Vec<Uuid> = batch
+        .iter()
+        .flat_map(|append| append.events.iter().map(|event| event.event_id))
+        .collect();
+    let rows = client
+        .query(
+            "SELECT event_id FROM events WHERE event_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_error)?;
+    let stored: HashSet<Uuid> = rows.iter().map(|row| row.get(0)).collect();
+    let mut seen = HashSet::with_capacity(ids.len());
+    for append in batch {
+        for event in &append.events {
+            if stored.contains(&event.event_id) || !seen.insert(event.event_id) {
+                return Ok(Some(StoreError::IdMismatch {
+                    stream: append.stream.clone(),
+                    event_id: event.event_id,
+                }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// If `events` were all stored, in order, as one append to `stream`: that append's result.
@@ -1317,6 +1541,399 @@ pub(crate) mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         drop(held);
+    }
+
+    /// An import append of `n` events unlike each other in every field (type, schema
+    /// version, data, metadata), recorded at `at_micros` after a fixed instant.
+    fn import_append(
+        stream: &str,
+        expected: ExpectedVersion,
+        n: usize,
+        at_micros: i64,
+    ) -> ImportAppend {
+        let events = (0..n)
+            .map(|i| NewEvent {
+                event_id: Uuid::new_v4(),
+                event_type: format!("Noted{}", i % 3),
+                schema_version: u32::try_from(i % 4 + 1).unwrap(),
+                data: format!(r#"{{"stream":"{stream}","i":{i},"text":"市民来电 — \"噪音\""}}"#),
+                metadata: format!(r#"{{"actor":"operator-{i}"}}"#),
+            })
+            .collect();
+        ImportAppend {
+            stream: stream.to_owned(),
+            expected,
+            events,
+            recorded_at: DateTime::from_timestamp_micros(1_735_689_600_123_456 + at_micros)
+                .unwrap(),
+        }
+    }
+
+    /// The events `appends` should leave in a store that held `before` (stream → version)
+    /// before them, in order, without their positions.
+    fn expected_log(appends: &[ImportAppend], before: &[(&str, u64)]) -> Vec<RecordedEvent> {
+        let mut versions: HashMap<String, u64> = before
+            .iter()
+            .map(|(stream, version)| ((*stream).to_owned(), *version))
+            .collect();
+        let mut log = Vec::new();
+        for append in appends {
+            let version = versions.entry(append.stream.clone()).or_default();
+            for event in &append.events {
+                *version += 1;
+                log.push(RecordedEvent {
+                    position: Position::START,
+                    stream: append.stream.clone(),
+                    version: *version,
+                    event_id: event.event_id,
+                    event_type: event.event_type.clone(),
+                    schema_version: event.schema_version,
+                    data: event.data.clone(),
+                    metadata: event.metadata.clone(),
+                    recorded_at: append.recorded_at,
+                });
+            }
+        }
+        log
+    }
+
+    fn without_positions(events: &[RecordedEvent]) -> Vec<RecordedEvent> {
+        events
+            .iter()
+            .map(|event| RecordedEvent {
+                position: Position::START,
+                ..event.clone()
+            })
+            .collect()
+    }
+
+    /// Many streams in one transaction, new and existing, one of them appended to twice:
+    /// every event is stored as given, field by field, with consecutive positions of one
+    /// transaction, and appends carry on after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_import_writes_many_streams_in_one_transaction_as_given() {
+        use crate::store::contract::{events, everything};
+        let (store, _schema) = fresh_store().await;
+        let first = store
+            .append("case-0", ExpectedVersion::NoStream, events(2))
+            .await
+            .unwrap();
+        let mut batch = vec![
+            import_append("case-1", ExpectedVersion::NoStream, 3, 0),
+            import_append("case-0", ExpectedVersion::Exact(2), 1, 1),
+        ];
+        for n in 2..60_usize {
+            let expected = if n % 2 == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(0)
+            };
+            let at = i64::try_from(n).unwrap();
+            batch.push(import_append(&format!("case-{n}"), expected, n % 5 + 1, at));
+            if n == 30 {
+                // The same stream again, after others: its versions go on from the first.
+                batch.push(import_append("case-1", ExpectedVersion::Exact(3), 2, 100));
+            }
+        }
+        batch.push(import_append("case-1", ExpectedVersion::Any, 1, 101));
+        let expected = expected_log(&batch, &[("case-0", 2)]);
+
+        let last = store.import(batch).await.unwrap();
+
+        let all = everything(&store).await;
+        assert_eq!(all.len(), 2 + expected.len());
+        let imported = &all[2..];
+        assert_eq!(without_positions(imported), expected);
+        // One transaction: one id above the shift, indexes 0, 1, 2, … below it.
+        let transaction = imported[0].position.0 >> TX_SHIFT;
+        assert!(transaction > first.position.0 >> TX_SHIFT);
+        for (i, event) in imported.iter().enumerate() {
+            assert_eq!(
+                event.position.0,
+                (transaction << TX_SHIFT) + u64::try_from(i).unwrap()
+            );
+        }
+        assert_eq!(last, imported.last().unwrap().position);
+        assert!(store.head() >= last);
+
+        let case_1 = store.read_stream("case-1", 1).await.unwrap();
+        let in_log: Vec<RecordedEvent> = imported
+            .iter()
+            .filter(|event| event.stream == "case-1")
+            .cloned()
+            .collect();
+        assert_eq!(case_1, in_log);
+        assert_eq!(
+            case_1.iter().map(|event| event.version).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(store.read_stream("case-0", 3).await.unwrap().len(), 1);
+        assert_eq!(store.stream_version("case-0").await.unwrap(), 3);
+        assert_eq!(store.stream_version("case-1").await.unwrap(), 6);
+        assert_eq!(store.stream_version("case-59").await.unwrap(), 5);
+        let written = store
+            .append("case-1", ExpectedVersion::Exact(6), events(1))
+            .await
+            .unwrap();
+        assert_eq!(written.version, 7);
+        assert!(written.position > last);
+    }
+
+    /// An import larger than one transaction is cut between appends; each transaction has
+    /// positions of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_import_larger_than_a_transaction_takes_several() {
+        use crate::store::contract::everything;
+        let (store, _schema) = fresh_store().await;
+        let batch = vec![
+            import_append("case-1", ExpectedVersion::NoStream, 2000, 0),
+            import_append("case-2", ExpectedVersion::NoStream, 2000, 1),
+            import_append("case-1", ExpectedVersion::Exact(2000), 2000, 2),
+        ];
+        let expected = expected_log(&batch, &[]);
+        let last = store.import(batch).await.unwrap();
+        let all = everything(&store).await;
+        assert_eq!(without_positions(&all), expected);
+        assert_eq!(last, all.last().unwrap().position);
+        let transactions: Vec<u64> = all.iter().map(|e| e.position.0 >> TX_SHIFT).collect();
+        assert_eq!(transactions[0], transactions[3999]);
+        assert!(transactions[4000] > transactions[3999]);
+        assert_eq!(transactions[4000], transactions[5999]);
+        assert_eq!(store.stream_version("case-1").await.unwrap(), 4000);
+    }
+
+    /// A wrong expected version anywhere in a transaction refuses it whole, naming the
+    /// stream and the version it is at (counting the transaction's earlier appends to it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflicting_import_is_refused_with_nothing_written() {
+        use crate::store::contract::{events, everything};
+        let (store, _schema) = fresh_store().await;
+        store
+            .append("case-1", ExpectedVersion::NoStream, events(1))
+            .await
+            .unwrap();
+        let before = everything(&store).await;
+        let refusals = [
+            (
+                vec![
+                    import_append("case-new", ExpectedVersion::NoStream, 2, 0),
+                    import_append("case-1", ExpectedVersion::Exact(1), 1, 1),
+                    import_append("case-1", ExpectedVersion::NoStream, 1, 2),
+                ],
+                ("case-1", ExpectedVersion::NoStream, 2),
+            ),
+            (
+                vec![
+                    import_append("case-new", ExpectedVersion::NoStream, 2, 0),
+                    import_append("case-1", ExpectedVersion::Exact(5), 1, 1),
+                ],
+                ("case-1", ExpectedVersion::Exact(5), 1),
+            ),
+            (
+                vec![
+                    import_append("case-new", ExpectedVersion::NoStream, 2, 0),
+                    import_append("case-other", ExpectedVersion::NoStream, 1, 1),
+                    import_append("case-new", ExpectedVersion::Exact(1), 1, 2),
+                ],
+                ("case-new", ExpectedVersion::Exact(1), 2),
+            ),
+        ];
+        for (batch, (stream, expected, actual)) in refusals {
+            match store.import(batch).await {
+                Err(StoreError::Conflict {
+                    stream: s,
+                    expected: e,
+                    actual: a,
+                }) => assert_eq!((s.as_str(), e, a), (stream, expected, actual)),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(everything(&store).await, before);
+            assert_eq!(store.stream_version("case-new").await.unwrap(), 0);
+            assert_eq!(store.stream_version("case-other").await.unwrap(), 0);
+            assert_eq!(store.stream_version("case-1").await.unwrap(), 1);
+        }
+        // The rows are not left locked: the same streams take appends and imports.
+        store
+            .append("case-1", ExpectedVersion::Exact(1), events(1))
+            .await
+            .unwrap();
+        store
+            .import(vec![import_append(
+                "case-new",
+                ExpectedVersion::NoStream,
+                1,
+                0,
+            )])
+            .await
+            .unwrap();
+        assert_eq!(store.stream_version("case-new").await.unwrap(), 1);
+    }
+
+    /// An event id already stored, or repeated in the transaction, refuses it whole, naming
+    /// the event and its stream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_import_with_a_clashing_event_id_is_refused_with_nothing_written() {
+        use crate::store::contract::{events, everything};
+        let (store, _schema) = fresh_store().await;
+        let stored = store
+            .append("case-1", ExpectedVersion::NoStream, events(1))
+            .await
+            .unwrap();
+        let before = everything(&store).await;
+        let stored_id = before[0].event_id;
+
+        let mut clash = vec![
+            import_append("case-3", ExpectedVersion::NoStream, 2, 0),
+            import_append("case-1", ExpectedVersion::Exact(1), 1, 1),
+            import_append("case-4", ExpectedVersion::NoStream, 3, 2),
+        ];
+        clash[2].events[1].event_id = stored_id;
+        let err = store.import(clash).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::IdMismatch { stream, event_id }
+                if stream == "case-4" && *event_id == stored_id),
+            "{err:?}"
+        );
+
+        let mut repeated = vec![
+            import_append("case-5", ExpectedVersion::NoStream, 2, 0),
+            import_append("case-6", ExpectedVersion::NoStream, 2, 1),
+        ];
+        let twice = repeated[0].events[1].event_id;
+        repeated[1].events[0].event_id = twice;
+        let err = store.import(repeated).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::IdMismatch { stream, event_id }
+                if stream == "case-6" && *event_id == twice),
+            "{err:?}"
+        );
+
+        assert_eq!(everything(&store).await, before);
+        for stream in ["case-3", "case-4", "case-5", "case-6"] {
+            assert_eq!(store.stream_version(stream).await.unwrap(), 0, "{stream}");
+        }
+        assert_eq!(store.stream_version("case-1").await.unwrap(), 1);
+        let next = store
+            .append("case-1", ExpectedVersion::Exact(1), events(1))
+            .await
+            .unwrap();
+        assert!(next.position > stored.position);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_empty_or_oversized_append_in_an_import_is_refused() {
+        use crate::store::contract::everything;
+        let (store, _schema) = fresh_store().await;
+        let mut empty = vec![import_append("case-1", ExpectedVersion::NoStream, 1, 0)];
+        empty.push(ImportAppend {
+            events: Vec::new(),
+            ..import_append("case-2", ExpectedVersion::NoStream, 1, 1)
+        });
+        assert!(matches!(store.import(empty).await, Err(StoreError::Empty)));
+        let oversized = vec![import_append(
+            "case-3",
+            ExpectedVersion::NoStream,
+            MAX_EVENTS_PER_TRANSACTION + 1,
+            0,
+        )];
+        let err = store.import(oversized).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Backend(text) if text.contains("at most 4096")),
+            "{err:?}"
+        );
+        assert!(everything(&store).await.is_empty());
+    }
+
+    /// Another writer creates one of an import's new streams while the import waits to
+    /// insert it: the import is tried again on the stream as it now is (a conflict for an
+    /// exact expectation, a later version for `Any`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_created_while_an_import_waits_is_checked_again() {
+        use crate::store::contract::{PATIENCE, events, everything};
+        let (store, _schema) = fresh_store().await;
+        let store = Arc::new(store);
+        for (expected, outcome) in [
+            (ExpectedVersion::NoStream, None),
+            (ExpectedVersion::Any, Some(2)),
+        ] {
+            let stream = format!("case-race-{}", Uuid::new_v4().simple());
+            let mut other_client = store.pool.get().await.unwrap();
+            let other = other_client.transaction().await.unwrap();
+            let other_xid: String = other
+                .query_one("SELECT pg_current_xact_id()::text", &[])
+                .await
+                .unwrap()
+                .get(0);
+            let Written::Appended(_) = write_append(
+                &other,
+                &stream,
+                ExpectedVersion::NoStream,
+                &events(1),
+                0,
+                Utc::now(),
+            )
+            .await
+            .unwrap() else {
+                panic!("the other append was refused")
+            };
+            let import = {
+                let store = store.clone();
+                let batch = vec![
+                    import_append("case-bystander", ExpectedVersion::Any, 1, 0),
+                    import_append(&stream, expected, 1, 1),
+                ];
+                tokio::spawn(async move { store.import(batch).await })
+            };
+            // The import waits on the other's uncommitted row.
+            let watcher = store.pool.get().await.unwrap();
+            let deadline = std::time::Instant::now() + PATIENCE;
+            loop {
+                let waiting: i64 = watcher
+                    .query_one(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted \
+                         AND locktype = 'transactionid' AND transactionid::text = $1",
+                        &[&other_xid],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if waiting > 0 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the import never waited"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other.commit().await.unwrap();
+            let res = tokio::time::timeout(PATIENCE, import)
+                .await
+                .unwrap()
+                .unwrap();
+            match (outcome, res) {
+                (
+                    None,
+                    Err(StoreError::Conflict {
+                        stream: s, actual, ..
+                    }),
+                ) => {
+                    assert_eq!((s, actual), (stream.clone(), 1));
+                }
+                (Some(version), Ok(_)) => {
+                    assert_eq!(store.stream_version(&stream).await.unwrap(), version);
+                    let events = store.read_stream(&stream, 1).await.unwrap();
+                    assert_eq!(
+                        events.iter().map(|e| e.version).collect::<Vec<_>>(),
+                        vec![1, 2]
+                    );
+                }
+                (outcome, res) => panic!("{outcome:?}: {res:?}"),
+            }
+        }
+        // The refused import left nothing: the bystander has only the second one's event.
+        assert_eq!(store.stream_version("case-bystander").await.unwrap(), 1);
+        assert_eq!(everything(&*store).await.len(), 4);
     }
 
     #[test]
