@@ -818,7 +818,7 @@ async fn write_batch(
         Err(err) => return Err(pg_error(err)),
     };
     let last: Option<i64> = row.get(0);
-    let last = last.ok_or_else(|| StoreError::Backend("an import wrote no event".to_owned()))?;
+    let last = last.ok_or_else(|| StoreError::Backend("an import wrote no event".into()))?;
     Ok(BatchWritten::Written(Position(to_u64(last)?)))
 }
 
@@ -1838,7 +1838,7 @@ pub(crate) mod tests {
         )];
         let err = store.import(oversized).await.unwrap_err();
         assert!(
-            matches!(&err, StoreError::Backend(text) if text.contains("at most 4096")),
+            matches!(&err, StoreError::Backend(cause) if cause.to_string().contains("at most 4096")),
             "{err:?}"
         );
         assert!(everything(&store).await.is_empty());
