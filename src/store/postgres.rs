@@ -589,17 +589,10 @@ async fn write_append(
             row.get::<_, i64>(0) - n
         }
     };
-    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
-    let types: Vec<&str> = events
-        .iter()
-        .map(|event| event.event_type.as_str())
-        .collect();
-    let schema_versions: Vec<i32> = events
-        .iter()
-        .map(|event| i32::try_from(event.schema_version).unwrap_or(i32::MAX))
-        .collect();
-    let data: Vec<&str> = events.iter().map(|event| event.data.as_str()).collect();
-    let metadata: Vec<&str> = events.iter().map(|event| event.metadata.as_str()).collect();
+    let mut columns = EventColumns::with_capacity(events.len());
+    for event in events {
+        columns.push(event);
+    }
     let statement = tx.prepare_cached(INSERT_EVENTS).await.map_err(pg_error)?;
     let rows = match tx
         .query(
@@ -608,11 +601,11 @@ async fn write_append(
                 &stream,
                 &before,
                 &offset,
-                &ids,
-                &types,
-                &schema_versions,
-                &data,
-                &metadata,
+                &columns.ids,
+                &columns.types,
+                &columns.schema_versions,
+                &columns.data,
+                &columns.metadata,
                 &recorded_at,
             ],
         )
@@ -648,6 +641,36 @@ const INSERT_BATCH: &str = "WITH written AS ( \
           WITH ORDINALITY AS e(stream, version, id, ty, sv, data, meta, at, ord) \
      RETURNING position) \
      SELECT max(position) FROM written";
+
+/// Events as one array per column, as the inserts' `unnest` takes them.
+struct EventColumns<'a> {
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    data: Vec<&'a str>,
+    metadata: Vec<&'a str>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn with_capacity(n: usize) -> Self {
+        EventColumns {
+            ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            schema_versions: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, event: &'a NewEvent) {
+        self.ids.push(event.event_id);
+        self.types.push(event.event_type.as_str());
+        self.schema_versions
+            .push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
+        self.data.push(event.data.as_str());
+        self.metadata.push(event.metadata.as_str());
+    }
+}
 
 /// An import transaction's streams, each once, in the order they first appear.
 struct BatchPlan<'a> {
@@ -721,11 +744,7 @@ async fn write_batch(
     let n_events: usize = batch.iter().map(|append| append.events.len()).sum();
     let mut streams: Vec<&str> = Vec::with_capacity(n_events);
     let mut versions: Vec<i64> = Vec::with_capacity(n_events);
-    let mut ids: Vec<Uuid> = Vec::with_capacity(n_events);
-    let mut types: Vec<&str> = Vec::with_capacity(n_events);
-    let mut schema_versions: Vec<i32> = Vec::with_capacity(n_events);
-    let mut data: Vec<&str> = Vec::with_capacity(n_events);
-    let mut metadata: Vec<&str> = Vec::with_capacity(n_events);
+    let mut columns = EventColumns::with_capacity(n_events);
     let mut recorded_at: Vec<DateTime<Utc>> = Vec::with_capacity(n_events);
     let mut current: Vec<u64> = stored.iter().map(|v| v.unwrap_or(0)).collect();
     for (append, &k) in batch.iter().zip(&plan.of_append) {
@@ -741,11 +760,7 @@ async fn write_batch(
             current[k] += 1;
             streams.push(append.stream.as_str());
             versions.push(i64::try_from(current[k]).unwrap_or(i64::MAX));
-            ids.push(event.event_id);
-            types.push(event.event_type.as_str());
-            schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
-            data.push(event.data.as_str());
-            metadata.push(event.metadata.as_str());
+            columns.push(event);
             recorded_at.push(append.recorded_at);
         }
     }
@@ -800,11 +815,11 @@ async fn write_batch(
             &[
                 &streams,
                 &versions,
-                &ids,
-                &types,
-                &schema_versions,
-                &data,
-                &metadata,
+                &columns.ids,
+                &columns.types,
+                &columns.schema_versions,
+                &columns.data,
+                &columns.metadata,
                 &recorded_at,
             ],
         )

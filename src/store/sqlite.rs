@@ -1117,20 +1117,23 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
 
 /// The failure of one SQLite error that several callers share (a batch's commit): its text.
 fn backend(err: &rusqlite::Error) -> StoreError {
-    if is_storage_failure(err) {
-        StoreError::Unavailable(format!("sqlite: {err}").into())
-    } else {
-        StoreError::Backend(format!("sqlite: {err}").into())
-    }
+    classified(is_storage_failure(err), format!("sqlite: {err}").into())
 }
 
 /// The failure of an SQLite error, which it keeps.
 fn backend_owned(err: rusqlite::Error) -> StoreError {
-    let message = format!("sqlite: {err}");
-    if is_storage_failure(&err) {
-        StoreError::Unavailable(Cause::with(message, err))
+    classified(
+        is_storage_failure(&err),
+        Cause::with(format!("sqlite: {err}"), err),
+    )
+}
+
+/// The storage's failure ([`is_storage_failure`]) or the backend's.
+fn classified(storage: bool, cause: Cause) -> StoreError {
+    if storage {
+        StoreError::Unavailable(cause)
     } else {
-        StoreError::Backend(Cause::with(message, err))
+        StoreError::Backend(cause)
     }
 }
 
@@ -1153,11 +1156,7 @@ pub fn is_storage_failure(err: &rusqlite::Error) -> bool {
 
 fn open_failed(path: &Path, err: rusqlite::Error) -> StoreError {
     let message = format!("failed to open event store `{}`: {err}", path.display());
-    if is_storage_failure(&err) {
-        StoreError::Unavailable(Cause::with(message, err))
-    } else {
-        StoreError::Backend(Cause::with(message, err))
-    }
+    classified(is_storage_failure(&err), Cause::with(message, err))
 }
 
 fn closed() -> StoreError {
