@@ -279,6 +279,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         match store {
             crate::config::StoreLocation::Embedded => "SQLite (WAL, synchronous=FULL)",
             crate::config::StoreLocation::Postgres(_) => "PostgreSQL (synchronous_commit=on)",
+            crate::config::StoreLocation::Kurrent(_) => "KurrentDB",
         }
     );
 

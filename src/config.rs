@@ -71,11 +71,28 @@ pub enum StoreLocation {
     /// A PostgreSQL server (`postgres://user:password@host:port/database`), which several
     /// instances may share; needs a build with the `postgres` feature.
     Postgres(String),
+    /// A KurrentDB server or cluster (`kurrentdb://host:2113?tls=false`, or any scheme of the
+    /// KurrentDB client: `esdb://`, `kurrentdb+discover://`, …), which several instances may
+    /// share; needs a build with the `kurrentdb` feature.
+    Kurrent(String),
 }
+
+/// The URL schemes the KurrentDB client takes.
+pub const KURRENTDB_SCHEMES: [&str; 8] = [
+    "kurrentdb",
+    "kurrentdb+discover",
+    "kurrent",
+    "kurrent+discover",
+    "kdb",
+    "kdb+discover",
+    "esdb",
+    "esdb+discover",
+];
 
 impl StoreLocation {
     /// Reads `--store`: `sqlite` (or nothing) for the embedded store, a `postgres://` or
-    /// `postgresql://` URL for a server.
+    /// `postgresql://` URL for a PostgreSQL server, a `kurrentdb://` (or `esdb://`, …) URL for
+    /// a KurrentDB one.
     ///
     /// # Errors
     /// Anything else; the message never repeats the value (it may hold a password).
@@ -87,10 +104,15 @@ impl StoreLocation {
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
             return Ok(StoreLocation::Postgres(value.to_owned()));
         }
+        if let Some((scheme, _)) = value.split_once("://")
+            && KURRENTDB_SCHEMES.contains(&scheme)
+        {
+            return Ok(StoreLocation::Kurrent(value.to_owned()));
+        }
         Err(SettingError {
             flag: "store",
             env: "MINQING_STORE",
-            reason: "must be `sqlite` or a `postgres://` URL".into(),
+            reason: "must be `sqlite`, a `postgres://` URL or a `kurrentdb://` URL".into(),
         })
     }
 }
@@ -101,6 +123,7 @@ impl std::fmt::Debug for StoreLocation {
         match self {
             StoreLocation::Embedded => f.write_str("Embedded"),
             StoreLocation::Postgres(_) => f.write_str("Postgres(..)"),
+            StoreLocation::Kurrent(_) => f.write_str("Kurrent(..)"),
         }
     }
 }
@@ -341,6 +364,43 @@ mod tests {
             parse_kpi_weights(&KpiWeights::default().to_string()).ok(),
             Some(KpiWeights::default())
         );
+    }
+
+    #[test]
+    fn the_store_is_named_by_its_url_and_a_bad_one_is_refused_without_echoing_it() {
+        assert_eq!(StoreLocation::parse(" ").unwrap(), StoreLocation::Embedded);
+        assert_eq!(
+            StoreLocation::parse("sqlite").unwrap(),
+            StoreLocation::Embedded
+        );
+        for url in ["postgres://u:p@h/db", "postgresql://h/db"] {
+            assert_eq!(
+                StoreLocation::parse(url).unwrap(),
+                StoreLocation::Postgres(url.into())
+            );
+        }
+        for url in [
+            "kurrentdb://admin:changeit@h:2113?tls=false",
+            "esdb://h1:2113,h2:2113",
+            "kurrentdb+discover://cluster.example:2113",
+        ] {
+            let parsed = StoreLocation::parse(url).unwrap();
+            assert_eq!(parsed, StoreLocation::Kurrent(url.into()));
+            assert_eq!(format!("{parsed:?}"), "Kurrent(..)");
+        }
+        for bad in [
+            "mysql://u:secret@h/db",
+            "kurrentdb:/h",
+            "file:///data",
+            "http://secret@h",
+        ] {
+            let message = StoreLocation::parse(bad).unwrap_err().to_string();
+            assert!(message.contains("`--store`"), "{message}");
+            assert!(
+                !message.contains("secret") && !message.contains("data"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -31,9 +31,10 @@ enum Cmd {
         /// Data directory (event store, users).
         #[arg(long, env = "MINQING_DATA", default_value = "./data")]
         data: PathBuf,
-        /// Where the event log is: `sqlite` (the file `events.db` of the data directory) or
-        /// a PostgreSQL URL (`postgres://user:password@host:port/database`) that several
-        /// instances, each with its own data directory, share. Never logged.
+        /// Where the event log is: `sqlite` (the file `events.db` of the data directory), a
+        /// PostgreSQL URL (`postgres://user:password@host:port/database`) or a KurrentDB URL
+        /// (`kurrentdb://host:2113?tls=false`) that several instances, each with its own data
+        /// directory, share. Never logged.
         #[arg(
             long,
             env = "MINQING_STORE",

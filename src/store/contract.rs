@@ -9,7 +9,9 @@
 //!
 //! where the expression (evaluated in an async test, so it may `.await`) gives
 //! `(store, guard)`: the guard (a temporary directory, a throwaway database) lives until the
-//! check has finished and dropped the store.
+//! check has finished and dropped the store. A store several processes share also runs
+//! `contract_tests!(shared: [] fresh_pair())`, whose fixture gives `(a, b, guard)`: two handles
+//! on one fresh store, as two instances would open it.
 //!
 //! The checks treat positions as opaque: increasing, not necessarily dense. They never sleep;
 //! waits are bounded by [`PATIENCE`] so a broken backend fails instead of hanging.
@@ -31,9 +33,38 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Expands to one `#[tokio::test]` per contract check, each getting its store from
 /// `$fixture`, an expression giving `(store, guard)`.
+///
+/// `contract_tests!(ids_unique_per_stream: [attributes] fixture)` leaves out the two checks of
+/// event ids unique across streams, for a backend that checks ids within a stream only
+/// (KurrentDB); `contract_tests!(shared: [attributes] fixture)` runs the checks of two handles
+/// on one store. The attributes go on every test (`#[ignore = "…"]` for a backend whose
+/// server is not always at hand).
 macro_rules! contract_tests {
-    ($fixture:expr) => {
-        $crate::store::contract::contract_tests!(@checks $fixture;
+    (@checks $attrs:tt $fixture:expr; $($check:ident),* $(,)?) => {
+        $( $crate::store::contract::contract_tests!(@one $attrs $fixture; $check); )*
+    };
+    (@one [$(#[$meta:meta])*] $fixture:expr; $check:ident) => {
+        $(#[$meta])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let (store, _guard) = $fixture;
+            $crate::store::contract::$check(store).await;
+        }
+    };
+    (@shared $attrs:tt $fixture:expr; $($check:ident),* $(,)?) => {
+        $( $crate::store::contract::contract_tests!(@one_shared $attrs $fixture; $check); )*
+    };
+    (@one_shared [$(#[$meta:meta])*] $fixture:expr; $check:ident) => {
+        $(#[$meta])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let (a, b, _guard) = $fixture;
+            $crate::store::contract::$check(std::sync::Arc::new(a), std::sync::Arc::new(b))
+                .await;
+        }
+    };
+    (@common $attrs:tt $fixture:expr; $($extra:ident),* $(,)?) => {
+        $crate::store::contract::contract_tests!(@checks $attrs $fixture;
             an_empty_store_has_nothing,
             append_then_read_stream_round_trips,
             no_stream_expectation_accepts_only_a_new_stream,
@@ -43,7 +74,6 @@ macro_rules! contract_tests {
             an_empty_append_is_refused,
             resending_an_append_returns_the_original_result,
             resending_part_of_an_append_is_an_id_mismatch,
-            an_append_clashing_on_a_later_id_appends_nothing,
             read_all_is_in_global_order_strictly_after_and_limited,
             streams_with_prefix_lists_matching_streams_sorted_by_name,
             events_of_type_returns_that_type_in_global_order,
@@ -53,16 +83,24 @@ macro_rules! contract_tests {
             concurrent_exact_appenders_win_once_per_version,
             a_subscriber_never_skips_an_event_under_concurrent_appends,
             wait_for_returns_once_head_reaches_the_position,
+            $($extra,)*
         );
     };
-    (@checks $fixture:expr; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let (store, _guard) = $fixture;
-                $crate::store::contract::$check(store).await;
-            }
-        )*
+    (ids_unique_per_stream: [$(#[$meta:meta])*] $fixture:expr) => {
+        $crate::store::contract::contract_tests!(@common [$(#[$meta])*] $fixture;);
+    };
+    (shared: [$(#[$meta:meta])*] $fixture:expr) => {
+        $crate::store::contract::contract_tests!(@shared [$(#[$meta])*] $fixture;
+            two_handles_share_one_log_and_one_version_check,
+            writers_on_two_handles_race_subscribers_without_a_skip,
+            a_lease_has_one_holder_at_a_time,
+        );
+    };
+    ($fixture:expr) => {
+        $crate::store::contract::contract_tests!(@common [] $fixture;
+            an_id_stored_in_another_stream_is_an_id_mismatch,
+            an_append_clashing_on_a_later_id_appends_nothing,
+        );
     };
 }
 pub(crate) use contract_tests;
@@ -344,8 +382,6 @@ pub async fn resending_part_of_an_append_is_an_id_mismatch<S: EventStore>(store:
         ("case-1", vec![fresh.clone(), stored[1].clone()]),
         // Stored ids out of order.
         ("case-1", vec![stored[1].clone(), stored[0].clone()]),
-        // The same ids to another stream.
-        ("case-2", stored.clone()),
         // One id twice in the same append.
         ("case-3", vec![fresh.clone(), fresh.clone()]),
     ];
@@ -361,7 +397,7 @@ pub async fn resending_part_of_an_append_is_an_id_mismatch<S: EventStore>(store:
     }
     assert_eq!(everything(&store).await, before);
     assert_eq!(store.head(), head);
-    assert_eq!(store.stream_version("case-2").await.unwrap(), 0);
+    assert_eq!(store.stream_version("case-3").await.unwrap(), 0);
     assert!(!ids(&everything(&store).await).contains(&fresh.event_id));
 
     // A prefix of the stored append, in order, is a faithful re-send.
@@ -373,7 +409,29 @@ pub async fn resending_part_of_an_append_is_an_id_mismatch<S: EventStore>(store:
     assert_eq!(res.position, before[1].position);
 }
 
-/// An append whose last event clashes with a stored id appends none of its events.
+/// Ids stored in one stream, sent to another, are an `IdMismatch` there; nothing is appended.
+/// (Not for a backend whose ids are unique per stream only.)
+pub async fn an_id_stored_in_another_stream_is_an_id_mismatch<S: EventStore>(store: S) {
+    let stored = events(3);
+    store
+        .append("case-1", ExpectedVersion::NoStream, stored.clone())
+        .await
+        .unwrap();
+    let before = everything(&store).await;
+    let err = store
+        .append("case-2", ExpectedVersion::Any, stored)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::IdMismatch { stream, .. } if stream == "case-2"),
+        "{err:?}"
+    );
+    assert_eq!(everything(&store).await, before);
+    assert_eq!(store.stream_version("case-2").await.unwrap(), 0);
+}
+
+/// An append whose last event clashes with an id stored in another stream appends none of
+/// its events. (Not for a backend whose ids are unique per stream only.)
 pub async fn an_append_clashing_on_a_later_id_appends_nothing<S: EventStore>(store: S) {
     let other = events(1);
     store
@@ -709,4 +767,148 @@ pub async fn wait_for_returns_once_head_reaches_the_position<S: EventStore>(stor
     assert!(reached);
     assert!(res.position >= next);
     assert_eq!(store.head(), res.position);
+}
+
+/// Many writers on two handles (two instances) race a subscriber on each: every event reaches
+/// both, once, in one order, and no acknowledged one is missing.
+pub async fn writers_on_two_handles_race_subscribers_without_a_skip<S: EventStore>(
+    a: Arc<S>,
+    b: Arc<S>,
+) {
+    const WRITERS: u64 = 24;
+    const APPENDS: u64 = 40;
+    let subscribers: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|store| {
+            let mut subscription = store.subscribe(Position::START);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while seen.len() < usize::try_from(WRITERS * APPENDS * 2).unwrap() {
+                    let event = next_within(&mut subscription).await;
+                    seen.push((event.position, event.event_id));
+                }
+                seen
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let store = if writer % 2 == 0 {
+                a.clone()
+            } else {
+                b.clone()
+            };
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for n in 0..APPENDS {
+                    let batch = events(2);
+                    acknowledged.extend(batch.iter().map(|event| event.event_id));
+                    store
+                        .append(
+                            &format!("case-{writer}"),
+                            ExpectedVersion::Exact(n * 2),
+                            batch,
+                        )
+                        .await
+                        .unwrap();
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut acknowledged = HashSet::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    let stored: Vec<(Position, Uuid)> = everything(&*a)
+        .await
+        .iter()
+        .map(|event| (event.position, event.event_id))
+        .collect();
+    assert_eq!(stored.len(), acknowledged.len());
+    assert!(stored.iter().all(|(_, id)| acknowledged.contains(id)));
+    for subscriber in subscribers {
+        let seen = subscriber.await.unwrap();
+        assert_eq!(
+            seen, stored,
+            "a subscriber skipped, repeated or reordered an event"
+        );
+    }
+}
+
+/// Two handles on one store: each sees the other's appends (head, reads, a wait for a
+/// position), and a stream's version check holds across them.
+pub async fn two_handles_share_one_log_and_one_version_check<S: EventStore>(a: Arc<S>, b: Arc<S>) {
+    assert!(a.is_shared() && b.is_shared());
+    assert_eq!(a.identity(), b.identity());
+    let written = a
+        .append("case-1", ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap();
+    assert!(
+        b.wait_for(written.position, PATIENCE).await,
+        "b never saw a's append"
+    );
+    assert_eq!(b.last_written().await.unwrap(), written.position);
+    assert_eq!(b.stream_version("case-1").await.unwrap(), 2);
+    assert_eq!(b.read_stream("case-1", 1).await.unwrap().len(), 2);
+
+    let races: Vec<_> = [a.clone(), b.clone(), a.clone(), b.clone()]
+        .into_iter()
+        .map(|store| {
+            tokio::spawn(async move {
+                store
+                    .append("case-1", ExpectedVersion::Exact(2), events(1))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for race in races {
+        match race.await.unwrap() {
+            Ok(result) => {
+                won += 1;
+                assert_eq!(result.version, 3);
+            }
+            Err(StoreError::Conflict { actual: 3, .. }) => {}
+            Err(err) => panic!("{err:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    // A re-send through the other handle is answered with the original result.
+    let batch = events(1);
+    let first = a
+        .append("case-2", ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    let again = b
+        .append("case-2", ExpectedVersion::NoStream, batch)
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+}
+
+/// A lease has one holder at a time across handles, leases are by name, and one let go is
+/// taken by the other handle.
+pub async fn a_lease_has_one_holder_at_a_time<S: EventStore>(a: Arc<S>, b: Arc<S>) {
+    let held = a.try_lease("jobs").await.unwrap().expect("a free lease");
+    assert!(b.try_lease("jobs").await.unwrap().is_none(), "two holders");
+    assert!(a.try_lease("jobs").await.unwrap().is_none(), "two holders");
+    let other = b.try_lease("other").await.unwrap();
+    assert!(other.is_some(), "leases are by name");
+
+    drop(held);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let by_b = loop {
+        if let Some(lease) = b.try_lease("jobs").await.unwrap() {
+            break lease;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease let go was never free again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(a.try_lease("jobs").await.unwrap().is_none(), "two holders");
+    drop(by_b);
 }

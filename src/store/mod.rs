@@ -11,6 +11,8 @@
 //! - `sqlite`: the embedded default backend ([`sqlite::SqliteStore`])
 //! - `postgres` (cargo feature `postgres`): a PostgreSQL server that several instances share
 //!   (`postgres::PostgresStore`); [`open`] picks the backend from the settings
+//! - `kurrent` (cargo feature `kurrentdb`): a KurrentDB server or cluster that several
+//!   instances share (`kurrent::KurrentStore`)
 //! - `stream`: stream names ([`stream::StreamName`]): which aggregate a stream holds
 //! - `contract` (tests only): the checks every backend must pass, and `contract_tests!`
 //!
@@ -36,6 +38,8 @@ use uuid::Uuid;
 
 #[cfg(test)]
 pub mod contract;
+#[cfg(feature = "kurrentdb")]
+pub mod kurrent;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
@@ -67,6 +71,19 @@ pub async fn open(settings: &crate::config::Settings) -> anyhow::Result<Arc<dyn 
         crate::config::StoreLocation::Postgres(_) => anyhow::bail!(
             "`--store postgres://…`: this build has no PostgreSQL backend (build it with \
              `cargo build --release --features postgres`)"
+        ),
+        #[cfg(feature = "kurrentdb")]
+        crate::config::StoreLocation::Kurrent(url) => {
+            use anyhow::Context as _;
+            let store = kurrent::KurrentStore::open(url)
+                .await
+                .context("failed to open the KurrentDB event store")?;
+            Ok(Arc::new(store) as Arc<dyn EventStore>)
+        }
+        #[cfg(not(feature = "kurrentdb"))]
+        crate::config::StoreLocation::Kurrent(_) => anyhow::bail!(
+            "`--store kurrentdb://…`: this build has no KurrentDB backend (build it with \
+             `cargo build --release --features kurrentdb`)"
         ),
     }
 }

@@ -1304,6 +1304,16 @@ pub(crate) mod tests {
 
     crate::store::contract::contract_tests!(fresh_store().await);
 
+    /// Two handles on one fresh schema, as two instances open it.
+    async fn fresh_pair() -> (PostgresStore, PostgresStore, Schema) {
+        let schema = fresh_schema().await;
+        let a = PostgresStore::open(&schema.url()).await.expect("open a");
+        let b = PostgresStore::open(&schema.url()).await.expect("open b");
+        (a, b, schema)
+    }
+
+    crate::store::contract::contract_tests!(shared: [] fresh_pair().await);
+
     /// The famous bug of SQL event stores, set up on purpose: a transaction takes a position,
     /// stays open while a later one commits a higher position, then commits. A subscriber
     /// that followed the highest committed number would have passed the first for good.
@@ -1375,132 +1385,6 @@ pub(crate) mod tests {
         .map(|event| event.position)
         .collect();
         assert_eq!(delivered, vec![first.position, second.position]);
-    }
-
-    /// Many writers on two handles (two instances' pools) race a subscriber on each: every
-    /// event reaches both, once, in one order, and no acknowledged one is missing.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn writers_on_two_handles_race_subscribers_without_a_skip() {
-        use crate::store::contract::{PATIENCE, events};
-        const WRITERS: u64 = 24;
-        const APPENDS: u64 = 40;
-        let schema = fresh_schema().await;
-        let a = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
-        let b = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
-        let subscribers: Vec<_> = [a.clone(), b.clone()]
-            .into_iter()
-            .map(|store| {
-                let mut subscription = store.subscribe(Position::START);
-                tokio::spawn(async move {
-                    let mut seen = Vec::new();
-                    while seen.len() < usize::try_from(WRITERS * APPENDS * 2).unwrap() {
-                        let event = tokio::time::timeout(PATIENCE, subscription.next())
-                            .await
-                            .expect("the subscription stalled")
-                            .unwrap();
-                        seen.push((event.position, event.event_id));
-                    }
-                    seen
-                })
-            })
-            .collect();
-        let writers: Vec<_> = (0..WRITERS)
-            .map(|writer| {
-                let store = if writer % 2 == 0 {
-                    a.clone()
-                } else {
-                    b.clone()
-                };
-                tokio::spawn(async move {
-                    let mut acknowledged = Vec::new();
-                    for n in 0..APPENDS {
-                        let batch = events(2);
-                        acknowledged.extend(batch.iter().map(|event| event.event_id));
-                        store
-                            .append(
-                                &format!("case-{writer}"),
-                                ExpectedVersion::Exact(n * 2),
-                                batch,
-                            )
-                            .await
-                            .unwrap();
-                    }
-                    acknowledged
-                })
-            })
-            .collect();
-        let mut acknowledged = HashSet::new();
-        for writer in writers {
-            acknowledged.extend(writer.await.unwrap());
-        }
-        let stored: Vec<(Position, Uuid)> = crate::store::contract::everything(&*a)
-            .await
-            .iter()
-            .map(|event| (event.position, event.event_id))
-            .collect();
-        assert_eq!(stored.len(), acknowledged.len());
-        assert!(stored.iter().all(|(_, id)| acknowledged.contains(id)));
-        for subscriber in subscribers {
-            let seen = subscriber.await.unwrap();
-            assert_eq!(
-                seen, stored,
-                "a subscriber skipped, repeated or reordered an event"
-            );
-        }
-    }
-
-    /// Two handles on one store: each sees the other's appends (head, reads, a wait for a
-    /// position), and a stream's version check holds across them.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_handles_share_one_log_and_one_version_check() {
-        use crate::store::contract::{PATIENCE, events};
-        let schema = fresh_schema().await;
-        let a = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
-        let b = Arc::new(PostgresStore::open(&schema.url()).await.unwrap());
-        let written = a
-            .append("case-1", ExpectedVersion::NoStream, events(2))
-            .await
-            .unwrap();
-        assert!(
-            b.wait_for(written.position, PATIENCE).await,
-            "b never saw a's append"
-        );
-        assert_eq!(b.stream_version("case-1").await.unwrap(), 2);
-        assert_eq!(b.read_stream("case-1", 1).await.unwrap().len(), 2);
-
-        let races: Vec<_> = [a.clone(), b.clone(), a.clone(), b.clone()]
-            .into_iter()
-            .map(|store| {
-                tokio::spawn(async move {
-                    store
-                        .append("case-1", ExpectedVersion::Exact(2), events(1))
-                        .await
-                })
-            })
-            .collect();
-        let mut won = 0;
-        for race in races {
-            match race.await.unwrap() {
-                Ok(result) => {
-                    won += 1;
-                    assert_eq!(result.version, 3);
-                }
-                Err(StoreError::Conflict { actual: 3, .. }) => {}
-                Err(err) => panic!("{err:?}"),
-            }
-        }
-        assert_eq!(won, 1);
-        // A re-send through the other handle is answered with the original result.
-        let batch = events(1);
-        let first = a
-            .append("case-2", ExpectedVersion::NoStream, batch.clone())
-            .await
-            .unwrap();
-        let again = b
-            .append("case-2", ExpectedVersion::NoStream, batch)
-            .await
-            .unwrap();
-        assert_eq!(first, again);
     }
 
     /// One holder at a time; a holder whose connection dies (a process killed) loses the
