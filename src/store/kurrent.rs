@@ -261,6 +261,21 @@ fn timed_out(what: &str) -> StoreError {
     )
 }
 
+/// `err`, saying which server it came from.
+fn located(err: StoreError, place: &str) -> StoreError {
+    match err {
+        StoreError::Backend(mut cause) => {
+            cause.message = format!("{place}: {}", cause.message);
+            StoreError::Backend(cause)
+        }
+        StoreError::Unavailable(mut cause) => {
+            cause.message = format!("{place}: {}", cause.message);
+            StoreError::Unavailable(cause)
+        }
+        other => other,
+    }
+}
+
 /// The hosts of `url`, without credentials or parameters.
 fn describe(settings: &ClientSettings) -> String {
     let hosts: Vec<String> = settings
@@ -303,8 +318,9 @@ impl KurrentStore {
         let client = Client::new(settings)
             .map_err(|err| StoreError::Backend(Cause::new(format!("KurrentDB client: {err}"))))?;
         let names = Names::new(base);
-        let store_id = identify(&client, &names).await?;
-        let first = last_position(&client, &names).await?;
+        let at = |err| located(err, &place);
+        let store_id = identify(&client, &names).await.map_err(at)?;
+        let first = last_position(&client, &names).await.map_err(at)?;
         let (head_tx, head) = watch::channel(first);
         let follower = tokio::spawn(follow_head(client.clone(), names.clone(), head_tx));
         tracing::info!(store = %place, head = %first, "KurrentDB event store opened");
@@ -1379,6 +1395,11 @@ mod tests {
         assert!(
             err.is_storage_unavailable() || err.retry() == crate::store::Retry::Later,
             "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("127.0.0.1:{port}: KurrentDB")),
+            "says which server: {err}"
         );
     }
 }

@@ -27,6 +27,8 @@ mod generate;
 #[cfg(feature = "postgres")]
 mod instances;
 mod kb;
+#[cfg(feature = "kurrentdb")]
+mod kurrent;
 mod limits;
 mod login_guard;
 #[cfg(feature = "postgres")]
