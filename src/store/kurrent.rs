@@ -424,7 +424,8 @@ impl EventStore for KurrentStore {
             let state = match expected {
                 ExpectedVersion::Any => {
                     // Never "any" on the wire: a re-send would be appended again.
-                    let stored = read_stream(&self.client, &self.names, &name, 1).await?;
+                    let stored =
+                        read_stream(&self.client, &self.names, &name, 1, usize::MAX).await?;
                     if let Some(found) = find_resend(stream, &stored, &events)? {
                         return Ok(found);
                     }
@@ -449,7 +450,8 @@ impl EventStore for KurrentStore {
                 // The server took the events for a re-send it still remembers and answered
                 // with no position (the client's start): the original result is in the stream.
                 Ok(written) if written.position == kurrentdb::Position::start() => {
-                    let stored = read_stream(&self.client, &self.names, &name, 1).await?;
+                    let stored =
+                        read_stream(&self.client, &self.names, &name, 1, usize::MAX).await?;
                     return match find_resend(stream, &stored, &events)? {
                         Some(found) => Ok(found),
                         None => Err(StoreError::Backend(
@@ -462,15 +464,29 @@ impl EventStore for KurrentStore {
                     };
                 }
                 Ok(written) => {
+                    // The position an append answers with is the write's, which is not
+                    // documented to be its last event's in `$all`: the event itself says.
+                    let version = version_after(written.next_expected_version);
+                    let last = read_stream(&self.client, &self.names, &name, version, 1).await?;
+                    let Some(last) = last
+                        .first()
+                        .filter(|e| e.event_id == events[events.len() - 1].event_id)
+                    else {
+                        return Err(StoreError::Backend(Cause::new(format!(
+                            "KurrentDB acknowledged an append to `{stream}` at version \
+                             {version}, but that event is not the append's last"
+                        ))));
+                    };
                     let result = AppendResult {
-                        version: version_after(written.next_expected_version),
-                        position: to_position(written.position)?,
+                        version,
+                        position: last.position,
                     };
                     self.published(result.position).await;
                     return Ok(result);
                 }
                 Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => {
-                    let stored = read_stream(&self.client, &self.names, &name, 1).await?;
+                    let stored =
+                        read_stream(&self.client, &self.names, &name, 1, usize::MAX).await?;
                     if let Some(found) = find_resend(stream, &stored, &events)? {
                         return Ok(found);
                     }
@@ -499,6 +515,7 @@ impl EventStore for KurrentStore {
             &self.names,
             &self.names.stream(stream),
             from_version,
+            usize::MAX,
         )
         .await
     }
@@ -679,16 +696,18 @@ fn recorded(
     }))
 }
 
-/// The events of the server's stream `name` from version `from_version` on.
+/// At most `limit` events of the server's stream `name` from version `from_version` on.
 async fn read_stream(
     client: &Client,
     names: &Names,
     name: &str,
     from_version: u64,
+    limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let options = ReadStreamOptions::default()
         .forwards()
-        .position(StreamPosition::Position(from_version.saturating_sub(1)));
+        .position(StreamPosition::Position(from_version.saturating_sub(1)))
+        .max_count(limit);
     let read = tokio::time::timeout(CALL_PATIENCE, async {
         let mut read = client.read_stream(name, &options).await?;
         let mut events = Vec::new();
