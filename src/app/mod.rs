@@ -7,6 +7,7 @@ pub mod directory;
 pub mod envelope;
 pub mod failure;
 mod follow;
+pub mod numbers;
 pub mod params;
 pub mod pipeline;
 pub mod rules;
@@ -179,8 +180,11 @@ pub struct App {
     pub(crate) rules_log: CommandService<domain::rules::Rules>,
     /// Master case → its merged duplicates (并单), for closing them with the master.
     duplicates: Mutex<HashMap<CaseId, Vec<CaseId>>>,
-    /// The day's case numbers: the next one and those given back by failed appends.
+    /// The day's case numbers: the next one and those given back by failed appends (a store
+    /// this process owns).
     next_number: tokio::sync::Mutex<Option<CaseNumbers>>,
+    /// The days' counters of a store several instances share.
+    shared_numbers: numbers::SharedNumbers,
     /// When each (user, case) identity view was last recorded: a view is recorded once per
     /// [`IDENTITY_VIEW_WINDOW`], not once per read.
     recorded_views: Mutex<HashMap<(String, CaseId), DateTime<Utc>>>,
@@ -203,18 +207,13 @@ struct CaseNumbers {
     next: u32,
     /// Numbers handed out whose append did not happen (or may not have): taken first.
     free: std::collections::BTreeSet<u32>,
-    /// Another writer took a number: count from the store before the next one.
+    /// Another writer took a number (an append whose outcome was unknown did happen): count
+    /// from the store before the next one.
     recount: bool,
-    /// ... and it was another instance on a shared store: leap past its numbers in flight.
-    leap: bool,
 }
 
-/// How far past the stored numbers an instance leaps after another instance on the same
-/// store took its number (more than one instance's intakes in flight at once).
-const NUMBER_LEAP: u32 = 16;
-
-/// Case numbers an intake tries before it gives up (each one taken meanwhile by another
-/// instance on the same store).
+/// Case numbers an intake tries before it gives up (each one found taken by another writer:
+/// an older build's instance on the same store, or an append whose outcome was unknown).
 const NUMBER_ATTEMPTS: u32 = 32;
 
 /// Cases held in the cache before it is emptied (a crude bound on memory).
@@ -364,6 +363,7 @@ impl App {
             rules_log,
             duplicates: Mutex::new(HashMap::new()),
             next_number: tokio::sync::Mutex::new(None),
+            shared_numbers: numbers::SharedNumbers::default(),
             recorded_views: Mutex::new(HashMap::new()),
         }
     }
@@ -594,6 +594,9 @@ impl App {
             match self.cases.decide_and_append(request, &ctx).await {
                 // The number is taken in the store (another instance, or an append whose
                 // outcome was unknown did happen): count again from the store.
+                // (On a shared store the counter gave the number, so only a writer without
+                // the counter, an older build, can have taken it: the next one is taken.)
+                Err(CommandError::Conflict { .. }) if self.store.is_shared() => {}
                 Err(CommandError::Conflict { .. }) => {
                     self.recount_case_numbers().await;
                     // Instances numbering at once count the same numbers from the store: a
@@ -621,9 +624,16 @@ impl App {
         )))
     }
 
-    /// The next case number of `day`: the smallest one given back, else one past the highest
-    /// this process has handed out or the store holds.
+    /// The next case number of `day`. On a store several instances share, the day's counter
+    /// stream gives it ([`numbers::SharedNumbers`]); on one this process owns, the smallest
+    /// one given back, else one past the highest this process has handed out or the store
+    /// holds.
     async fn take_case_number(&self, day: &str) -> Result<CaseId, AppError> {
+        if self.store.is_shared() {
+            let n = self.shared_numbers.take(self.store.clone(), day).await?;
+            return case_number(day, n)
+                .map_err(|e| AppError::Store(StoreError::Backend(e.to_string().into())));
+        }
         let mut numbers = self.next_number.lock().await;
         let fresh = numbers.as_ref().is_none_or(|n| n.day != day);
         if fresh || numbers.as_ref().is_some_and(|n| n.recount) {
@@ -638,15 +648,9 @@ impl App {
             let past_stored = stored.iter().max().map_or(1, |m| m + 1);
             match numbers.as_mut() {
                 Some(n) if !fresh => {
-                    // Counting on from what is stored would keep this instance one step behind
-                    // another numbering at the same time, losing every number to the other's
-                    // in flight: it leaps ahead instead, and the other fills the numbers
-                    // between as it goes on.
-                    let leap = if n.leap { NUMBER_LEAP } else { 0 };
-                    n.next = n.next.max(past_stored + leap);
+                    n.next = n.next.max(past_stored);
                     n.free.retain(|f| !stored.contains(f));
                     n.recount = false;
-                    n.leap = false;
                 }
                 _ => {
                     *numbers = Some(CaseNumbers {
@@ -654,7 +658,6 @@ impl App {
                         next: past_stored,
                         free: std::collections::BTreeSet::new(),
                         recount: false,
-                        leap: false,
                     });
                 }
             }
@@ -674,6 +677,16 @@ impl App {
 
     /// Returns a number whose case was not stored, so the next intake of the day takes it.
     async fn give_back_case_number(&self, day: &str, case_id: &CaseId) {
+        if self.store.is_shared() {
+            if let Some(n) = case_id
+                .as_str()
+                .strip_prefix(day)
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                self.shared_numbers.give_back(day, n);
+            }
+            return;
+        }
         let mut numbers = self.next_number.lock().await;
         if let Some(numbers) = numbers.as_mut()
             && numbers.day == day
@@ -689,10 +702,8 @@ impl App {
     /// Marks the counter stale, so the next number is counted from the store again (the
     /// numbers given back and not stored meanwhile are kept).
     async fn recount_case_numbers(&self) {
-        let shared = self.store.is_shared();
         if let Some(numbers) = self.next_number.lock().await.as_mut() {
             numbers.recount = true;
-            numbers.leap |= shared;
         }
     }
 

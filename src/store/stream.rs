@@ -29,6 +29,9 @@ pub const RULES: &str = "rules";
 pub const ACCOUNTS: &str = "accounts";
 /// The prefix of the streams that record what an idempotency key claimed.
 pub const KEY_PREFIX: &str = "idempotency-";
+/// Prefix of a day's case-number counter (`numbers-YYYYMMDD`), on a store several instances
+/// share.
+pub const NUMBERS_PREFIX: &str = "numbers-";
 
 /// What a stream holds, told by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,6 +95,10 @@ async fn two_instances_take_commands_on_one_store() {
         );
     }
     assert_eq!(ids.len(), 24);
+    // And none was skipped: the day's counter on the store hands out 1 to 24.
+    let mut numbers: Vec<u32> = ids.iter().map(|id| id[8..].parse().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=24).collect::<Vec<_>>(), "{ids:?}");
 
     // Written on A, read on B at A's position: the case and B's lists have it.
     let done = a.create(&op_a, &intake("甲台受理，乙台查看")).await;
