@@ -1,7 +1,9 @@
 //! Access to the service: the login path with its guards, and the audit of access.
 //!
 //! A login is checked in this order: the lock-out (`domain::login_guard`, per account and per
-//! client address, in memory), then a place among the password hashes (at most one per core
+//! client address, in memory; on a store several instances share, a known account's failures,
+//! successes and unlocks are also `accounts` facts that every instance's guard takes in, so
+//! the account's limit holds across them), then a place among the password hashes (at most one per core
 //! at once, a short queue, else `503 too_busy`), then argon2 off the async threads
 //! (`Directory::verify`, an unknown user against a dummy hash), then, for a failure, the
 //! growing delay, slept without holding a hashing place. Every step is recorded in the
@@ -30,6 +32,7 @@ use chrono::{DateTime, Utc};
 use domain::login_guard::{Admission, Attempts, LoginPolicy};
 use tokio::sync::Semaphore;
 
+use crate::app::accounts::AccountFact;
 use crate::app::{App, Clock};
 use crate::directory::{LoginError, User};
 pub use events::{LockKind, SecurityEvent, SecurityLog};
@@ -395,6 +398,7 @@ impl Access {
         let now = self.clock.now();
         match res {
             Ok(done) => {
+                let had_failures = self.account_failures(&account, now) > 0;
                 // The account's failures are forgiven; the address's are not, or one
                 // valid account would let its address guess others' passwords for ever.
                 self.settle(
@@ -403,9 +407,24 @@ impl Access {
                     |policy, a| policy.succeeded(a),
                     |policy, a| policy.abandoned(a),
                 );
+                if had_failures {
+                    self.share_login(AccountFact::LoginSucceeded {
+                        username: account.clone(),
+                        instance: self.app.instance,
+                    })
+                    .await;
+                }
                 Ok(done)
             }
             Err(LoginRefusal::BadCredentials) => {
+                if known {
+                    self.share_login(AccountFact::LoginFailed {
+                        username: account.clone(),
+                        at: now.timestamp_micros(),
+                        instance: self.app.instance,
+                    })
+                    .await;
+                }
                 let delay = self.failed(&account, known, &address, now);
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
@@ -674,6 +693,20 @@ impl Access {
         };
         let lifted = map.get_mut(&key).is_some_and(|a| policy.unlock(a, now));
         drop(guards);
+        if kind == LockKind::Account && self.app.directory.user(&key).is_some() {
+            // Lifted on every instance sharing the store (the facts are asynchronous; an
+            // administrator's unlock is rare, so it is sent in the background).
+            let (app, username) = (self.app.clone(), key.clone());
+            tokio::spawn(async move {
+                let fact = AccountFact::LoginUnlocked {
+                    username,
+                    instance: app.instance,
+                };
+                if let Err(err) = app.share(vec![fact]).await {
+                    tracing::warn!(error = %err, "could not tell the other instances of an unlock");
+                }
+            });
+        }
         if lifted {
             tracing::info!(kind = kind_code(kind), by, "login lock lifted");
             self.log.record(
@@ -686,6 +719,61 @@ impl Access {
             );
         }
         lifted
+    }
+
+    /// The account's failures within the window at `now`.
+    fn account_failures(&self, account: &str, now: DateTime<Utc>) -> u32 {
+        let guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        guards
+            .accounts
+            .get(account)
+            .map_or(0, |a| a.failures(&self.account_policy, now))
+    }
+
+    /// Tells the other instances sharing the store of a sign-in's outcome (nothing on a
+    /// store this process owns). A failure to record it is logged: the lock-out here holds
+    /// regardless.
+    async fn share_login(&self, fact: AccountFact) {
+        if let Err(err) = self.app.share(vec![fact]).await {
+            tracing::warn!(error = %err, "could not tell the other instances of a sign-in");
+        }
+    }
+
+    /// Takes another instance's sign-in fact into the account's guard: a failure counts
+    /// here (and may lock the account here too), a success or an unlock forgives.
+    pub fn take_fact(&self, fact: &AccountFact) {
+        let now = self.clock.now();
+        let policy = &self.account_policy;
+        let mut guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        match fact {
+            AccountFact::LoginFailed { username, at, .. } => {
+                let Some(at) = DateTime::from_timestamp_micros(*at) else {
+                    return;
+                };
+                let key = account_key(username);
+                // Only accounts of the directory are shared, so this keeps the map bounded.
+                if self.app.directory.user(&key).is_none() {
+                    return;
+                }
+                let attempts = guards.accounts.entry(key).or_default();
+                if let Some(until) = policy.failed_elsewhere(attempts, at, now) {
+                    // The instance where the lock-starting failure happened records it in
+                    // the audit; here it is only said.
+                    tracing::info!(kind = "account", until = %until, "login locked after failures on another instance");
+                }
+            }
+            AccountFact::LoginSucceeded { username, .. } => {
+                if let Some(a) = guards.accounts.get_mut(&account_key(username)) {
+                    policy.succeeded_elsewhere(a);
+                }
+            }
+            AccountFact::LoginUnlocked { username, .. } => {
+                if let Some(a) = guards.accounts.get_mut(&account_key(username)) {
+                    policy.unlock(a, now);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Records a logout.

@@ -259,6 +259,8 @@ async fn serve_on(
         &settings.access,
         security_log,
     ));
+    // On a shared store, sign-in failures on other instances count here too.
+    app.follow_logins_with(&access);
     let state = crate::http::AppState {
         access: access.clone(),
         app: app.clone(),

@@ -184,6 +184,43 @@ impl LoginPolicy {
         attempts.in_flight = attempts.in_flight.saturating_sub(1);
     }
 
+    /// A failure of the same key at `at` on another instance sharing the store, learnt at
+    /// `now`: it counts here as if it had been here (it was never in flight here), and may
+    /// start the lock, from `at`. Returns the end of a lock it started.
+    pub fn failed_elsewhere(
+        &self,
+        attempts: &mut Attempts,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        attempts.forget_old(self, now);
+        if at <= now - self.window {
+            return None;
+        }
+        // Facts arrive about in order; keep the failures sorted all the same.
+        let place = attempts.failures.partition_point(|t| *t <= at);
+        attempts.failures.insert(place, at);
+        while attempts.failures.len() as u32 > self.max_failures {
+            attempts.failures.pop_front();
+        }
+        let until = at + self.lock_for;
+        if attempts.failures.len() as u32 >= self.max_failures
+            && attempts.locked_until(now).is_none()
+            && until > now
+        {
+            attempts.locked_until = Some(until);
+            attempts.locked_since = Some(at);
+            return Some(until);
+        }
+        None
+    }
+
+    /// The right password on another instance: the failures are forgiven here too (what is
+    /// in flight here stays).
+    pub fn succeeded_elsewhere(&self, attempts: &mut Attempts) {
+        attempts.failures.clear();
+    }
+
     /// An administrator lifts the lock: the key starts afresh. Returns whether it was locked.
     pub fn unlock(&self, attempts: &mut Attempts, now: DateTime<Utc>) -> bool {
         let was = attempts.locked_until(now).is_some();
@@ -241,6 +278,68 @@ mod tests {
         // The lock ends on time and the count starts afresh.
         assert_eq!(policy.admit(&mut attempts, until), Admission::Admitted);
         assert_eq!(policy.failed(&mut attempts, until).failures, 1);
+    }
+
+    #[test]
+    fn failures_on_another_instance_count_here_and_can_start_the_lock() {
+        let policy = LoginPolicy::new(4, 15);
+        let mut attempts = Attempts::default();
+        // Two here, two there (learnt a little late and out of order): locked from the last.
+        fail_times(&policy, &mut attempts, 0, 2);
+        assert_eq!(policy.failed_elsewhere(&mut attempts, at(3), at(5)), None);
+        assert_eq!(attempts.failures(&policy, at(5)), 3);
+        let until = at(2) + TimeDelta::minutes(15);
+        assert_eq!(
+            policy.failed_elsewhere(&mut attempts, at(2), at(6)),
+            Some(until),
+            "the fourth failure, whichever instance it was on"
+        );
+        assert_eq!(
+            policy.admit(&mut attempts, at(7)),
+            Admission::Locked { until }
+        );
+        assert_eq!(attempts.locked_since(), Some(at(2)));
+        // A further one elsewhere does not move the lock.
+        assert_eq!(policy.failed_elsewhere(&mut attempts, at(8), at(9)), None);
+        assert_eq!(
+            policy.admit(&mut attempts, at(10)),
+            Admission::Locked { until }
+        );
+    }
+
+    #[test]
+    fn a_failure_elsewhere_outside_the_window_or_whose_lock_has_run_out_counts_for_nothing() {
+        let policy = LoginPolicy::new(2, 15);
+        let mut attempts = Attempts::default();
+        let late = at(0) + TimeDelta::minutes(20);
+        assert_eq!(policy.failed_elsewhere(&mut attempts, at(0), late), None);
+        assert_eq!(attempts.failures(&policy, late), 0);
+        // Two failures learnt after the lock they would have started had ended.
+        let mut attempts = Attempts::default();
+        let now = at(0) + TimeDelta::minutes(14);
+        assert_eq!(policy.failed_elsewhere(&mut attempts, at(0), now), None);
+        let after_lock = at(1) + TimeDelta::minutes(15);
+        assert_eq!(
+            policy.failed_elsewhere(&mut attempts, at(1), after_lock),
+            None
+        );
+        assert_eq!(policy.admit(&mut attempts, after_lock), Admission::Admitted);
+    }
+
+    #[test]
+    fn a_success_elsewhere_forgives_the_failures_but_not_what_is_in_flight_here() {
+        let policy = LoginPolicy::new(3, 15);
+        let mut attempts = Attempts::default();
+        fail_times(&policy, &mut attempts, 0, 2);
+        assert_eq!(policy.admit(&mut attempts, at(3)), Admission::Admitted);
+        policy.succeeded_elsewhere(&mut attempts);
+        assert_eq!(attempts.failures(&policy, at(4)), 0);
+        assert!(
+            !attempts.is_idle(&policy, at(4)),
+            "one attempt still in flight here"
+        );
+        policy.abandoned(&mut attempts);
+        assert!(attempts.is_idle(&policy, at(4)));
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! works on all. A store one process owns gets none of these events.
 //!
 //! Only digests of tokens and argon2id hashes of passwords are recorded, as on disk.
+//!
+//! The lock-out against password guessing (`access`) also counts across instances: a failed
+//! sign-in of a known account, a successful one after failures and an administrator's unlock
+//! are facts here, which every other instance's guard takes in (an instance skips its own).
+//! Unknown names and client addresses stay per instance: recording them would let anyone
+//! fill the log with made-up names.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -48,6 +54,29 @@ pub enum AccountFact {
         /// The digest of the session kept.
         keep: Option<String>,
     },
+    /// A sign-in of a known account failed (wrong password).
+    LoginFailed {
+        /// Whose.
+        username: String,
+        /// When, Unix microseconds.
+        at: i64,
+        /// The instance it failed on ([`App::instance`]).
+        instance: Uuid,
+    },
+    /// A sign-in with the right password after failures: they are forgiven.
+    LoginSucceeded {
+        /// Whose.
+        username: String,
+        /// The instance ([`App::instance`]).
+        instance: Uuid,
+    },
+    /// An administrator lifted the account's lock.
+    LoginUnlocked {
+        /// Whose.
+        username: String,
+        /// The instance ([`App::instance`]).
+        instance: Uuid,
+    },
 }
 
 impl AccountFact {
@@ -57,6 +86,9 @@ impl AccountFact {
             AccountFact::SessionOpened { .. } => "session_opened",
             AccountFact::SessionEnded { .. } => "session_ended",
             AccountFact::SessionsEnded { .. } => "sessions_ended",
+            AccountFact::LoginFailed { .. } => "login_failed",
+            AccountFact::LoginSucceeded { .. } => "login_succeeded",
+            AccountFact::LoginUnlocked { .. } => "login_unlocked",
         }
     }
 
@@ -131,9 +163,10 @@ impl App {
         }
     }
 
-    /// Takes a fact another instance (or this one) recorded; idempotent.
+    /// Takes a fact another instance (or this one) recorded; idempotent (a sign-in's fact
+    /// recorded here is skipped: the guard here counted it already).
     pub(super) fn adopt(&self, fact: AccountFact) {
-        let res = match fact {
+        let res = match fact.clone() {
             AccountFact::PasswordSet {
                 username,
                 password_hash,
@@ -152,6 +185,16 @@ impl App {
             }
             AccountFact::SessionsEnded { username, keep } => {
                 self.directory.end_sessions_but(&username, keep.as_deref());
+                Ok(())
+            }
+            AccountFact::LoginFailed { instance, .. }
+            | AccountFact::LoginSucceeded { instance, .. }
+            | AccountFact::LoginUnlocked { instance, .. } => {
+                if instance != self.instance
+                    && let Some(guard) = self.login_guard.get().and_then(std::sync::Weak::upgrade)
+                {
+                    guard.take_fact(&fact);
+                }
                 Ok(())
             }
         };
@@ -202,6 +245,19 @@ mod tests {
             AccountFact::SessionsEnded {
                 username: "operator".into(),
                 keep: Some("0f3a".into()),
+            },
+            AccountFact::LoginFailed {
+                username: "operator".into(),
+                at: 1_800_000_000_000_000,
+                instance: Uuid::new_v4(),
+            },
+            AccountFact::LoginSucceeded {
+                username: "operator".into(),
+                instance: Uuid::new_v4(),
+            },
+            AccountFact::LoginUnlocked {
+                username: "operator".into(),
+                instance: Uuid::new_v4(),
             },
         ] {
             let new = fact.encode().unwrap();

@@ -188,6 +188,12 @@ pub struct App {
     /// When each (user, case) identity view was last recorded: a view is recorded once per
     /// [`IDENTITY_VIEW_WINDOW`], not once per read.
     recorded_views: Mutex<HashMap<(String, CaseId), DateTime<Utc>>>,
+    /// Names this process among the instances sharing a store (its sign-in facts are
+    /// skipped when they come back through the log).
+    pub instance: uuid::Uuid,
+    /// The login path's guard, which takes other instances' sign-in facts (set once the
+    /// service has built it).
+    login_guard: std::sync::OnceLock<std::sync::Weak<crate::access::Access>>,
 }
 
 /// A caller's full identity seen again by the same user within this time is not recorded
@@ -365,7 +371,14 @@ impl App {
             next_number: tokio::sync::Mutex::new(None),
             shared_numbers: numbers::SharedNumbers::default(),
             recorded_views: Mutex::new(HashMap::new()),
+            instance: uuid::Uuid::new_v4(),
+            login_guard: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands other instances' sign-in facts to `access` from now on.
+    pub fn follow_logins_with(&self, access: &Arc<crate::access::Access>) {
+        let _ = self.login_guard.set(Arc::downgrade(access));
     }
 
     /// The six-level tree in force (of the open units).

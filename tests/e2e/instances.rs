@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, intake};
+use crate::helpers::{PASSWORD, TestApp, intake};
 
 /// A new empty database on the test server; its URL.
 async fn fresh_database() -> String {
@@ -284,6 +284,69 @@ async fn a_session_or_password_from_one_instance_works_on_the_other() {
         },
     )
     .await;
+}
+
+/// Whether `app` lists a lock on the operator's account.
+async fn operator_locked(app: &TestApp, admin: &str) -> bool {
+    let locks: Value = app
+        .get(Some(admin), "/api/v1/admin/locks")
+        .await
+        .json()
+        .await
+        .unwrap();
+    locks
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["kind"] == "account" && l["key"] == "operator")
+}
+
+/// The lock-out counts an account's failures on every instance: two wrong passwords on each
+/// of two instances lock it on both (four allowed), and an administrator's unlock on one
+/// lifts it on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_spread_over_two_instances_lock_the_account_on_both() {
+    let url = fresh_database().await;
+    let args = ["--store", &url, "--login-max-failures", "4"];
+    let a = TestApp::spawn_with(&args).await;
+    let b = TestApp::spawn_with(&args).await;
+    let (admin_a, admin_b) = (a.login("admin").await, b.login("admin").await);
+    for i in 0..2 {
+        for app in [&a, &b] {
+            let res = app.login_with("operator", &format!("guess-{i}")).await;
+            assert_eq!(res.status(), 401);
+        }
+    }
+    for (app, admin, name) in [(&a, &admin_a, "A"), (&b, &admin_b, "B")] {
+        wait_until(
+            &format!("{name} locks the operator after four failures on both"),
+            Duration::from_secs(10),
+            || operator_locked(app, admin),
+        )
+        .await;
+        let res = app.login_with("operator", PASSWORD).await;
+        assert_eq!(
+            res.status(),
+            429,
+            "{name} let the right password through the lock"
+        );
+    }
+
+    let res = a
+        .http
+        .delete(a.url("/api/v1/admin/locks/accounts/operator"))
+        .bearer_auth(&admin_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    wait_until(
+        "the unlock on A lifts the lock on B",
+        Duration::from_secs(10),
+        || async { !operator_locked(&b, &admin_b).await },
+    )
+    .await;
+    assert_eq!(b.login_with("operator", PASSWORD).await.status(), 200);
 }
 
 /// A data directory whose read models follow one store is refused for another: its
