@@ -529,22 +529,10 @@ impl EventStore for KurrentStore {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
-        let options = ReadStreamOptions::default()
-            .backwards()
-            .position(StreamPosition::End)
-            .max_count(1);
-        let name = self.names.stream(stream);
-        let last = tokio::time::timeout(CALL_PATIENCE, async {
-            let mut read = self.client.read_stream(name.as_str(), &options).await?;
-            read.next().await
-        })
-        .await
-        .map_err(|_| timed_out("read"))?;
-        match last {
-            Ok(Some(event)) => Ok(version_after(event.get_original_event().revision)),
-            Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => Ok(0),
-            Err(err) => Err(store_error(err, "read", false)),
-        }
+        let last = last_of(&self.client, &self.names.stream(stream)).await?;
+        Ok(last.map_or(0, |event| {
+            version_after(event.get_original_event().revision)
+        }))
     }
 
     /// A scan of `$all`, filtered on the server by the stream-name prefix.
@@ -571,10 +559,7 @@ impl EventStore for KurrentStore {
     }
 
     async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
-        let mut head = self.head.clone();
-        tokio::time::timeout(timeout, head.wait_for(|head| *head >= position))
-            .await
-            .is_ok_and(|reached| reached.is_ok())
+        super::head_reaches(&self.head, position, timeout).await
     }
 
     fn subscribe(&self, after: Position) -> Subscription {
@@ -708,17 +693,7 @@ async fn read_stream(
         .forwards()
         .position(StreamPosition::Position(from_version.saturating_sub(1)))
         .max_count(limit);
-    let read = tokio::time::timeout(CALL_PATIENCE, async {
-        let mut read = client.read_stream(name, &options).await?;
-        let mut events = Vec::new();
-        while let Some(resolved) = read.next().await? {
-            events.push(resolved);
-        }
-        Ok::<_, kurrentdb::Error>(events)
-    })
-    .await
-    .map_err(|_| timed_out("read"))?;
-    match read {
+    match drain(client.read_stream(name, &options)).await? {
         Ok(resolved) => resolved
             .iter()
             .filter_map(|r| recorded(names, r.get_original_event()).transpose())
@@ -728,22 +703,46 @@ async fn read_stream(
     }
 }
 
+/// Every event `read` gives, within [`CALL_PATIENCE`] from the call that opened it.
+async fn drain(
+    opened: impl std::future::Future<Output = kurrentdb::Result<kurrentdb::ReadStream>>,
+) -> Result<kurrentdb::Result<Vec<kurrentdb::ResolvedEvent>>, StoreError> {
+    tokio::time::timeout(CALL_PATIENCE, async {
+        let mut read = opened.await?;
+        let mut events = Vec::new();
+        while let Some(resolved) = read.next().await? {
+            events.push(resolved);
+        }
+        Ok(events)
+    })
+    .await
+    .map_err(|_| timed_out("read"))
+}
+
+/// The last event of the server's stream `name` (`None` for an absent stream).
+async fn last_of(
+    client: &Client,
+    name: &str,
+) -> Result<Option<kurrentdb::ResolvedEvent>, StoreError> {
+    let options = ReadStreamOptions::default()
+        .backwards()
+        .position(StreamPosition::End)
+        .max_count(1);
+    match drain(client.read_stream(name, &options)).await? {
+        Ok(mut events) => Ok(events.pop()),
+        Err(kurrentdb::Error::ResourceNotFound) => Ok(None),
+        Err(err) => Err(store_error(err, "read", false)),
+    }
+}
+
 /// The events one read of `$all` gives (at most `options`' count of those its filter keeps).
 async fn read_page(
     client: &Client,
     options: &ReadAllOptions,
 ) -> Result<Vec<kurrentdb::ResolvedEvent>, StoreError> {
-    let read = tokio::time::timeout(CALL_PATIENCE, async {
-        let mut read = client.read_all(options).await?;
-        let mut events = Vec::new();
-        while let Some(resolved) = read.next().await? {
-            events.push(resolved);
-        }
-        Ok::<_, kurrentdb::Error>(events)
-    })
-    .await
-    .map_err(|_| timed_out("read"))?;
-    read.map_err(|err| store_error(err, "read", false))
+    drain(client.read_all(options))
+        .await?
+        .map_err(|err| store_error(err, "read", false))
 }
 
 /// At most `limit` events of the log after `after`, in global order.
@@ -782,13 +781,7 @@ async fn last_position(client: &Client, names: &Names) -> Result<Position, Store
         .position(StreamPosition::End)
         .filter(names.filter(""))
         .max_count(1);
-    let last = tokio::time::timeout(CALL_PATIENCE, async {
-        let mut read = client.read_all(&options).await?;
-        read.next().await
-    })
-    .await
-    .map_err(|_| timed_out("read"))?;
-    match last.map_err(|err| store_error(err, "read", false))? {
+    match read_page(client, &options).await?.first() {
         Some(resolved) => to_position(resolved.get_original_event().position),
         None => Ok(Position::START),
     }
@@ -846,20 +839,13 @@ async fn identify(client: &Client, names: &Names) -> Result<Uuid, StoreError> {
         store_id: Uuid,
     }
     for _ in 0..3 {
-        let first = {
-            let options = ReadStreamOptions::default()
-                .forwards()
-                .position(StreamPosition::Start)
-                .max_count(1);
-            tokio::time::timeout(CALL_PATIENCE, async {
-                let mut read = client
-                    .read_stream(names.identity.as_str(), &options)
-                    .await?;
-                read.next().await
-            })
-            .await
-            .map_err(|_| timed_out("read"))?
-        };
+        let options = ReadStreamOptions::default()
+            .forwards()
+            .position(StreamPosition::Start)
+            .max_count(1);
+        let first = drain(client.read_stream(names.identity.as_str(), &options))
+            .await?
+            .map(|mut events| events.pop());
         match first {
             Ok(Some(resolved)) => {
                 let created: Created = resolved.get_original_event().as_json().map_err(|err| {
@@ -915,6 +901,18 @@ fn term_from(now: DateTime<Utc>, holder: Uuid) -> LeaseTerm {
     }
 }
 
+/// The last term of the lease stream `name` and its revision (`None`: a lease never taken).
+async fn last_term(client: &Client, name: &str) -> Result<Option<(u64, LeaseTerm)>, StoreError> {
+    let Some(resolved) = last_of(client, name).await? else {
+        return Ok(None);
+    };
+    let event = resolved.get_original_event();
+    let term: LeaseTerm = event
+        .as_json()
+        .map_err(|err| StoreError::Backend(Cause::with("a lease event is unreadable", err)))?;
+    Ok(Some((event.revision, term)))
+}
+
 /// Appends `term` to the lease stream `name` if its last revision is `after` (`None`: the
 /// stream is new); returns the new revision, or `None` when another writer came first.
 async fn write_term(
@@ -943,26 +941,9 @@ async fn write_term(
 /// Takes the lease stream `name` if it is free (see [`lease_free`]), then renews it until the
 /// lease is dropped or a renewal fails for half a term.
 async fn take_lease(client: &Client, name: String) -> Result<Option<Lease>, StoreError> {
-    let options = ReadStreamOptions::default()
-        .backwards()
-        .position(StreamPosition::End)
-        .max_count(1);
-    let last = tokio::time::timeout(CALL_PATIENCE, async {
-        let mut read = client.read_stream(name.as_str(), &options).await?;
-        read.next().await
-    })
-    .await
-    .map_err(|_| timed_out("read"))?;
-    let (revision, term) = match last {
-        Ok(Some(resolved)) => {
-            let event = resolved.get_original_event();
-            let term: LeaseTerm = event.as_json().map_err(|err| {
-                StoreError::Backend(Cause::with("a lease event is unreadable", err))
-            })?;
-            (Some(event.revision), Some(term))
-        }
-        Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => (None, None),
-        Err(err) => return Err(store_error(err, "read", false)),
+    let (revision, term) = match last_term(client, &name).await? {
+        Some((revision, term)) => (Some(revision), Some(term)),
+        None => (None, None),
     };
     if !lease_free(term.as_ref(), Utc::now()) {
         return Ok(None);
@@ -1048,31 +1029,15 @@ async fn take_lease(client: &Client, name: String) -> Result<Option<Lease>, Stor
 
 /// Lets the lease `name` go, if `holder` still holds it.
 async fn release_lease(client: &Client, name: &str, holder: Uuid) -> Result<(), StoreError> {
-    let options = ReadStreamOptions::default()
-        .backwards()
-        .position(StreamPosition::End)
-        .max_count(1);
-    let mut read = client
-        .read_stream(name, &options)
-        .await
-        .map_err(|err| store_error(err, "read", false))?;
-    let Some(resolved) = read
-        .next()
-        .await
-        .map_err(|err| store_error(err, "read", false))?
-    else {
+    let Some((revision, term)) = last_term(client, name).await? else {
         return Ok(());
     };
-    let event = resolved.get_original_event();
-    let term: LeaseTerm = event
-        .as_json()
-        .map_err(|err| StoreError::Backend(Cause::with("a lease event is unreadable", err)))?;
     if term.holder == holder {
         let released = LeaseTerm {
             holder,
             until: DateTime::<Utc>::UNIX_EPOCH,
         };
-        write_term(client, name, Some(event.revision), &released).await?;
+        write_term(client, name, Some(revision), &released).await?;
     }
     Ok(())
 }

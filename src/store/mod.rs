@@ -486,6 +486,19 @@ impl fmt::Debug for Lease {
     }
 }
 
+/// Waits until a backend's `head` watch reaches `position` or `timeout` passes: every
+/// backend's [`EventStore::wait_for`].
+pub(crate) async fn head_reaches(
+    head: &watch::Receiver<Position>,
+    position: Position,
+    timeout: Duration,
+) -> bool {
+    let mut head = head.clone();
+    tokio::time::timeout(timeout, head.wait_for(|head| *head >= position))
+        .await
+        .is_ok_and(|reached| reached.is_ok())
+}
+
 /// What [`ReadAll`] returns.
 pub type ReadAllFuture =
     Pin<Box<dyn Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send + 'static>>;

@@ -449,10 +449,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
-        let mut head = self.head.clone();
-        tokio::time::timeout(timeout, head.wait_for(|head| *head >= position))
-            .await
-            .is_ok_and(|reached| reached.is_ok())
+        super::head_reaches(&self.head, position, timeout).await
     }
 
     fn is_shared(&self) -> bool {

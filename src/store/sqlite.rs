@@ -337,11 +337,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
-        let mut head = self.head.clone();
-        matches!(
-            tokio::time::timeout(timeout, head.wait_for(|head| *head >= position)).await,
-            Ok(Ok(_))
-        )
+        super::head_reaches(&self.head, position, timeout).await
     }
 
     fn subscribe(&self, after: Position) -> Subscription {
