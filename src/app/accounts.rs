@@ -166,7 +166,18 @@ impl App {
     /// Takes a fact another instance (or this one) recorded; idempotent (a sign-in's fact
     /// recorded here is skipped: the guard here counted it already).
     pub(super) fn adopt(&self, fact: AccountFact) {
-        let res = match fact.clone() {
+        if let AccountFact::LoginFailed { instance, .. }
+        | AccountFact::LoginSucceeded { instance, .. }
+        | AccountFact::LoginUnlocked { instance, .. } = &fact
+        {
+            if *instance != self.instance
+                && let Some(guard) = self.login_guard.get().and_then(std::sync::Weak::upgrade)
+            {
+                guard.take_fact(&fact);
+            }
+            return;
+        }
+        let res = match fact {
             AccountFact::PasswordSet {
                 username,
                 password_hash,
@@ -187,16 +198,10 @@ impl App {
                 self.directory.end_sessions_but(&username, keep.as_deref());
                 Ok(())
             }
-            AccountFact::LoginFailed { instance, .. }
-            | AccountFact::LoginSucceeded { instance, .. }
-            | AccountFact::LoginUnlocked { instance, .. } => {
-                if instance != self.instance
-                    && let Some(guard) = self.login_guard.get().and_then(std::sync::Weak::upgrade)
-                {
-                    guard.take_fact(&fact);
-                }
-                Ok(())
-            }
+            // Taken above.
+            AccountFact::LoginFailed { .. }
+            | AccountFact::LoginSucceeded { .. }
+            | AccountFact::LoginUnlocked { .. } => Ok(()),
         };
         if let Err(err) = res {
             tracing::warn!(error = %format!("{err:#}"), "could not take an account fact of another instance");

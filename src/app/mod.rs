@@ -650,14 +650,7 @@ impl App {
         let mut numbers = self.next_number.lock().await;
         let fresh = numbers.as_ref().is_none_or(|n| n.day != day);
         if fresh || numbers.as_ref().is_some_and(|n| n.recount) {
-            let prefix = StreamName::cases_of_day(day);
-            let stored: std::collections::HashSet<u32> = self
-                .store
-                .streams_with_prefix(&prefix)
-                .await?
-                .iter()
-                .filter_map(|(s, _)| s.strip_prefix(&prefix)?.parse::<u32>().ok())
-                .collect();
+            let stored = numbers::stored_numbers(&*self.store, day).await?;
             let past_stored = stored.iter().max().map_or(1, |m| m + 1);
             match numbers.as_mut() {
                 Some(n) if !fresh => {
@@ -690,23 +683,16 @@ impl App {
 
     /// Returns a number whose case was not stored, so the next intake of the day takes it.
     async fn give_back_case_number(&self, day: &str, case_id: &CaseId) {
+        let Some(n) = numbers::number_in_day(case_id, day) else {
+            return;
+        };
         if self.store.is_shared() {
-            if let Some(n) = case_id
-                .as_str()
-                .strip_prefix(day)
-                .and_then(|n| n.parse::<u32>().ok())
-            {
-                self.shared_numbers.give_back(day, n);
-            }
+            self.shared_numbers.give_back(day, n);
             return;
         }
         let mut numbers = self.next_number.lock().await;
         if let Some(numbers) = numbers.as_mut()
             && numbers.day == day
-            && let Some(n) = case_id
-                .as_str()
-                .strip_prefix(day)
-                .and_then(|n| n.parse::<u32>().ok())
         {
             numbers.free.insert(n);
         }

@@ -311,15 +311,30 @@ async fn read_counter(
     if store.stream_version(&first.stream()).await? == 0 {
         return Ok((0, 0));
     }
+    let highest = stored_numbers(store, day).await?.into_iter().max();
+    Ok((0, highest.unwrap_or(0)))
+}
+
+/// The sequence numbers of `day`'s cases in the store.
+///
+/// # Errors
+/// Store failures.
+pub async fn stored_numbers(
+    store: &dyn EventStore,
+    day: &str,
+) -> Result<std::collections::HashSet<u32>, StoreError> {
     let prefix = StreamName::cases_of_day(day);
-    let highest = store
+    Ok(store
         .streams_with_prefix(&prefix)
         .await?
         .iter()
         .filter_map(|(s, _)| s.strip_prefix(&prefix)?.parse::<u32>().ok())
-        .max()
-        .unwrap_or(0);
-    Ok((0, highest))
+        .collect())
+}
+
+/// The sequence number of `case_id` within `day` (`None` for a case of another day).
+pub fn number_in_day(case_id: &domain::CaseId, day: &str) -> Option<u32> {
+    case_id.as_str().strip_prefix(day)?.parse().ok()
 }
 
 #[cfg(test)]

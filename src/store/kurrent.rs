@@ -334,11 +334,6 @@ impl KurrentStore {
         })
     }
 
-    /// Where the store is (its hosts; never the credentials).
-    pub fn place(&self) -> &str {
-        &self.place
-    }
-
     /// Every event of the log that `filter` (applied by the server) and then `keep` keep, in
     /// global order: a scan of `$all`, page by page.
     async fn scan(
@@ -484,15 +479,15 @@ impl EventStore for KurrentStore {
                     self.published(result.position).await;
                     return Ok(result);
                 }
+                // Another writer came between the read and the append: the read at the top
+                // looks for a re-send again.
+                Err(kurrentdb::Error::WrongExpectedVersion { .. })
+                    if expected == ExpectedVersion::Any => {}
                 Err(kurrentdb::Error::WrongExpectedVersion { current, .. }) => {
                     let stored =
                         read_stream(&self.client, &self.names, &name, 1, usize::MAX).await?;
                     if let Some(found) = find_resend(stream, &stored, &events)? {
                         return Ok(found);
-                    }
-                    if expected == ExpectedVersion::Any {
-                        // Another writer came between the read and the append.
-                        continue;
                     }
                     return Err(StoreError::Conflict {
                         stream: stream.to_owned(),
